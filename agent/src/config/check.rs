@@ -1,0 +1,826 @@
+//! From the raw TOML tree to a checked `Config`: every value parsed, every
+//! rule of one network checked. Rules that span networks live in `cross.rs`.
+//! Nothing stops at the first problem; each is collected with its position.
+
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::str::FromStr;
+
+use ipnet::Ipv4Net;
+
+use super::ifname::{invalid_ifname, invalid_port_pattern};
+use super::model::*;
+use super::problem::Collector;
+use super::raw::*;
+use super::units::{Ipv4Range, LeaseTime};
+
+/// libvirt's and dnsmasq's default lease.
+pub const DEFAULT_LEASE: LeaseTime = LeaseTime::Seconds(3600);
+
+pub struct Checker<'a, 'c> {
+    pub c: &'c mut Collector<'a>,
+}
+
+impl Checker<'_, '_> {
+    fn parse<T: FromStr>(&mut self, v: &S<String>, field: &str, what: &str) -> Option<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match v.get_ref().trim().parse::<T>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let msg = e.to_string();
+                let msg = if msg.contains('`') {
+                    msg
+                } else {
+                    format!("`{}` is not {what}", v.get_ref())
+                };
+                self.c.add(v.span(), field, msg);
+                None
+            }
+        }
+    }
+
+    fn ip(&mut self, v: &S<String>, field: &str) -> Option<Ipv4Addr> {
+        self.parse(v, field, "an IPv4 address (like 192.168.122.1)")
+    }
+
+    fn ips(&mut self, vs: &[S<String>], field: &str) -> Vec<Ipv4Addr> {
+        vs.iter()
+            .enumerate()
+            .filter_map(|(i, v)| self.ip(v, &format!("{field}[{i}]")))
+            .collect()
+    }
+
+    /// An address with its prefix, for an interface: host bits must be set.
+    fn if_addr(&mut self, v: &S<String>, field: &str) -> Option<Ipv4Net> {
+        let net: Ipv4Net = self.parse(
+            v,
+            field,
+            "an address with a prefix length (like 192.168.122.1/24)",
+        )?;
+        if !v.get_ref().contains('/') {
+            self.c.add(
+                v.span(),
+                field,
+                format!(
+                    "`{}` has no prefix length: write it like {}/24",
+                    v.get_ref(),
+                    net.addr()
+                ),
+            );
+            return None;
+        }
+        if net.prefix_len() > 30 {
+            self.c.add(
+                v.span(),
+                field,
+                format!(
+                    "/{} leaves no room for guests: use a prefix of /30 or shorter",
+                    net.prefix_len()
+                ),
+            );
+            return None;
+        }
+        if net.addr() == net.network() || net.addr() == net.broadcast() {
+            self.c.add(
+                v.span(),
+                field,
+                format!(
+                    "{} is the subnet's {} address; give the bridge a host address such as {}/{}",
+                    net.addr(),
+                    if net.addr() == net.network() {
+                        "network"
+                    } else {
+                        "broadcast"
+                    },
+                    net.hosts().next().unwrap_or(net.addr()),
+                    net.prefix_len()
+                ),
+            );
+            return None;
+        }
+        Some(net)
+    }
+
+    fn int(&mut self, v: &S<i64>, field: &str, lo: i64, hi: i64) -> Option<i64> {
+        let n = *v.get_ref();
+        if n < lo || n > hi {
+            self.c.add(
+                v.span(),
+                field,
+                format!("{n} is out of range: use {lo} to {hi}"),
+            );
+            return None;
+        }
+        Some(n)
+    }
+
+    fn ifname(&mut self, v: &S<String>, field: &str) -> Option<String> {
+        match invalid_ifname(v.get_ref()) {
+            Some(msg) => {
+                self.c.add(v.span(), field, msg);
+                None
+            }
+            None => Some(v.get_ref().clone()),
+        }
+    }
+
+    fn dns_name(&mut self, v: &S<String>, field: &str) -> Option<String> {
+        let s = v.get_ref().trim_end_matches('.');
+        let ok = !s.is_empty()
+            && s.len() <= 253
+            && s.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    && !l.starts_with('-')
+            });
+        if ok {
+            Some(s.to_ascii_lowercase())
+        } else {
+            self.c.add(
+                v.span(),
+                field,
+                format!(
+                    "`{}` is not a DNS name: use letters, digits and '-' in dot-separated labels",
+                    v.get_ref()
+                ),
+            );
+            None
+        }
+    }
+
+    fn missing(&mut self, span: Range<usize>, field: &str, what: &str) {
+        self.c.add(span, field, format!("missing: {what}"));
+    }
+
+    pub fn uplink(&mut self, raw: &S<RawUplink>) -> Option<Uplink> {
+        let u = raw.get_ref();
+        let interface = match &u.interface {
+            None => UplinkInterface::Auto,
+            Some(v) if v.get_ref() == "auto" => UplinkInterface::Auto,
+            Some(v) => UplinkInterface::Named(self.ifname(v, "uplink.interface")?),
+        };
+        let addressing = match &u.address {
+            None => Addressing::Dhcp,
+            Some(v) if v.get_ref() == "dhcp" => Addressing::Dhcp,
+            Some(v) => {
+                let address = self.if_addr(v, "uplink.address")?;
+                let gateway = u
+                    .gateway
+                    .as_ref()
+                    .and_then(|g| self.ip(g, "uplink.gateway"));
+                if let (Some(gw), Some(g)) = (gateway, &u.gateway) {
+                    if !address.contains(&gw) {
+                        self.c.add(
+                            g.span(),
+                            "uplink.gateway",
+                            format!(
+                                "gateway {gw} is not in the uplink's subnet {}",
+                                address.trunc()
+                            ),
+                        );
+                    }
+                }
+                Addressing::Static { address, gateway }
+            }
+        };
+        if let (Addressing::Dhcp, Some(g)) = (&addressing, &u.gateway) {
+            self.c.add(
+                g.span(),
+                "uplink.gateway",
+                "a gateway makes no sense with address = \"dhcp\" (DHCP supplies it): remove it or give a static address",
+            );
+        }
+        let dns = self.ips(&u.dns, "uplink.dns");
+        Some(Uplink {
+            interface,
+            addressing,
+            dns,
+        })
+    }
+
+    pub fn network(&mut self, raw: &S<RawNetwork>, index: usize) -> Option<Network> {
+        let n = raw.get_ref();
+        let name = match &n.name {
+            Some(v) => {
+                let ok = !v.get_ref().is_empty()
+                    && v.get_ref().len() <= 64
+                    && v.get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                if !ok {
+                    self.c.add(
+                        v.span(),
+                        format!("network[{index}].name"),
+                        format!("`{}` is not a network name: use up to 64 letters, digits, '-', '_' or '.'", v.get_ref()),
+                    );
+                }
+                v.get_ref().clone()
+            }
+            None => {
+                self.missing(raw.span(), &format!("network[{index}]"), "name = \"...\"");
+                format!("#{index}")
+            }
+        };
+        let f = |field: &str| format!("network \"{name}\" {field}");
+
+        let kind = match &n.kind {
+            None => Kind::Nat,
+            Some(v) => match Kind::ALL.iter().find(|(k, _)| k == v.get_ref()) {
+                Some((_, k)) => *k,
+                None => {
+                    self.c.add(
+                        v.span(),
+                        f("kind"),
+                        format!(
+                            "unknown kind `{}`: use nat, route, open, isolated or bridge",
+                            v.get_ref()
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
+        // An invalid bridge name is reported and kept, so that the rules
+        // between networks still run and the user sees all problems at once.
+        let bridge = match &n.bridge {
+            Some(v) => {
+                self.ifname(v, &f("bridge"));
+                v.get_ref().clone()
+            }
+            None => {
+                self.missing(
+                    raw.span(),
+                    &f("bridge"),
+                    "bridge = \"virbr1\" (the name of the bridge this network uses)",
+                );
+                String::new()
+            }
+        };
+        let address = match &n.address {
+            Some(v) => self.if_addr(v, &f("address")),
+            None if kind != Kind::Bridge => {
+                self.missing(
+                    raw.span(),
+                    &f("address"),
+                    format!("address = \"192.168.100.1/24\" (a {kind} network needs the bridge's address and subnet)").as_str(),
+                );
+                None
+            }
+            None => None,
+        };
+        let mac = n.mac.as_ref().and_then(|v| {
+            let m: super::units::MacAddr = self.parse(v, &f("mac"), "a MAC address")?;
+            if !m.is_unicast() {
+                self.c.add(
+                    v.span(),
+                    f("mac"),
+                    format!(
+                        "{m} is a multicast MAC: the first byte must be even (like 52:54:00:...)"
+                    ),
+                );
+            }
+            Some(m)
+        });
+        let mtu = n
+            .mtu
+            .as_ref()
+            .and_then(|v| self.int(v, &f("mtu"), 68, 65535))
+            .map(|m| m as u32);
+        let stp = n.stp.as_ref().map(|v| *v.get_ref()).unwrap_or(true);
+        let mut ports = Vec::new();
+        for (i, p) in n.ports.iter().enumerate() {
+            match invalid_port_pattern(p.get_ref()) {
+                Some(msg) => self.c.add(p.span(), f(&format!("ports[{i}]")), msg),
+                None => ports.push(p.get_ref().clone()),
+            }
+        }
+        let port_isolation = n
+            .port_isolation
+            .as_ref()
+            .map(|v| *v.get_ref())
+            .unwrap_or(false);
+
+        let mut routes = Vec::new();
+        for (i, r) in n.route.iter().enumerate() {
+            let field = f(&format!("route[{i}]"));
+            if let Some(r) = self.route(r, &field, address) {
+                routes.push(r);
+            }
+        }
+        if let (None, Some(r)) = (address, n.route.first()) {
+            self.c.add(
+                r.span(),
+                f("route"),
+                "static routes need the network to have an address to route via",
+            );
+        }
+
+        let nat = match (&n.nat, kind) {
+            (Some(v), Kind::Nat) => self.nat(v, &f("nat")),
+            (None, Kind::Nat) => Some(Nat::default()),
+            (Some(v), _) => {
+                self.c.add(
+                    v.span(),
+                    f("nat"),
+                    format!(
+                        "a {kind} network does no NAT: remove [network.nat] or set kind = \"nat\""
+                    ),
+                );
+                None
+            }
+            (None, _) => None,
+        };
+
+        let dns_domain = n.dns.as_ref().and_then(|d| d.get_ref().domain.as_ref());
+        let dns_domain = dns_domain.and_then(|d| self.dns_name(d, &f("dns.domain")));
+        let dns = match &n.dns {
+            Some(v) => self.dns(v, &f("dns"), kind, address, dns_domain.clone()),
+            None if kind != Kind::Bridge && address.is_some() => Some(Dns::on()),
+            None => None,
+        };
+        let dhcp = n
+            .dhcp
+            .as_ref()
+            .and_then(|v| self.dhcp(v, &f("dhcp"), kind, address, dns_domain, !routes.is_empty()));
+
+        Some(Network {
+            name,
+            kind,
+            bridge,
+            address,
+            mac,
+            mtu,
+            stp,
+            ports,
+            port_isolation,
+            routes,
+            nat,
+            dhcp,
+            dns,
+        })
+    }
+
+    fn route(
+        &mut self,
+        raw: &S<RawRoute>,
+        field: &str,
+        address: Option<Ipv4Net>,
+    ) -> Option<StaticRoute> {
+        let r = raw.get_ref();
+        let to: Option<Ipv4Net> = match &r.to {
+            Some(v) => {
+                let to: Option<Ipv4Net> =
+                    self.parse(v, &format!("{field}.to"), "a subnet (like 10.20.0.0/16)");
+                if let Some(t) = to {
+                    if t.addr() != t.network() {
+                        self.c.add(
+                            v.span(),
+                            format!("{field}.to"),
+                            format!("{t} has host bits set: did you mean {}?", t.trunc()),
+                        );
+                    }
+                }
+                to
+            }
+            None => {
+                self.missing(raw.span(), field, "to = \"10.20.0.0/16\"");
+                None
+            }
+        };
+        let via = match &r.via {
+            Some(v) => {
+                let via = self.ip(v, &format!("{field}.via"));
+                if let (Some(via), Some(a)) = (via, address) {
+                    if !a.trunc().contains(&via) || via == a.addr() {
+                        self.c.add(
+                            v.span(),
+                            format!("{field}.via"),
+                            format!("gateway {via} must be a guest address in {}", a.trunc()),
+                        );
+                    }
+                }
+                via
+            }
+            None => {
+                self.missing(raw.span(), field, "via = \"<a guest's address>\"");
+                None
+            }
+        };
+        let metric = match &r.metric {
+            Some(v) => Some(self.int(v, &format!("{field}.metric"), 0, u32::MAX as i64)? as u32),
+            None => None,
+        };
+        Some(StaticRoute {
+            to: to?,
+            via: via?,
+            metric,
+        })
+    }
+
+    fn nat(&mut self, raw: &S<RawNat>, field: &str) -> Option<Nat> {
+        let r = raw.get_ref();
+        let mut nat = Nat::default();
+        if let Some(v) = &r.ports {
+            nat.ports = self.parse(v, &format!("{field}.ports"), "a port range")?;
+        }
+        if let Some(v) = &r.address {
+            nat.address = Some(self.parse(v, &format!("{field}.address"), "an address range")?);
+        }
+        Some(nat)
+    }
+
+    fn dhcp(
+        &mut self,
+        raw: &S<RawDhcp>,
+        field: &str,
+        kind: Kind,
+        address: Option<Ipv4Net>,
+        dns_domain: Option<String>,
+        has_routes: bool,
+    ) -> Option<Dhcp> {
+        let d = raw.get_ref();
+        let Some(addr) = address else {
+            self.c.add(
+                raw.span(),
+                field,
+                format!("DHCP needs the bridge to have an address: add address = \"...\" to this {kind} network, or remove [network.dhcp]"),
+            );
+            return None;
+        };
+        let subnet = addr.trunc();
+        let in_pool = |ip: Ipv4Addr| {
+            subnet.contains(&ip) && ip != subnet.network() && ip != subnet.broadcast()
+        };
+
+        let mut ranges = Vec::new();
+        match &d.ranges {
+            Some(list) => {
+                for (i, v) in list.iter().enumerate() {
+                    let fi = format!("{field}.ranges[{i}]");
+                    let Some(r) = self.parse::<Ipv4Range>(v, &fi, "an address range") else {
+                        continue;
+                    };
+                    if !in_pool(r.start) || !in_pool(r.end) {
+                        self.c.add(v.span(), &fi, format!("range {r} is not inside {subnet}: use host addresses of the network's subnet"));
+                    } else if r.contains(addr.addr()) {
+                        self.c.add(v.span(), &fi, format!("range {r} contains the bridge's own address {}: start or end the range around it", addr.addr()));
+                    } else if let Some(o) = ranges
+                        .iter()
+                        .find(|o: &&Ipv4Range| o.start <= r.end && r.start <= o.end)
+                    {
+                        self.c
+                            .add(v.span(), &fi, format!("range {r} overlaps range {o}"));
+                    } else {
+                        ranges.push(r);
+                    }
+                }
+            }
+            None => ranges = default_ranges(addr),
+        }
+
+        let lease_time = match &d.lease_time {
+            None => DEFAULT_LEASE,
+            Some(v) => {
+                let parsed = match v.get_ref() {
+                    LeaseValue::Seconds(s) => LeaseTime::from_seconds(*s),
+                    LeaseValue::Text(t) => t.parse(),
+                };
+                match parsed {
+                    Ok(l) => l,
+                    Err(e) => {
+                        self.c.add(v.span(), format!("{field}.lease_time"), e);
+                        DEFAULT_LEASE
+                    }
+                }
+            }
+        };
+
+        let router = match &d.router {
+            Some(v) if *v.get_ref() && kind == Kind::Isolated => {
+                self.c.add(v.span(), format!("{field}.router"), "an isolated network has no way out, so it hands out no router: remove router = true");
+                false
+            }
+            Some(v) => *v.get_ref(),
+            None => kind != Kind::Isolated,
+        };
+        let domain = match &d.domain {
+            Some(v) => self.dns_name(v, &format!("{field}.domain")),
+            None => dns_domain,
+        };
+        let dns_servers = d
+            .dns_servers
+            .as_ref()
+            .map(|v| self.ips(v, &format!("{field}.dns_servers")))
+            .unwrap_or_default();
+        let mtu = d
+            .mtu
+            .as_ref()
+            .and_then(|v| self.int(v, &format!("{field}.mtu"), 68, 65535))
+            .map(|m| m as u32);
+        let classless_routes = match &d.classless_routes {
+            Some(v) if *v.get_ref() && !has_routes => {
+                self.c.add(
+                    v.span(),
+                    format!("{field}.classless_routes"),
+                    "there are no [[network.route]] entries to send: add routes or remove this",
+                );
+                false
+            }
+            Some(v) => *v.get_ref(),
+            None => has_routes,
+        };
+        let pxe = d.pxe.as_ref().and_then(|v| {
+            let p = v.get_ref();
+            let file = match &p.file {
+                Some(f) => f.get_ref().clone(),
+                None => {
+                    self.missing(v.span(), &format!("{field}.pxe"), "file = \"pxelinux.0\"");
+                    return None;
+                }
+            };
+            let server = p
+                .server
+                .as_ref()
+                .and_then(|s| self.ip(s, &format!("{field}.pxe.server")));
+            Some(Pxe { file, server })
+        });
+
+        let mut hosts: Vec<DhcpHost> = Vec::new();
+        for (i, h) in d.host.iter().enumerate() {
+            let fi = format!("{field}.host[{i}]");
+            let r = h.get_ref();
+            let mac = match &r.mac {
+                Some(v) => self.parse(v, &format!("{fi}.mac"), "a MAC address"),
+                None => {
+                    self.missing(h.span(), &fi, "mac = \"52:54:00:...\"");
+                    None
+                }
+            };
+            let ip = match &r.ip {
+                Some(v) => {
+                    let ip = self.ip(v, &format!("{fi}.ip"));
+                    match ip {
+                        Some(ip) if !in_pool(ip) => {
+                            self.c.add(
+                                v.span(),
+                                format!("{fi}.ip"),
+                                format!("{ip} is not a host address in {subnet}"),
+                            );
+                            None
+                        }
+                        Some(ip) if ip == addr.addr() => {
+                            self.c.add(
+                                v.span(),
+                                format!("{fi}.ip"),
+                                format!("{ip} is the bridge's own address: pick another"),
+                            );
+                            None
+                        }
+                        Some(ip) => {
+                            if let Some(o) = hosts.iter().find(|o| o.ip == ip) {
+                                self.c.add(
+                                    v.span(),
+                                    format!("{fi}.ip"),
+                                    format!("{ip} is already given to {}", o.mac),
+                                );
+                            }
+                            ip.into()
+                        }
+                        None => None,
+                    }
+                }
+                None => {
+                    self.missing(h.span(), &fi, "ip = \"...\"");
+                    None
+                }
+            };
+            if let (Some(m), Some(v)) = (mac, &r.mac) {
+                if hosts.iter().any(|o| o.mac == m) {
+                    self.c.add(
+                        v.span(),
+                        format!("{fi}.mac"),
+                        format!("{m} already has a static host entry in this network"),
+                    );
+                }
+            }
+            let name = r
+                .name
+                .as_ref()
+                .and_then(|v| self.dns_name(v, &format!("{fi}.name")));
+            if let (Some(mac), Some(ip)) = (mac, ip) {
+                hosts.push(DhcpHost { mac, ip, name });
+            }
+        }
+
+        Some(Dhcp {
+            ranges,
+            lease_time,
+            router,
+            domain,
+            dns_servers,
+            mtu,
+            classless_routes,
+            pxe,
+            hosts,
+        })
+    }
+
+    fn dns(
+        &mut self,
+        raw: &S<RawDns>,
+        field: &str,
+        kind: Kind,
+        address: Option<Ipv4Net>,
+        domain: Option<String>,
+    ) -> Option<Dns> {
+        let d = raw.get_ref();
+        let enabled = d.enabled.as_ref().map(|v| *v.get_ref()).unwrap_or(true);
+        if enabled && address.is_none() {
+            self.c.add(
+                raw.span(),
+                field,
+                format!("DNS needs the bridge to have an address: add address = \"...\" to this {kind} network, or set enabled = false"),
+            );
+            return None;
+        }
+        let local_only = d.local_only.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
+        if local_only && domain.is_none() {
+            if let Some(v) = &d.local_only {
+                self.c.add(
+                    v.span(),
+                    format!("{field}.local_only"),
+                    "local_only applies to the network's domain: add domain = \"...\"",
+                );
+            }
+        }
+        let mut forwarders = Vec::new();
+        for (i, fw) in d.forwarder.iter().enumerate() {
+            let fi = format!("{field}.forwarder[{i}]");
+            if kind == Kind::Isolated {
+                self.c.add(
+                    fw.span(),
+                    &fi,
+                    "an isolated network does not forward queries: remove the forwarder",
+                );
+                continue;
+            }
+            let r = fw.get_ref();
+            let dom = r
+                .domain
+                .as_ref()
+                .and_then(|v| self.dns_name(v, &format!("{fi}.domain")));
+            let addr = r
+                .addr
+                .as_ref()
+                .and_then(|v| self.ip(v, &format!("{fi}.addr")));
+            if r.domain.is_none() && r.addr.is_none() {
+                self.missing(
+                    fw.span(),
+                    &fi,
+                    "addr = \"...\" (and domain = \"...\" to forward one domain only)",
+                );
+                continue;
+            }
+            forwarders.push(Forwarder { domain: dom, addr });
+        }
+        let mut hosts = Vec::new();
+        for (i, h) in d.host.iter().enumerate() {
+            let fi = format!("{field}.host[{i}]");
+            let r = h.get_ref();
+            let ip = match &r.ip {
+                Some(v) => self.ip(v, &format!("{fi}.ip")),
+                None => {
+                    self.missing(h.span(), &fi, "ip = \"...\"");
+                    None
+                }
+            };
+            if r.names.is_empty() {
+                self.missing(h.span(), &fi, "names = [\"...\"]");
+            }
+            let names: Vec<String> = r
+                .names
+                .iter()
+                .enumerate()
+                .filter_map(|(j, v)| self.dns_name(v, &format!("{fi}.names[{j}]")))
+                .collect();
+            if let Some(ip) = ip {
+                hosts.push(DnsHost { ip, names });
+            }
+        }
+        let mut srv = Vec::new();
+        for (i, s) in d.srv.iter().enumerate() {
+            let fi = format!("{field}.srv[{i}]");
+            let r = s.get_ref();
+            let service = match &r.service {
+                Some(v) => self.dns_name(v, &format!("{fi}.service")),
+                None => {
+                    self.missing(s.span(), &fi, "service = \"ldap\"");
+                    None
+                }
+            };
+            let protocol = match &r.protocol {
+                Some(v) if v.get_ref() == "tcp" || v.get_ref() == "udp" => {
+                    Some(v.get_ref().clone())
+                }
+                Some(v) => {
+                    self.c
+                        .add(v.span(), format!("{fi}.protocol"), "use \"tcp\" or \"udp\"");
+                    None
+                }
+                None => {
+                    self.missing(s.span(), &fi, "protocol = \"tcp\"");
+                    None
+                }
+            };
+            let num = |c: &mut Self, v: &Option<S<i64>>, name: &str| -> Option<u16> {
+                match v {
+                    Some(v) => c
+                        .int(v, &format!("{fi}.{name}"), 0, 65535)
+                        .map(|n| n as u16),
+                    None => Some(0),
+                }
+            };
+            let port = num(self, &r.port, "port");
+            let priority = num(self, &r.priority, "priority");
+            let weight = num(self, &r.weight, "weight");
+            let sdomain = r
+                .domain
+                .as_ref()
+                .and_then(|v| self.dns_name(v, &format!("{fi}.domain")));
+            let target = r
+                .target
+                .as_ref()
+                .and_then(|v| self.dns_name(v, &format!("{fi}.target")));
+            if let (Some(service), Some(protocol), Some(port), Some(priority), Some(weight)) =
+                (service, protocol, port, priority, weight)
+            {
+                srv.push(Srv {
+                    service,
+                    protocol,
+                    domain: sdomain,
+                    target,
+                    port,
+                    priority,
+                    weight,
+                });
+            }
+        }
+        let mut txt = Vec::new();
+        for (i, t) in d.txt.iter().enumerate() {
+            let fi = format!("{field}.txt[{i}]");
+            let r = t.get_ref();
+            let name = match &r.name {
+                Some(v) => self.dns_name(v, &format!("{fi}.name")),
+                None => {
+                    self.missing(t.span(), &fi, "name = \"...\"");
+                    None
+                }
+            };
+            let value = match &r.value {
+                Some(v) => Some(v.get_ref().clone()),
+                None => {
+                    self.missing(t.span(), &fi, "value = \"...\"");
+                    None
+                }
+            };
+            if let (Some(name), Some(value)) = (name, value) {
+                txt.push(Txt { name, value });
+            }
+        }
+        Some(Dns {
+            enabled,
+            domain,
+            local_only,
+            forwarders,
+            hosts,
+            srv,
+            txt,
+        })
+    }
+}
+
+/// Without `ranges`, DHCP serves the whole subnet but the bridge's address,
+/// which for the usual .1 bridge is libvirt's default .2–.254.
+pub fn default_ranges(addr: Ipv4Net) -> Vec<Ipv4Range> {
+    let first = u32::from(addr.network()) + 1;
+    let last = u32::from(addr.broadcast()) - 1;
+    let me = u32::from(addr.addr());
+    let mut out = Vec::new();
+    if me > first {
+        out.push(Ipv4Range {
+            start: first.into(),
+            end: (me - 1).into(),
+        });
+    }
+    if me < last {
+        out.push(Ipv4Range {
+            start: (me + 1).into(),
+            end: last.into(),
+        });
+    }
+    out
+}

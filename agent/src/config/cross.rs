@@ -1,0 +1,199 @@
+//! Rules between networks, and between networks and the uplink: names,
+//! bridges, MACs and subnets are unique; a port belongs to one network; the
+//! uplink is nobody's port; networks that route out have an uplink.
+
+use std::collections::HashMap;
+
+use super::ifname::patterns_overlap;
+use super::model::*;
+use super::problem::Collector;
+use super::raw::{RawNetwork, RawUplink, S};
+
+pub fn check_cross(
+    c: &mut Collector<'_>,
+    uplink: Option<(&S<RawUplink>, &Uplink)>,
+    nets: &[(&S<RawNetwork>, &Network)],
+) {
+    let mut names: HashMap<&str, &str> = HashMap::new();
+    let mut bridges: HashMap<&str, &str> = HashMap::new();
+    for (raw, n) in nets {
+        let r = raw.get_ref();
+        if let Some(v) = &r.name {
+            if names.insert(&n.name, &n.name).is_some() {
+                c.add(
+                    v.span(),
+                    format!("network \"{}\" name", n.name),
+                    "another network has this name: names must be unique",
+                );
+            }
+        }
+        if let Some(v) = &r.bridge {
+            if let Some(other) = bridges.insert(&n.bridge, &n.name) {
+                c.add(
+                    v.span(),
+                    format!("network \"{}\" bridge", n.name),
+                    format!("bridge {} is already used by network \"{other}\": give each network its own bridge", n.bridge),
+                );
+            }
+        }
+    }
+
+    // MACs: bridge MACs and static hosts' MACs across all networks.
+    let mut macs: HashMap<super::units::MacAddr, String> = HashMap::new();
+    for (raw, n) in nets {
+        if let (Some(m), Some(v)) = (n.mac, &raw.get_ref().mac) {
+            if let Some(other) = macs.insert(m, format!("bridge of network \"{}\"", n.name)) {
+                c.add(
+                    v.span(),
+                    format!("network \"{}\" mac", n.name),
+                    format!("{m} is already the MAC of the {other}"),
+                );
+            }
+        }
+    }
+    for (raw, n) in nets {
+        let (Some(d), Some(rd)) = (&n.dhcp, &raw.get_ref().dhcp) else {
+            continue;
+        };
+        for h in &d.hosts {
+            if let Some(other) = macs.get(&h.mac) {
+                if other.starts_with("bridge") {
+                    let span = rd
+                        .get_ref()
+                        .host
+                        .iter()
+                        .find(|rh| {
+                            rh.get_ref()
+                                .mac
+                                .as_ref()
+                                .and_then(|m| m.get_ref().parse().ok())
+                                == Some(h.mac)
+                        })
+                        .map(|rh| rh.span())
+                        .unwrap_or(rd.span());
+                    c.add(
+                        span,
+                        format!("network \"{}\" dhcp.host", n.name),
+                        format!("{} is the MAC of the {other}", h.mac),
+                    );
+                }
+            }
+        }
+    }
+
+    // Subnets must not overlap: the kernel could not route between them.
+    let uplink_net = uplink.and_then(|(_, u)| match u.addressing {
+        Addressing::Static { address, .. } => Some(address.trunc()),
+        Addressing::Dhcp => None,
+    });
+    for (i, (raw, n)) in nets.iter().enumerate() {
+        let (Some(sub), Some(v)) = (n.subnet(), &raw.get_ref().address) else {
+            continue;
+        };
+        for (_, o) in &nets[..i] {
+            if let Some(os) = o.subnet() {
+                if os.contains(&sub.network()) || sub.contains(&os.network()) {
+                    c.add(
+                        v.span(),
+                        format!("network \"{}\" address", n.name),
+                        format!(
+                            "subnet {sub} overlaps {os} of network \"{}\": pick a separate subnet",
+                            o.name
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(us) = uplink_net {
+            if us.contains(&sub.network()) || sub.contains(&us.network()) {
+                c.add(
+                    v.span(),
+                    format!("network \"{}\" address", n.name),
+                    format!("subnet {sub} overlaps the uplink's subnet {us}"),
+                );
+            }
+        }
+    }
+
+    // A port belongs to one network.
+    for (i, (raw, n)) in nets.iter().enumerate() {
+        let r = raw.get_ref();
+        for (pi, p) in n.ports.iter().enumerate() {
+            let span = r.ports.get(pi).map(|v| v.span()).unwrap_or(raw.span());
+            for (_, o) in &nets[..i] {
+                if let Some(op) = o.ports.iter().find(|op| patterns_overlap(p, op)) {
+                    c.add(
+                        span.clone(),
+                        format!("network \"{}\" ports[{pi}]", n.name),
+                        format!("port `{p}` is also claimed by network \"{}\" (`{op}`): an interface can be a port of one bridge only", o.name),
+                    );
+                }
+            }
+            if let Some(o) = nets
+                .iter()
+                .find(|(_, o)| o.bridge != n.bridge && patterns_overlap(p, &o.bridge))
+            {
+                c.add(
+                    span.clone(),
+                    format!("network \"{}\" ports[{pi}]", n.name),
+                    format!(
+                        "`{p}` matches bridge {} of network \"{}\": a bridge cannot be a port",
+                        o.1.bridge, o.1.name
+                    ),
+                );
+            }
+            if let Some((_, u)) = uplink {
+                if let UplinkInterface::Named(up) = &u.interface {
+                    if patterns_overlap(p, up) {
+                        c.add(
+                            span.clone(),
+                            format!("network \"{}\" ports[{pi}]", n.name),
+                            format!("`{p}` takes the uplink {up} as a port: the uplink carries the appliance's own traffic; use a kind = \"bridge\" network and set uplink.interface to its bridge to share the NIC"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // The uplink may be a bridge only if it is a `bridge` network's bridge.
+    if let Some((ru, u)) = uplink {
+        if let UplinkInterface::Named(up) = &u.interface {
+            if let Some((_, n)) = nets
+                .iter()
+                .find(|(_, n)| &n.bridge == up && n.kind != Kind::Bridge)
+            {
+                let span = ru
+                    .get_ref()
+                    .interface
+                    .as_ref()
+                    .map(|v| v.span())
+                    .unwrap_or(ru.span());
+                c.add(
+                    span,
+                    "uplink.interface",
+                    format!("{up} is the guest bridge of {} network \"{}\": the uplink must be a NIC or a kind = \"bridge\" network's bridge", n.kind, n.name),
+                );
+            }
+        }
+    }
+
+    // NAT and routed networks send guests' traffic out through the uplink.
+    if uplink.is_none() {
+        for (raw, n) in nets {
+            if n.kind.needs_uplink() {
+                let span = raw
+                    .get_ref()
+                    .kind
+                    .as_ref()
+                    .map(|v| v.span())
+                    .unwrap_or(raw.span());
+                c.add(
+                    span,
+                    format!("network \"{}\" kind", n.name),
+                    format!("a {} network needs an uplink: add [uplink] with interface = \"auto\" (or a NIC name), or use kind = \"isolated\"", n.kind),
+                );
+            }
+        }
+    }
+}

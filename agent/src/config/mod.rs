@@ -1,0 +1,122 @@
+//! The configuration users edit: one TOML file describing the uplink and any
+//! number of networks. `parse` turns text into a checked `Config` or into
+//! every problem found, each with file:line:col.
+
+mod check;
+mod cross;
+mod default;
+pub mod ifname;
+mod model;
+mod problem;
+mod raw;
+pub mod units;
+mod unknown;
+
+use std::path::{Path, PathBuf};
+
+pub use default::default_config;
+pub use model::*;
+pub use problem::{line_col, Problem, Problems};
+pub use units::{Ipv4Range, LeaseTime, MacAddr, PortRange};
+
+use problem::Collector;
+
+/// Where the host daemon looks when no file is named.
+pub const SYSTEM_CONFIG: &str = "/etc/netagent/netagent.toml";
+
+/// Parse and check config text. `file` names it in problems.
+pub fn parse(src: &str, file: &str) -> Result<Config, Problems> {
+    let mut c = Collector::new(src);
+    let mut unknown_paths = Vec::new();
+    let de = match toml::Deserializer::parse(src) {
+        Ok(de) => de,
+        Err(e) => return Err(syntax_problem(&mut c, &e, file)),
+    };
+    let raw: raw::RawConfig =
+        match serde_ignored::deserialize(de, |p| unknown_paths.push(unknown::segments(&p))) {
+            Ok(r) => r,
+            Err(e) => return Err(syntax_problem(&mut c, &e, file)),
+        };
+    let names: Vec<Option<String>> = raw
+        .network
+        .iter()
+        .map(|n| n.get_ref().name.as_ref().map(|v| v.get_ref().clone()))
+        .collect();
+    unknown::report(&mut c, src, &unknown_paths, &names);
+
+    let mut ck = check::Checker { c: &mut c };
+    let uplink = raw
+        .uplink
+        .as_ref()
+        .and_then(|u| ck.uplink(u).map(|m| (u, m)));
+    let nets: Vec<_> = raw
+        .network
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| ck.network(n, i).map(|m| (n, m)))
+        .collect();
+    if raw.network.is_empty() {
+        c.add(
+            0..0,
+            "network",
+            "no [[network]] is defined: add at least one (see config/nat.toml)",
+        );
+    }
+    let pairs: Vec<_> = nets.iter().map(|(r, m)| (*r, m)).collect();
+    cross::check_cross(&mut c, uplink.as_ref().map(|(r, m)| (*r, m)), &pairs);
+
+    if !c.list.is_empty() {
+        return Err(c.finish(file));
+    }
+    Ok(Config {
+        uplink: uplink.map(|(_, u)| u),
+        networks: nets.into_iter().map(|(_, n)| n).collect(),
+    })
+}
+
+fn syntax_problem(c: &mut Collector<'_>, e: &toml::de::Error, file: &str) -> Problems {
+    let span = e.span().unwrap_or(0..0);
+    let msg = e.message().trim().replace('\n', " ");
+    c.add(span, "syntax", msg);
+    std::mem::replace(c, Collector::new("")).finish(file)
+}
+
+/// Where a config comes from, for messages and for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Embedded,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Embedded => f.write_str("the embedded default"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("config {path}: {err}")]
+    Read { path: String, err: std::io::Error },
+    #[error("{0}")]
+    Invalid(Problems),
+}
+
+/// Read and check the named file; with no name, the system file if it
+/// exists, else the embedded default.
+pub fn load(path: Option<&Path>) -> Result<(Config, Source), LoadError> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None if Path::new(SYSTEM_CONFIG).exists() => PathBuf::from(SYSTEM_CONFIG),
+        None => return Ok((default_config(), Source::Embedded)),
+    };
+    let src = std::fs::read_to_string(&path).map_err(|err| LoadError::Read {
+        path: path.display().to_string(),
+        err,
+    })?;
+    let cfg = parse(&src, &path.display().to_string()).map_err(LoadError::Invalid)?;
+    Ok((cfg, Source::File(path)))
+}

@@ -1,0 +1,214 @@
+//! The checked configuration: plain typed data, no spans, no strings where a
+//! type says more. Everything past `check` works on these types only.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::units::{Ipv4Range, LeaseTime, MacAddr, PortRange};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub uplink: Option<Uplink>,
+    pub networks: Vec<Network>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uplink {
+    pub interface: UplinkInterface,
+    pub addressing: Addressing,
+    /// Upstream resolvers given by the user; those learned by DHCP are added at run time.
+    pub dns: Vec<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UplinkInterface {
+    /// The first NIC by ifindex that is not loopback, resolved at run time.
+    Auto,
+    Named(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addressing {
+    Dhcp,
+    Static {
+        address: Ipv4Net,
+        gateway: Option<Ipv4Addr>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Nat,
+    Route,
+    Open,
+    Isolated,
+    Bridge,
+}
+
+impl Kind {
+    pub const ALL: [(&'static str, Kind); 5] = [
+        ("nat", Kind::Nat),
+        ("route", Kind::Route),
+        ("open", Kind::Open),
+        ("isolated", Kind::Isolated),
+        ("bridge", Kind::Bridge),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Kind::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("nat")
+    }
+
+    /// Kinds whose guests reach beyond the appliance and so need an uplink.
+    pub fn needs_uplink(self) -> bool {
+        matches!(self, Kind::Nat | Kind::Route)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub name: String,
+    pub kind: Kind,
+    pub bridge: String,
+    /// The bridge's own address and the subnet's prefix (192.168.122.1/24).
+    pub address: Option<Ipv4Net>,
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+    pub stp: bool,
+    /// Interface names or globs (`vnet*`), or `@nics` for every physical NIC
+    /// but the uplink.
+    pub ports: Vec<String>,
+    pub port_isolation: bool,
+    pub routes: Vec<StaticRoute>,
+    pub nat: Option<Nat>,
+    pub dhcp: Option<Dhcp>,
+    pub dns: Option<Dns>,
+}
+
+impl Network {
+    /// The subnet the guests live in (the address with its host part cleared).
+    pub fn subnet(&self) -> Option<Ipv4Net> {
+        self.address.map(|a| a.trunc())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticRoute {
+    pub to: Ipv4Net,
+    pub via: Ipv4Addr,
+    pub metric: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nat {
+    pub ports: PortRange,
+    /// SNAT to these addresses instead of masquerading to the uplink's.
+    pub address: Option<Ipv4Range>,
+}
+
+impl Default for Nat {
+    fn default() -> Self {
+        Nat {
+            ports: PortRange {
+                start: 1024,
+                end: 65535,
+            },
+            address: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dhcp {
+    pub ranges: Vec<Ipv4Range>,
+    pub lease_time: LeaseTime,
+    pub router: bool,
+    pub domain: Option<String>,
+    /// Explicit DNS servers; empty means "the bridge address when DNS is on".
+    pub dns_servers: Vec<Ipv4Addr>,
+    pub mtu: Option<u32>,
+    /// Send the network's static routes as option 121.
+    pub classless_routes: bool,
+    pub pxe: Option<Pxe>,
+    pub hosts: Vec<DhcpHost>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pxe {
+    pub file: String,
+    pub server: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpHost {
+    pub mac: MacAddr,
+    pub ip: Ipv4Addr,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dns {
+    pub enabled: bool,
+    pub domain: Option<String>,
+    pub local_only: bool,
+    pub forwarders: Vec<Forwarder>,
+    pub hosts: Vec<DnsHost>,
+    pub srv: Vec<Srv>,
+    pub txt: Vec<Txt>,
+}
+
+impl Dns {
+    pub fn on() -> Dns {
+        Dns {
+            enabled: true,
+            domain: None,
+            local_only: false,
+            forwarders: Vec::new(),
+            hosts: Vec::new(),
+            srv: Vec::new(),
+            txt: Vec::new(),
+        }
+    }
+}
+
+/// libvirt's `<forwarder>`: with a domain, queries under it go to `addr`;
+/// with a domain and no address, that domain is answered locally only;
+/// without a domain, `addr` is a default upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarder {
+    pub domain: Option<String>,
+    pub addr: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsHost {
+    pub ip: Ipv4Addr,
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Srv {
+    pub service: String,
+    pub protocol: String,
+    pub domain: Option<String>,
+    pub target: Option<String>,
+    pub port: u16,
+    pub priority: u16,
+    pub weight: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Txt {
+    pub name: String,
+    pub value: String,
+}

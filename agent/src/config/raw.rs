@@ -1,0 +1,139 @@
+//! The TOML schema exactly as users write it, with the byte span of every
+//! value so that `netagent check` can point at file:line:col.
+//!
+//! Values that need parsing (addresses, MACs, durations, ranges) are kept as
+//! spanned strings here and parsed in `check.rs`, so that one bad value does
+//! not hide the next: the user sees every problem in one run.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct RawConfig {
+    pub uplink: Option<S<RawUplink>>,
+    #[serde(default)]
+    pub network: Vec<S<RawNetwork>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawUplink {
+    pub interface: Option<S<String>>,
+    pub address: Option<S<String>>,
+    pub gateway: Option<S<String>>,
+    #[serde(default)]
+    pub dns: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawNetwork {
+    pub name: Option<S<String>>,
+    pub kind: Option<S<String>>,
+    pub bridge: Option<S<String>>,
+    pub address: Option<S<String>>,
+    pub mac: Option<S<String>>,
+    pub mtu: Option<S<i64>>,
+    pub stp: Option<S<bool>>,
+    #[serde(default)]
+    pub ports: Vec<S<String>>,
+    pub port_isolation: Option<S<bool>>,
+    #[serde(default)]
+    pub route: Vec<S<RawRoute>>,
+    pub nat: Option<S<RawNat>>,
+    pub dhcp: Option<S<RawDhcp>>,
+    pub dns: Option<S<RawDns>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawRoute {
+    pub to: Option<S<String>>,
+    pub via: Option<S<String>>,
+    pub metric: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawNat {
+    pub ports: Option<S<String>>,
+    pub address: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawDhcp {
+    pub ranges: Option<Vec<S<String>>>,
+    pub lease_time: Option<S<LeaseValue>>,
+    pub router: Option<S<bool>>,
+    pub domain: Option<S<String>>,
+    pub dns_servers: Option<Vec<S<String>>>,
+    pub mtu: Option<S<i64>>,
+    pub classless_routes: Option<S<bool>>,
+    pub pxe: Option<S<RawPxe>>,
+    #[serde(default)]
+    pub host: Vec<S<RawDhcpHost>>,
+}
+
+/// A lease time may be written `3600`, `"1h"`, `"infinite"` or `0`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum LeaseValue {
+    Seconds(i64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawPxe {
+    pub file: Option<S<String>>,
+    pub server: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawDhcpHost {
+    pub mac: Option<S<String>>,
+    pub ip: Option<S<String>>,
+    pub name: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawDns {
+    pub enabled: Option<S<bool>>,
+    pub domain: Option<S<String>>,
+    pub local_only: Option<S<bool>>,
+    #[serde(default)]
+    pub forwarder: Vec<S<RawForwarder>>,
+    #[serde(default)]
+    pub host: Vec<S<RawDnsHost>>,
+    #[serde(default)]
+    pub srv: Vec<S<RawSrv>>,
+    #[serde(default)]
+    pub txt: Vec<S<RawTxt>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawForwarder {
+    pub domain: Option<S<String>>,
+    pub addr: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawDnsHost {
+    pub ip: Option<S<String>>,
+    #[serde(default)]
+    pub names: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawSrv {
+    pub service: Option<S<String>>,
+    pub protocol: Option<S<String>>,
+    pub domain: Option<S<String>>,
+    pub target: Option<S<String>>,
+    pub port: Option<S<i64>>,
+    pub priority: Option<S<i64>>,
+    pub weight: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawTxt {
+    pub name: Option<S<String>>,
+    pub value: Option<S<String>>,
+}

@@ -1,0 +1,328 @@
+//! The nftables ruleset for a config, as `nftables` crate objects in one
+//! table of our own, `inet netagent`. The rules follow libvirt's network
+//! firewall, kind by kind; each builder quotes the nft rule it makes.
+
+use std::borrow::Cow;
+
+use ipnet::Ipv4Net;
+use nftables::expr::{
+    Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem, CT,
+};
+use nftables::schema::{Chain, NfListObject, NfObject, Nftables, Rule, Table};
+use nftables::stmt::{JumpTarget, Match, NATFamily, Operator, Statement, NAT};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+
+use crate::config::{Config, Kind, Network};
+
+pub const TABLE: &str = "netagent";
+const FAMILY: NfFamily = NfFamily::INet;
+
+type Stmts = Vec<Statement<'static>>;
+
+fn s(v: impl Into<String>) -> Expression<'static> {
+    Expression::String(Cow::Owned(v.into()))
+}
+
+fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: protocol.into(),
+            field: field.into(),
+        },
+    )))
+}
+
+fn meta(key: MetaKey) -> Expression<'static> {
+    Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+fn net(n: Ipv4Net) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(s(n.network().to_string())),
+        len: u32::from(n.prefix_len()),
+    }))
+}
+
+fn m(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match { left, right, op })
+}
+
+fn iif(name: &str) -> Statement<'static> {
+    m(meta(MetaKey::Iifname), Operator::EQ, s(name))
+}
+
+fn oif(name: &str) -> Statement<'static> {
+    m(meta(MetaKey::Oifname), Operator::EQ, s(name))
+}
+
+fn saddr(n: Ipv4Net) -> Statement<'static> {
+    m(payload("ip", "saddr"), Operator::EQ, net(n))
+}
+
+fn daddr(n: Ipv4Net) -> Statement<'static> {
+    m(payload("ip", "daddr"), Operator::EQ, net(n))
+}
+
+fn accept() -> Statement<'static> {
+    Statement::Accept(None)
+}
+
+fn reject() -> Statement<'static> {
+    Statement::Reject(None)
+}
+
+fn set(items: Vec<Expression<'static>>) -> Expression<'static> {
+    Expression::Named(NamedExpression::Set(
+        items.into_iter().map(SetItem::Element).collect(),
+    ))
+}
+
+fn range(a: Expression<'static>, b: Expression<'static>) -> Expression<'static> {
+    Expression::Range(Box::new(Range { range: [a, b] }))
+}
+
+struct Builder {
+    objects: Vec<NfObject<'static>>,
+}
+
+impl Builder {
+    fn chain(&mut self, name: &str, hook: Option<(NfChainType, NfHook, i32)>) {
+        let (kind, hook, prio, policy) = match hook {
+            Some((t, h, p)) => (Some(t), Some(h), Some(p), Some(NfChainPolicy::Accept)),
+            None => (None, None, None, None),
+        };
+        self.objects
+            .push(NfObject::ListObject(NfListObject::Chain(Chain {
+                family: FAMILY,
+                table: TABLE.into(),
+                name: Cow::Owned(name.into()),
+                _type: kind,
+                hook,
+                prio,
+                policy,
+                ..Chain::default()
+            })));
+    }
+
+    fn rule(&mut self, chain: &str, expr: Stmts) {
+        self.objects
+            .push(NfObject::ListObject(NfListObject::Rule(Rule {
+                family: FAMILY,
+                table: TABLE.into(),
+                chain: Cow::Owned(chain.into()),
+                expr: Cow::Owned(expr),
+                ..Rule::default()
+            })));
+    }
+}
+
+/// Networks whose forwarded traffic we filter (libvirt adds rules for these
+/// only; `open` and `bridge` are left to the host's own rules).
+fn filtered(n: &Network) -> bool {
+    matches!(n.kind, Kind::Nat | Kind::Route | Kind::Isolated) && n.address.is_some()
+}
+
+/// The whole ruleset. Empty (no table at all) when no network needs a rule.
+pub fn ruleset(cfg: &Config) -> Nftables<'static> {
+    let mut b = Builder {
+        objects: Vec::new(),
+    };
+    let fwd: Vec<&Network> = cfg.networks.iter().filter(|n| filtered(n)).collect();
+    let dns: Vec<&Network> = cfg
+        .networks
+        .iter()
+        .filter(|n| n.address.is_some() && n.dns.as_ref().is_some_and(|d| d.enabled))
+        .collect();
+    let nat: Vec<&Network> = cfg
+        .networks
+        .iter()
+        .filter(|n| n.kind == Kind::Nat && n.address.is_some())
+        .collect();
+    if fwd.is_empty() && dns.is_empty() {
+        return Nftables {
+            objects: Cow::Owned(Vec::new()),
+        };
+    }
+    b.objects
+        .push(NfObject::ListObject(NfListObject::Table(Table {
+            family: FAMILY,
+            name: TABLE.into(),
+            handle: None,
+        })));
+
+    if !fwd.is_empty() {
+        forward_chains(&mut b, &fwd);
+    }
+    if !dns.is_empty() {
+        input_chain(&mut b, &dns);
+    }
+    if !nat.is_empty() {
+        nat_chain(&mut b, &nat);
+    }
+    Nftables {
+        objects: Cow::Owned(b.objects),
+    }
+}
+
+/// libvirt's three forward chains, evaluated in its order: traffic within
+/// one bridge, then into a guest network, then out of one.
+fn forward_chains(b: &mut Builder, nets: &[&Network]) {
+    b.chain("forward", Some((NfChainType::Filter, NfHook::Forward, 0)));
+    b.chain("guest_cross", None);
+    b.chain("guest_input", None);
+    b.chain("guest_output", None);
+    for c in ["guest_cross", "guest_input", "guest_output"] {
+        // jump guest_cross
+        b.rule(
+            "forward",
+            vec![Statement::Jump(JumpTarget { target: c.into() })],
+        );
+    }
+    for n in nets {
+        let Some(sub) = n.subnet() else { continue };
+        let br = n.bridge.as_str();
+        // iifname "virbr0" oifname "virbr0" accept
+        b.rule("guest_cross", vec![iif(br), oif(br), accept()]);
+        match n.kind {
+            Kind::Nat => {
+                // oifname "virbr0" ip daddr 192.168.122.0/24 ct state established,related accept
+                let ct = Expression::Named(NamedExpression::CT(CT {
+                    key: "state".into(),
+                    family: None,
+                    dir: None,
+                }));
+                b.rule(
+                    "guest_input",
+                    vec![
+                        oif(br),
+                        daddr(sub),
+                        m(
+                            ct,
+                            Operator::IN,
+                            Expression::List(vec![s("established"), s("related")]),
+                        ),
+                        accept(),
+                    ],
+                );
+            }
+            Kind::Route => {
+                // oifname "virbr1" ip daddr 192.168.100.0/24 accept
+                b.rule("guest_input", vec![oif(br), daddr(sub), accept()]);
+            }
+            _ => {}
+        }
+        // oifname "virbr0" reject
+        b.rule("guest_input", vec![oif(br), reject()]);
+        if n.kind != Kind::Isolated {
+            // iifname "virbr0" ip saddr 192.168.122.0/24 accept
+            b.rule("guest_output", vec![iif(br), saddr(sub), accept()]);
+        }
+        // iifname "virbr0" reject   (spoofed sources; everything, if isolated)
+        b.rule("guest_output", vec![iif(br), reject()]);
+    }
+}
+
+/// The DNS server answers a bridge's guests and the appliance itself, never
+/// the uplink side: netagent must not become an open resolver. DHCP needs no
+/// rule: its sockets are bound to the guest bridges.
+fn input_chain(b: &mut Builder, nets: &[&Network]) {
+    b.chain("input", Some((NfChainType::Filter, NfHook::Input, 0)));
+    for n in nets {
+        let Some(addr) = n.address else { continue };
+        // ip daddr 192.168.122.1 meta l4proto { tcp, udp } th dport 53 iifname != { "virbr0", "lo" } drop
+        b.rule(
+            "input",
+            vec![
+                m(
+                    payload("ip", "daddr"),
+                    Operator::EQ,
+                    s(addr.addr().to_string()),
+                ),
+                m(
+                    meta(MetaKey::L4proto),
+                    Operator::EQ,
+                    set(vec![s("tcp"), s("udp")]),
+                ),
+                m(payload("th", "dport"), Operator::EQ, Expression::Number(53)),
+                m(
+                    meta(MetaKey::Iifname),
+                    Operator::NEQ,
+                    set(vec![s(n.bridge.clone()), s("lo")]),
+                ),
+                Statement::Drop(None),
+            ],
+        );
+    }
+}
+
+/// libvirt's masquerade rules: never for local multicast or broadcast, TCP
+/// and UDP to unprivileged ports, then everything else.
+fn nat_chain(b: &mut Builder, nets: &[&Network]) {
+    b.chain(
+        "postrouting",
+        Some((NfChainType::NAT, NfHook::Postrouting, 100)),
+    );
+    for n in nets {
+        let Some(sub) = n.subnet() else { continue };
+        let nat = n.nat.clone().unwrap_or_default();
+        // ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 return
+        let mcast = Ipv4Net::new([224, 0, 0, 0].into(), 24).unwrap_or_default();
+        b.rule(
+            "postrouting",
+            vec![saddr(sub), daddr(mcast), Statement::Return(None)],
+        );
+        // ip saddr 192.168.122.0/24 ip daddr 255.255.255.255 return
+        b.rule(
+            "postrouting",
+            vec![
+                saddr(sub),
+                m(payload("ip", "daddr"), Operator::EQ, s("255.255.255.255")),
+                Statement::Return(None),
+            ],
+        );
+        let not_local = m(payload("ip", "daddr"), Operator::NEQ, net(sub));
+        let ports = range(
+            Expression::Number(u32::from(nat.ports.start)),
+            Expression::Number(u32::from(nat.ports.end)),
+        );
+        let to = |port: Option<Expression<'static>>| -> Statement<'static> {
+            match nat.address {
+                // snat ip to 203.0.113.10-203.0.113.20:1024-65535
+                Some(r) => Statement::SNAT(Some(NAT {
+                    addr: Some(if r.start == r.end {
+                        s(r.start.to_string())
+                    } else {
+                        range(s(r.start.to_string()), s(r.end.to_string()))
+                    }),
+                    family: Some(NATFamily::IP),
+                    port,
+                    flags: None,
+                })),
+                // masquerade to :1024-65535
+                None => Statement::Masquerade(match port {
+                    Some(p) => Some(NAT {
+                        addr: None,
+                        family: None,
+                        port: Some(p),
+                        flags: None,
+                    }),
+                    None => None,
+                }),
+            }
+        };
+        for proto in ["tcp", "udp"] {
+            // meta l4proto tcp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade to :1024-65535
+            b.rule(
+                "postrouting",
+                vec![
+                    m(meta(MetaKey::L4proto), Operator::EQ, s(proto)),
+                    saddr(sub),
+                    not_local.clone(),
+                    to(Some(ports.clone())),
+                ],
+            );
+        }
+        // ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade
+        b.rule("postrouting", vec![saddr(sub), not_local, to(None)]);
+    }
+}

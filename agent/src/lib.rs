@@ -1,0 +1,7 @@
+//! netagent: libvirt's virtual network switch as one program. A TOML file
+//! becomes a `Config`, the config a `Plan` (pure data: links, nftables rules,
+//! DHCP pools, DNS zones), and the plan is made true on the kernel.
+
+pub mod config;
+pub mod firewall;
+pub mod plan;

@@ -1,0 +1,131 @@
+//! The DNS zone of one network: the records it serves from the config (the
+//! DHCP server adds leases' names at run time) and where other names go.
+
+use std::net::Ipv4Addr;
+
+use crate::config::{Forwarder, Kind, Network};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsZone {
+    pub network: String,
+    pub interface: String,
+    pub listen: Ipv4Addr,
+    pub domain: Option<String>,
+    /// Unknown names in `domain` get NXDOMAIN instead of being forwarded.
+    pub local_only: bool,
+    /// Whether anything is forwarded at all (isolated networks: no).
+    pub forward: bool,
+    pub forwarders: Vec<Forwarder>,
+    pub records: Vec<Record>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Fully qualified, without the trailing dot.
+    pub name: String,
+    pub data: RecordData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordData {
+    A(Ipv4Addr),
+    Ptr(String),
+    Srv {
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: String,
+    },
+    Txt(String),
+}
+
+/// `name` qualified with the network's domain, unless it already has dots.
+fn qualify(name: &str, domain: Option<&str>) -> String {
+    match domain {
+        Some(d) if !name.contains('.') => format!("{name}.{d}"),
+        _ => name.to_string(),
+    }
+}
+
+pub fn reverse_name(ip: Ipv4Addr) -> String {
+    let o = ip.octets();
+    format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+}
+
+/// An A record for the name (and its short form) and a PTR for the address.
+fn host(records: &mut Vec<Record>, ip: Ipv4Addr, name: &str, domain: Option<&str>, with_ptr: bool) {
+    let fq = qualify(name, domain);
+    if fq != name {
+        records.push(Record {
+            name: name.to_string(),
+            data: RecordData::A(ip),
+        });
+    }
+    records.push(Record {
+        name: fq.clone(),
+        data: RecordData::A(ip),
+    });
+    if with_ptr {
+        records.push(Record {
+            name: reverse_name(ip),
+            data: RecordData::Ptr(fq),
+        });
+    }
+}
+
+pub fn zone(n: &Network) -> Option<DnsZone> {
+    let d = n.dns.as_ref().filter(|d| d.enabled)?;
+    let addr = n.address?;
+    let domain = d.domain.as_deref();
+    let mut records = Vec::new();
+    // The bridge's own name resolves, so guests can name their gateway.
+    host(&mut records, addr.addr(), &n.bridge, domain, true);
+    if let Some(dhcp) = &n.dhcp {
+        for h in &dhcp.hosts {
+            if let Some(name) = &h.name {
+                host(&mut records, h.ip, name, domain, true);
+            }
+        }
+    }
+    for h in &d.hosts {
+        for (i, name) in h.names.iter().enumerate() {
+            host(&mut records, h.ip, name, domain, i == 0);
+        }
+    }
+    for s in &d.srv {
+        let base = s.domain.as_deref().or(domain);
+        let name = match base {
+            Some(b) => format!("_{}._{}.{b}", s.service, s.protocol),
+            None => format!("_{}._{}", s.service, s.protocol),
+        };
+        records.push(Record {
+            name,
+            data: RecordData::Srv {
+                priority: s.priority,
+                weight: s.weight,
+                port: s.port,
+                target: s
+                    .target
+                    .as_deref()
+                    .map(|t| qualify(t, domain))
+                    .unwrap_or_else(|| ".".into()),
+            },
+        });
+    }
+    for t in &d.txt {
+        records.push(Record {
+            name: qualify(&t.name, domain),
+            data: RecordData::Txt(t.value.clone()),
+        });
+    }
+    Some(DnsZone {
+        network: n.name.clone(),
+        interface: n.bridge.clone(),
+        listen: addr.addr(),
+        domain: d.domain.clone(),
+        local_only: d.local_only,
+        forward: n.kind != Kind::Isolated,
+        forwarders: d.forwarders.clone(),
+        records,
+    })
+}

@@ -1,0 +1,127 @@
+//! Config → Plan: the exact state the kernel and the servers must reach,
+//! as plain data. Pure: no I/O, so every decision here is unit-tested.
+
+mod dhcp;
+mod dns;
+mod render;
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use nftables::schema::Nftables;
+
+use crate::config::{Addressing, Network};
+use crate::config::{Config, Kind, MacAddr, UplinkInterface};
+use crate::firewall;
+
+pub use dhcp::{DhcpOptions, DhcpPool};
+pub use dns::{DnsZone, Record, RecordData};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub sysctls: Vec<Sysctl>,
+    pub uplink: Option<UplinkPlan>,
+    pub bridges: Vec<BridgePlan>,
+    pub ruleset: Nftables<'static>,
+    pub dhcp: Vec<DhcpPool>,
+    pub dns: Vec<DnsZone>,
+}
+
+/// A kernel setting under /proc/sys, written `net.ipv4.ip_forward`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sysctl {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UplinkPlan {
+    pub interface: UplinkInterface,
+    pub addressing: Addressing,
+    pub dns: Vec<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgePlan {
+    pub network: String,
+    pub kind: Kind,
+    pub name: String,
+    pub mac: Option<MacAddr>,
+    pub mtu: Option<u32>,
+    pub stp: bool,
+    pub address: Option<Ipv4Net>,
+    /// Names and globs of the interfaces to enslave, now and when they appear.
+    pub ports: Vec<String>,
+    pub port_isolation: bool,
+    pub routes: Vec<RoutePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePlan {
+    pub to: Ipv4Net,
+    pub via: Ipv4Addr,
+    pub metric: Option<u32>,
+    /// The bridge the gateway is reached through.
+    pub dev: String,
+}
+
+pub fn plan(cfg: &Config) -> Plan {
+    Plan {
+        sysctls: sysctls(cfg),
+        uplink: cfg.uplink.as_ref().map(|u| UplinkPlan {
+            interface: u.interface.clone(),
+            addressing: u.addressing.clone(),
+            dns: u.dns.clone(),
+        }),
+        bridges: cfg.networks.iter().map(bridge).collect(),
+        ruleset: firewall::ruleset(cfg),
+        dhcp: cfg.networks.iter().filter_map(dhcp::pool).collect(),
+        dns: cfg.networks.iter().filter_map(dns::zone).collect(),
+    }
+}
+
+fn bridge(n: &Network) -> BridgePlan {
+    BridgePlan {
+        network: n.name.clone(),
+        kind: n.kind,
+        name: n.bridge.clone(),
+        mac: n.mac,
+        mtu: n.mtu,
+        stp: n.stp,
+        address: n.address,
+        ports: n.ports.clone(),
+        port_isolation: n.port_isolation,
+        routes: n
+            .routes
+            .iter()
+            .map(|r| RoutePlan {
+                to: r.to,
+                via: r.via,
+                metric: r.metric,
+                dev: n.bridge.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn sysctls(cfg: &Config) -> Vec<Sysctl> {
+    let mut out = Vec::new();
+    if cfg.networks.iter().any(|n| n.kind.needs_uplink()) {
+        out.push(Sysctl {
+            key: "net.ipv4.ip_forward".into(),
+            value: "1".into(),
+        });
+    }
+    // Like libvirt for IPv4-only networks: no IPv6 on the guest bridge, so
+    // guests get no link-local path around the IPv4 rules.
+    for n in cfg.networks.iter().filter(|n| n.kind != Kind::Bridge) {
+        out.push(Sysctl {
+            key: format!("net.ipv6.conf.{}.disable_ipv6", n.bridge),
+            value: "1".into(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+//! The plan as people read it: `netagent plan` prints this, and the golden
+//! files under agent/tests/golden hold it for every example config.
+
+use std::fmt::{self, Display, Write};
+
+use super::{Plan, RecordData};
+use crate::config::{Addressing, UplinkInterface};
+use crate::firewall::render::render;
+
+impl Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut o = String::new();
+        o.push_str("# uplink\n");
+        match &self.uplink {
+            None => o.push_str("none\n"),
+            Some(u) => {
+                let iface = match &u.interface {
+                    UplinkInterface::Auto => {
+                        "auto (the first NIC that is not loopback)".to_string()
+                    }
+                    UplinkInterface::Named(n) => n.clone(),
+                };
+                let _ = write!(o, "interface {iface}");
+                match &u.addressing {
+                    Addressing::Dhcp => o.push_str(" address dhcp"),
+                    Addressing::Static { address, gateway } => {
+                        let _ = write!(o, " address {address}");
+                        if let Some(g) = gateway {
+                            let _ = write!(o, " gateway {g}");
+                        }
+                    }
+                }
+                if !u.dns.is_empty() {
+                    let _ = write!(o, " dns {}", join(&u.dns));
+                }
+                o.push('\n');
+            }
+        }
+
+        o.push_str("\n# sysctls\n");
+        for s in &self.sysctls {
+            let _ = writeln!(o, "{} = {}", s.key, s.value);
+        }
+
+        o.push_str("\n# links\n");
+        for b in &self.bridges {
+            let _ = write!(o, "bridge {} network {} kind {}", b.name, b.network, b.kind);
+            if let Some(a) = b.address {
+                let _ = write!(o, " address {a}");
+            }
+            if let Some(m) = b.mac {
+                let _ = write!(o, " mac {m}");
+            }
+            if let Some(m) = b.mtu {
+                let _ = write!(o, " mtu {m}");
+            }
+            let _ = write!(o, " stp {}", if b.stp { "on" } else { "off" });
+            if !b.ports.is_empty() {
+                let _ = write!(o, " ports {}", b.ports.join(","));
+            }
+            if b.port_isolation {
+                o.push_str(" port_isolation on");
+            }
+            o.push('\n');
+            for r in &b.routes {
+                let _ = write!(o, "route {} via {} dev {}", r.to, r.via, r.dev);
+                if let Some(m) = r.metric {
+                    let _ = write!(o, " metric {m}");
+                }
+                o.push('\n');
+            }
+        }
+
+        o.push_str("\n# nftables\n");
+        let rules = render(&self.ruleset);
+        o.push_str(if rules.is_empty() {
+            "(no rules)\n"
+        } else {
+            &rules
+        });
+
+        o.push_str("\n# dhcp\n");
+        if self.dhcp.is_empty() {
+            o.push_str("(none)\n");
+        }
+        for p in &self.dhcp {
+            let ranges: Vec<String> = p.ranges.iter().map(|r| r.to_string()).collect();
+            let _ = writeln!(
+                o,
+                "pool {} on {} server {} subnet {} ranges {} lease {}",
+                p.network,
+                p.interface,
+                p.server,
+                p.subnet,
+                ranges.join(","),
+                p.lease_time
+            );
+            let opt = &p.options;
+            let _ = write!(
+                o,
+                "  options router {}",
+                opt.router
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "none".into())
+            );
+            if !opt.dns_servers.is_empty() {
+                let _ = write!(o, " dns {}", join(&opt.dns_servers));
+            }
+            if let Some(d) = &opt.domain {
+                let _ = write!(o, " domain {d}");
+            }
+            if let Some(m) = opt.mtu {
+                let _ = write!(o, " mtu {m}");
+            }
+            if !opt.classless_routes.is_empty() {
+                let r: Vec<String> = opt
+                    .classless_routes
+                    .iter()
+                    .map(|(n, g)| format!("{n}>{g}"))
+                    .collect();
+                let _ = write!(o, " classless {}", r.join(","));
+            }
+            if let Some(x) = &opt.pxe {
+                let _ = write!(o, " pxe {}", x.file);
+                if let Some(s) = x.server {
+                    let _ = write!(o, "@{s}");
+                }
+            }
+            o.push('\n');
+            for h in &p.hosts {
+                let _ = writeln!(
+                    o,
+                    "  host {} {}{}",
+                    h.mac,
+                    h.ip,
+                    h.name.as_ref().map(|n| format!(" {n}")).unwrap_or_default()
+                );
+            }
+        }
+
+        o.push_str("\n# dns\n");
+        if self.dns.is_empty() {
+            o.push_str("(none)\n");
+        }
+        for z in &self.dns {
+            let _ = write!(
+                o,
+                "zone {} on {} listen {}:53",
+                z.network, z.interface, z.listen
+            );
+            if let Some(d) = &z.domain {
+                let _ = write!(
+                    o,
+                    " domain {d}{}",
+                    if z.local_only { " local-only" } else { "" }
+                );
+            }
+            o.push_str(if z.forward { " forward" } else { " no-forward" });
+            o.push('\n');
+            for fw in &z.forwarders {
+                let to = fw
+                    .addr
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "local".into());
+                let _ = writeln!(
+                    o,
+                    "  forward {} -> {to}",
+                    fw.domain.as_deref().unwrap_or(".")
+                );
+            }
+            for r in &z.records {
+                let data = match &r.data {
+                    RecordData::A(ip) => format!("A {ip}"),
+                    RecordData::Ptr(n) => format!("PTR {n}"),
+                    RecordData::Srv {
+                        priority,
+                        weight,
+                        port,
+                        target,
+                    } => format!("SRV {priority} {weight} {port} {target}"),
+                    RecordData::Txt(t) => format!("TXT {t:?}"),
+                };
+                let _ = writeln!(o, "  {} {data}", r.name);
+            }
+        }
+        f.write_str(&o)
+    }
+}
+
+fn join<T: Display>(v: &[T]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
