@@ -106,11 +106,8 @@ impl Checker<'_, '_> {
     fn int(&mut self, v: &S<i64>, field: &str, lo: i64, hi: i64) -> Option<i64> {
         let n = *v.get_ref();
         if n < lo || n > hi {
-            self.c.add(
-                v.span(),
-                field,
-                format!("{n} is out of range: use {lo} to {hi}"),
-            );
+            self.c
+                .add(v.span(), field, format!("{n} is out of range: use {lo} to {hi}"));
             return None;
         }
         Some(n)
@@ -168,19 +165,13 @@ impl Checker<'_, '_> {
             Some(v) if v.get_ref() == "dhcp" => Addressing::Dhcp,
             Some(v) => {
                 let address = self.if_addr(v, "uplink.address")?;
-                let gateway = u
-                    .gateway
-                    .as_ref()
-                    .and_then(|g| self.ip(g, "uplink.gateway"));
+                let gateway = u.gateway.as_ref().and_then(|g| self.ip(g, "uplink.gateway"));
                 if let (Some(gw), Some(g)) = (gateway, &u.gateway) {
                     if !address.contains(&gw) {
                         self.c.add(
                             g.span(),
                             "uplink.gateway",
-                            format!(
-                                "gateway {gw} is not in the uplink's subnet {}",
-                                address.trunc()
-                            ),
+                            format!("gateway {gw} is not in the uplink's subnet {}", address.trunc()),
                         );
                     }
                 }
@@ -215,7 +206,10 @@ impl Checker<'_, '_> {
                     self.c.add(
                         v.span(),
                         format!("network[{index}].name"),
-                        format!("`{}` is not a network name: use up to 64 letters, digits, '-', '_' or '.'", v.get_ref()),
+                        format!(
+                            "`{}` is not a network name: use up to 64 letters, digits, '-', '_' or '.'",
+                            v.get_ref()
+                        ),
                     );
                 }
                 v.get_ref().clone()
@@ -278,9 +272,7 @@ impl Checker<'_, '_> {
                 self.c.add(
                     v.span(),
                     f("mac"),
-                    format!(
-                        "{m} is a multicast MAC: the first byte must be even (like 52:54:00:...)"
-                    ),
+                    format!("{m} is a multicast MAC: the first byte must be even (like 52:54:00:...)"),
                 );
             }
             Some(m)
@@ -298,11 +290,7 @@ impl Checker<'_, '_> {
                 None => ports.push(p.get_ref().clone()),
             }
         }
-        let port_isolation = n
-            .port_isolation
-            .as_ref()
-            .map(|v| *v.get_ref())
-            .unwrap_or(false);
+        let port_isolation = n.port_isolation.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
 
         let mut routes = Vec::new();
         for (i, r) in n.route.iter().enumerate() {
@@ -326,9 +314,7 @@ impl Checker<'_, '_> {
                 self.c.add(
                     v.span(),
                     f("nat"),
-                    format!(
-                        "a {kind} network does no NAT: remove [network.nat] or set kind = \"nat\""
-                    ),
+                    format!("a {kind} network does no NAT: remove [network.nat] or set kind = \"nat\""),
                 );
                 None
             }
@@ -364,12 +350,7 @@ impl Checker<'_, '_> {
         })
     }
 
-    fn route(
-        &mut self,
-        raw: &S<RawRoute>,
-        field: &str,
-        address: Option<Ipv4Net>,
-    ) -> Option<StaticRoute> {
+    fn route(&mut self, raw: &S<RawRoute>, field: &str, address: Option<Ipv4Net>) -> Option<StaticRoute> {
         let r = raw.get_ref();
         let to: Option<Ipv4Net> = match &r.to {
             Some(v) => {
@@ -452,9 +433,8 @@ impl Checker<'_, '_> {
             return None;
         };
         let subnet = addr.trunc();
-        let in_pool = |ip: Ipv4Addr| {
-            subnet.contains(&ip) && ip != subnet.network() && ip != subnet.broadcast()
-        };
+        let in_pool =
+            |ip: Ipv4Addr| subnet.contains(&ip) && ip != subnet.network() && ip != subnet.broadcast();
 
         let mut ranges = Vec::new();
         match &d.ranges {
@@ -472,8 +452,7 @@ impl Checker<'_, '_> {
                         .iter()
                         .find(|o: &&Ipv4Range| o.start <= r.end && r.start <= o.end)
                     {
-                        self.c
-                            .add(v.span(), &fi, format!("range {r} overlaps range {o}"));
+                        self.c.add(v.span(), &fi, format!("range {r} overlaps range {o}"));
                     } else {
                         ranges.push(r);
                     }
@@ -501,7 +480,11 @@ impl Checker<'_, '_> {
 
         let router = match &d.router {
             Some(v) if *v.get_ref() && kind == Kind::Isolated => {
-                self.c.add(v.span(), format!("{field}.router"), "an isolated network has no way out, so it hands out no router: remove router = true");
+                self.c.add(
+                    v.span(),
+                    format!("{field}.router"),
+                    "an isolated network has no way out, so it hands out no router: remove router = true",
+                );
                 false
             }
             Some(v) => *v.get_ref(),
@@ -673,10 +656,7 @@ impl Checker<'_, '_> {
                 .domain
                 .as_ref()
                 .and_then(|v| self.dns_name(v, &format!("{fi}.domain")));
-            let addr = r
-                .addr
-                .as_ref()
-                .and_then(|v| self.ip(v, &format!("{fi}.addr")));
+            let addr = r.addr.as_ref().and_then(|v| self.ip(v, &format!("{fi}.addr")));
             if r.domain.is_none() && r.addr.is_none() {
                 self.missing(
                     fw.span(),
@@ -723,9 +703,7 @@ impl Checker<'_, '_> {
                 }
             };
             let protocol = match &r.protocol {
-                Some(v) if v.get_ref() == "tcp" || v.get_ref() == "udp" => {
-                    Some(v.get_ref().clone())
-                }
+                Some(v) if v.get_ref() == "tcp" || v.get_ref() == "udp" => Some(v.get_ref().clone()),
                 Some(v) => {
                     self.c
                         .add(v.span(), format!("{fi}.protocol"), "use \"tcp\" or \"udp\"");
@@ -738,9 +716,7 @@ impl Checker<'_, '_> {
             };
             let num = |c: &mut Self, v: &Option<S<i64>>, name: &str| -> Option<u16> {
                 match v {
-                    Some(v) => c
-                        .int(v, &format!("{fi}.{name}"), 0, 65535)
-                        .map(|n| n as u16),
+                    Some(v) => c.int(v, &format!("{fi}.{name}"), 0, 65535).map(|n| n as u16),
                     None => Some(0),
                 }
             };

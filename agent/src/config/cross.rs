@@ -32,7 +32,10 @@ pub fn check_cross(
                 c.add(
                     v.span(),
                     format!("network \"{}\" bridge", n.name),
-                    format!("bridge {} is already used by network \"{other}\": give each network its own bridge", n.bridge),
+                    format!(
+                        "bridge {} is already used by network \"{other}\": give each network its own bridge",
+                        n.bridge
+                    ),
                 );
             }
         }
@@ -63,11 +66,7 @@ pub fn check_cross(
                         .host
                         .iter()
                         .find(|rh| {
-                            rh.get_ref()
-                                .mac
-                                .as_ref()
-                                .and_then(|m| m.get_ref().parse().ok())
-                                == Some(h.mac)
+                            rh.get_ref().mac.as_ref().and_then(|m| m.get_ref().parse().ok()) == Some(h.mac)
                         })
                         .map(|rh| rh.span())
                         .unwrap_or(rd.span());

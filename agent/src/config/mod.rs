@@ -45,10 +45,7 @@ pub fn parse(src: &str, file: &str) -> Result<Config, Problems> {
     unknown::report(&mut c, src, &unknown_paths, &names);
 
     let mut ck = check::Checker { c: &mut c };
-    let uplink = raw
-        .uplink
-        .as_ref()
-        .and_then(|u| ck.uplink(u).map(|m| (u, m)));
+    let uplink = raw.uplink.as_ref().and_then(|u| ck.uplink(u).map(|m| (u, m)));
     let nets: Vec<_> = raw
         .network
         .iter()

@@ -65,12 +65,7 @@ impl<'a> Collector<'a> {
         }
     }
 
-    pub fn add(
-        &mut self,
-        span: Range<usize>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) {
+    pub fn add(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
         let (line, col) = line_col(self.src, span.start);
         self.list.push(Problem {
             line,

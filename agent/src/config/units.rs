@@ -12,8 +12,7 @@ pub struct MacAddr(pub [u8; 6]);
 impl FromStr for MacAddr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad =
-            || format!("`{s}` is not a MAC address: write six hex pairs like 52:54:00:12:34:56");
+        let bad = || format!("`{s}` is not a MAC address: write six hex pairs like 52:54:00:12:34:56");
         let mut out = [0u8; 6];
         let parts: Vec<&str> = s.split([':', '-']).collect();
         if parts.len() != 6 {
@@ -136,9 +135,8 @@ impl Ipv4Range {
 impl FromStr for Ipv4Range {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!("`{s}` is not an address range: write FIRST-LAST like 192.168.122.2-192.168.122.254")
-        };
+        let bad =
+            || format!("`{s}` is not an address range: write FIRST-LAST like 192.168.122.2-192.168.122.254");
         let (a, b) = s.split_once('-').unwrap_or((s, s));
         let start: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
         let end: Ipv4Addr = b.trim().parse().map_err(|_| bad())?;

@@ -28,9 +28,9 @@ pub fn segments(p: &serde_ignored::Path<'_>) -> Vec<Seg> {
             v.push(Seg::Key(key.clone()));
             v
         }
-        Path::Some { parent }
-        | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => segments(parent),
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
+            segments(parent)
+        }
     };
     out.retain(|s| !matches!(s, Seg::Key(k) if k.starts_with("$__serde_spanned")));
     out
@@ -99,10 +99,7 @@ fn locate(table: &DeTable<'_>, path: &[Seg]) -> Option<(std::ops::Range<usize>, 
     locate_value(v, rest)
 }
 
-fn locate_value(
-    v: &Spanned<DeValue<'_>>,
-    path: &[Seg],
-) -> Option<(std::ops::Range<usize>, String)> {
+fn locate_value(v: &Spanned<DeValue<'_>>, path: &[Seg]) -> Option<(std::ops::Range<usize>, String)> {
     match (v.get_ref(), path.first()?) {
         (DeValue::Table(t), Seg::Key(_)) => locate(t, path),
         (DeValue::Array(a), Seg::Index(i)) => {

@@ -47,10 +47,7 @@ pub fn render(rs: &Nftables<'_>) -> String {
                     }
                 );
             }
-            for r in rules
-                .iter()
-                .filter(|r| r.chain == c.name && r.table == t.name)
-            {
+            for r in rules.iter().filter(|r| r.chain == c.name && r.table == t.name) {
                 let parts: Vec<String> = r.expr.iter().map(stmt).collect();
                 let _ = writeln!(out, "\t\t{}", parts.join(" "));
             }
@@ -176,11 +173,7 @@ fn value(e: &Expression<'_>, quote: bool) -> String {
             .map(|i| value(i, quote))
             .collect::<Vec<_>>()
             .join(","),
-        Expression::Range(r) => format!(
-            "{}-{}",
-            value(&r.range[0], quote),
-            value(&r.range[1], quote)
-        ),
+        Expression::Range(r) => format!("{}-{}", value(&r.range[0], quote), value(&r.range[1], quote)),
         Expression::Named(NamedExpression::Prefix(p)) => {
             format!("{}/{}", value(&p.addr, false), p.len)
         }

@@ -24,12 +24,10 @@ fn s(v: impl Into<String>) -> Expression<'static> {
 }
 
 fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
-        PayloadField {
-            protocol: protocol.into(),
-            field: field.into(),
-        },
-    )))
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
+        protocol: protocol.into(),
+        field: field.into(),
+    })))
 }
 
 fn meta(key: MetaKey) -> Expression<'static> {
@@ -91,28 +89,26 @@ impl Builder {
             Some((t, h, p)) => (Some(t), Some(h), Some(p), Some(NfChainPolicy::Accept)),
             None => (None, None, None, None),
         };
-        self.objects
-            .push(NfObject::ListObject(NfListObject::Chain(Chain {
-                family: FAMILY,
-                table: TABLE.into(),
-                name: Cow::Owned(name.into()),
-                _type: kind,
-                hook,
-                prio,
-                policy,
-                ..Chain::default()
-            })));
+        self.objects.push(NfObject::ListObject(NfListObject::Chain(Chain {
+            family: FAMILY,
+            table: TABLE.into(),
+            name: Cow::Owned(name.into()),
+            _type: kind,
+            hook,
+            prio,
+            policy,
+            ..Chain::default()
+        })));
     }
 
     fn rule(&mut self, chain: &str, expr: Stmts) {
-        self.objects
-            .push(NfObject::ListObject(NfListObject::Rule(Rule {
-                family: FAMILY,
-                table: TABLE.into(),
-                chain: Cow::Owned(chain.into()),
-                expr: Cow::Owned(expr),
-                ..Rule::default()
-            })));
+        self.objects.push(NfObject::ListObject(NfListObject::Rule(Rule {
+            family: FAMILY,
+            table: TABLE.into(),
+            chain: Cow::Owned(chain.into()),
+            expr: Cow::Owned(expr),
+            ..Rule::default()
+        })));
     }
 }
 
@@ -124,9 +120,7 @@ fn filtered(n: &Network) -> bool {
 
 /// The whole ruleset. Empty (no table at all) when no network needs a rule.
 pub fn ruleset(cfg: &Config) -> Nftables<'static> {
-    let mut b = Builder {
-        objects: Vec::new(),
-    };
+    let mut b = Builder { objects: Vec::new() };
     let fwd: Vec<&Network> = cfg.networks.iter().filter(|n| filtered(n)).collect();
     let dns: Vec<&Network> = cfg
         .networks
@@ -143,12 +137,11 @@ pub fn ruleset(cfg: &Config) -> Nftables<'static> {
             objects: Cow::Owned(Vec::new()),
         };
     }
-    b.objects
-        .push(NfObject::ListObject(NfListObject::Table(Table {
-            family: FAMILY,
-            name: TABLE.into(),
-            handle: None,
-        })));
+    b.objects.push(NfObject::ListObject(NfListObject::Table(Table {
+        family: FAMILY,
+        name: TABLE.into(),
+        handle: None,
+    })));
 
     if !fwd.is_empty() {
         forward_chains(&mut b, &fwd);
@@ -173,10 +166,7 @@ fn forward_chains(b: &mut Builder, nets: &[&Network]) {
     b.chain("guest_output", None);
     for c in ["guest_cross", "guest_input", "guest_output"] {
         // jump guest_cross
-        b.rule(
-            "forward",
-            vec![Statement::Jump(JumpTarget { target: c.into() })],
-        );
+        b.rule("forward", vec![Statement::Jump(JumpTarget { target: c.into() })]);
     }
     for n in nets {
         let Some(sub) = n.subnet() else { continue };
@@ -233,11 +223,7 @@ fn input_chain(b: &mut Builder, nets: &[&Network]) {
         b.rule(
             "input",
             vec![
-                m(
-                    payload("ip", "daddr"),
-                    Operator::EQ,
-                    s(addr.addr().to_string()),
-                ),
+                m(payload("ip", "daddr"), Operator::EQ, s(addr.addr().to_string())),
                 m(
                     meta(MetaKey::L4proto),
                     Operator::EQ,
@@ -258,10 +244,7 @@ fn input_chain(b: &mut Builder, nets: &[&Network]) {
 /// libvirt's masquerade rules: never for local multicast or broadcast, TCP
 /// and UDP to unprivileged ports, then everything else.
 fn nat_chain(b: &mut Builder, nets: &[&Network]) {
-    b.chain(
-        "postrouting",
-        Some((NfChainType::NAT, NfHook::Postrouting, 100)),
-    );
+    b.chain("postrouting", Some((NfChainType::NAT, NfHook::Postrouting, 100)));
     for n in nets {
         let Some(sub) = n.subnet() else { continue };
         let nat = n.nat.clone().unwrap_or_default();
@@ -299,15 +282,12 @@ fn nat_chain(b: &mut Builder, nets: &[&Network]) {
                     flags: None,
                 })),
                 // masquerade to :1024-65535
-                None => Statement::Masquerade(match port {
-                    Some(p) => Some(NAT {
-                        addr: None,
-                        family: None,
-                        port: Some(p),
-                        flags: None,
-                    }),
-                    None => None,
-                }),
+                None => Statement::Masquerade(port.map(|p| NAT {
+                    addr: None,
+                    family: None,
+                    port: Some(p),
+                    flags: None,
+                })),
             }
         };
         for proto in ["tcp", "udp"] {

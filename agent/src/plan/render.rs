@@ -15,9 +15,7 @@ impl Display for Plan {
             None => o.push_str("none\n"),
             Some(u) => {
                 let iface = match &u.interface {
-                    UplinkInterface::Auto => {
-                        "auto (the first NIC that is not loopback)".to_string()
-                    }
+                    UplinkInterface::Auto => "auto (the first NIC that is not loopback)".to_string(),
                     UplinkInterface::Named(n) => n.clone(),
                 };
                 let _ = write!(o, "interface {iface}");
@@ -73,11 +71,7 @@ impl Display for Plan {
 
         o.push_str("\n# nftables\n");
         let rules = render(&self.ruleset);
-        o.push_str(if rules.is_empty() {
-            "(no rules)\n"
-        } else {
-            &rules
-        });
+        o.push_str(if rules.is_empty() { "(no rules)\n" } else { &rules });
 
         o.push_str("\n# dhcp\n");
         if self.dhcp.is_empty() {
@@ -99,9 +93,7 @@ impl Display for Plan {
             let _ = write!(
                 o,
                 "  options router {}",
-                opt.router
-                    .map(|r| r.to_string())
-                    .unwrap_or_else(|| "none".into())
+                opt.router.map(|r| r.to_string()).unwrap_or_else(|| "none".into())
             );
             if !opt.dns_servers.is_empty() {
                 let _ = write!(o, " dns {}", join(&opt.dns_servers));
@@ -143,30 +135,15 @@ impl Display for Plan {
             o.push_str("(none)\n");
         }
         for z in &self.dns {
-            let _ = write!(
-                o,
-                "zone {} on {} listen {}:53",
-                z.network, z.interface, z.listen
-            );
+            let _ = write!(o, "zone {} on {} listen {}:53", z.network, z.interface, z.listen);
             if let Some(d) = &z.domain {
-                let _ = write!(
-                    o,
-                    " domain {d}{}",
-                    if z.local_only { " local-only" } else { "" }
-                );
+                let _ = write!(o, " domain {d}{}", if z.local_only { " local-only" } else { "" });
             }
             o.push_str(if z.forward { " forward" } else { " no-forward" });
             o.push('\n');
             for fw in &z.forwarders {
-                let to = fw
-                    .addr
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|| "local".into());
-                let _ = writeln!(
-                    o,
-                    "  forward {} -> {to}",
-                    fw.domain.as_deref().unwrap_or(".")
-                );
+                let to = fw.addr.map(|a| a.to_string()).unwrap_or_else(|| "local".into());
+                let _ = writeln!(o, "  forward {} -> {to}", fw.domain.as_deref().unwrap_or("."));
             }
             for r in &z.records {
                 let data = match &r.data {
@@ -188,8 +165,5 @@ impl Display for Plan {
 }
 
 fn join<T: Display>(v: &[T]) -> String {
-    v.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
 }

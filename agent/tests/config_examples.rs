@@ -1,0 +1,245 @@
+//! Every example config is accepted, the embedded default equals
+//! config/default.toml, and broken configs get every problem with its place.
+
+mod common;
+
+use netagent::config::{self, default_config, Problems};
+
+#[test]
+fn every_example_config_is_accepted() {
+    let examples = common::example_configs();
+    let names: Vec<&str> = examples.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "default",
+        "nat",
+        "custom-nat",
+        "route",
+        "custom-route",
+        "isolated",
+        "open",
+        "bridge",
+        "multi",
+    ] {
+        assert!(names.contains(&want), "config/{want}.toml is missing");
+    }
+    for (name, path) in &examples {
+        let src = std::fs::read_to_string(path).expect("read example");
+        if let Err(p) = config::parse(&src, name) {
+            panic!("config/{name}.toml is rejected:\n{p}");
+        }
+    }
+}
+
+#[test]
+fn default_toml_is_the_embedded_default() {
+    let src = std::fs::read_to_string(common::repo_root().join("config/default.toml")).expect("read");
+    let parsed = config::parse(&src, "default.toml").expect("default.toml is valid");
+    assert_eq!(parsed, default_config());
+}
+
+fn problems(src: &str) -> Problems {
+    match config::parse(src, "t.toml") {
+        Ok(c) => panic!("accepted a broken config: {c:?}"),
+        Err(p) => p,
+    }
+}
+
+/// The problem at `line` whose message contains `needle`, or a panic listing all.
+fn has(p: &Problems, line: usize, needle: &str) {
+    assert!(
+        p.list
+            .iter()
+            .any(|x| x.line == line && x.message.contains(needle)),
+        "no problem at line {line} containing {needle:?} in:\n{p}"
+    );
+}
+
+const UPLINK: &str = "[uplink]\ninterface = \"eth0\"\n";
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_position() {
+    let src = format!(
+        r#"{UPLINK}
+[[network]]
+name = "a"
+bridge = "virbr0"
+address = "10.0.0.1/24"
+[network.dhcp]
+ranges = ["10.0.0.1-10.0.0.50", "10.0.1.2-10.0.1.9"]
+lease_time = "10 parsecs"
+
+[[network]]
+name = "a"
+bridge = "virbr0"
+address = "10.0.0.129/25"
+"#
+    );
+    let p = problems(&src);
+    has(&p, 9, "contains the bridge's own address");
+    has(&p, 9, "is not inside 10.0.0.0/24");
+    has(&p, 10, "is not a lease time");
+    has(&p, 13, "another network has this name");
+    has(&p, 14, "already used by network");
+    has(&p, 15, "overlaps 10.0.0.0/24");
+    assert_eq!(p.list.len(), 6, "{p}");
+    // Columns point at the value.
+    let lease = p.list.iter().find(|x| x.line == 10).unwrap();
+    assert_eq!(lease.col, 14);
+    let text = p.to_string();
+    assert!(
+        text.starts_with("t.toml:9:11: network \"a\" dhcp.ranges[0]:"),
+        "{text}"
+    );
+    assert!(text.ends_with("6 problems found; nothing was applied"), "{text}");
+}
+
+#[test]
+fn unknown_keys_are_typos_with_a_suggestion() {
+    let p = problems(&format!(
+        "{UPLINK}gatewy = \"1.2.3.4\"\n[[network]]\nname = \"n\"\nbridge = \"b0\"\naddress = \"10.1.0.1/24\"\nprots = [\"vnet*\"]\n[network.dhcp]\nlease = \"1h\"\n"
+    ));
+    has(&p, 3, "unknown key `gatewy`: did you mean `gateway`?");
+    has(&p, 8, "unknown key `prots`: did you mean `ports`?");
+    has(&p, 10, "unknown key `lease`");
+    assert!(p.list.iter().any(|x| x.field == "network \"n\" prots"), "{p}");
+}
+
+#[test]
+fn static_hosts_are_checked() {
+    let p = problems(&format!(
+        r#"{UPLINK}[[network]]
+name = "n"
+bridge = "b0"
+address = "10.1.0.1/24"
+[network.dhcp]
+[[network.dhcp.host]]
+mac = "52:54:00:00:00:01"
+ip = "10.1.0.1"
+[[network.dhcp.host]]
+mac = "52:54:00:00:00:02"
+ip = "10.2.0.5"
+[[network.dhcp.host]]
+mac = "52:54:00:00:00:03"
+ip = "10.1.0.7"
+[[network.dhcp.host]]
+mac = "52:54:00:00:00:03"
+ip = "10.1.0.7"
+[[network.dhcp.host]]
+mac = "52:54:00:00:00"
+ip = "10.1.0.9"
+"#
+    ));
+    has(&p, 10, "the bridge's own address");
+    has(&p, 13, "is not a host address in 10.1.0.0/24");
+    has(&p, 19, "10.1.0.7 is already given to 52:54:00:00:00:03");
+    has(&p, 18, "already has a static host entry");
+    has(&p, 21, "is not a MAC address");
+}
+
+#[test]
+fn interface_names_and_ports_are_checked() {
+    let p = problems(
+        r#"[uplink]
+interface = "eth0"
+[[network]]
+name = "a"
+bridge = "virbr-much-too-long"
+address = "10.1.0.1/24"
+ports = ["vnet*", "eth0", "tap 1"]
+[[network]]
+name = "b"
+bridge = "vir/br1"
+address = "10.2.0.1/24"
+ports = ["vnet7"]
+"#,
+    );
+    has(&p, 5, "Linux interface names have at most 15");
+    has(&p, 7, "takes the uplink eth0 as a port");
+    has(&p, 7, "contains ' '");
+    has(&p, 10, "contains '/'");
+    has(&p, 12, "also claimed by network \"a\"");
+}
+
+#[test]
+fn kinds_get_only_options_that_make_sense() {
+    let p = problems(
+        r#"[[network]]
+name = "nat-without-uplink"
+bridge = "virbr0"
+address = "10.1.0.1/24"
+[[network]]
+name = "iso"
+kind = "isolated"
+bridge = "virbr1"
+address = "10.2.0.1/24"
+[network.nat]
+ports = "1024-2000"
+[network.dhcp]
+router = true
+[network.dns]
+[[network.dns.forwarder]]
+addr = "9.9.9.9"
+[[network]]
+name = "br"
+kind = "bridge"
+bridge = "br0"
+[network.dhcp]
+[[network]]
+name = "odd"
+kind = "switch"
+bridge = "virbr3"
+"#,
+    );
+    has(&p, 1, "needs an uplink");
+    has(&p, 10, "does no NAT");
+    has(&p, 13, "hands out no router");
+    has(&p, 15, "does not forward queries");
+    has(&p, 21, "DHCP needs the bridge to have an address");
+    has(&p, 24, "unknown kind `switch`");
+}
+
+#[test]
+fn bad_units_and_values_are_explained() {
+    let p = problems(&format!(
+        r#"{UPLINK}[[network]]
+name = "n"
+bridge = "b0"
+address = "10.1.0.0/24"
+mtu = 12
+mac = "01:00:5e:00:00:01"
+[[network]]
+name = "m"
+bridge = "b1"
+address = "10.2.0.1/24"
+[network.nat]
+ports = "80-70"
+[network.dhcp]
+lease_time = "30s"
+[[network.route]]
+to = "10.9.0.1/16"
+via = "10.3.0.1"
+"#
+    ));
+    has(&p, 6, "is the subnet's network address");
+    has(&p, 7, "out of range: use 68 to 65535");
+    has(&p, 8, "is a multicast MAC");
+    has(&p, 14, "is not a port range");
+    has(&p, 16, "2 minute minimum");
+    has(&p, 18, "has host bits set: did you mean 10.9.0.0/16?");
+    has(&p, 19, "must be a guest address in 10.2.0.0/24");
+}
+
+#[test]
+fn syntax_errors_have_a_position() {
+    let p = problems("[[network]\nname = 1\n");
+    assert_eq!(p.list.len(), 1);
+    assert_eq!((p.list[0].line, p.list[0].field.as_str()), (1, "syntax"));
+    let p = problems("[[network]]\nname = \"x\"\nbridge = 7\n");
+    has(&p, 3, "invalid type");
+}
+
+#[test]
+fn an_empty_file_asks_for_a_network() {
+    let p = problems("");
+    has(&p, 1, "no [[network]] is defined");
+}
