@@ -3,5 +3,8 @@
 //! DHCP pools, DNS zones), and the plan is made true on the kernel.
 
 pub mod config;
+pub mod daemon;
+pub mod links;
 pub mod firewall;
 pub mod plan;
+pub mod uplink;

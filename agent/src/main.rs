@@ -1,11 +1,13 @@
 //! The `netagent` command line.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use netagent::config::{self, LoadError};
+use netagent::daemon;
 use netagent::plan::plan;
 
 #[derive(Parser)]
@@ -30,7 +32,43 @@ enum Cmd {
     Plan {
         /// The config file; without one, the embedded default network.
         file: Option<PathBuf>,
+        /// Print the nft ruleset as the JSON netagent gives `nft -j`.
+        #[arg(long)]
+        nft_json: bool,
     },
+    /// Bring the networks up and keep them matching the config until stopped.
+    /// Stopping leaves them up; `netagent down` removes them.
+    Run {
+        /// The config file (default /etc/netagent/netagent.toml, else the embedded default).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Where netagent records what it created.
+        #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Apply once, print how many changes were needed, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Remove everything netagent created: bridges, routes, its nft table.
+    Down {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NETAGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
 fn main() -> ExitCode {
@@ -58,12 +96,57 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Cmd::Plan { file } => {
+        Cmd::Run { config, state_dir, once } => {
+            init_logging();
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("netagent: cannot start: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(daemon::run(daemon::Options { config, state_dir, once })) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e @ daemon::RunError::Config(_)) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Down { config, state_dir } => {
+            init_logging();
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("netagent: cannot start: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(daemon::down(config, state_dir)) {
+                Ok(n) => {
+                    println!("netagent: removed {n} bridge{} and routes, and table inet netagent", if n == 1 { "" } else { "s" });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("netagent down: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Plan { file, nft_json } => {
             let loaded = match &file {
                 Some(f) => config::load(Some(f)),
                 None => Ok((config::default_config(), config::Source::Embedded)),
             };
             match loaded {
+                Ok((cfg, _)) if nft_json => {
+                    println!("{}", serde_json::to_string_pretty(&plan(&cfg).ruleset).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
                 Ok((cfg, _)) => {
                     print!("{}", plan(&cfg));
                     ExitCode::SUCCESS

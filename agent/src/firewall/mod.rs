@@ -1,6 +1,7 @@
 //! The nftables side: the ruleset a config needs (pure), its nft-syntax
 //! rendering for people, and applying it to the kernel in one atomic batch.
 
+pub mod apply;
 pub mod render;
 pub mod ruleset;
 

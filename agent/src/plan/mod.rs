@@ -27,10 +27,11 @@ pub struct Plan {
     pub dns: Vec<DnsZone>,
 }
 
-/// A kernel setting under /proc/sys, written `net.ipv4.ip_forward`.
+/// A kernel setting: `path` is relative to /proc/sys (`net/ipv4/ip_forward`);
+/// slashes, not dots, because interface names may contain dots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sysctl {
-    pub key: String,
+    pub path: String,
     pub value: String,
 }
 
@@ -85,7 +86,7 @@ fn bridge(n: &Network) -> BridgePlan {
         network: n.name.clone(),
         kind: n.kind,
         name: n.bridge.clone(),
-        mac: n.mac,
+        mac: n.mac.or_else(|| (n.kind != Kind::Bridge).then(|| stable_mac(&n.bridge))),
         mtu: n.mtu,
         stp: n.stp,
         address: n.address,
@@ -104,11 +105,26 @@ fn bridge(n: &Network) -> BridgePlan {
     }
 }
 
+/// A bridge without a configured MAC would take its lowest port's, and change
+/// it whenever ports come and go, confusing every guest's ARP cache. libvirt
+/// stores a random 52:54:00 MAC; we derive one from the bridge's name, so it is
+/// stable across restarts and reboots without any state.
+pub fn stable_mac(bridge: &str) -> MacAddr {
+    // FNV-1a: small, stable across Rust versions (unlike DefaultHasher).
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bridge.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    let [_, a, b, c] = h.to_be_bytes();
+    MacAddr([0x52, 0x54, 0x00, a, b, c])
+}
+
 fn sysctls(cfg: &Config) -> Vec<Sysctl> {
     let mut out = Vec::new();
     if cfg.networks.iter().any(|n| n.kind.needs_uplink()) {
         out.push(Sysctl {
-            key: "net.ipv4.ip_forward".into(),
+            path: "net/ipv4/ip_forward".into(),
             value: "1".into(),
         });
     }
@@ -116,7 +132,7 @@ fn sysctls(cfg: &Config) -> Vec<Sysctl> {
     // guests get no link-local path around the IPv4 rules.
     for n in cfg.networks.iter().filter(|n| n.kind != Kind::Bridge) {
         out.push(Sysctl {
-            key: format!("net.ipv6.conf.{}.disable_ipv6", n.bridge),
+            path: format!("net/ipv6/conf/{}/disable_ipv6", n.bridge),
             value: "1".into(),
         });
     }

@@ -37,7 +37,7 @@ impl Display for Plan {
 
         o.push_str("\n# sysctls\n");
         for s in &self.sysctls {
-            let _ = writeln!(o, "{} = {}", s.key, s.value);
+            let _ = writeln!(o, "{} = {}", s.path, s.value);
         }
 
         o.push_str("\n# links\n");

@@ -39,7 +39,7 @@ fn default_plan_is_libvirts_default_network() {
     assert!(p
         .sysctls
         .iter()
-        .any(|s| s.key == "net.ipv4.ip_forward" && s.value == "1"));
+        .any(|s| s.path == "net/ipv4/ip_forward" && s.value == "1"));
     let u = p.uplink.expect("uplink");
     assert_eq!(
         (u.interface, u.addressing),
@@ -101,7 +101,7 @@ fn isolated_rejects_all_forwarding_and_gives_no_router() {
     );
     assert_eq!(p.dhcp[0].options.router, None);
     assert!(!p.dns[0].forward);
-    assert!(!p.sysctls.iter().any(|s| s.key == "net.ipv4.ip_forward"));
+    assert!(!p.sysctls.iter().any(|s| s.path == "net/ipv4/ip_forward"));
 }
 
 #[test]
@@ -197,9 +197,20 @@ fn ipv6_is_disabled_on_guest_bridges_only() {
     let c = cfg(
         "[uplink]\ninterface = \"br0\"\n[[network]]\nname = \"a\"\nbridge = \"virbr0\"\naddress = \"10.1.0.1/24\"\n[[network]]\nname = \"l\"\nkind = \"bridge\"\nbridge = \"br0\"\nports = [\"eth1\"]\n",
     );
-    let keys: Vec<String> = plan(&c).sysctls.into_iter().map(|s| s.key).collect();
+    let keys: Vec<String> = plan(&c).sysctls.into_iter().map(|s| s.path).collect();
     assert_eq!(
         keys,
-        vec!["net.ipv4.ip_forward", "net.ipv6.conf.virbr0.disable_ipv6"]
+        vec!["net/ipv4/ip_forward", "net/ipv6/conf/virbr0/disable_ipv6"]
     );
+}
+
+#[test]
+fn bridges_get_a_stable_mac_unless_they_share_a_nic() {
+    let p = plan(&default_config());
+    let mac = p.bridges[0].mac.expect("a derived MAC");
+    assert_eq!(mac, stable_mac("virbr0"));
+    assert_eq!(&mac.0[..3], &[0x52, 0x54, 0x00]);
+    assert_ne!(stable_mac("virbr0"), stable_mac("virbr1"));
+    let c = cfg("[uplink]\ninterface = \"br0\"\n[[network]]\nname = \"l\"\nkind = \"bridge\"\nbridge = \"br0\"\nports = [\"eth0\"]\n");
+    assert_eq!(plan(&c).bridges[0].mac, None);
 }

@@ -1,0 +1,93 @@
+//! What netagent keeps between runs in its state directory (default
+//! /run/netagent, a tmpfs: it describes the running kernel and must not
+//! outlive a reboot).
+//!
+//! - `bridges.json`: the bridges netagent created, so that a bridge dropped
+//!   from the config is deleted even after a restart, and a bridge someone
+//!   else made is never deleted.
+//!
+//! Writes go to a temporary file that is renamed over the old one, so a crash
+//! at any moment leaves either the old or the new file, never half of one.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("state {path}: {action}: {err}")]
+pub struct StateError {
+    pub path: String,
+    pub action: &'static str,
+    pub err: std::io::Error,
+}
+
+impl StateDir {
+    pub fn new(dir: impl Into<PathBuf>) -> StateDir {
+        StateDir { dir: dir.into() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn owned_bridges(&self) -> BTreeSet<String> {
+        std::fs::read(self.path("bridges.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn set_owned_bridges(&self, set: &BTreeSet<String>) -> Result<(), StateError> {
+        let body = serde_json::to_vec_pretty(set).unwrap_or_default();
+        write_atomic(&self.path("bridges.json"), &body)
+    }
+
+    pub fn clear(&self) -> Result<(), StateError> {
+        let p = self.path("bridges.json");
+        match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(StateError { path: p.display().to_string(), action: "remove", err }),
+        }
+    }
+}
+
+/// Write `body` to `path` so that readers see the old or the new content,
+/// even across a crash or power loss: temp file, fsync, rename, fsync dir.
+pub fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StateError> {
+    let err = |action, err| StateError { path: path.display().to_string(), action, err };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| err("create", e))?;
+    f.write_all(body).map_err(|e| err("write", e))?;
+    f.sync_all().map_err(|e| err("sync", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| err("rename", e))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_bridges_round_trip() {
+        let dir = std::env::temp_dir().join(format!("netagent-state-{}", std::process::id()));
+        let s = StateDir::new(&dir);
+        assert!(s.owned_bridges().is_empty());
+        let set: BTreeSet<String> = ["virbr0".to_string(), "virbr1".to_string()].into();
+        s.set_owned_bridges(&set).unwrap();
+        assert_eq!(s.owned_bridges(), set);
+        s.clear().unwrap();
+        assert!(s.owned_bridges().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,109 @@
+//! Make the kernel's links match: observe, diff, act, and again until the
+//! diff is empty (a new bridge needs a second pass for its ports).
+
+use tracing::{info, warn};
+
+use super::diff::{diff, Action, Desired, OwnedRoute, RTPROT_NETAGENT};
+use super::netlink::{LinkError, Netlink};
+use super::observe::{Kernel, Link};
+
+/// The routes in `k` that carry netagent's protocol mark.
+pub fn owned_routes(k: &Kernel) -> Vec<OwnedRoute> {
+    k.routes
+        .iter()
+        .filter(|r| r.proto == RTPROT_NETAGENT)
+        .filter_map(|r| {
+            let dev = k.by_index(r.oif?)?.name.clone();
+            Some(OwnedRoute { to: r.to, via: r.via, dev, metric: r.metric })
+        })
+        .collect()
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub changes: usize,
+    pub errors: Vec<LinkError>,
+    /// Bridges created in this run (for the ownership record).
+    pub created: Vec<String>,
+}
+
+pub async fn reconcile(nl: &Netlink, want: &Desired<'_>) -> Result<Outcome, LinkError> {
+    let mut out = Outcome::default();
+    for _pass in 0..4 {
+        let k = nl.observe().await?;
+        let acts = diff(want, &k, &owned_routes(&k));
+        if acts.is_empty() {
+            return Ok(out);
+        }
+        let before = out.errors.len();
+        for a in &acts {
+            match act(nl, &k, a).await {
+                Ok(()) => {
+                    info!("{}", describe(a));
+                    out.changes += 1;
+                    if let Action::CreateBridge { name, .. } = a {
+                        out.created.push(name.clone());
+                    }
+                }
+                Err(e) => {
+                    warn!("{e}");
+                    out.errors.push(e);
+                }
+            }
+        }
+        // A failing action would fail again the same way; the next tick retries.
+        if out.errors.len() > before {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn find<'a>(k: &'a Kernel, name: &str) -> Result<&'a Link, LinkError> {
+    k.link(name).ok_or_else(|| LinkError::Op {
+        object: format!("link {name}"),
+        action: "find".into(),
+        msg: "it disappeared".into(),
+    })
+}
+
+async fn act(nl: &Netlink, k: &Kernel, a: &Action) -> Result<(), LinkError> {
+    match a {
+        Action::CreateBridge { name, mac, mtu, stp } => nl.create_bridge(name, *mac, *mtu, *stp).await,
+        Action::DeleteBridge { name } => nl.delete(find(k, name)?).await,
+        Action::SetMtu { link, mtu } => nl.set_mtu(find(k, link)?, *mtu).await,
+        Action::SetMac { link, mac } => nl.set_mac(find(k, link)?, *mac).await,
+        Action::SetStp { link, stp } => nl.set_stp(find(k, link)?, *stp).await,
+        Action::Up { link } => nl.set_up(find(k, link)?).await,
+        Action::Enslave { port, bridge } => nl.enslave(find(k, port)?, find(k, bridge)?).await,
+        Action::Isolate { port, on } => nl.set_isolated(find(k, port)?, *on).await,
+        Action::AddAddr { link, net } => nl.add_addr(find(k, link)?, *net).await,
+        Action::DelAddr { link, net } => nl.del_addr(find(k, link)?, *net).await,
+        Action::AddRoute { to, via, dev, metric } => nl.add_route(*to, *via, find(k, dev)?, *metric).await,
+        Action::DelRoute { to, via, dev, metric } => {
+            let r = super::observe::Route { proto: RTPROT_NETAGENT, to: *to, via: *via, oif: None, metric: *metric };
+            nl.del_route(&r, find(k, dev)?).await
+        }
+    }
+}
+
+/// One log line per change, in the words of `ip`.
+pub fn describe(a: &Action) -> String {
+    match a {
+        Action::CreateBridge { name, stp, .. } => format!("bridge {name}: created (stp {})", if *stp { "on" } else { "off" }),
+        Action::DeleteBridge { name } => format!("bridge {name}: deleted (no longer in the config)"),
+        Action::SetMtu { link, mtu } => format!("{link}: mtu {mtu}"),
+        Action::SetMac { link, mac } => format!("{link}: mac {mac}"),
+        Action::SetStp { link, stp } => format!("{link}: stp {}", if *stp { "on" } else { "off" }),
+        Action::Up { link } => format!("{link}: up"),
+        Action::Enslave { port, bridge } => format!("bridge {bridge}: port {port} added"),
+        Action::Isolate { port, on } => format!("port {port}: isolated {}", if *on { "on" } else { "off" }),
+        Action::AddAddr { link, net } => format!("{link}: address {net} added"),
+        Action::DelAddr { link, net } => format!("{link}: address {net} removed"),
+        Action::AddRoute { to, via, dev, .. } => match via {
+            Some(g) => format!("route {to} via {g} dev {dev} added"),
+            None => format!("route {to} dev {dev} added"),
+        },
+        Action::DelRoute { to, dev, .. } => format!("route {to} dev {dev} removed"),
+    }
+}

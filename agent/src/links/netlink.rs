@@ -1,0 +1,358 @@
+//! The one place that speaks rtnetlink. Typed methods, each error naming the
+//! object it failed on: "bridge virbr0: add 192.168.122.1/24: File exists".
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures::TryStreamExt;
+use ipnet::Ipv4Net;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{
+    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags,
+    LinkInfo, LinkLayerType, LinkMessage,
+};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope};
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, RouteMessageBuilder};
+
+use super::observe::{Addr, Kernel, Link, Route};
+use crate::config::MacAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("netlink: cannot open a route socket: {0}")]
+    Socket(std::io::Error),
+    #[error("{object}: {action}: {msg}")]
+    Op { object: String, action: String, msg: String },
+}
+
+fn op(object: impl Into<String>, action: impl Into<String>, e: rtnetlink::Error) -> LinkError {
+    let msg = match &e {
+        rtnetlink::Error::NetlinkError(m) => match m.code.map(|c| -c.get()) {
+            Some(code) => {
+                let text = std::io::Error::from_raw_os_error(code).to_string();
+                // Strip Rust's " (os error N)" suffix: the user wants the words.
+                text.split(" (os error").next().unwrap_or(&text).to_string()
+            }
+            None => e.to_string(),
+        },
+        other => other.to_string(),
+    };
+    LinkError::Op { object: object.into(), action: action.into(), msg }
+}
+
+/// Whether a failure means the kernel lacks a feature rather than a mistake.
+pub fn is_unsupported(e: &LinkError) -> bool {
+    matches!(e, LinkError::Op { msg, .. } if msg.contains("not supported") || msg.contains("No such file"))
+}
+
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Open a route netlink socket; its driver runs on the current tokio runtime.
+    pub fn connect() -> Result<Netlink, LinkError> {
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(LinkError::Socket)?;
+        tokio::spawn(conn);
+        Ok(Netlink { handle })
+    }
+
+    pub async fn observe(&self) -> Result<Kernel, LinkError> {
+        let links = self.links().await?;
+        let addrs = self.addrs().await?;
+        let routes = self.routes().await?;
+        Ok(Kernel { links, addrs, routes })
+    }
+
+    pub async fn links(&self) -> Result<Vec<Link>, LinkError> {
+        let msgs: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| op("links", "list", e))?;
+        Ok(msgs.iter().map(link_from).collect())
+    }
+
+    async fn addrs(&self) -> Result<Vec<Addr>, LinkError> {
+        let msgs: Vec<AddressMessage> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| op("addresses", "list", e))?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| {
+                let ip = m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
+                    _ => None,
+                })?;
+                Some(Addr {
+                    index: m.header.index,
+                    net: Ipv4Net::new(ip, m.header.prefix_len).ok()?,
+                })
+            })
+            .collect())
+    }
+
+    async fn routes(&self) -> Result<Vec<Route>, LinkError> {
+        let req = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let msgs: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(req)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| op("routes", "list", e))?;
+        Ok(msgs
+            .iter()
+            .filter(|m| m.header.table == RouteHeaderMain::MAIN && m.header.address_family == AddressFamily::Inet)
+            .filter_map(|m| {
+                let mut dst = Ipv4Addr::UNSPECIFIED;
+                let mut r = Route { proto: u8::from(m.header.protocol), to: Ipv4Net::default(), via: None, oif: None, metric: None };
+                for a in &m.attributes {
+                    match a {
+                        RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
+                        RouteAttribute::Gateway(RouteAddress::Inet(g)) => r.via = Some(*g),
+                        RouteAttribute::Oif(i) => r.oif = Some(*i),
+                        RouteAttribute::Priority(p) => r.metric = Some(*p),
+                        _ => {}
+                    }
+                }
+                r.to = Ipv4Net::new(dst, m.header.destination_prefix_length).ok()?;
+                Some(r)
+            })
+            .collect())
+    }
+
+    /// Create a bridge. Forward delay 0 goes first, while STP is still off,
+    /// because the kernel refuses a delay under 2 s once STP is on; libvirt
+    /// sets it the same way so ports forward at once.
+    pub async fn create_bridge(&self, name: &str, mac: Option<MacAddr>, mtu: Option<u32>, stp: bool) -> Result<(), LinkError> {
+        let mut b = LinkBridge::new(name).forward_delay(0).stp_state(if stp {
+            BridgeStpState::KernelStp
+        } else {
+            BridgeStpState::Disabled
+        });
+        if let Some(m) = mac {
+            b = b.address(m.0.to_vec());
+        }
+        if let Some(m) = mtu {
+            b = b.mtu(m);
+        }
+        self.handle
+            .link()
+            .add(b.build())
+            .execute()
+            .await
+            .map_err(|e| op(format!("bridge {name}"), "create", e))
+    }
+
+    pub async fn set_stp(&self, link: &Link, stp: bool) -> Result<(), LinkError> {
+        let msg = LinkBridge::new(&link.name)
+            .stp_state(if stp { BridgeStpState::KernelStp } else { BridgeStpState::Disabled })
+            .build();
+        let mut msg = msg;
+        msg.header.index = link.index;
+        self.handle
+            .link()
+            .change(msg)
+            .execute()
+            .await
+            .map_err(|e| op(format!("bridge {}", link.name), format!("set stp {}", if stp { "on" } else { "off" }), e))
+    }
+
+    pub async fn set_up(&self, link: &Link) -> Result<(), LinkError> {
+        self.set(link, LinkUnspec::new_with_index(link.index).up().build(), "set up").await
+    }
+
+    pub async fn set_mtu(&self, link: &Link, mtu: u32) -> Result<(), LinkError> {
+        self.set(link, LinkUnspec::new_with_index(link.index).mtu(mtu).build(), &format!("set mtu {mtu}")).await
+    }
+
+    pub async fn set_mac(&self, link: &Link, mac: MacAddr) -> Result<(), LinkError> {
+        let msg = LinkUnspec::new_with_index(link.index).address(mac.0.to_vec()).build();
+        self.set(link, msg, &format!("set mac {mac}")).await
+    }
+
+    pub async fn enslave(&self, port: &Link, bridge: &Link) -> Result<(), LinkError> {
+        let msg = LinkUnspec::new_with_index(port.index).controller(bridge.index).up().build();
+        self.set(port, msg, &format!("add to bridge {}", bridge.name)).await
+    }
+
+    pub async fn release(&self, port: &Link) -> Result<(), LinkError> {
+        let msg = LinkUnspec::new_with_index(port.index).nocontroller().build();
+        self.set(port, msg, "remove from its bridge").await
+    }
+
+    pub async fn set_isolated(&self, port: &Link, on: bool) -> Result<(), LinkError> {
+        let msg = LinkBridgePort::new(port.index).isolated(on).build();
+        self.handle
+            .link()
+            .set_port(msg)
+            .execute()
+            .await
+            .map_err(|e| op(format!("port {}", port.name), format!("set isolated {}", if on { "on" } else { "off" }), e))
+    }
+
+    async fn set(&self, link: &Link, msg: LinkMessage, action: &str) -> Result<(), LinkError> {
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| op(describe(link), action, e))
+    }
+
+    pub async fn delete(&self, link: &Link) -> Result<(), LinkError> {
+        self.handle
+            .link()
+            .del(link.index)
+            .execute()
+            .await
+            .map_err(|e| op(describe(link), "delete", e))
+    }
+
+    pub async fn add_addr(&self, link: &Link, net: Ipv4Net) -> Result<(), LinkError> {
+        self.handle
+            .address()
+            .add(link.index, IpAddr::V4(net.addr()), net.prefix_len())
+            .execute()
+            .await
+            .map_err(|e| op(describe(link), format!("add {net}"), e))
+    }
+
+    pub async fn del_addr(&self, link: &Link, net: Ipv4Net) -> Result<(), LinkError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.index = link.index;
+        msg.header.prefix_len = net.prefix_len();
+        msg.attributes.push(AddressAttribute::Local(IpAddr::V4(net.addr())));
+        msg.attributes.push(AddressAttribute::Address(IpAddr::V4(net.addr())));
+        self.handle
+            .address()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(|e| op(describe(link), format!("delete {net}"), e))
+    }
+
+    fn route_msg(to: Ipv4Net, via: Option<Ipv4Addr>, dev: &Link, metric: Option<u32>) -> RouteMessage {
+        let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(to.network(), to.prefix_len())
+            .output_interface(dev.index)
+            .protocol(RouteProtocol::Other(super::diff::RTPROT_NETAGENT));
+        if let Some(g) = via {
+            b = b.gateway(g);
+        } else {
+            b = b.scope(RouteScope::Link);
+        }
+        if let Some(m) = metric {
+            b = b.priority(m);
+        }
+        b.build()
+    }
+
+    pub async fn add_route(&self, to: Ipv4Net, via: Option<Ipv4Addr>, dev: &Link, metric: Option<u32>) -> Result<(), LinkError> {
+        let msg = Self::route_msg(to, via, dev, metric);
+        let what = match via {
+            Some(g) => format!("add route {to} via {g}"),
+            None => format!("add route {to}"),
+        };
+        self.handle
+            .route()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| op(describe(dev), what, e))
+    }
+
+    pub async fn del_route(&self, r: &Route, dev: &Link) -> Result<(), LinkError> {
+        let msg = Self::route_msg(r.to, r.via, dev, r.metric);
+        self.handle
+            .route()
+            .del(msg)
+            .execute()
+            .await
+            .map_err(|e| op(describe(dev), format!("delete route {}", r.to), e))
+    }
+}
+
+struct RouteHeaderMain;
+impl RouteHeaderMain {
+    const MAIN: u8 = 254;
+}
+
+/// "bridge virbr0" or "link eth0", for error messages.
+pub fn describe(link: &Link) -> String {
+    if link.is_bridge() {
+        format!("bridge {}", link.name)
+    } else {
+        format!("link {}", link.name)
+    }
+}
+
+fn link_from(m: &LinkMessage) -> Link {
+    let mut l = Link {
+        index: m.header.index,
+        up: m.header.flags.contains(LinkFlags::Up),
+        loopback: m.header.link_layer_type == LinkLayerType::Loopback,
+        ..Link::default()
+    };
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => l.name = n.clone(),
+            LinkAttribute::Mtu(v) => l.mtu = *v,
+            LinkAttribute::Controller(c) => l.controller = Some(*c),
+            LinkAttribute::Address(b) if b.len() == 6 => {
+                let mut mac = [0u8; 6];
+                mac.copy_from_slice(b);
+                l.mac = Some(MacAddr(mac));
+            }
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    match i {
+                        LinkInfo::Kind(k) => l.kind = Some(kind_name(k)),
+                        LinkInfo::Data(InfoData::Bridge(opts)) => {
+                            for o in opts {
+                                if let InfoBridge::StpState(s) = o {
+                                    l.stp = Some(*s != BridgeStpState::Disabled);
+                                }
+                            }
+                        }
+                        LinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
+                            for o in opts {
+                                if let InfoBridgePort::Isolated(v) = o {
+                                    l.isolated = Some(*v);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // A NIC backed by a device has /sys/class/net/NAME/device; software links
+    // (bridges, veths, taps, dummies) do not.
+    l.physical = !l.loopback && std::path::Path::new(&format!("/sys/class/net/{}/device", l.name)).exists();
+    l
+}
+
+fn kind_name(k: &InfoKind) -> String {
+    match k {
+        InfoKind::Bridge => "bridge".into(),
+        InfoKind::Veth => "veth".into(),
+        InfoKind::Tun => "tun".into(),
+        InfoKind::Dummy => "dummy".into(),
+        other => format!("{other:?}").to_ascii_lowercase(),
+    }
+}
