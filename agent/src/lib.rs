@@ -4,7 +4,7 @@
 
 pub mod config;
 pub mod daemon;
-pub mod links;
 pub mod firewall;
+pub mod links;
 pub mod plan;
 pub mod uplink;

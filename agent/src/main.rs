@@ -61,7 +61,9 @@ enum Cmd {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NETAGENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
@@ -96,7 +98,11 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Cmd::Run { config, state_dir, once } => {
+        Cmd::Run {
+            config,
+            state_dir,
+            once,
+        } => {
             init_logging();
             let rt = match runtime() {
                 Ok(rt) => rt,
@@ -105,7 +111,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match rt.block_on(daemon::run(daemon::Options { config, state_dir, once })) {
+            match rt.block_on(daemon::run(daemon::Options {
+                config,
+                state_dir,
+                once,
+            })) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e @ daemon::RunError::Config(_)) => {
                     eprintln!("{e}");
@@ -128,7 +138,10 @@ fn main() -> ExitCode {
             };
             match rt.block_on(daemon::down(config, state_dir)) {
                 Ok(n) => {
-                    println!("netagent: removed {n} bridge{} and routes, and table inet netagent", if n == 1 { "" } else { "s" });
+                    println!(
+                        "netagent: removed {n} bridge{} and routes, and table inet netagent",
+                        if n == 1 { "" } else { "s" }
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -144,7 +157,10 @@ fn main() -> ExitCode {
             };
             match loaded {
                 Ok((cfg, _)) if nft_json => {
-                    println!("{}", serde_json::to_string_pretty(&plan(&cfg).ruleset).unwrap_or_default());
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&plan(&cfg).ruleset).unwrap_or_default()
+                    );
                     ExitCode::SUCCESS
                 }
                 Ok((cfg, _)) => {

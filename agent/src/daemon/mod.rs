@@ -45,7 +45,10 @@ pub enum RunError {
 fn describe(cfg: &Config, src: &Source) {
     info!("netagent {} starting with {src}", env!("CARGO_PKG_VERSION"));
     for n in &cfg.networks {
-        let addr = n.address.map(|a| a.to_string()).unwrap_or_else(|| "no address".into());
+        let addr = n
+            .address
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "no address".into());
         info!("network {}: {} on {} ({addr})", n.name, n.kind, n.bridge);
     }
 }
@@ -75,11 +78,21 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         Err(e) => return Err(e.into()),
     };
     if let Some(e) = first.errors.iter().find(|e| e.contains("not supported")) {
-        return Err(RunError::Io(format!("{e}: the kernel lacks bridge support (module bridge)")));
+        return Err(RunError::Io(format!(
+            "{e}: the kernel lacks bridge support (module bridge)"
+        )));
     }
     if opts.once {
-        println!("{} change{}", first.changes, if first.changes == 1 { "" } else { "s" });
-        return if first.errors.is_empty() { Ok(()) } else { Err(RunError::Io(first.errors.join("; "))) };
+        println!(
+            "{} change{}",
+            first.changes,
+            if first.changes == 1 { "" } else { "s" }
+        );
+        return if first.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(RunError::Io(first.errors.join("; ")))
+        };
     }
     let mut dhcp_started = false;
     let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
@@ -113,14 +126,22 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     }
 }
 
-async fn start_uplink_dhcp(rec: &Reconciler, nl: &Netlink, tx: watch::Sender<Option<crate::uplink::UplinkLease>>) -> bool {
+async fn start_uplink_dhcp(
+    rec: &Reconciler,
+    nl: &Netlink,
+    tx: watch::Sender<Option<crate::uplink::UplinkLease>>,
+) -> bool {
     let Some(u) = &rec.plan.uplink else { return true };
     if u.addressing != Addressing::Dhcp {
         return true;
     }
-    let Some(name) = rec.uplink.clone() else { return false };
+    let Some(name) = rec.uplink.clone() else {
+        return false;
+    };
     let Ok(links) = nl.links().await else { return false };
-    let Some(mac) = links.iter().find(|l| l.name == name).and_then(|l| l.mac) else { return false };
+    let Some(mac) = links.iter().find(|l| l.name == name).and_then(|l| l.mac) else {
+        return false;
+    };
     info!("uplink {name}: starting DHCP client");
     tokio::spawn(client::run(name, mac, "netagent".into(), tx));
     true
@@ -144,7 +165,10 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
         Ok((c, _)) => c,
         Err(e) => {
             warn!("{e}; removing only what the state directory records");
-            Config { uplink: None, networks: Vec::new() }
+            Config {
+                uplink: None,
+                networks: Vec::new(),
+            }
         }
     };
     let p = plan(&cfg);
@@ -165,7 +189,13 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
     let k = nl.observe().await?;
     for r in crate::links::apply::owned_routes(&k) {
         if let Some(l) = k.link(&r.dev) {
-            let route = crate::links::observe::Route { proto: crate::links::diff::RTPROT_NETAGENT, to: r.to, via: r.via, oif: None, metric: r.metric };
+            let route = crate::links::observe::Route {
+                proto: crate::links::diff::RTPROT_NETAGENT,
+                to: r.to,
+                via: r.via,
+                oif: None,
+                metric: r.metric,
+            };
             if nl.del_route(&route, l).await.is_ok() {
                 removed += 1;
             }

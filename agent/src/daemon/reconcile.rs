@@ -31,9 +31,21 @@ pub struct Report {
 }
 
 impl Reconciler {
-    pub fn new(nl: Netlink, plan: Plan, state: StateDir, lease: watch::Receiver<Option<UplinkLease>>) -> Self {
+    pub fn new(
+        nl: Netlink,
+        plan: Plan,
+        state: StateDir,
+        lease: watch::Receiver<Option<UplinkLease>>,
+    ) -> Self {
         let owned = state.owned_bridges();
-        Reconciler { nl, plan, state, lease, uplink: None, owned }
+        Reconciler {
+            nl,
+            plan,
+            state,
+            lease,
+            uplink: None,
+            owned,
+        }
     }
 
     fn uplink_state(&self, name: &str) -> UplinkState {
@@ -45,7 +57,11 @@ impl Reconciler {
             },
             None => (None, None),
         };
-        UplinkState { name: name.to_string(), address, gateway }
+        UplinkState {
+            name: name.to_string(),
+            address,
+            gateway,
+        }
     }
 
     pub async fn tick(&mut self) -> Result<Report, LinkError> {
@@ -62,7 +78,11 @@ impl Reconciler {
         let uplink = self.uplink.as_deref().map(|n| self.uplink_state(n));
         let planned: BTreeSet<String> = self.plan.bridges.iter().map(|b| b.name.clone()).collect();
         let stale: Vec<String> = self.owned.difference(&planned).cloned().collect();
-        let want = Desired { bridges: &self.plan.bridges, uplink: uplink.as_ref(), stale_bridges: &stale };
+        let want = Desired {
+            bridges: &self.plan.bridges,
+            uplink: uplink.as_ref(),
+            stale_bridges: &stale,
+        };
         let out = apply::reconcile(&self.nl, &want).await?;
         report.changes += out.changes;
         report.errors.extend(out.errors.iter().map(|e| e.to_string()));
@@ -113,7 +133,10 @@ impl Reconciler {
         if empty {
             info!("nftables: table inet netagent removed (no network needs rules)");
         } else {
-            info!("nftables: table inet netagent {} ({want} rules)", if have.is_some() { "replaced" } else { "loaded" });
+            info!(
+                "nftables: table inet netagent {} ({want} rules)",
+                if have.is_some() { "replaced" } else { "loaded" }
+            );
         }
         Ok(true)
     }

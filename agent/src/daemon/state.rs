@@ -52,7 +52,11 @@ impl StateDir {
         match std::fs::remove_file(&p) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(StateError { path: p.display().to_string(), action: "remove", err }),
+            Err(err) => Err(StateError {
+                path: p.display().to_string(),
+                action: "remove",
+                err,
+            }),
         }
     }
 }
@@ -60,7 +64,11 @@ impl StateDir {
 /// Write `body` to `path` so that readers see the old or the new content,
 /// even across a crash or power loss: temp file, fsync, rename, fsync dir.
 pub fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StateError> {
-    let err = |action, err| StateError { path: path.display().to_string(), action, err };
+    let err = |action, err| StateError {
+        path: path.display().to_string(),
+        action,
+        err,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
     let tmp = path.with_extension("tmp");

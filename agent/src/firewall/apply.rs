@@ -21,7 +21,11 @@ pub enum FirewallError {
 }
 
 fn table() -> NfListObject<'static> {
-    NfListObject::Table(Table { family: NfFamily::INet, name: TABLE.into(), handle: None })
+    NfListObject::Table(Table {
+        family: NfFamily::INet,
+        name: TABLE.into(),
+        handle: None,
+    })
 }
 
 /// The batch that makes our table exactly `ruleset` (or removes it when
@@ -32,7 +36,9 @@ pub fn replace_batch(ruleset: &Nftables<'static>) -> Nftables<'static> {
         NfObject::CmdObject(NfCmd::Delete(table())),
     ];
     objects.extend(ruleset.objects.iter().cloned());
-    Nftables { objects: Cow::Owned(objects) }
+    Nftables {
+        objects: Cow::Owned(objects),
+    }
 }
 
 fn classify(action: &'static str, e: NftablesError) -> FirewallError {
@@ -46,7 +52,10 @@ fn classify(action: &'static str, e: NftablesError) -> FirewallError {
                 FirewallError::Failed { action, msg }
             }
         }
-        other => FirewallError::Failed { action, msg: other.to_string() },
+        other => FirewallError::Failed {
+            action,
+            msg: other.to_string(),
+        },
     }
 }
 
@@ -63,7 +72,9 @@ pub fn apply(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
 
 /// Remove our table, if it is there (`netagent down`).
 pub fn remove() -> Result<(), FirewallError> {
-    apply(&Nftables { objects: Cow::Owned(Vec::new()) })
+    apply(&Nftables {
+        objects: Cow::Owned(Vec::new()),
+    })
 }
 
 /// How many rules our table has in the kernel now; None if it is missing.

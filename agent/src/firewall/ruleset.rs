@@ -171,41 +171,50 @@ fn forward_chains(b: &mut Builder, nets: &[&Network]) {
     for n in nets {
         let Some(sub) = n.subnet() else { continue };
         let br = n.bridge.as_str();
+        // The guests' subnet, and the subnets routed behind guests by the
+        // network's static routes: both are "inside" this network.
+        let inside: Vec<Ipv4Net> = std::iter::once(sub)
+            .chain(n.routes.iter().map(|r| r.to))
+            .collect();
         // iifname "virbr0" oifname "virbr0" accept
         b.rule("guest_cross", vec![iif(br), oif(br), accept()]);
-        match n.kind {
-            Kind::Nat => {
-                // oifname "virbr0" ip daddr 192.168.122.0/24 ct state established,related accept
-                let ct = Expression::Named(NamedExpression::CT(CT {
-                    key: "state".into(),
-                    family: None,
-                    dir: None,
-                }));
-                b.rule(
-                    "guest_input",
-                    vec![
-                        oif(br),
-                        daddr(sub),
-                        m(
-                            ct,
-                            Operator::IN,
-                            Expression::List(vec![s("established"), s("related")]),
-                        ),
-                        accept(),
-                    ],
-                );
+        for &net in &inside {
+            match n.kind {
+                Kind::Nat => {
+                    // oifname "virbr0" ip daddr 192.168.122.0/24 ct state established,related accept
+                    let ct = Expression::Named(NamedExpression::CT(CT {
+                        key: "state".into(),
+                        family: None,
+                        dir: None,
+                    }));
+                    b.rule(
+                        "guest_input",
+                        vec![
+                            oif(br),
+                            daddr(net),
+                            m(
+                                ct,
+                                Operator::IN,
+                                Expression::List(vec![s("established"), s("related")]),
+                            ),
+                            accept(),
+                        ],
+                    );
+                }
+                Kind::Route => {
+                    // oifname "virbr1" ip daddr 192.168.100.0/24 accept
+                    b.rule("guest_input", vec![oif(br), daddr(net), accept()]);
+                }
+                _ => {}
             }
-            Kind::Route => {
-                // oifname "virbr1" ip daddr 192.168.100.0/24 accept
-                b.rule("guest_input", vec![oif(br), daddr(sub), accept()]);
-            }
-            _ => {}
         }
         // oifname "virbr0" reject
         b.rule("guest_input", vec![oif(br), reject()]);
         if n.kind != Kind::Isolated {
-            // iifname "virbr0" ip saddr 192.168.122.0/24 accept
-            b.rule("guest_output", vec![iif(br), saddr(sub), accept()]);
+            for &net in &inside {
+                // iifname "virbr0" ip saddr 192.168.122.0/24 accept
+                b.rule("guest_output", vec![iif(br), saddr(net), accept()]);
+            }
         }
         // iifname "virbr0" reject   (spoofed sources; everything, if isolated)
         b.rule("guest_output", vec![iif(br), reject()]);
@@ -246,63 +255,65 @@ fn input_chain(b: &mut Builder, nets: &[&Network]) {
 fn nat_chain(b: &mut Builder, nets: &[&Network]) {
     b.chain("postrouting", Some((NfChainType::NAT, NfHook::Postrouting, 100)));
     for n in nets {
-        let Some(sub) = n.subnet() else { continue };
+        let Some(own) = n.subnet() else { continue };
         let nat = n.nat.clone().unwrap_or_default();
-        // ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 return
-        let mcast = Ipv4Net::new([224, 0, 0, 0].into(), 24).unwrap_or_default();
-        b.rule(
-            "postrouting",
-            vec![saddr(sub), daddr(mcast), Statement::Return(None)],
-        );
-        // ip saddr 192.168.122.0/24 ip daddr 255.255.255.255 return
-        b.rule(
-            "postrouting",
-            vec![
-                saddr(sub),
-                m(payload("ip", "daddr"), Operator::EQ, s("255.255.255.255")),
-                Statement::Return(None),
-            ],
-        );
-        let not_local = m(payload("ip", "daddr"), Operator::NEQ, net(sub));
-        let ports = range(
-            Expression::Number(u32::from(nat.ports.start)),
-            Expression::Number(u32::from(nat.ports.end)),
-        );
-        let to = |port: Option<Expression<'static>>| -> Statement<'static> {
-            match nat.address {
-                // snat ip to 203.0.113.10-203.0.113.20:1024-65535
-                Some(r) => Statement::SNAT(Some(NAT {
-                    addr: Some(if r.start == r.end {
-                        s(r.start.to_string())
-                    } else {
-                        range(s(r.start.to_string()), s(r.end.to_string()))
-                    }),
-                    family: Some(NATFamily::IP),
-                    port,
-                    flags: None,
-                })),
-                // masquerade to :1024-65535
-                None => Statement::Masquerade(port.map(|p| NAT {
-                    addr: None,
-                    family: None,
-                    port: Some(p),
-                    flags: None,
-                })),
-            }
-        };
-        for proto in ["tcp", "udp"] {
-            // meta l4proto tcp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade to :1024-65535
+        for sub in std::iter::once(own).chain(n.routes.iter().map(|r| r.to)) {
+            // ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 return
+            let mcast = Ipv4Net::new([224, 0, 0, 0].into(), 24).unwrap_or_default();
+            b.rule(
+                "postrouting",
+                vec![saddr(sub), daddr(mcast), Statement::Return(None)],
+            );
+            // ip saddr 192.168.122.0/24 ip daddr 255.255.255.255 return
             b.rule(
                 "postrouting",
                 vec![
-                    m(meta(MetaKey::L4proto), Operator::EQ, s(proto)),
                     saddr(sub),
-                    not_local.clone(),
-                    to(Some(ports.clone())),
+                    m(payload("ip", "daddr"), Operator::EQ, s("255.255.255.255")),
+                    Statement::Return(None),
                 ],
             );
+            let not_local = m(payload("ip", "daddr"), Operator::NEQ, net(own));
+            let ports = range(
+                Expression::Number(u32::from(nat.ports.start)),
+                Expression::Number(u32::from(nat.ports.end)),
+            );
+            let to = |port: Option<Expression<'static>>| -> Statement<'static> {
+                match nat.address {
+                    // snat ip to 203.0.113.10-203.0.113.20:1024-65535
+                    Some(r) => Statement::SNAT(Some(NAT {
+                        addr: Some(if r.start == r.end {
+                            s(r.start.to_string())
+                        } else {
+                            range(s(r.start.to_string()), s(r.end.to_string()))
+                        }),
+                        family: Some(NATFamily::IP),
+                        port,
+                        flags: None,
+                    })),
+                    // masquerade to :1024-65535
+                    None => Statement::Masquerade(port.map(|p| NAT {
+                        addr: None,
+                        family: None,
+                        port: Some(p),
+                        flags: None,
+                    })),
+                }
+            };
+            for proto in ["tcp", "udp"] {
+                // meta l4proto tcp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade to :1024-65535
+                b.rule(
+                    "postrouting",
+                    vec![
+                        m(meta(MetaKey::L4proto), Operator::EQ, s(proto)),
+                        saddr(sub),
+                        not_local.clone(),
+                        to(Some(ports.clone())),
+                    ],
+                );
+            }
+            // ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade
+            b.rule("postrouting", vec![saddr(sub), not_local, to(None)]);
         }
-        // ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade
-        b.rule("postrouting", vec![saddr(sub), not_local, to(None)]);
     }
 }

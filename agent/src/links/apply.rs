@@ -14,7 +14,12 @@ pub fn owned_routes(k: &Kernel) -> Vec<OwnedRoute> {
         .filter(|r| r.proto == RTPROT_NETAGENT)
         .filter_map(|r| {
             let dev = k.by_index(r.oif?)?.name.clone();
-            Some(OwnedRoute { to: r.to, via: r.via, dev, metric: r.metric })
+            Some(OwnedRoute {
+                to: r.to,
+                via: r.via,
+                dev,
+                metric: r.metric,
+            })
         })
         .collect()
 }
@@ -81,7 +86,13 @@ async fn act(nl: &Netlink, k: &Kernel, a: &Action) -> Result<(), LinkError> {
         Action::DelAddr { link, net } => nl.del_addr(find(k, link)?, *net).await,
         Action::AddRoute { to, via, dev, metric } => nl.add_route(*to, *via, find(k, dev)?, *metric).await,
         Action::DelRoute { to, via, dev, metric } => {
-            let r = super::observe::Route { proto: RTPROT_NETAGENT, to: *to, via: *via, oif: None, metric: *metric };
+            let r = super::observe::Route {
+                proto: RTPROT_NETAGENT,
+                to: *to,
+                via: *via,
+                oif: None,
+                metric: *metric,
+            };
             nl.del_route(&r, find(k, dev)?).await
         }
     }
@@ -90,7 +101,9 @@ async fn act(nl: &Netlink, k: &Kernel, a: &Action) -> Result<(), LinkError> {
 /// One log line per change, in the words of `ip`.
 pub fn describe(a: &Action) -> String {
     match a {
-        Action::CreateBridge { name, stp, .. } => format!("bridge {name}: created (stp {})", if *stp { "on" } else { "off" }),
+        Action::CreateBridge { name, stp, .. } => {
+            format!("bridge {name}: created (stp {})", if *stp { "on" } else { "off" })
+        }
         Action::DeleteBridge { name } => format!("bridge {name}: deleted (no longer in the config)"),
         Action::SetMtu { link, mtu } => format!("{link}: mtu {mtu}"),
         Action::SetMac { link, mac } => format!("{link}: mac {mac}"),

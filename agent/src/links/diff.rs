@@ -17,18 +17,58 @@ pub const RTPROT_NETAGENT: u8 = 78;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    CreateBridge { name: String, mac: Option<MacAddr>, mtu: Option<u32>, stp: bool },
-    DeleteBridge { name: String },
-    SetMtu { link: String, mtu: u32 },
-    SetMac { link: String, mac: MacAddr },
-    SetStp { link: String, stp: bool },
-    Up { link: String },
-    Enslave { port: String, bridge: String },
-    Isolate { port: String, on: bool },
-    AddAddr { link: String, net: Ipv4Net },
-    DelAddr { link: String, net: Ipv4Net },
-    AddRoute { to: Ipv4Net, via: Option<Ipv4Addr>, dev: String, metric: Option<u32> },
-    DelRoute { to: Ipv4Net, via: Option<Ipv4Addr>, dev: String, metric: Option<u32> },
+    CreateBridge {
+        name: String,
+        mac: Option<MacAddr>,
+        mtu: Option<u32>,
+        stp: bool,
+    },
+    DeleteBridge {
+        name: String,
+    },
+    SetMtu {
+        link: String,
+        mtu: u32,
+    },
+    SetMac {
+        link: String,
+        mac: MacAddr,
+    },
+    SetStp {
+        link: String,
+        stp: bool,
+    },
+    Up {
+        link: String,
+    },
+    Enslave {
+        port: String,
+        bridge: String,
+    },
+    Isolate {
+        port: String,
+        on: bool,
+    },
+    AddAddr {
+        link: String,
+        net: Ipv4Net,
+    },
+    DelAddr {
+        link: String,
+        net: Ipv4Net,
+    },
+    AddRoute {
+        to: Ipv4Net,
+        via: Option<Ipv4Addr>,
+        dev: String,
+        metric: Option<u32>,
+    },
+    DelRoute {
+        to: Ipv4Net,
+        via: Option<Ipv4Addr>,
+        dev: String,
+        metric: Option<u32>,
+    },
 }
 
 /// The uplink as it must be: its name (resolved from `auto`) and, when
@@ -62,7 +102,10 @@ pub fn resolve_uplink(want: &UplinkInterface, kernel: &Kernel, bridges: &[Bridge
             !l.loopback
                 && !l.is_bridge()
                 && !bridges.iter().any(|b| b.name == l.name)
-                && !bridges.iter().flat_map(|b| &b.ports).any(|p| p != ALL_NICS && glob_match(p, &l.name))
+                && !bridges
+                    .iter()
+                    .flat_map(|b| &b.ports)
+                    .any(|p| p != ALL_NICS && glob_match(p, &l.name))
         })
     };
     let pick = |it: &mut dyn Iterator<Item = &Link>| it.min_by_key(|l| l.index).map(|l| l.name.clone());
@@ -70,7 +113,11 @@ pub fn resolve_uplink(want: &UplinkInterface, kernel: &Kernel, bridges: &[Bridge
 }
 
 /// Which planned bridge `link` should be a port of, if any.
-pub fn bridge_for<'a>(link: &Link, bridges: &'a [BridgePlan], uplink: Option<&str>) -> Option<&'a BridgePlan> {
+pub fn bridge_for<'a>(
+    link: &Link,
+    bridges: &'a [BridgePlan],
+    uplink: Option<&str>,
+) -> Option<&'a BridgePlan> {
     if link.loopback || link.is_bridge() || Some(link.name.as_str()) == uplink {
         return None;
     }
@@ -78,7 +125,13 @@ pub fn bridge_for<'a>(link: &Link, bridges: &'a [BridgePlan], uplink: Option<&st
         return None;
     }
     bridges.iter().find(|b| {
-        b.ports.iter().any(|p| if p == ALL_NICS { link.physical } else { glob_match(p, &link.name) })
+        b.ports.iter().any(|p| {
+            if p == ALL_NICS {
+                link.physical
+            } else {
+                glob_match(p, &link.name)
+            }
+        })
     })
 }
 
@@ -101,7 +154,12 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
 
     for b in want.bridges {
         let Some(l) = k.link(&b.name) else {
-            out.push(Action::CreateBridge { name: b.name.clone(), mac: b.mac, mtu: b.mtu, stp: b.stp });
+            out.push(Action::CreateBridge {
+                name: b.name.clone(),
+                mac: b.mac,
+                mtu: b.mtu,
+                stp: b.stp,
+            });
             continue;
         };
         if !l.is_bridge() {
@@ -110,16 +168,25 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
         }
         if let Some(m) = b.mtu {
             if l.mtu != m {
-                out.push(Action::SetMtu { link: b.name.clone(), mtu: m });
+                out.push(Action::SetMtu {
+                    link: b.name.clone(),
+                    mtu: m,
+                });
             }
         }
         if let Some(m) = b.mac {
             if l.mac != Some(m) {
-                out.push(Action::SetMac { link: b.name.clone(), mac: m });
+                out.push(Action::SetMac {
+                    link: b.name.clone(),
+                    mac: m,
+                });
             }
         }
         if l.stp.is_some_and(|s| s != b.stp) {
-            out.push(Action::SetStp { link: b.name.clone(), stp: b.stp });
+            out.push(Action::SetStp {
+                link: b.name.clone(),
+                stp: b.stp,
+            });
         }
         if !l.up {
             out.push(Action::Up { link: b.name.clone() });
@@ -127,7 +194,10 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
         let have: Vec<Ipv4Net> = k.addrs_of(l.index).collect();
         if let Some(a) = b.address {
             if !have.contains(&a) {
-                out.push(Action::AddAddr { link: b.name.clone(), net: a });
+                out.push(Action::AddAddr {
+                    link: b.name.clone(),
+                    net: a,
+                });
             }
         }
         // A guest bridge has exactly the planned address. A `bridge` network's
@@ -135,15 +205,22 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
         let manages_addrs = b.kind != Kind::Bridge || b.address.is_some();
         if manages_addrs && Some(b.name.as_str()) != uplink_name {
             for a in have.iter().filter(|a| Some(**a) != b.address) {
-                out.push(Action::DelAddr { link: b.name.clone(), net: *a });
+                out.push(Action::DelAddr {
+                    link: b.name.clone(),
+                    net: *a,
+                });
             }
         }
     }
 
     // Ports: every link that matches a network's ports joins its bridge.
     for l in &k.links {
-        let Some(b) = bridge_for(l, want.bridges, uplink_name) else { continue };
-        let Some(br) = k.link(&b.name).filter(|br| br.is_bridge()) else { continue };
+        let Some(b) = bridge_for(l, want.bridges, uplink_name) else {
+            continue;
+        };
+        let Some(br) = k.link(&b.name).filter(|br| br.is_bridge()) else {
+            continue;
+        };
         if l.controller != Some(br.index) {
             // Leave ports of other bridges alone unless they are ours.
             let foreign = l
@@ -151,7 +228,10 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
                 .and_then(|c| k.by_index(c))
                 .is_some_and(|c| !want.bridges.iter().any(|wb| wb.name == c.name));
             if !foreign {
-                out.push(Action::Enslave { port: l.name.clone(), bridge: b.name.clone() });
+                out.push(Action::Enslave {
+                    port: l.name.clone(),
+                    bridge: b.name.clone(),
+                });
             }
             continue;
         }
@@ -159,7 +239,10 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
             out.push(Action::Up { link: l.name.clone() });
         }
         if l.isolated.unwrap_or(false) != b.port_isolation {
-            out.push(Action::Isolate { port: l.name.clone(), on: b.port_isolation });
+            out.push(Action::Isolate {
+                port: l.name.clone(),
+                on: b.port_isolation,
+            });
         }
     }
 
@@ -172,10 +255,16 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
             if let Some(a) = u.address {
                 let have: Vec<Ipv4Net> = k.addrs_of(l.index).collect();
                 if !have.contains(&a) {
-                    out.push(Action::AddAddr { link: u.name.clone(), net: a });
+                    out.push(Action::AddAddr {
+                        link: u.name.clone(),
+                        net: a,
+                    });
                 }
                 for old in have.iter().filter(|h| **h != a) {
-                    out.push(Action::DelAddr { link: u.name.clone(), net: *old });
+                    out.push(Action::DelAddr {
+                        link: u.name.clone(),
+                        net: *old,
+                    });
                 }
             }
         }
@@ -186,19 +275,39 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
         .bridges
         .iter()
         .flat_map(|b| b.routes.iter())
-        .map(|r| OwnedRoute { to: r.to, via: Some(r.via), dev: r.dev.clone(), metric: r.metric })
+        .map(|r| OwnedRoute {
+            to: r.to,
+            via: Some(r.via),
+            dev: r.dev.clone(),
+            metric: r.metric,
+        })
         .collect();
     if let Some(u) = want.uplink {
         if let (Some(gw), Some(_)) = (u.gateway, u.address) {
-            routes.push(OwnedRoute { to: Ipv4Net::default(), via: Some(gw), dev: u.name.clone(), metric: None });
+            routes.push(OwnedRoute {
+                to: Ipv4Net::default(),
+                via: Some(gw),
+                dev: u.name.clone(),
+                metric: None,
+            });
         }
     }
     for r in owned_routes.iter().filter(|r| !routes.contains(r)) {
-        out.push(Action::DelRoute { to: r.to, via: r.via, dev: r.dev.clone(), metric: r.metric });
+        out.push(Action::DelRoute {
+            to: r.to,
+            via: r.via,
+            dev: r.dev.clone(),
+            metric: r.metric,
+        });
     }
     for r in routes.iter().filter(|r| !owned_routes.contains(r)) {
         if k.link(&r.dev).is_some() {
-            out.push(Action::AddRoute { to: r.to, via: r.via, dev: r.dev.clone(), metric: r.metric });
+            out.push(Action::AddRoute {
+                to: r.to,
+                via: r.via,
+                dev: r.dev.clone(),
+                metric: r.metric,
+            });
         }
     }
     out
@@ -211,7 +320,14 @@ mod tests {
     use crate::plan::plan;
 
     fn link(index: u32, name: &str, kind: Option<&str>) -> Link {
-        Link { index, name: name.into(), kind: kind.map(String::from), mtu: 1500, up: true, ..Link::default() }
+        Link {
+            index,
+            name: name.into(),
+            kind: kind.map(String::from),
+            mtu: 1500,
+            up: true,
+            ..Link::default()
+        }
     }
 
     fn kernel() -> Kernel {
@@ -221,7 +337,10 @@ mod tests {
         eth1.physical = true;
         let mut lo = link(1, "lo", None);
         lo.loopback = true;
-        Kernel { links: vec![lo, eth0, eth1, link(7, "vnet0", Some("tun"))], ..Kernel::default() }
+        Kernel {
+            links: vec![lo, eth0, eth1, link(7, "vnet0", Some("tun"))],
+            ..Kernel::default()
+        }
     }
 
     fn settled(k: &mut Kernel, p: &crate::plan::Plan) {
@@ -230,8 +349,15 @@ mod tests {
         br.mac = b.mac;
         br.stp = Some(true);
         k.links.push(br);
-        k.addrs.push(super::super::observe::Addr { index: 10, net: b.address.unwrap() });
-        for l in k.links.iter_mut().filter(|l| l.name == "eth1" || l.name == "vnet0") {
+        k.addrs.push(super::super::observe::Addr {
+            index: 10,
+            net: b.address.unwrap(),
+        });
+        for l in k
+            .links
+            .iter_mut()
+            .filter(|l| l.name == "eth1" || l.name == "vnet0")
+        {
             l.controller = Some(10);
             l.isolated = Some(false);
         }
@@ -240,41 +366,84 @@ mod tests {
     #[test]
     fn auto_uplink_is_the_first_physical_nic() {
         let p = plan(&default_config());
-        assert_eq!(resolve_uplink(&UplinkInterface::Auto, &kernel(), &p.bridges).as_deref(), Some("eth0"));
+        assert_eq!(
+            resolve_uplink(&UplinkInterface::Auto, &kernel(), &p.bridges).as_deref(),
+            Some("eth0")
+        );
         let named = UplinkInterface::Named("eth1".into());
-        assert_eq!(resolve_uplink(&named, &kernel(), &p.bridges).as_deref(), Some("eth1"));
+        assert_eq!(
+            resolve_uplink(&named, &kernel(), &p.bridges).as_deref(),
+            Some("eth1")
+        );
     }
 
     #[test]
     fn a_fresh_kernel_gets_the_bridge_then_its_ports() {
         let p = plan(&default_config());
-        let up = UplinkState { name: "eth0".into(), address: None, gateway: None };
-        let want = Desired { bridges: &p.bridges, uplink: Some(&up), stale_bridges: &[] };
+        let up = UplinkState {
+            name: "eth0".into(),
+            address: None,
+            gateway: None,
+        };
+        let want = Desired {
+            bridges: &p.bridges,
+            uplink: Some(&up),
+            stale_bridges: &[],
+        };
         let mut k = kernel();
         let acts = diff(&want, &k, &[]);
         assert_eq!(
             acts,
-            vec![Action::CreateBridge { name: "virbr0".into(), mac: p.bridges[0].mac, mtu: None, stp: true }]
+            vec![Action::CreateBridge {
+                name: "virbr0".into(),
+                mac: p.bridges[0].mac,
+                mtu: None,
+                stp: true
+            }]
         );
         let mut br = link(10, "virbr0", Some("bridge"));
         br.stp = Some(true);
         br.up = false;
         k.links.push(br);
         let acts = diff(&want, &k, &[]);
-        assert!(acts.contains(&Action::Up { link: "virbr0".into() }));
-        assert!(acts.contains(&Action::SetMac { link: "virbr0".into(), mac: p.bridges[0].mac.unwrap() }));
-        assert!(acts.contains(&Action::AddAddr { link: "virbr0".into(), net: "192.168.122.1/24".parse().unwrap() }));
+        assert!(acts.contains(&Action::Up {
+            link: "virbr0".into()
+        }));
+        assert!(acts.contains(&Action::SetMac {
+            link: "virbr0".into(),
+            mac: p.bridges[0].mac.unwrap()
+        }));
+        assert!(acts.contains(&Action::AddAddr {
+            link: "virbr0".into(),
+            net: "192.168.122.1/24".parse().unwrap()
+        }));
         // @nics takes eth1 (a NIC that is not the uplink), vnet* takes the tap; never the uplink.
-        assert!(acts.contains(&Action::Enslave { port: "eth1".into(), bridge: "virbr0".into() }));
-        assert!(acts.contains(&Action::Enslave { port: "vnet0".into(), bridge: "virbr0".into() }));
-        assert!(!acts.iter().any(|a| matches!(a, Action::Enslave { port, .. } if port == "eth0")));
+        assert!(acts.contains(&Action::Enslave {
+            port: "eth1".into(),
+            bridge: "virbr0".into()
+        }));
+        assert!(acts.contains(&Action::Enslave {
+            port: "vnet0".into(),
+            bridge: "virbr0".into()
+        }));
+        assert!(!acts
+            .iter()
+            .any(|a| matches!(a, Action::Enslave { port, .. } if port == "eth0")));
     }
 
     #[test]
     fn a_settled_kernel_needs_nothing() {
         let p = plan(&default_config());
-        let up = UplinkState { name: "eth0".into(), address: None, gateway: None };
-        let want = Desired { bridges: &p.bridges, uplink: Some(&up), stale_bridges: &[] };
+        let up = UplinkState {
+            name: "eth0".into(),
+            address: None,
+            gateway: None,
+        };
+        let want = Desired {
+            bridges: &p.bridges,
+            uplink: Some(&up),
+            stale_bridges: &[],
+        };
         let mut k = kernel();
         settled(&mut k, &p);
         assert_eq!(diff(&want, &k, &[]), vec![]);
@@ -288,27 +457,71 @@ mod tests {
             address: Some("10.0.2.15/24".parse().unwrap()),
             gateway: Some("10.0.2.2".parse().unwrap()),
         };
-        let want = Desired { bridges: &p.bridges, uplink: Some(&up), stale_bridges: &["virbr9".to_string()] };
+        let want = Desired {
+            bridges: &p.bridges,
+            uplink: Some(&up),
+            stale_bridges: &["virbr9".to_string()],
+        };
         let mut k = kernel();
         settled(&mut k, &p);
-        k.addrs.push(super::super::observe::Addr { index: 10, net: "10.9.9.9/24".parse().unwrap() });
-        k.addrs.push(super::super::observe::Addr { index: 2, net: "10.0.3.15/24".parse().unwrap() });
+        k.addrs.push(super::super::observe::Addr {
+            index: 10,
+            net: "10.9.9.9/24".parse().unwrap(),
+        });
+        k.addrs.push(super::super::observe::Addr {
+            index: 2,
+            net: "10.0.3.15/24".parse().unwrap(),
+        });
         k.links.push(link(11, "virbr9", Some("bridge")));
-        let old = OwnedRoute { to: "10.50.0.0/16".parse().unwrap(), via: Some("192.168.122.9".parse().unwrap()), dev: "virbr0".into(), metric: None };
+        let old = OwnedRoute {
+            to: "10.50.0.0/16".parse().unwrap(),
+            via: Some("192.168.122.9".parse().unwrap()),
+            dev: "virbr0".into(),
+            metric: None,
+        };
         let acts = diff(&want, &k, &[old.clone()]);
-        assert!(acts.contains(&Action::DeleteBridge { name: "virbr9".into() }));
-        assert!(acts.contains(&Action::DelAddr { link: "virbr0".into(), net: "10.9.9.9/24".parse().unwrap() }));
-        assert!(acts.contains(&Action::AddAddr { link: "eth0".into(), net: "10.0.2.15/24".parse().unwrap() }));
-        assert!(acts.contains(&Action::DelAddr { link: "eth0".into(), net: "10.0.3.15/24".parse().unwrap() }));
-        assert!(acts.contains(&Action::DelRoute { to: old.to, via: old.via, dev: old.dev, metric: None }));
-        assert!(acts.contains(&Action::AddRoute { to: Ipv4Net::default(), via: up.gateway, dev: "eth0".into(), metric: None }));
+        assert!(acts.contains(&Action::DeleteBridge {
+            name: "virbr9".into()
+        }));
+        assert!(acts.contains(&Action::DelAddr {
+            link: "virbr0".into(),
+            net: "10.9.9.9/24".parse().unwrap()
+        }));
+        assert!(acts.contains(&Action::AddAddr {
+            link: "eth0".into(),
+            net: "10.0.2.15/24".parse().unwrap()
+        }));
+        assert!(acts.contains(&Action::DelAddr {
+            link: "eth0".into(),
+            net: "10.0.3.15/24".parse().unwrap()
+        }));
+        assert!(acts.contains(&Action::DelRoute {
+            to: old.to,
+            via: old.via,
+            dev: old.dev,
+            metric: None
+        }));
+        assert!(acts.contains(&Action::AddRoute {
+            to: Ipv4Net::default(),
+            via: up.gateway,
+            dev: "eth0".into(),
+            metric: None
+        }));
     }
 
     #[test]
     fn ports_of_someone_elses_bridge_are_left_alone() {
         let p = plan(&default_config());
-        let up = UplinkState { name: "eth0".into(), address: None, gateway: None };
-        let want = Desired { bridges: &p.bridges, uplink: Some(&up), stale_bridges: &[] };
+        let up = UplinkState {
+            name: "eth0".into(),
+            address: None,
+            gateway: None,
+        };
+        let want = Desired {
+            bridges: &p.bridges,
+            uplink: Some(&up),
+            stale_bridges: &[],
+        };
         let mut k = kernel();
         settled(&mut k, &p);
         k.links.push(link(20, "docker0", Some("bridge")));
@@ -323,11 +536,25 @@ mod tests {
         let mut cfg = default_config();
         cfg.networks[0].port_isolation = true;
         let p = plan(&cfg);
-        let up = UplinkState { name: "eth0".into(), address: None, gateway: None };
-        let want = Desired { bridges: &p.bridges, uplink: Some(&up), stale_bridges: &[] };
+        let up = UplinkState {
+            name: "eth0".into(),
+            address: None,
+            gateway: None,
+        };
+        let want = Desired {
+            bridges: &p.bridges,
+            uplink: Some(&up),
+            stale_bridges: &[],
+        };
         let mut k = kernel();
         settled(&mut k, &p);
         let acts = diff(&want, &k, &[]);
-        assert!(acts.contains(&Action::Isolate { port: "vnet0".into(), on: true }), "{acts:?}");
+        assert!(
+            acts.contains(&Action::Isolate {
+                port: "vnet0".into(),
+                on: true
+            }),
+            "{acts:?}"
+        );
     }
 }

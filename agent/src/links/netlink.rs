@@ -22,7 +22,11 @@ pub enum LinkError {
     #[error("netlink: cannot open a route socket: {0}")]
     Socket(std::io::Error),
     #[error("{object}: {action}: {msg}")]
-    Op { object: String, action: String, msg: String },
+    Op {
+        object: String,
+        action: String,
+        msg: String,
+    },
 }
 
 fn op(object: impl Into<String>, action: impl Into<String>, e: rtnetlink::Error) -> LinkError {
@@ -37,7 +41,11 @@ fn op(object: impl Into<String>, action: impl Into<String>, e: rtnetlink::Error)
         },
         other => other.to_string(),
     };
-    LinkError::Op { object: object.into(), action: action.into(), msg }
+    LinkError::Op {
+        object: object.into(),
+        action: action.into(),
+        msg,
+    }
 }
 
 /// Whether a failure means the kernel lacks a feature rather than a mistake.
@@ -113,10 +121,18 @@ impl Netlink {
             .map_err(|e| op("routes", "list", e))?;
         Ok(msgs
             .iter()
-            .filter(|m| m.header.table == RouteHeaderMain::MAIN && m.header.address_family == AddressFamily::Inet)
+            .filter(|m| {
+                m.header.table == RouteHeaderMain::MAIN && m.header.address_family == AddressFamily::Inet
+            })
             .filter_map(|m| {
                 let mut dst = Ipv4Addr::UNSPECIFIED;
-                let mut r = Route { proto: u8::from(m.header.protocol), to: Ipv4Net::default(), via: None, oif: None, metric: None };
+                let mut r = Route {
+                    proto: u8::from(m.header.protocol),
+                    to: Ipv4Net::default(),
+                    via: None,
+                    oif: None,
+                    metric: None,
+                };
                 for a in &m.attributes {
                     match a {
                         RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
@@ -135,7 +151,13 @@ impl Netlink {
     /// Create a bridge. Forward delay 0 goes first, while STP is still off,
     /// because the kernel refuses a delay under 2 s once STP is on; libvirt
     /// sets it the same way so ports forward at once.
-    pub async fn create_bridge(&self, name: &str, mac: Option<MacAddr>, mtu: Option<u32>, stp: bool) -> Result<(), LinkError> {
+    pub async fn create_bridge(
+        &self,
+        name: &str,
+        mac: Option<MacAddr>,
+        mtu: Option<u32>,
+        stp: bool,
+    ) -> Result<(), LinkError> {
         let mut b = LinkBridge::new(name).forward_delay(0).stp_state(if stp {
             BridgeStpState::KernelStp
         } else {
@@ -157,34 +179,55 @@ impl Netlink {
 
     pub async fn set_stp(&self, link: &Link, stp: bool) -> Result<(), LinkError> {
         let msg = LinkBridge::new(&link.name)
-            .stp_state(if stp { BridgeStpState::KernelStp } else { BridgeStpState::Disabled })
+            .stp_state(if stp {
+                BridgeStpState::KernelStp
+            } else {
+                BridgeStpState::Disabled
+            })
             .build();
         let mut msg = msg;
         msg.header.index = link.index;
-        self.handle
-            .link()
-            .change(msg)
-            .execute()
-            .await
-            .map_err(|e| op(format!("bridge {}", link.name), format!("set stp {}", if stp { "on" } else { "off" }), e))
+        self.handle.link().change(msg).execute().await.map_err(|e| {
+            op(
+                format!("bridge {}", link.name),
+                format!("set stp {}", if stp { "on" } else { "off" }),
+                e,
+            )
+        })
     }
 
     pub async fn set_up(&self, link: &Link) -> Result<(), LinkError> {
-        self.set(link, LinkUnspec::new_with_index(link.index).up().build(), "set up").await
+        self.set(
+            link,
+            LinkUnspec::new_with_index(link.index).up().build(),
+            "set up",
+        )
+        .await
     }
 
     pub async fn set_mtu(&self, link: &Link, mtu: u32) -> Result<(), LinkError> {
-        self.set(link, LinkUnspec::new_with_index(link.index).mtu(mtu).build(), &format!("set mtu {mtu}")).await
+        self.set(
+            link,
+            LinkUnspec::new_with_index(link.index).mtu(mtu).build(),
+            &format!("set mtu {mtu}"),
+        )
+        .await
     }
 
     pub async fn set_mac(&self, link: &Link, mac: MacAddr) -> Result<(), LinkError> {
-        let msg = LinkUnspec::new_with_index(link.index).address(mac.0.to_vec()).build();
+        let msg = LinkUnspec::new_with_index(link.index)
+            .address(mac.0.to_vec())
+            .build();
         self.set(link, msg, &format!("set mac {mac}")).await
     }
 
     pub async fn enslave(&self, port: &Link, bridge: &Link) -> Result<(), LinkError> {
-        let msg = LinkUnspec::new_with_index(port.index).controller(bridge.index).up().build();
-        self.set(port, msg, &format!("add to bridge {}", bridge.name)).await
+        let msg = LinkUnspec::new_with_index(port.index)
+            .controller(bridge.index)
+            .up()
+            .build();
+        self.set(port, msg, &format!("add to bridge {}", bridge.name))
+            .await
     }
 
     pub async fn release(&self, port: &Link) -> Result<(), LinkError> {
@@ -194,12 +237,13 @@ impl Netlink {
 
     pub async fn set_isolated(&self, port: &Link, on: bool) -> Result<(), LinkError> {
         let msg = LinkBridgePort::new(port.index).isolated(on).build();
-        self.handle
-            .link()
-            .set_port(msg)
-            .execute()
-            .await
-            .map_err(|e| op(format!("port {}", port.name), format!("set isolated {}", if on { "on" } else { "off" }), e))
+        self.handle.link().set_port(msg).execute().await.map_err(|e| {
+            op(
+                format!("port {}", port.name),
+                format!("set isolated {}", if on { "on" } else { "off" }),
+                e,
+            )
+        })
     }
 
     async fn set(&self, link: &Link, msg: LinkMessage, action: &str) -> Result<(), LinkError> {
@@ -234,8 +278,10 @@ impl Netlink {
         msg.header.family = AddressFamily::Inet;
         msg.header.index = link.index;
         msg.header.prefix_len = net.prefix_len();
-        msg.attributes.push(AddressAttribute::Local(IpAddr::V4(net.addr())));
-        msg.attributes.push(AddressAttribute::Address(IpAddr::V4(net.addr())));
+        msg.attributes
+            .push(AddressAttribute::Local(IpAddr::V4(net.addr())));
+        msg.attributes
+            .push(AddressAttribute::Address(IpAddr::V4(net.addr())));
         self.handle
             .address()
             .del(msg)
@@ -260,7 +306,13 @@ impl Netlink {
         b.build()
     }
 
-    pub async fn add_route(&self, to: Ipv4Net, via: Option<Ipv4Addr>, dev: &Link, metric: Option<u32>) -> Result<(), LinkError> {
+    pub async fn add_route(
+        &self,
+        to: Ipv4Net,
+        via: Option<Ipv4Addr>,
+        dev: &Link,
+        metric: Option<u32>,
+    ) -> Result<(), LinkError> {
         let msg = Self::route_msg(to, via, dev, metric);
         let what = match via {
             Some(g) => format!("add route {to} via {g}"),

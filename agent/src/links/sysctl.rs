@@ -21,7 +21,13 @@ pub fn apply(settings: &[Sysctl]) -> Result<usize, SysctlError> {
         let current = match std::fs::read_to_string(&path) {
             Ok(v) => v,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && s.path.contains("/conf/") => continue,
-            Err(err) => return Err(SysctlError { path: s.path.clone(), value: s.value.clone(), err }),
+            Err(err) => {
+                return Err(SysctlError {
+                    path: s.path.clone(),
+                    value: s.value.clone(),
+                    err,
+                })
+            }
         };
         if current.trim() != s.value {
             std::fs::write(&path, &s.value).map_err(|err| SysctlError {

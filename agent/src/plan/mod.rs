@@ -86,7 +86,9 @@ fn bridge(n: &Network) -> BridgePlan {
         network: n.name.clone(),
         kind: n.kind,
         name: n.bridge.clone(),
-        mac: n.mac.or_else(|| (n.kind != Kind::Bridge).then(|| stable_mac(&n.bridge))),
+        mac: n
+            .mac
+            .or_else(|| (n.kind != Kind::Bridge).then(|| stable_mac(&n.bridge))),
         mtu: n.mtu,
         stp: n.stp,
         address: n.address,

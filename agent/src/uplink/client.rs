@@ -41,7 +41,13 @@ fn xid(mac: MacAddr) -> u32 {
 
 /// Send `msg` to `to` and wait for a reply to `xid`, resending with growing
 /// pauses (4, 8, 16 s... as §4.1 suggests) until `deadline`.
-async fn exchange(sock: &UdpSocket, msg: &Message, to: SocketAddrV4, mac: MacAddr, deadline: Instant) -> Option<Reply> {
+async fn exchange(
+    sock: &UdpSocket,
+    msg: &Message,
+    to: SocketAddrV4,
+    mac: MacAddr,
+    deadline: Instant,
+) -> Option<Reply> {
     let bytes = msg.to_vec().ok()?;
     let mut wait = Duration::from_secs(2);
     let mut buf = vec![0u8; 1500];
@@ -66,7 +72,9 @@ async fn exchange(sock: &UdpSocket, msg: &Message, to: SocketAddrV4, mac: MacAdd
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Ok(Ok((n, _))) => {
-                    let Ok(reply) = Message::from_bytes(&buf[..n]) else { continue };
+                    let Ok(reply) = Message::from_bytes(&buf[..n]) else {
+                        continue;
+                    };
                     if let Some(r) = lease::read_reply(&reply, msg.xid(), mac) {
                         return Some(r);
                     }
@@ -92,7 +100,15 @@ pub async fn run(ifname: String, mac: MacAddr, hostname: String, tx: watch::Send
         };
         // INIT → SELECTING
         let x = xid(mac);
-        let offer = match exchange(&sock, &lease::discover(x, mac, &hostname), BROADCAST, mac, Instant::now() + Duration::from_secs(30)).await {
+        let offer = match exchange(
+            &sock,
+            &lease::discover(x, mac, &hostname),
+            BROADCAST,
+            mac,
+            Instant::now() + Duration::from_secs(30),
+        )
+        .await
+        {
             Some(Reply::Offer(o)) => o,
             _ => {
                 info!("uplink {ifname}: no DHCP offer yet; trying again");
@@ -100,10 +116,21 @@ pub async fn run(ifname: String, mac: MacAddr, hostname: String, tx: watch::Send
             }
         };
         // REQUESTING
-        let mut held = match exchange(&sock, &lease::request_offer(x, mac, &hostname, &offer), BROADCAST, mac, Instant::now() + Duration::from_secs(20)).await {
+        let mut held = match exchange(
+            &sock,
+            &lease::request_offer(x, mac, &hostname, &offer),
+            BROADCAST,
+            mac,
+            Instant::now() + Duration::from_secs(20),
+        )
+        .await
+        {
             Some(Reply::Ack(l)) => l,
             other => {
-                info!("uplink {ifname}: offer of {} not confirmed ({other:?}); starting over", offer.address);
+                info!(
+                    "uplink {ifname}: offer of {} not confirmed ({other:?}); starting over",
+                    offer.address
+                );
                 continue;
             }
         };
@@ -114,7 +141,9 @@ pub async fn run(ifname: String, mac: MacAddr, hostname: String, tx: watch::Send
                 held.address,
                 held.server,
                 held.lease.as_secs(),
-                held.router.map(|r| r.to_string()).unwrap_or_else(|| "none".into()),
+                held.router
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "none".into()),
                 held.dns
             );
             tx.send_replace(Some(held.clone()));
@@ -131,7 +160,10 @@ pub async fn run(ifname: String, mac: MacAddr, hostname: String, tx: watch::Send
             match got {
                 Some(Reply::Ack(l)) => held = l,
                 other => {
-                    warn!("uplink {ifname}: lease of {} ended ({other:?}); asking again", held.address);
+                    warn!(
+                        "uplink {ifname}: lease of {} ended ({other:?}); asking again",
+                        held.address
+                    );
                     tx.send_replace(None);
                     break;
                 }

@@ -30,7 +30,14 @@ const WANT: [OptionCode; 5] = [
 ];
 
 fn base(xid: u32, mac: MacAddr, kind: MessageType, hostname: &str) -> Message {
-    let mut m = Message::new_with_id(xid, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &mac.0);
+    let mut m = Message::new_with_id(
+        xid,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        &mac.0,
+    );
     m.set_opcode(Opcode::BootRequest);
     // Until the uplink has an address the server's unicast reply could not
     // reach our UDP socket, so ask for broadcast replies (RFC 2131 §4.1).
@@ -130,7 +137,15 @@ pub fn read_reply(m: &Message, xid: u32, mac: MacAddr) -> Option<Reply> {
         Some(DhcpOption::Rebinding(s)) => Duration::from_secs(u64::from(*s)),
         _ => lease * 7 / 8,
     };
-    let l = UplinkLease { address, router, dns, server, lease, renew: renew.min(lease), rebind: rebind.min(lease) };
+    let l = UplinkLease {
+        address,
+        router,
+        dns,
+        server,
+        lease,
+        renew: renew.min(lease),
+        rebind: rebind.min(lease),
+    };
     match kind {
         MessageType::Offer => Some(Reply::Offer(l)),
         MessageType::Ack => Some(Reply::Ack(l)),
@@ -145,7 +160,14 @@ mod tests {
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
 
     fn reply(kind: MessageType, xid: u32) -> Message {
-        let mut m = Message::new_with_id(xid, Ipv4Addr::UNSPECIFIED, "10.0.2.15".parse().unwrap(), Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, &MAC.0);
+        let mut m = Message::new_with_id(
+            xid,
+            Ipv4Addr::UNSPECIFIED,
+            "10.0.2.15".parse().unwrap(),
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            &MAC.0,
+        );
         m.set_opcode(Opcode::BootReply);
         let o = m.opts_mut();
         o.insert(DhcpOption::MessageType(kind));
@@ -159,17 +181,25 @@ mod tests {
 
     #[test]
     fn an_ack_becomes_a_lease() {
-        let Some(Reply::Ack(l)) = read_reply(&reply(MessageType::Ack, 7), 7, MAC) else { panic!() };
+        let Some(Reply::Ack(l)) = read_reply(&reply(MessageType::Ack, 7), 7, MAC) else {
+            panic!()
+        };
         assert_eq!(l.address, "10.0.2.15/24".parse().unwrap());
         assert_eq!(l.router, Some("10.0.2.2".parse().unwrap()));
         assert_eq!(l.dns, vec!["10.0.2.3".parse::<Ipv4Addr>().unwrap()]);
-        assert_eq!((l.lease.as_secs(), l.renew.as_secs(), l.rebind.as_secs()), (600, 300, 525));
+        assert_eq!(
+            (l.lease.as_secs(), l.renew.as_secs(), l.rebind.as_secs()),
+            (600, 300, 525)
+        );
     }
 
     #[test]
     fn replies_for_others_are_ignored() {
         assert_eq!(read_reply(&reply(MessageType::Ack, 7), 8, MAC), None);
-        assert_eq!(read_reply(&reply(MessageType::Ack, 7), 7, MacAddr([2, 0, 0, 0, 0, 2])), None);
+        assert_eq!(
+            read_reply(&reply(MessageType::Ack, 7), 7, MacAddr([2, 0, 0, 0, 0, 2])),
+            None
+        );
         let mut req = reply(MessageType::Ack, 7);
         req.set_opcode(Opcode::BootRequest);
         assert_eq!(read_reply(&req, 7, MAC), None);
@@ -181,10 +211,17 @@ mod tests {
         let d = discover(1, MAC, "netagent");
         assert!(d.flags().broadcast());
         assert_eq!(d.opts().msg_type(), Some(MessageType::Discover));
-        let Some(Reply::Offer(offer)) = read_reply(&reply(MessageType::Offer, 1), 1, MAC) else { panic!() };
+        let Some(Reply::Offer(offer)) = read_reply(&reply(MessageType::Offer, 1), 1, MAC) else {
+            panic!()
+        };
         let r = request_offer(1, MAC, "netagent", &offer);
-        assert!(matches!(r.opts().get(OptionCode::RequestedIpAddress), Some(DhcpOption::RequestedIpAddress(a)) if *a == offer.address.addr()));
-        assert!(matches!(r.opts().get(OptionCode::ServerIdentifier), Some(DhcpOption::ServerIdentifier(_))));
+        assert!(
+            matches!(r.opts().get(OptionCode::RequestedIpAddress), Some(DhcpOption::RequestedIpAddress(a)) if *a == offer.address.addr())
+        );
+        assert!(matches!(
+            r.opts().get(OptionCode::ServerIdentifier),
+            Some(DhcpOption::ServerIdentifier(_))
+        ));
         let n = request_renew(2, MAC, "netagent", offer.address.addr());
         assert_eq!(n.ciaddr(), offer.address.addr());
         assert!(n.opts().get(OptionCode::ServerIdentifier).is_none());
