@@ -479,7 +479,7 @@ mod tests {
             dev: "virbr0".into(),
             metric: None,
         };
-        let acts = diff(&want, &k, &[old.clone()]);
+        let acts = diff(&want, &k, std::slice::from_ref(&old));
         assert!(acts.contains(&Action::DeleteBridge {
             name: "virbr9".into()
         }));

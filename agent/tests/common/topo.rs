@@ -341,7 +341,7 @@ impl Topo {
     }
 
     /// Start `netagent run -c config` and wait until it says its networks are up.
-    pub fn start(&self, config: &PathBuf) -> Agent {
+    pub fn start(&self, config: &std::path::Path) -> Agent {
         let log = self.dir.join(format!("agent-{}.log", unique("")));
         let f = File::create(&log).expect("log file");
         let child = self

@@ -1,0 +1,294 @@
+//! Root, network namespaces: netagent's lifecycle on a real kernel. Ports
+//! that appear later, things deleted by hand, restarts that keep guests
+//! connected, idempotent runs, reload, `down`, a missing nft, and the
+//! uplink's DHCP client against busybox udhcpd.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::ok;
+use common::topo::*;
+
+fn nat_config() -> String {
+    "[uplink]\ninterface = \"up0\"\naddress = \"10.99.0.2/24\"\ngateway = \"10.99.0.1\"\n\n\
+     [[network]]\nname = \"nat\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/24\"\nstp = false\nports = [\"vg*\", \"vnet*\"]\n"
+        .to_string()
+}
+
+#[test]
+fn netns_a_port_that_appears_later_is_enslaved_at_once() {
+    let mut t = Topo::new();
+    t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let cfg = t.write_config("nat.toml", &nat_config());
+    let _agent = t.start(&cfg);
+    // As when libvirt starts a VM: its tap appears after the network is up.
+    let late = t.guest("vnet7", "10.77.0.77/24", "10.77.0.1");
+    let took = wait_for(Duration::from_secs(3), || {
+        t.master_of("vnet7").as_deref() == Some("virbr0")
+    });
+    let took = took.expect("vnet7 was not enslaved to virbr0");
+    eprintln!("vnet7 enslaved after {took:?}");
+    assert!(took < Duration::from_secs(1), "enslaving took {took:?}");
+    assert!(wait_for(Duration::from_secs(3), || ping(&t.g(late).ns, "10.77.0.1")).is_some());
+}
+
+#[test]
+fn netns_deleted_bridge_and_table_come_back() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let cfg = t.write_config("nat.toml", &nat_config());
+    let agent = t.start(&cfg);
+    t.app.ip(&["link", "del", "virbr0"]);
+    ok(t.app.cmd("nft").args(["delete", "table", "inet", "netagent"]));
+    let took = wait_for(Duration::from_secs(5), || {
+        t.has_link("virbr0") && t.master_of("vg1").as_deref() == Some("virbr0") && t.nft_table().is_some()
+    });
+    assert!(took.is_some(), "not restored:\n{}", agent.log());
+    // A flushed chain is put back too.
+    ok(t.app
+        .cmd("nft")
+        .args(["flush", "chain", "inet", "netagent", "postrouting"]));
+    assert!(wait_for(Duration::from_secs(5), || t
+        .nft_table()
+        .is_some_and(|s| s.contains("masquerade")))
+    .is_some());
+    // An address removed by hand returns.
+    t.app.ip(&["addr", "del", "10.77.0.1/24", "dev", "virbr0"]);
+    assert!(wait_for(Duration::from_secs(5), || t
+        .app
+        .ip(&["-o", "addr", "show", "dev", "virbr0"])
+        .contains("10.77.0.1/24"))
+    .is_some());
+    let srv = TcpServer::start(&t.out.name, sa("10.99.0.1:8080"));
+    tcp_connect(&t.g(g).ns.name, None, sa("10.99.0.1:8080")).expect("NAT works again");
+    assert_eq!(srv.peers()[0].ip(), ip(UPLINK_IP));
+}
+
+#[test]
+fn netns_guests_stay_connected_across_restarts() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let cfg = t.write_config("nat.toml", &nat_config());
+    let agent = t.start(&cfg);
+    let index = t.ifindex("virbr0");
+    let _srv = TcpServer::start(&t.out.name, sa("10.99.0.1:8080"));
+    let mut conn = tcp_connect(&t.g(g).ns.name, None, sa("10.99.0.1:8080")).expect("connect");
+    echo(&mut conn, b"before").expect("echo");
+
+    // SIGTERM: the agent stops, the data plane stays.
+    let status = agent.stop(libc::SIGTERM);
+    assert!(status.success(), "{status}");
+    assert!(t.has_link("virbr0") && t.nft_table().is_some());
+    echo(&mut conn, b"while stopped").expect("guest connection while the agent is stopped");
+
+    // Start again: it adopts what is there without recreating anything.
+    let agent = t.start(&cfg);
+    assert_eq!(t.ifindex("virbr0"), index, "the bridge was recreated");
+    assert!(
+        !agent.log().contains("created"),
+        "restart changed links:\n{}",
+        agent.log()
+    );
+    echo(&mut conn, b"after restart").expect("connection survives a restart");
+
+    // Even a crash (SIGKILL) keeps guests connected.
+    let _ = agent.stop(libc::SIGKILL);
+    let _agent = t.start(&cfg);
+    echo(&mut conn, b"after kill").expect("connection survives a kill -9");
+}
+
+#[test]
+fn netns_a_second_run_changes_nothing() {
+    let mut t = Topo::new();
+    t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let cfg = t.write_config("nat.toml", &nat_config());
+    let c = cfg.to_str().unwrap_or_default().to_string();
+    let first = t.netagent(&["run", "--once", "-c", &c]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let n: usize = String::from_utf8_lossy(&first.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!(n >= 5, "first run made only {n} changes");
+    let second = t.netagent(&["run", "--once", "-c", &c]);
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).trim(),
+        "0 changes",
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+}
+
+#[test]
+fn netns_reload_removes_what_the_config_drops_and_refuses_bad_configs() {
+    let mut t = Topo::new();
+    t.guest("vga1", "10.77.0.10/24", "10.77.0.1");
+    t.guest("vgb1", "10.78.0.10/24", "10.78.0.1");
+    let two = "[uplink]\ninterface = \"up0\"\naddress = \"10.99.0.2/24\"\n\
+        [[network]]\nname = \"a\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/24\"\nstp = false\nports = [\"vga*\"]\n\
+        [[network]]\nname = \"b\"\nbridge = \"virbr1\"\naddress = \"10.78.0.1/24\"\nstp = false\nports = [\"vgb*\"]\n";
+    let cfg = t.write_config("two.toml", two);
+    let agent = t.start(&cfg);
+    assert!(t.has_link("virbr1"));
+
+    // A broken file: the running networks stay exactly as they are.
+    std::fs::write(
+        &cfg,
+        "[[network]]\nname = \"a\"\nbridge = \"virbr0\"\naddress = \"10.77.0.300/24\"\n",
+    )
+    .expect("write");
+    agent.signal(libc::SIGHUP);
+    assert!(
+        wait_for(Duration::from_secs(3), || agent.log().contains("reload refused")).is_some(),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        agent.log().contains(":4:11"),
+        "the error names line and column:\n{}",
+        agent.log()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(t.has_link("virbr0") && t.has_link("virbr1"));
+
+    // Network b dropped from the file: its bridge goes, a stays untouched.
+    let index = t.ifindex("virbr0");
+    let one = two.split("[[network]]\nname = \"b\"").next().unwrap_or_default();
+    std::fs::write(&cfg, one).expect("write");
+    agent.signal(libc::SIGHUP);
+    assert!(
+        wait_for(Duration::from_secs(3), || !t.has_link("virbr1")).is_some(),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(t.ifindex("virbr0"), index);
+    let gone = wait_for(Duration::from_secs(3), || {
+        t.nft_table()
+            .is_some_and(|r| !r.contains("virbr1") && r.contains("virbr0"))
+    });
+    assert!(gone.is_some(), "{:?}", t.nft_table());
+}
+
+#[test]
+fn netns_down_removes_everything_netagent_owns() {
+    let mut t = Topo::new();
+    t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    // Someone else's bridge and table must survive `down`.
+    t.app.ip(&["link", "add", "other0", "type", "bridge"]);
+    ok(t.app.cmd("nft").args(["add", "table", "inet", "theirs"]));
+    let cfg = t.write_config("nat.toml", &nat_config());
+    let agent = t.start(&cfg);
+    let _ = agent.stop(libc::SIGTERM);
+    let c = cfg.to_str().unwrap_or_default().to_string();
+    let out = t.netagent(&["down", "-c", &c]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!t.has_link("virbr0"));
+    assert_eq!(t.nft_table(), None);
+    assert!(!t.app.ip(&["route"]).contains("proto 78"), "our routes stay");
+    assert!(t.has_link("other0"), "down deleted a bridge it does not own");
+    assert!(ok(t.app.cmd("nft").args(["list", "tables"])).contains("theirs"));
+}
+
+#[test]
+fn netns_missing_nft_is_named_and_nothing_is_applied() {
+    let mut t = Topo::new();
+    t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let cfg = t.write_config("nat.toml", &nat_config());
+    let out = t
+        .app
+        .cmd("env")
+        .args([
+            "PATH=/nonexistent",
+            env!("CARGO_BIN_EXE_netagent"),
+            "run",
+            "--once",
+            "-c",
+            cfg.to_str().unwrap_or_default(),
+            "--state-dir",
+        ])
+        .arg(t.dir.join("state"))
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot run nft") && err.contains("nftables"),
+        "{err}"
+    );
+    assert!(!t.has_link("virbr0"), "a bridge was created before the failure");
+    assert!(
+        !t.app.ip(&["-o", "addr"]).contains("10.99.0.2"),
+        "the uplink was addressed before the failure"
+    );
+}
+
+#[test]
+fn netns_uplink_by_dhcp_from_busybox_udhcpd() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let conf = t.write_config(
+        "udhcpd.conf",
+        &format!(
+            "start 10.99.0.100\nend 10.99.0.120\ninterface out0\nlease_file {}\npidfile {}\noption subnet 255.255.255.0\noption router 10.99.0.1\noption dns 10.99.0.53\noption lease 120\n",
+            t.dir.join("udhcpd.leases").display(),
+            t.dir.join("udhcpd.pid").display()
+        ),
+    );
+    std::fs::write(t.dir.join("udhcpd.leases"), b"").expect("lease file");
+    let mut server = t
+        .out
+        .cmd("busybox")
+        .args(["udhcpd", "-f"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("udhcpd");
+    let cfg = t.write_config(
+        "dhcp.toml",
+        "[uplink]\ninterface = \"up0\"\naddress = \"dhcp\"\n[[network]]\nname = \"nat\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/24\"\nstp = false\nports = [\"vg*\"]\n",
+    );
+    let agent = t.start(&cfg);
+    let leased = wait_for(Duration::from_secs(20), || {
+        t.app
+            .ip(&["-o", "addr", "show", "dev", "up0"])
+            .contains("10.99.0.1")
+    });
+    let addrs = t.app.ip(&["-o", "-4", "addr", "show", "dev", "up0"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(leased.is_some(), "no lease:\n{}", agent.log());
+    let got = addrs
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let a: std::net::Ipv4Addr = got
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .expect("an address");
+    assert!(
+        (100..=120).contains(&a.octets()[3]) && got.ends_with("/24"),
+        "{got}"
+    );
+    assert!(wait_for(Duration::from_secs(3), || t
+        .app
+        .ip(&["route"])
+        .contains("default via 10.99.0.1 dev up0"))
+    .is_some());
+    // The learned gateway carries the guests' NATed traffic.
+    let srv = TcpServer::start(&t.out.name, sa("10.99.0.1:8080"));
+    tcp_connect(&t.g(g).ns.name, None, sa("10.99.0.1:8080")).expect("guest out via a DHCP uplink");
+    assert_eq!(srv.peers()[0].ip(), std::net::IpAddr::V4(a));
+    assert!(agent.log().contains("dns [10.99.0.53]"), "{}", agent.log());
+}
