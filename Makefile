@@ -34,7 +34,7 @@ static:
 	@ls -l $(STATIC_BIN)
 
 check-static: static
-	@file -L $(STATIC_BIN) | tee /dev/stderr | grep -Eq 'statically linked|static-pie linked' \
+	@out=$$(file -L $(STATIC_BIN)); echo "$$out"; echo "$$out" | grep -Eq 'statically linked|static-pie linked' \
 		|| { echo "$(STATIC_BIN) is not statically linked" >&2; exit 1; }
 	@! readelf -l $(STATIC_BIN) | grep -q 'Requesting program interpreter' \
 		|| { echo "$(STATIC_BIN) asks for a dynamic loader" >&2; exit 1; }
