@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod dhcp;
 pub mod firewall;
 pub mod links;
 pub mod plan;

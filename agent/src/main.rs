@@ -45,9 +45,24 @@ enum Cmd {
         /// Where netagent records what it created.
         #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
+        /// Where DHCP leases are kept across restarts.
+        #[arg(long, default_value = daemon::DEFAULT_LEASE_DIR)]
+        lease_dir: PathBuf,
         /// Apply once, print how many changes were needed, and exit.
         #[arg(long)]
         once: bool,
+    },
+    /// List DHCP leases like `virsh net-dhcp-leases`.
+    Leases {
+        /// Only this network.
+        network: Option<String>,
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = daemon::DEFAULT_LEASE_DIR)]
+        lease_dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove everything netagent created: bridges, routes, its nft table.
     Down {
@@ -101,6 +116,7 @@ fn main() -> ExitCode {
         Cmd::Run {
             config,
             state_dir,
+            lease_dir,
             once,
         } => {
             init_logging();
@@ -114,6 +130,7 @@ fn main() -> ExitCode {
             match rt.block_on(daemon::run(daemon::Options {
                 config,
                 state_dir,
+                lease_dir,
                 once,
             })) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -123,6 +140,39 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     tracing::error!("{e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Cmd::Leases {
+            network,
+            config,
+            lease_dir,
+            json,
+        } => {
+            let cfg = match config::load(config.as_deref()) {
+                Ok((c, _)) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match netagent::dhcp::show::rows(
+                &cfg,
+                network.as_deref(),
+                &lease_dir,
+                netagent::dhcp::lease::now(),
+            ) {
+                Ok(rows) if json => {
+                    println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Ok(rows) => {
+                    print!("{}", netagent::dhcp::show::table(&rows));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("netagent leases: {e}");
                     ExitCode::from(1)
                 }
             }

@@ -3,6 +3,7 @@
 //! plane in place, as libvirtd does; `down` removes it.
 
 mod reconcile;
+mod services;
 pub mod state;
 
 use std::path::PathBuf;
@@ -22,10 +23,13 @@ use reconcile::Reconciler;
 use state::StateDir;
 
 pub const DEFAULT_STATE_DIR: &str = "/run/netagent";
+pub const DEFAULT_LEASE_DIR: &str = "/var/lib/netagent/leases";
 
 pub struct Options {
     pub config: Option<PathBuf>,
     pub state_dir: PathBuf,
+    /// Where DHCP leases are kept.
+    pub lease_dir: PathBuf,
     /// Apply once, print the number of changes, and exit.
     pub once: bool,
 }
@@ -95,6 +99,8 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         };
     }
     let mut dhcp_started = false;
+    let mut servers = services::DhcpServers::new(opts.lease_dir.clone(), None);
+    servers.sync(&rec.plan.dhcp);
     let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
@@ -123,6 +129,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                 warn!("{e}");
             }
         }
+        servers.sync(&rec.plan.dhcp);
     }
 }
 

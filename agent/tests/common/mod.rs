@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod topo;
 
 use std::path::PathBuf;
@@ -65,6 +66,11 @@ impl Netns {
     pub fn new(prefix: &str) -> Netns {
         let name = unique(prefix);
         ok(Command::new("ip").args(["netns", "add", &name]));
+        // `ip netns exec` mounts this over /etc/resolv.conf: DHCP clients
+        // run in the namespace write here, never to the host's file.
+        let etc = format!("/etc/netns/{name}");
+        let _ = std::fs::create_dir_all(&etc);
+        let _ = std::fs::write(format!("{etc}/resolv.conf"), "");
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
         ns
@@ -103,5 +109,6 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.name));
     }
 }

@@ -336,7 +336,13 @@ impl Topo {
     fn agent_cmd(&self, args: &[&str]) -> Command {
         let mut c = self.app.cmd(env!("CARGO_BIN_EXE_netagent"));
         c.args(args);
-        c.arg("--state-dir").arg(self.dir.join("state"));
+        let sub = args.first().copied().unwrap_or_default();
+        if matches!(sub, "run" | "down") {
+            c.arg("--state-dir").arg(self.dir.join("state"));
+        }
+        if matches!(sub, "run" | "leases") {
+            c.arg("--lease-dir").arg(self.dir.join("leases"));
+        }
         c
     }
 

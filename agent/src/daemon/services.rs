@@ -1,0 +1,85 @@
+//! Keeps one DHCP server running per network that has a pool: starts the
+//! missing ones (a bridge may appear only on a later tick), reconfigures
+//! changed ones in place so their leases and socket stay, stops removed ones.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::dhcp::reply::Change;
+use crate::dhcp::server::{Control, Server};
+use crate::plan::DhcpPool;
+
+struct Running {
+    cfg: DhcpPool,
+    control: mpsc::Sender<Control>,
+    task: JoinHandle<()>,
+}
+
+pub struct DhcpServers {
+    lease_dir: PathBuf,
+    running: HashMap<String, Running>,
+    events: Option<mpsc::UnboundedSender<(String, Change)>>,
+    /// The last start error per network, so a retry every second logs once.
+    failing: HashMap<String, String>,
+}
+
+impl DhcpServers {
+    pub fn new(lease_dir: PathBuf, events: Option<mpsc::UnboundedSender<(String, Change)>>) -> Self {
+        DhcpServers {
+            lease_dir,
+            running: HashMap::new(),
+            events,
+            failing: HashMap::new(),
+        }
+    }
+
+    pub fn sync(&mut self, pools: &[DhcpPool]) {
+        let wanted: HashMap<&str, &DhcpPool> = pools.iter().map(|p| (p.network.as_str(), p)).collect();
+        self.running.retain(|name, r| {
+            let keep = wanted
+                .get(name.as_str())
+                .is_some_and(|p| p.interface == r.cfg.interface);
+            if !keep {
+                info!("dhcp {name}: stopped");
+                r.task.abort();
+            }
+            keep
+        });
+        for p in pools {
+            match self.running.get_mut(&p.network) {
+                Some(r) if r.cfg != *p => {
+                    if r.control.try_send(Control::Reconfigure(p.clone())).is_ok() {
+                        r.cfg = p.clone();
+                    }
+                }
+                Some(_) => {}
+                None => match Server::start(p.clone(), &self.lease_dir, self.events.clone()) {
+                    Ok(server) => {
+                        let (tx, rx) = mpsc::channel(4);
+                        let task = tokio::spawn(server.run(rx));
+                        self.running.insert(
+                            p.network.clone(),
+                            Running {
+                                cfg: p.clone(),
+                                control: tx,
+                                task,
+                            },
+                        );
+                        self.failing.remove(&p.network);
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        if self.failing.get(&p.network) != Some(&msg) {
+                            warn!("{msg}; retrying");
+                            self.failing.insert(p.network.clone(), msg);
+                        }
+                    }
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Leases on disk: one append-only file of JSON lines per network
+//! (`<lease dir>/<network>.jsonl`). Each line records a lease bound or gone.
+//!
+//! - The server writes a batch of changes with one write and one fdatasync
+//!   before it sends the replies of that batch, so an ACKed lease is on disk
+//!   (group commit: no per-packet write, and nothing acknowledged is lost).
+//! - A kill -9 can only cut the last line short; replay skips a line that
+//!   does not parse.
+//! - When the file has grown well past the live leases it is rewritten
+//!   whole into a temporary file and renamed over the old one.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::lease::Lease;
+use super::reply::Change;
+use crate::daemon::state::write_atomic;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Record {
+    Bound(Lease),
+    Gone(Lease),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("lease file {path}: {action}: {err}")]
+pub struct JournalError {
+    pub path: String,
+    pub action: &'static str,
+    pub err: std::io::Error,
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    lines: usize,
+}
+
+pub fn path_for(dir: &Path, network: &str) -> PathBuf {
+    dir.join(format!("{network}.jsonl"))
+}
+
+/// Replay a lease file: the leases it ends with (expired ones included;
+/// the pool drops those) and how many lines it had.
+pub fn replay(path: &Path) -> (Vec<Lease>, usize) {
+    let Ok(f) = File::open(path) else {
+        return (Vec::new(), 0);
+    };
+    let mut by_ip: HashMap<Ipv4Addr, Lease> = HashMap::new();
+    let mut lines = 0;
+    for line in BufReader::new(f).lines() {
+        let Ok(line) = line else { break };
+        lines += 1;
+        match serde_json::from_str::<Record>(&line) {
+            Ok(Record::Bound(l)) => {
+                by_ip.retain(|_, old| old.client != l.client);
+                by_ip.insert(l.ip, l);
+            }
+            Ok(Record::Gone(l)) => {
+                if by_ip.get(&l.ip).is_some_and(|o| o.client == l.client) {
+                    by_ip.remove(&l.ip);
+                }
+            }
+            Err(_) => tracing::warn!("lease file {}: line {lines} is damaged; skipped", path.display()),
+        }
+    }
+    let mut v: Vec<Lease> = by_ip.into_values().collect();
+    v.sort_by_key(|l| l.ip);
+    (v, lines)
+}
+
+impl Journal {
+    /// Open the network's lease file, returning the leases it holds.
+    pub fn open(dir: &Path, network: &str) -> Result<(Journal, Vec<Lease>), JournalError> {
+        let path = path_for(dir, network);
+        let err = |action, err| JournalError {
+            path: path.display().to_string(),
+            action,
+            err,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
+        let (leases, lines) = replay(&path);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| err("open", e))?;
+        let mut j = Journal { path, file, lines };
+        // Start from a clean file: it also drops a torn last line.
+        j.compact(leases.iter())?;
+        Ok((j, leases))
+    }
+
+    /// Record a batch of changes durably (one write, one fdatasync).
+    pub fn append(&mut self, changes: &[Change]) -> Result<(), JournalError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(changes.len() * 160);
+        for c in changes {
+            let r = match c {
+                Change::Bound(l) => Record::Bound(l.clone()),
+                Change::Gone(l) => Record::Gone(l.clone()),
+            };
+            if serde_json::to_writer(&mut buf, &r).is_ok() {
+                buf.push(b'\n');
+            }
+        }
+        let err = |action, err| JournalError {
+            path: self.path.display().to_string(),
+            action,
+            err,
+        };
+        self.file.write_all(&buf).map_err(|e| err("append", e))?;
+        self.file.sync_data().map_err(|e| err("sync", e))?;
+        self.lines += changes.len();
+        Ok(())
+    }
+
+    /// Whether the file has grown enough past `live` leases to rewrite it.
+    pub fn wants_compaction(&self, live: usize) -> bool {
+        self.lines > 2 * live + 1000
+    }
+
+    /// Rewrite the file as just the live leases, atomically.
+    pub fn compact<'a>(&mut self, live: impl Iterator<Item = &'a Lease>) -> Result<(), JournalError> {
+        let mut buf = Vec::new();
+        let mut n = 0;
+        for l in live {
+            if serde_json::to_writer(&mut buf, &Record::Bound(l.clone())).is_ok() {
+                buf.push(b'\n');
+                n += 1;
+            }
+        }
+        write_atomic(&self.path, &buf).map_err(|e| JournalError {
+            path: e.path,
+            action: e.action,
+            err: e.err,
+        })?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|err| JournalError {
+                path: self.path.display().to_string(),
+                action: "reopen",
+                err,
+            })?;
+        self.lines = n;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dhcp::lease::ClientId;
+
+    fn lease(n: u8, host: &str) -> Lease {
+        let mac = crate::config::MacAddr([0x52, 0x54, 0, 0, 0, n]);
+        Lease {
+            ip: Ipv4Addr::new(10, 0, 0, n),
+            client: ClientId::from_mac(mac),
+            mac,
+            hostname: Some(host.into()),
+            expires: Some(1000),
+        }
+    }
+
+    #[test]
+    fn replay_survives_a_torn_last_line_and_compacts() {
+        let dir = std::env::temp_dir().join(format!("netagent-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut j, leases) = Journal::open(&dir, "n").unwrap();
+        assert!(leases.is_empty());
+        j.append(&[Change::Bound(lease(1, "a")), Change::Bound(lease(2, "b"))])
+            .unwrap();
+        j.append(&[Change::Gone(lease(1, "a")), Change::Bound(lease(3, "c"))])
+            .unwrap();
+        // A crash in the middle of a write leaves half a line.
+        let mut f = OpenOptions::new().append(true).open(path_for(&dir, "n")).unwrap();
+        f.write_all(b"{\"bound\":{\"ip\":\"10.0.0.9\",\"cli").unwrap();
+        drop(f);
+        drop(j);
+        let (_j, leases) = Journal::open(&dir, "n").unwrap();
+        let ips: Vec<u8> = leases.iter().map(|l| l.ip.octets()[3]).collect();
+        assert_eq!(ips, vec![2, 3]);
+        let text = std::fs::read_to_string(path_for(&dir, "n")).unwrap();
+        assert_eq!(text.lines().count(), 2, "compacted on open: {text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,366 @@
+//! Which address a client gets. Pure: the time is an argument, nothing
+//! here touches a socket or a file.
+//!
+//! - A static host always gets its address, and nobody else does.
+//! - A returning client gets its previous address back.
+//! - A new client gets an address derived from its identity (as dnsmasq
+//!   does), so it gets the same one again even after its lease is gone,
+//!   probing onward when that one is taken.
+//! - Declined addresses rest for a while; offers hold an address briefly so
+//!   two clients discovering at once do not get the same one.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use super::lease::{ClientId, Lease};
+use crate::config::MacAddr;
+use crate::plan::DhcpPool;
+
+/// How long an offered address is held for the client it was offered to.
+pub const OFFER_HOLD_SECS: u64 = 30;
+/// How long a declined address is not handed out (dnsmasq: 10 minutes).
+pub const DECLINE_SECS: u64 = 600;
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub cfg: DhcpPool,
+    leases: HashMap<Ipv4Addr, Lease>,
+    by_client: HashMap<ClientId, Ipv4Addr>,
+    offers: HashMap<Ipv4Addr, (ClientId, u64)>,
+    declined: HashMap<Ipv4Addr, u64>,
+    statics: HashMap<MacAddr, (Ipv4Addr, Option<String>)>,
+    size: u64,
+}
+
+impl Pool {
+    pub fn new(cfg: DhcpPool) -> Pool {
+        let statics = cfg
+            .hosts
+            .iter()
+            .map(|h| (h.mac, (h.ip, h.name.clone())))
+            .collect();
+        let size = cfg.ranges.iter().map(|r| r.len()).sum();
+        Pool {
+            cfg,
+            leases: HashMap::new(),
+            by_client: HashMap::new(),
+            offers: HashMap::new(),
+            declined: HashMap::new(),
+            statics,
+            size,
+        }
+    }
+
+    /// A new configuration for the same network: leases are kept, and those
+    /// that no longer fit (outside the ranges, or now someone's static
+    /// address) are dropped and returned.
+    pub fn reconfigure(&mut self, cfg: DhcpPool) -> Vec<Lease> {
+        let leases: Vec<Lease> = self.leases.values().cloned().collect();
+        *self = Pool::new(cfg);
+        let mut dropped = Vec::new();
+        for l in leases {
+            if self.fits(&l) {
+                self.insert(l);
+            } else {
+                dropped.push(l);
+            }
+        }
+        dropped
+    }
+
+    fn fits(&self, l: &Lease) -> bool {
+        match self.statics.get(&l.mac) {
+            Some((ip, _)) => *ip == l.ip,
+            None => self.in_ranges(l.ip) && !self.is_static_ip(l.ip),
+        }
+    }
+
+    /// Load leases from the journal; expired or misfit ones are skipped.
+    pub fn load(&mut self, leases: impl IntoIterator<Item = Lease>, now: u64) {
+        for l in leases {
+            if !l.expired(now) && self.fits(&l) {
+                self.insert(l);
+            }
+        }
+    }
+
+    fn insert(&mut self, l: Lease) {
+        if let Some(old) = self.by_client.insert(l.client.clone(), l.ip) {
+            if old != l.ip {
+                self.leases.remove(&old);
+            }
+        }
+        if let Some(prev) = self.leases.insert(l.ip, l.clone()) {
+            if prev.client != l.client {
+                self.by_client.remove(&prev.client);
+            }
+        }
+    }
+
+    pub fn leases(&self) -> impl Iterator<Item = &Lease> {
+        self.leases.values()
+    }
+
+    pub fn lease_of(&self, client: &ClientId) -> Option<&Lease> {
+        self.by_client.get(client).and_then(|ip| self.leases.get(ip))
+    }
+
+    pub fn in_ranges(&self, ip: Ipv4Addr) -> bool {
+        self.cfg.ranges.iter().any(|r| r.contains(ip))
+    }
+
+    pub fn in_subnet(&self, ip: Ipv4Addr) -> bool {
+        self.cfg.subnet.contains(&ip)
+    }
+
+    fn is_static_ip(&self, ip: Ipv4Addr) -> bool {
+        self.statics.values().any(|(s, _)| *s == ip)
+    }
+
+    pub fn static_for(&self, mac: MacAddr) -> Option<(Ipv4Addr, Option<String>)> {
+        self.statics.get(&mac).cloned()
+    }
+
+    /// Whether `ip` may be given to this client now.
+    pub fn available(&self, ip: Ipv4Addr, client: &ClientId, mac: MacAddr, now: u64) -> bool {
+        if ip == self.cfg.server || ip == self.cfg.subnet.network() || ip == self.cfg.subnet.broadcast() {
+            return false;
+        }
+        match self.statics.get(&mac) {
+            Some((s, _)) => return *s == ip,
+            None if self.is_static_ip(ip) => return false,
+            None => {}
+        }
+        if !self.in_ranges(ip) {
+            return false;
+        }
+        if let Some(l) = self.leases.get(&ip) {
+            if &l.client != client && !l.expired(now) {
+                return false;
+            }
+        }
+        if let Some((c, until)) = self.offers.get(&ip) {
+            if c != client && *until > now {
+                return false;
+            }
+        }
+        self.declined.get(&ip).is_none_or(|until| *until <= now)
+    }
+
+    /// The address to offer, or None when the pool has none for this client.
+    pub fn choose(
+        &self,
+        client: &ClientId,
+        mac: MacAddr,
+        requested: Option<Ipv4Addr>,
+        now: u64,
+    ) -> Option<Ipv4Addr> {
+        if let Some((ip, _)) = self.statics.get(&mac) {
+            return Some(*ip);
+        }
+        let previous = self.by_client.get(client).copied();
+        let offered = self
+            .offers
+            .iter()
+            .find(|(_, (c, until))| c == client && *until > now)
+            .map(|(ip, _)| *ip);
+        for ip in [previous, offered, requested].into_iter().flatten() {
+            if self.available(ip, client, mac, now) {
+                return Some(ip);
+            }
+        }
+        if self.size == 0 {
+            return None;
+        }
+        let start = hash(&client.0) % self.size;
+        (0..self.size)
+            .map(|i| self.nth((start + i) % self.size))
+            .find(|ip| self.available(*ip, client, mac, now))
+    }
+
+    /// The n-th address across the ranges, in order.
+    fn nth(&self, mut n: u64) -> Ipv4Addr {
+        for r in &self.cfg.ranges {
+            if n < r.len() {
+                return Ipv4Addr::from(u32::from(r.start) + n as u32);
+            }
+            n -= r.len();
+        }
+        self.cfg
+            .ranges
+            .first()
+            .map(|r| r.start)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    pub fn hold_offer(&mut self, ip: Ipv4Addr, client: &ClientId, now: u64) {
+        self.offers.insert(ip, (client.clone(), now + OFFER_HOLD_SECS));
+    }
+
+    /// Bind `ip` to the client until `expires` and return the lease.
+    pub fn bind(
+        &mut self,
+        ip: Ipv4Addr,
+        client: &ClientId,
+        mac: MacAddr,
+        hostname: Option<String>,
+        expires: Option<u64>,
+    ) -> Lease {
+        self.offers.remove(&ip);
+        let hostname = self.statics.get(&mac).and_then(|(_, n)| n.clone()).or(hostname);
+        let l = Lease {
+            ip,
+            client: client.clone(),
+            mac,
+            hostname,
+            expires,
+        };
+        self.insert(l.clone());
+        l
+    }
+
+    /// RELEASE: the client gives its address back.
+    pub fn release(&mut self, client: &ClientId, ip: Ipv4Addr) -> Option<Lease> {
+        if self.leases.get(&ip).is_some_and(|l| &l.client == client) {
+            self.by_client.remove(client);
+            return self.leases.remove(&ip);
+        }
+        None
+    }
+
+    /// DECLINE: the client found `ip` in use; set it aside for a while.
+    pub fn decline(&mut self, client: &ClientId, ip: Ipv4Addr, now: u64) -> Option<Lease> {
+        self.declined.insert(ip, now + DECLINE_SECS);
+        self.release(client, ip)
+    }
+
+    /// Remove leases that have run out; returns them (DNS forgets their names).
+    pub fn expire(&mut self, now: u64) -> Vec<Lease> {
+        let gone: Vec<Ipv4Addr> = self
+            .leases
+            .values()
+            .filter(|l| l.expired(now))
+            .map(|l| l.ip)
+            .collect();
+        let mut out = Vec::new();
+        for ip in gone {
+            if let Some(l) = self.leases.remove(&ip) {
+                self.by_client.remove(&l.client);
+                out.push(l);
+            }
+        }
+        self.offers.retain(|_, (_, until)| *until > now);
+        self.declined.retain(|_, until| *until > now);
+        out
+    }
+}
+
+/// FNV-1a: a stable spread of client identities over the pool.
+fn hash(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in b {
+        h ^= u64::from(*x);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::plan::plan;
+
+    pub fn pool(extra: &str) -> Pool {
+        let src = format!(
+            "[[network]]\nname = \"n\"\nkind = \"isolated\"\nbridge = \"br0\"\naddress = \"10.0.0.1/24\"\n[network.dhcp]\nranges = [\"10.0.0.10-10.0.0.13\"]\n{extra}"
+        );
+        let cfg = config::parse(&src, "t").unwrap_or_else(|p| panic!("{p}"));
+        Pool::new(plan(&cfg).dhcp.remove(0))
+    }
+
+    fn mac(n: u8) -> MacAddr {
+        MacAddr([0x52, 0x54, 0, 0, 0, n])
+    }
+
+    fn id(n: u8) -> ClientId {
+        ClientId::from_mac(mac(n))
+    }
+
+    #[test]
+    fn a_new_client_gets_a_stable_address_and_keeps_it() {
+        let mut p = pool("");
+        let a = p.choose(&id(1), mac(1), None, 0).unwrap();
+        assert!(p.in_ranges(a));
+        // Without any lease, the same identity lands on the same address.
+        assert_eq!(pool("").choose(&id(1), mac(1), None, 0), Some(a));
+        p.bind(a, &id(1), mac(1), None, Some(100));
+        assert_eq!(p.choose(&id(1), mac(1), None, 50), Some(a));
+        // Another client never gets it while it is leased.
+        for n in 2..=4 {
+            let b = p.choose(&id(n), mac(n), Some(a), 50).unwrap();
+            assert_ne!(b, a);
+            p.bind(b, &id(n), mac(n), None, Some(100));
+        }
+        // The pool (4 addresses) is full now: no offer, no panic.
+        assert_eq!(p.choose(&id(9), mac(9), None, 50), None);
+        // After expiry the address is free for others.
+        assert_eq!(p.expire(100).len(), 4);
+        assert!(p.choose(&id(9), mac(9), None, 100).is_some());
+    }
+
+    #[test]
+    fn static_hosts_get_their_address_and_nobody_else_does() {
+        let p = pool("[[network.dhcp.host]]\nmac = \"52:54:00:00:00:07\"\nip = \"10.0.0.50\"\nname = \"web\"\n[[network.dhcp.host]]\nmac = \"52:54:00:00:00:08\"\nip = \"10.0.0.11\"\n");
+        assert_eq!(
+            p.choose(&id(7), mac(7), Some("10.0.0.10".parse().unwrap()), 0),
+            Some("10.0.0.50".parse().unwrap())
+        );
+        // 10.0.0.11 is in the range but belongs to host 8.
+        for n in 1..=5 {
+            assert_ne!(
+                p.choose(&id(n), mac(n), Some("10.0.0.11".parse().unwrap()), 0),
+                Some("10.0.0.11".parse().unwrap())
+            );
+        }
+        assert!(!p.available("10.0.0.50".parse().unwrap(), &id(1), mac(1), 0));
+    }
+
+    #[test]
+    fn offers_hold_and_declines_rest() {
+        let mut p = pool("");
+        let a = p.choose(&id(1), mac(1), None, 0).unwrap();
+        p.hold_offer(a, &id(1), 0);
+        assert!(!p.available(a, &id(2), mac(2), 10));
+        assert!(p.available(a, &id(2), mac(2), OFFER_HOLD_SECS + 1));
+        p.bind(a, &id(1), mac(1), None, Some(1000));
+        p.decline(&id(1), a, 10);
+        assert!(p.lease_of(&id(1)).is_none());
+        assert!(!p.available(a, &id(1), mac(1), 20));
+        assert!(p.available(a, &id(1), mac(1), 10 + DECLINE_SECS));
+    }
+
+    #[test]
+    fn release_needs_the_right_client() {
+        let mut p = pool("");
+        let a = p.choose(&id(1), mac(1), None, 0).unwrap();
+        p.bind(a, &id(1), mac(1), Some("x".into()), None);
+        assert!(p.release(&id(2), a).is_none());
+        assert!(p.release(&id(1), a).is_some());
+        assert_eq!(p.leases().count(), 0);
+    }
+
+    #[test]
+    fn reconfigure_keeps_leases_that_still_fit() {
+        let mut p = pool("");
+        p.bind("10.0.0.10".parse().unwrap(), &id(1), mac(1), None, None);
+        p.bind("10.0.0.13".parse().unwrap(), &id(2), mac(2), None, None);
+        let narrower = pool("").cfg;
+        let mut cfg = narrower.clone();
+        cfg.ranges[0].end = "10.0.0.12".parse().unwrap();
+        let dropped = p.reconfigure(cfg);
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].ip, "10.0.0.13".parse::<Ipv4Addr>().unwrap());
+        assert!(p.lease_of(&id(1)).is_some());
+    }
+}

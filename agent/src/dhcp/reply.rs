@@ -1,0 +1,332 @@
+//! What to answer to one DHCP message, and where to send it (RFC 2131).
+//! Pure: the pool and the time come in, a reply and the lease changes come
+//! out. Every drop has a reason, which the server logs (rate-limited).
+
+use std::net::Ipv4Addr;
+
+use dhcproto::v4::{DhcpOption, DhcpOptions, Flags, HType, Message, MessageType, Opcode, OptionCode};
+
+use super::lease::{ClientId, Lease};
+use super::pool::Pool;
+use crate::config::{LeaseTime, MacAddr};
+
+/// Where a reply goes, by RFC 2131 §4.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// To a relay agent, at giaddr port 67.
+    Relay(Ipv4Addr),
+    /// To a client that has an address (ciaddr), port 68.
+    Unicast(Ipv4Addr),
+    /// To 255.255.255.255 port 68 on the bridge.
+    Broadcast,
+    /// To the offered address and chaddr without waiting for ARP: the
+    /// server writes the neighbour entry first, as dnsmasq does.
+    Direct(Ipv4Addr, MacAddr),
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub msg: Message,
+    pub dest: Dest,
+}
+
+/// What changed in the lease table, for the journal and for DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Bound(Lease),
+    Gone(Lease),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Drop {
+    NotARequest,
+    NoMessageType,
+    BadHardwareAddress,
+    NotForUs,
+    Exhausted,
+    Ignored(&'static str),
+}
+
+impl std::fmt::Display for Drop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Drop::NotARequest => "not a BOOTREQUEST",
+            Drop::NoMessageType => "no DHCP message type",
+            Drop::BadHardwareAddress => "not an Ethernet client",
+            Drop::NotForUs => "addressed to another server",
+            Drop::Exhausted => "no free address in the pool",
+            Drop::Ignored(why) => why,
+        })
+    }
+}
+
+pub struct Outcome {
+    pub reply: Option<Reply>,
+    pub changes: Vec<Change>,
+}
+
+fn none(changes: Vec<Change>) -> Result<Outcome, Drop> {
+    Ok(Outcome { reply: None, changes })
+}
+
+fn mac_of(m: &Message) -> Result<MacAddr, Drop> {
+    if m.htype() != HType::Eth || m.hlen() != 6 {
+        return Err(Drop::BadHardwareAddress);
+    }
+    let mut a = [0u8; 6];
+    a.copy_from_slice(m.chaddr().get(..6).ok_or(Drop::BadHardwareAddress)?);
+    Ok(MacAddr(a))
+}
+
+fn client_id(m: &Message, mac: MacAddr) -> ClientId {
+    match m.opts().get(OptionCode::ClientIdentifier) {
+        Some(DhcpOption::ClientIdentifier(id)) if !id.is_empty() => ClientId(id.clone()),
+        _ => ClientId::from_mac(mac),
+    }
+}
+
+fn requested_ip(m: &Message) -> Option<Ipv4Addr> {
+    match m.opts().get(OptionCode::RequestedIpAddress) {
+        Some(DhcpOption::RequestedIpAddress(ip)) => Some(*ip),
+        _ => None,
+    }
+}
+
+fn server_id(m: &Message) -> Option<Ipv4Addr> {
+    match m.opts().get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
+        _ => None,
+    }
+}
+
+/// The client's name from option 12, or the first label of option 81,
+/// reduced to what a DNS label may hold.
+pub fn hostname(m: &Message) -> Option<String> {
+    let raw = match m.opts().get(OptionCode::Hostname) {
+        Some(DhcpOption::Hostname(h)) => h.clone(),
+        _ => match m.opts().get(OptionCode::ClientFQDN) {
+            Some(DhcpOption::ClientFQDN(f)) => f.domain().to_string(),
+            _ => return None,
+        },
+    };
+    let label: String = raw
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(63)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let label = label.trim_matches('-').to_string();
+    (!label.is_empty()).then_some(label)
+}
+
+/// Decide the answer to `m`. `now` is Unix seconds.
+pub fn handle(pool: &mut Pool, m: &Message, now: u64) -> Result<Outcome, Drop> {
+    if m.opcode() != Opcode::BootRequest {
+        return Err(Drop::NotARequest);
+    }
+    let kind = m.opts().msg_type().ok_or(Drop::NoMessageType)?;
+    let mac = mac_of(m)?;
+    let client = client_id(m, mac);
+    match kind {
+        MessageType::Discover => discover(pool, m, mac, &client, now),
+        MessageType::Request => request(pool, m, mac, &client, now),
+        MessageType::Release => {
+            let gone = pool.release(&client, m.ciaddr());
+            none(gone.into_iter().map(Change::Gone).collect())
+        }
+        MessageType::Decline => match requested_ip(m) {
+            Some(ip) if server_id(m).is_none_or(|s| s == pool.cfg.server) => {
+                let gone = pool.decline(&client, ip, now);
+                none(gone.into_iter().map(Change::Gone).collect())
+            }
+            _ => Err(Drop::Ignored("DECLINE without a requested address")),
+        },
+        MessageType::Inform => inform(pool, m),
+        _ => Err(Drop::Ignored("message type a server does not take")),
+    }
+}
+
+fn discover(
+    pool: &mut Pool,
+    m: &Message,
+    mac: MacAddr,
+    client: &ClientId,
+    now: u64,
+) -> Result<Outcome, Drop> {
+    let ip = pool
+        .choose(client, mac, requested_ip(m), now)
+        .ok_or(Drop::Exhausted)?;
+    pool.hold_offer(ip, client, now);
+    let msg = build(pool, m, MessageType::Offer, ip, true);
+    Ok(Outcome {
+        reply: Some(Reply {
+            dest: dest(m, ip, mac, false),
+            msg,
+        }),
+        changes: Vec::new(),
+    })
+}
+
+fn request(pool: &mut Pool, m: &Message, mac: MacAddr, client: &ClientId, now: u64) -> Result<Outcome, Drop> {
+    let (ip, _selecting) = match (server_id(m), requested_ip(m)) {
+        // SELECTING: the client picked a server; if not us, forget our offer.
+        (Some(s), Some(ip)) => {
+            if s != pool.cfg.server {
+                return Err(Drop::NotForUs);
+            }
+            (ip, true)
+        }
+        (Some(_), None) => return Err(Drop::Ignored("REQUEST with a server id but no address")),
+        // INIT-REBOOT: verifying a remembered address.
+        (None, Some(ip)) if m.ciaddr().is_unspecified() => (ip, false),
+        // RENEWING / REBINDING: ciaddr holds the address.
+        (None, _) if !m.ciaddr().is_unspecified() => (m.ciaddr(), false),
+        (None, _) => return Err(Drop::Ignored("REQUEST without an address")),
+    };
+    // Authoritative, like libvirt's dnsmasq: an address that is not this
+    // client's to have is refused at once, so the client starts over.
+    let ok = pool.in_subnet(ip) && pool.available(ip, client, mac, now);
+    if !ok {
+        let msg = nak(pool, m);
+        return Ok(Outcome {
+            reply: Some(Reply {
+                dest: dest(m, ip, mac, true),
+                msg,
+            }),
+            changes: Vec::new(),
+        });
+    }
+    let expires = pool.cfg.lease_time.seconds().map(|s| now + u64::from(s));
+    let lease = pool.bind(ip, client, mac, hostname(m), expires);
+    let msg = build(pool, m, MessageType::Ack, ip, true);
+    Ok(Outcome {
+        reply: Some(Reply {
+            dest: dest(m, ip, mac, false),
+            msg,
+        }),
+        changes: vec![Change::Bound(lease)],
+    })
+}
+
+fn inform(pool: &Pool, m: &Message) -> Result<Outcome, Drop> {
+    let ciaddr = m.ciaddr();
+    if ciaddr.is_unspecified() {
+        return Err(Drop::Ignored("INFORM without ciaddr"));
+    }
+    let mut msg = build(pool, m, MessageType::Ack, Ipv4Addr::UNSPECIFIED, false);
+    msg.set_ciaddr(ciaddr);
+    let dest = if m.giaddr().is_unspecified() {
+        Dest::Unicast(ciaddr)
+    } else {
+        Dest::Relay(m.giaddr())
+    };
+    Ok(Outcome {
+        reply: Some(Reply { msg, dest }),
+        changes: Vec::new(),
+    })
+}
+
+/// RFC 2131 §4.1: relay first; then ciaddr; NAKs and broadcast-flag
+/// requests by broadcast; else straight to the new address.
+fn dest(m: &Message, ip: Ipv4Addr, mac: MacAddr, is_nak: bool) -> Dest {
+    if !m.giaddr().is_unspecified() {
+        Dest::Relay(m.giaddr())
+    } else if is_nak {
+        Dest::Broadcast
+    } else if !m.ciaddr().is_unspecified() {
+        Dest::Unicast(m.ciaddr())
+    } else if m.flags().broadcast() {
+        Dest::Broadcast
+    } else {
+        Dest::Direct(ip, mac)
+    }
+}
+
+fn reply_base(m: &Message, kind: MessageType, server: Ipv4Addr) -> Message {
+    let mut r = Message::new_with_id(
+        m.xid(),
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::UNSPECIFIED,
+        m.giaddr(),
+        m.chaddr().get(..usize::from(m.hlen().min(16))).unwrap_or(&[]),
+    );
+    r.set_opcode(Opcode::BootReply);
+    r.set_htype(m.htype());
+    r.set_flags(m.flags());
+    let mut o = DhcpOptions::new();
+    o.insert(DhcpOption::MessageType(kind));
+    o.insert(DhcpOption::ServerIdentifier(server));
+    // Echo the client identifier (RFC 6842) and the relay agent information
+    // (RFC 3046 §2.2): clients and relays match replies by them.
+    for code in [OptionCode::ClientIdentifier, OptionCode::RelayAgentInformation] {
+        if let Some(opt) = m.opts().get(code) {
+            o.insert(opt.clone());
+        }
+    }
+    r.set_opts(o);
+    r
+}
+
+fn nak(pool: &Pool, m: &Message) -> Message {
+    let mut r = reply_base(m, MessageType::Nak, pool.cfg.server);
+    if !m.giaddr().is_unspecified() {
+        // A relay must broadcast the NAK on the client's segment.
+        r.set_flags(Flags::default().set_broadcast());
+    }
+    r
+}
+
+fn build(pool: &Pool, m: &Message, kind: MessageType, ip: Ipv4Addr, with_lease: bool) -> Message {
+    let c = &pool.cfg;
+    let mut r = reply_base(m, kind, c.server);
+    r.set_yiaddr(ip);
+    if let Some(p) = &c.options.pxe {
+        // Old PXE ROMs read the BOOTP fields, newer ones options 66/67: set both.
+        r.set_siaddr(p.server.unwrap_or(c.server));
+        r.set_fname_str(&p.file);
+    }
+    let o = r.opts_mut();
+    if with_lease {
+        match c.lease_time {
+            LeaseTime::Infinite => {
+                o.insert(DhcpOption::AddressLeaseTime(u32::MAX));
+            }
+            LeaseTime::Seconds(s) => {
+                o.insert(DhcpOption::AddressLeaseTime(s));
+                o.insert(DhcpOption::Renewal(s / 2));
+                o.insert(DhcpOption::Rebinding(s / 8 * 7));
+            }
+        }
+    }
+    o.insert(DhcpOption::SubnetMask(c.subnet.netmask()));
+    if let Some(gw) = c.options.router {
+        o.insert(DhcpOption::Router(vec![gw]));
+    }
+    if !c.options.dns_servers.is_empty() {
+        o.insert(DhcpOption::DomainNameServer(c.options.dns_servers.clone()));
+    }
+    if let Some(d) = &c.options.domain {
+        o.insert(DhcpOption::DomainName(d.clone()));
+    }
+    if let Some(mtu) = c.options.mtu {
+        o.insert(DhcpOption::InterfaceMtu(mtu.min(u32::from(u16::MAX)) as u16));
+    }
+    if !c.options.classless_routes.is_empty() {
+        o.insert(DhcpOption::ClasslessStaticRoute(
+            c.options.classless_routes.clone(),
+        ));
+    }
+    if let Some(p) = &c.options.pxe {
+        let server = p.server.unwrap_or(c.server);
+        o.insert(DhcpOption::BootfileName(p.file.as_bytes().to_vec()));
+        o.insert(DhcpOption::TFTPServerName(server.to_string().into_bytes()));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests;

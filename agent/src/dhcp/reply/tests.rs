@@ -1,0 +1,267 @@
+//! Reply decisions, message by message.
+
+use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
+
+use super::*;
+use crate::config;
+use crate::plan::plan;
+
+fn pool(kind: &str, extra: &str) -> Pool {
+    let src = format!(
+        "[uplink]\n[[network]]\nname = \"n\"\nkind = \"{kind}\"\nbridge = \"br0\"\naddress = \"10.0.0.1/24\"\n[network.dhcp]\nranges = [\"10.0.0.10-10.0.0.20\"]\nlease_time = \"1h\"\n{extra}"
+    );
+    let cfg = config::parse(&src, "t").unwrap_or_else(|p| panic!("{p}"));
+    Pool::new(plan(&cfg).dhcp.remove(0))
+}
+
+const MAC: [u8; 6] = [0x52, 0x54, 0, 0xaa, 0xbb, 0x01];
+
+fn msg(kind: MessageType) -> Message {
+    let z = Ipv4Addr::UNSPECIFIED;
+    let mut m = Message::new_with_id(42, z, z, z, z, &MAC);
+    m.set_opcode(Opcode::BootRequest);
+    m.opts_mut().insert(DhcpOption::MessageType(kind));
+    m
+}
+
+fn reply(p: &mut Pool, m: &Message) -> Reply {
+    handle(p, m, 1000)
+        .unwrap_or_else(|d| panic!("dropped: {d}"))
+        .reply
+        .expect("a reply")
+}
+
+fn kind(r: &Reply) -> MessageType {
+    r.msg.opts().msg_type().expect("type")
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// DISCOVER → OFFER → REQUEST(selecting) → ACK, returning the address.
+fn lease(p: &mut Pool) -> Ipv4Addr {
+    let offer = reply(p, &msg(MessageType::Discover));
+    let a = offer.msg.yiaddr();
+    let mut req = msg(MessageType::Request);
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(a));
+    req.opts_mut()
+        .insert(DhcpOption::ServerIdentifier(ip("10.0.0.1")));
+    req.opts_mut().insert(DhcpOption::Hostname("Web.example".into()));
+    let ack = reply(p, &req);
+    assert_eq!(kind(&ack), MessageType::Ack);
+    a
+}
+
+#[test]
+fn discover_gets_an_offer_with_the_networks_options() {
+    let mut p = pool("nat", "domain = \"lab\"\nmtu = 1400\n");
+    let r = reply(&mut p, &msg(MessageType::Discover));
+    assert_eq!(kind(&r), MessageType::Offer);
+    assert!(p.in_ranges(r.msg.yiaddr()));
+    assert_eq!(r.msg.opcode(), Opcode::BootReply);
+    assert_eq!(r.msg.xid(), 42);
+    let o = r.msg.opts();
+    assert!(
+        matches!(o.get(OptionCode::SubnetMask), Some(DhcpOption::SubnetMask(m)) if *m == ip("255.255.255.0"))
+    );
+    assert!(matches!(o.get(OptionCode::Router), Some(DhcpOption::Router(r)) if r == &vec![ip("10.0.0.1")]));
+    assert!(
+        matches!(o.get(OptionCode::DomainNameServer), Some(DhcpOption::DomainNameServer(d)) if d == &vec![ip("10.0.0.1")])
+    );
+    assert!(
+        matches!(o.get(OptionCode::ServerIdentifier), Some(DhcpOption::ServerIdentifier(s)) if *s == ip("10.0.0.1"))
+    );
+    assert!(matches!(
+        o.get(OptionCode::AddressLeaseTime),
+        Some(DhcpOption::AddressLeaseTime(3600))
+    ));
+    assert!(matches!(
+        o.get(OptionCode::Renewal),
+        Some(DhcpOption::Renewal(1800))
+    ));
+    assert!(matches!(
+        o.get(OptionCode::Rebinding),
+        Some(DhcpOption::Rebinding(3150))
+    ));
+    assert!(matches!(o.get(OptionCode::DomainName), Some(DhcpOption::DomainName(d)) if d == "lab"));
+    assert!(matches!(
+        o.get(OptionCode::InterfaceMtu),
+        Some(DhcpOption::InterfaceMtu(1400))
+    ));
+    // No broadcast flag, no ciaddr, no relay: straight to the new address.
+    assert_eq!(r.dest, Dest::Direct(r.msg.yiaddr(), MacAddr(MAC)));
+}
+
+#[test]
+fn isolated_networks_hand_out_no_router() {
+    let mut p = pool("isolated", "");
+    let r = reply(&mut p, &msg(MessageType::Discover));
+    assert!(r.msg.opts().get(OptionCode::Router).is_none());
+}
+
+#[test]
+fn request_in_every_state() {
+    let mut p = pool("nat", "");
+    let a = lease(&mut p);
+    assert_eq!(
+        p.lease_of(&ClientId::from_mac(MacAddr(MAC)))
+            .and_then(|l| l.hostname.clone())
+            .as_deref(),
+        Some("web")
+    );
+    // INIT-REBOOT: requested address, no ciaddr, no server id.
+    let mut m = msg(MessageType::Request);
+    m.opts_mut().insert(DhcpOption::RequestedIpAddress(a));
+    let r = reply(&mut p, &m);
+    assert_eq!((kind(&r), r.msg.yiaddr()), (MessageType::Ack, a));
+    // RENEWING: ciaddr set, unicast back to it.
+    let mut m = msg(MessageType::Request);
+    m.set_ciaddr(a);
+    let r = reply(&mut p, &m);
+    assert_eq!((kind(&r), r.dest), (MessageType::Ack, Dest::Unicast(a)));
+    // SELECTING another server: we stay quiet.
+    let mut m = msg(MessageType::Request);
+    m.opts_mut().insert(DhcpOption::RequestedIpAddress(a));
+    m.opts_mut()
+        .insert(DhcpOption::ServerIdentifier(ip("10.0.0.254")));
+    assert_eq!(handle(&mut p, &m, 1000).err(), Some(Drop::NotForUs));
+}
+
+#[test]
+fn a_wrong_address_is_naked_so_the_client_recovers() {
+    let mut p = pool("nat", "");
+    // An address from another subnet (the client moved networks).
+    let mut m = msg(MessageType::Request);
+    m.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(ip("192.168.1.50")));
+    let r = reply(&mut p, &m);
+    assert_eq!((kind(&r), r.dest), (MessageType::Nak, Dest::Broadcast));
+    assert_eq!(r.msg.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    // An address leased to someone else.
+    let a = lease(&mut p);
+    let mut other = msg(MessageType::Request);
+    other.set_chaddr(&[0x52, 0x54, 0, 0xaa, 0xbb, 0x02]);
+    other.opts_mut().insert(DhcpOption::RequestedIpAddress(a));
+    assert_eq!(kind(&reply(&mut p, &other)), MessageType::Nak);
+}
+
+#[test]
+fn an_unknown_client_renewing_a_free_address_keeps_it() {
+    // After a crash that lost a lease, the client's renewal is still honoured.
+    let mut p = pool("nat", "");
+    let mut m = msg(MessageType::Request);
+    m.set_ciaddr(ip("10.0.0.15"));
+    let r = reply(&mut p, &m);
+    assert_eq!((kind(&r), r.msg.yiaddr()), (MessageType::Ack, ip("10.0.0.15")));
+}
+
+#[test]
+fn broadcast_flag_and_relays_choose_the_destination() {
+    let mut p = pool("nat", "");
+    let mut m = msg(MessageType::Discover);
+    m.set_flags(Flags::default().set_broadcast());
+    assert_eq!(reply(&mut p, &m).dest, Dest::Broadcast);
+    let mut m = msg(MessageType::Discover);
+    m.set_giaddr(ip("10.0.0.2"));
+    let r = reply(&mut p, &m);
+    assert_eq!(r.dest, Dest::Relay(ip("10.0.0.2")));
+    assert_eq!(r.msg.giaddr(), ip("10.0.0.2"));
+}
+
+#[test]
+fn client_id_and_relay_info_are_echoed() {
+    let mut p = pool("nat", "");
+    let mut m = msg(MessageType::Discover);
+    m.opts_mut()
+        .insert(DhcpOption::ClientIdentifier(vec![0xff, 1, 2, 3]));
+    let raw82 = DhcpOption::Unknown(dhcproto::v4::UnknownOption::new(
+        OptionCode::RelayAgentInformation,
+        vec![1, 2, 0xab, 0xcd],
+    ));
+    m.opts_mut().insert(raw82);
+    let r = reply(&mut p, &m);
+    assert!(
+        matches!(r.msg.opts().get(OptionCode::ClientIdentifier), Some(DhcpOption::ClientIdentifier(c)) if c == &vec![0xff, 1, 2, 3])
+    );
+    assert!(r.msg.opts().get(OptionCode::RelayAgentInformation).is_some());
+    // Option 61 comes before chaddr: the same chaddr with another id is another client.
+    let first = r.msg.yiaddr();
+    let mut req = msg(MessageType::Request);
+    req.opts_mut()
+        .insert(DhcpOption::ClientIdentifier(vec![0xff, 1, 2, 3]));
+    req.opts_mut().insert(DhcpOption::RequestedIpAddress(first));
+    req.opts_mut()
+        .insert(DhcpOption::ServerIdentifier(ip("10.0.0.1")));
+    assert_eq!(kind(&reply(&mut p, &req)), MessageType::Ack);
+    let mut again = msg(MessageType::Request);
+    again.opts_mut().insert(DhcpOption::RequestedIpAddress(first));
+    assert_eq!(
+        kind(&reply(&mut p, &again)),
+        MessageType::Nak,
+        "same chaddr, different identity"
+    );
+}
+
+#[test]
+fn release_decline_and_inform() {
+    let mut p = pool("nat", "");
+    let a = lease(&mut p);
+    let mut rel = msg(MessageType::Release);
+    rel.set_ciaddr(a);
+    let out = handle(&mut p, &rel, 1000).expect("release");
+    assert!(out.reply.is_none());
+    assert!(matches!(&out.changes[..], [Change::Gone(l)] if l.ip == a));
+
+    let b = lease(&mut p);
+    let mut dec = msg(MessageType::Decline);
+    dec.opts_mut().insert(DhcpOption::RequestedIpAddress(b));
+    handle(&mut p, &dec, 1000).expect("decline");
+    // The declined address is set aside: the next offer is another one.
+    let next = reply(&mut p, &msg(MessageType::Discover)).msg.yiaddr();
+    assert_ne!(next, b);
+
+    let mut inf = msg(MessageType::Inform);
+    inf.set_ciaddr(ip("10.0.0.99"));
+    let r = reply(&mut p, &inf);
+    assert_eq!(
+        (kind(&r), r.dest),
+        (MessageType::Ack, Dest::Unicast(ip("10.0.0.99")))
+    );
+    assert!(r.msg.opts().get(OptionCode::AddressLeaseTime).is_none());
+    assert_eq!(r.msg.yiaddr(), Ipv4Addr::UNSPECIFIED);
+}
+
+#[test]
+fn static_hosts_pxe_and_classless_routes() {
+    let mut p = pool(
+        "nat",
+        "[network.dhcp.pxe]\nfile = \"pxelinux.0\"\n[[network.dhcp.host]]\nmac = \"52:54:00:aa:bb:01\"\nip = \"10.0.0.77\"\nname = \"db\"\n",
+    );
+    let r = reply(&mut p, &msg(MessageType::Discover));
+    assert_eq!(r.msg.yiaddr(), ip("10.0.0.77"));
+    assert_eq!(r.msg.siaddr(), ip("10.0.0.1"));
+    assert!(
+        matches!(r.msg.opts().get(OptionCode::BootfileName), Some(DhcpOption::BootfileName(f)) if f == b"pxelinux.0")
+    );
+    lease(&mut p);
+    assert_eq!(
+        p.lease_of(&ClientId::from_mac(MacAddr(MAC)))
+            .and_then(|l| l.hostname.clone())
+            .as_deref(),
+        Some("db")
+    );
+}
+
+#[test]
+fn malformed_or_foreign_messages_are_dropped() {
+    let mut p = pool("nat", "");
+    let mut m = msg(MessageType::Discover);
+    m.set_opcode(Opcode::BootReply);
+    assert_eq!(handle(&mut p, &m, 0).err(), Some(Drop::NotARequest));
+    let mut m = msg(MessageType::Discover);
+    m.opts_mut().remove(OptionCode::MessageType);
+    assert_eq!(handle(&mut p, &m, 0).err(), Some(Drop::NoMessageType));
+    let m = msg(MessageType::Offer);
+    assert!(handle(&mut p, &m, 0).is_err());
+}

@@ -1,0 +1,285 @@
+//! The DHCP server of one network: a socket bound to its bridge, a pool, a
+//! lease journal. Packets are read in batches; the batch's lease changes are
+//! written with one fdatasync; then its replies go out. No lock is held
+//! across an await: the task owns its pool.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use dhcproto::v4::Message;
+use dhcproto::{Decodable, Encodable};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::arp;
+use super::journal::{Journal, JournalError};
+use super::lease::now;
+use super::pool::Pool;
+use super::reply::{self, Change, Dest, Reply};
+use crate::plan::DhcpPool;
+
+pub const SERVER_PORT: u16 = 67;
+pub const CLIENT_PORT: u16 = 68;
+/// Packets handled per batch before their replies go out.
+const BATCH: usize = 128;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("dhcp {network}: socket on {ifname}: {err}")]
+    Socket {
+        network: String,
+        ifname: String,
+        err: std::io::Error,
+    },
+    #[error("dhcp {0}")]
+    Journal(#[from] JournalError),
+}
+
+/// Messages from the daemon to a running server.
+pub enum Control {
+    /// The network's DHCP settings changed (reload): keep leases that fit.
+    Reconfigure(DhcpPool),
+}
+
+fn socket(ifname: &str) -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.set_broadcast(true)?;
+    // Answer on the guests' bridge only: never on the uplink.
+    s.bind_device(Some(ifname.as_bytes()))?;
+    // Bursts (perfdhcp, a host booting many VMs) must not overflow the queue.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT)).into())?;
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s.into())
+}
+
+/// One log line per second at most for dropped packets, with a count of
+/// those not logged: a flood of junk must not flood the log.
+struct RateLimit {
+    last: Option<Instant>,
+    quiet: u64,
+}
+
+impl RateLimit {
+    fn note(&mut self, network: &str, what: std::fmt::Arguments<'_>) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|l| now.duration_since(l) < Duration::from_secs(1))
+        {
+            self.quiet += 1;
+            return;
+        }
+        if self.quiet > 0 {
+            warn!(
+                "dhcp {network}: {what} ({} more dropped since the last line)",
+                self.quiet
+            );
+        } else {
+            warn!("dhcp {network}: {what}");
+        }
+        self.last = Some(now);
+        self.quiet = 0;
+    }
+}
+
+pub struct Server {
+    pool: Pool,
+    sock: UdpSocket,
+    journal: Journal,
+    events: Option<mpsc::UnboundedSender<(String, Change)>>,
+    drops: RateLimit,
+}
+
+impl Server {
+    /// Bind to the pool's bridge and load its leases.
+    pub fn start(
+        cfg: DhcpPool,
+        lease_dir: &std::path::Path,
+        events: Option<mpsc::UnboundedSender<(String, Change)>>,
+    ) -> Result<Server, ServerError> {
+        let sock = socket(&cfg.interface).map_err(|err| ServerError::Socket {
+            network: cfg.network.clone(),
+            ifname: cfg.interface.clone(),
+            err,
+        })?;
+        let (journal, leases) = Journal::open(lease_dir, &cfg.network)?;
+        let mut pool = Pool::new(cfg);
+        pool.load(leases, now());
+        if let Some(tx) = &events {
+            for l in pool.leases() {
+                let _ = tx.send((pool.cfg.network.clone(), Change::Bound(l.clone())));
+            }
+        }
+        info!(
+            "dhcp {}: serving {} on {} ({} leases kept)",
+            pool.cfg.network,
+            pool.cfg
+                .ranges
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            pool.cfg.interface,
+            pool.leases().count()
+        );
+        Ok(Server {
+            pool,
+            sock,
+            journal,
+            events,
+            drops: RateLimit { last: None, quiet: 0 },
+        })
+    }
+
+    pub async fn run(mut self, mut control: mpsc::Receiver<Control>) {
+        let mut buf = vec![0u8; 4096];
+        let mut sweep = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                r = self.sock.readable() => {
+                    if r.is_ok() {
+                        self.batch(&mut buf).await;
+                    }
+                }
+                _ = sweep.tick() => self.expire(),
+                c = control.recv() => match c {
+                    Some(Control::Reconfigure(cfg)) => {
+                        let dropped = self.pool.reconfigure(cfg);
+                        let changes: Vec<Change> = dropped.into_iter().map(Change::Gone).collect();
+                        self.commit(&changes);
+                        info!("dhcp {}: settings reloaded", self.pool.cfg.network);
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+
+    /// Read up to BATCH packets, decide, persist, then reply.
+    async fn batch(&mut self, buf: &mut [u8]) {
+        let t = now();
+        let mut replies: Vec<Reply> = Vec::new();
+        let mut changes: Vec<Change> = Vec::new();
+        for _ in 0..BATCH {
+            let (n, from) = match self.sock.try_recv_from(buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.drops
+                        .note(&self.pool.cfg.network, format_args!("receive: {e}"));
+                    break;
+                }
+            };
+            let msg = match Message::from_bytes(&buf[..n]) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.drops.note(
+                        &self.pool.cfg.network,
+                        format_args!("malformed packet from {from} dropped: {e}"),
+                    );
+                    continue;
+                }
+            };
+            match reply::handle(&mut self.pool, &msg, t) {
+                Ok(out) => {
+                    changes.extend(out.changes);
+                    replies.extend(out.reply);
+                }
+                Err(reply::Drop::NotForUs) => {}
+                Err(why) => self.drops.note(
+                    &self.pool.cfg.network,
+                    format_args!("packet from {from} dropped: {why}"),
+                ),
+            }
+        }
+        // Durable before acknowledged: the lease is on disk when the ACK leaves.
+        if !self.commit(&changes) {
+            return;
+        }
+        for r in replies {
+            self.send(r).await;
+        }
+    }
+
+    /// Journal and announce changes; false if they could not be saved (the
+    /// replies are then withheld: the clients will retry).
+    fn commit(&mut self, changes: &[Change]) -> bool {
+        if changes.is_empty() {
+            return true;
+        }
+        if let Err(e) = self.journal.append(changes) {
+            warn!("dhcp {e}");
+            return false;
+        }
+        for c in changes {
+            match c {
+                Change::Bound(l) => info!(
+                    "dhcp {}: {} bound to {} {}",
+                    self.pool.cfg.network,
+                    l.ip,
+                    l.mac,
+                    l.hostname.as_deref().unwrap_or("")
+                ),
+                Change::Gone(l) => info!("dhcp {}: {} released by {}", self.pool.cfg.network, l.ip, l.mac),
+            }
+            if let Some(tx) = &self.events {
+                let _ = tx.send((self.pool.cfg.network.clone(), c.clone()));
+            }
+        }
+        if self.journal.wants_compaction(self.pool.leases().count()) {
+            if let Err(e) = self.journal.compact(self.pool.leases()) {
+                warn!("dhcp {e}");
+            }
+        }
+        true
+    }
+
+    fn expire(&mut self) {
+        let gone: Vec<Change> = self.pool.expire(now()).into_iter().map(Change::Gone).collect();
+        self.commit(&gone);
+    }
+
+    async fn send(&mut self, r: Reply) {
+        let bytes = match r.msg.to_vec() {
+            Ok(b) => b,
+            Err(e) => {
+                warn!("dhcp {}: cannot encode a reply: {e}", self.pool.cfg.network);
+                return;
+            }
+        };
+        let to = match r.dest {
+            Dest::Relay(g) => SocketAddrV4::new(g, SERVER_PORT),
+            Dest::Unicast(ip) => SocketAddrV4::new(ip, CLIENT_PORT),
+            Dest::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT),
+            Dest::Direct(ip, mac) => {
+                if let Err(e) = arp::set_neighbour(self.sock.as_raw_fd(), &self.pool.cfg.interface, ip, mac) {
+                    // Fall back to broadcast rather than lose the reply.
+                    self.drops.note(
+                        &self.pool.cfg.network,
+                        format_args!("neighbour {ip} {mac}: {e}; broadcasting"),
+                    );
+                    SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)
+                } else {
+                    SocketAddrV4::new(ip, CLIENT_PORT)
+                }
+            }
+        };
+        if let Err(e) = self.sock.send_to(&bytes, to).await {
+            self.drops
+                .note(&self.pool.cfg.network, format_args!("send to {to}: {e}"));
+        }
+    }
+}
+
+/// Where leases are kept unless told otherwise: persistent across reboots,
+/// like libvirt's /var/lib/libvirt/dnsmasq.
+pub fn default_lease_dir() -> PathBuf {
+    PathBuf::from("/var/lib/netagent/leases")
+}

@@ -1,0 +1,133 @@
+//! `netagent leases`: the leases as `virsh net-dhcp-leases` shows them, or
+//! as JSON for scripts.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::journal::{path_for, replay};
+use super::lease::{format_time, Lease};
+use crate::config::Config;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Row {
+    pub network: String,
+    /// `2026-11-28 01:00:00` (UTC), or `never` for an infinite lease.
+    pub expiry: String,
+    pub mac: String,
+    pub protocol: &'static str,
+    pub address: String,
+    pub hostname: Option<String>,
+    pub client_id: String,
+}
+
+/// The live leases of `network` (or all networks with DHCP) from `dir`.
+pub fn rows(cfg: &Config, network: Option<&str>, dir: &Path, now: u64) -> Result<Vec<Row>, String> {
+    if let Some(n) = network {
+        if !cfg.networks.iter().any(|x| x.name == n) {
+            return Err(format!("no network named \"{n}\" in the config"));
+        }
+    }
+    let mut out = Vec::new();
+    for n in cfg
+        .networks
+        .iter()
+        .filter(|n| n.dhcp.is_some() && network.is_none_or(|w| w == n.name))
+    {
+        let prefix = n.address.map(|a| a.prefix_len()).unwrap_or(32);
+        let (leases, _) = replay(&path_for(dir, &n.name));
+        out.extend(
+            leases
+                .into_iter()
+                .filter(|l| !l.expired(now))
+                .map(|l| row(&n.name, &l, prefix)),
+        );
+    }
+    Ok(out)
+}
+
+fn row(network: &str, l: &Lease, prefix: u8) -> Row {
+    Row {
+        network: network.to_string(),
+        expiry: l.expires.map(format_time).unwrap_or_else(|| "never".into()),
+        mac: l.mac.to_string(),
+        protocol: "ipv4",
+        address: format!("{}/{prefix}", l.ip),
+        hostname: l.hostname.clone(),
+        client_id: l.client.to_hex(),
+    }
+}
+
+pub fn table(rows: &[Row]) -> String {
+    let head = [
+        " Expiry Time",
+        "MAC address",
+        "Protocol",
+        "IP address",
+        "Hostname",
+        "Client ID or DUID",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                format!(" {}", r.expiry),
+                r.mac.clone(),
+                r.protocol.to_string(),
+                r.address.clone(),
+                r.hostname.clone().unwrap_or_else(|| "-".into()),
+                r.client_id.clone(),
+            ]
+        })
+        .collect();
+    let mut width: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for c in &cells {
+        for (w, v) in width.iter_mut().zip(c) {
+            *w = (*w).max(v.len());
+        }
+    }
+    let line = |v: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, (x, w)) in v.iter().zip(&width).enumerate() {
+            if i + 1 == v.len() {
+                s.push_str(x);
+            } else {
+                s.push_str(&format!("{x:<w$}   "));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head.to_vec());
+    out.push_str(&"-".repeat(width.iter().sum::<usize>() + 3 * (width.len() - 1)));
+    out.push('\n');
+    for c in &cells {
+        out.push_str(&line(c.iter().map(|s| s.as_str()).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_like_virsh() {
+        let rows = vec![Row {
+            network: "default".into(),
+            expiry: "2026-11-28 01:00:00".into(),
+            mac: "52:54:00:aa:bb:cc".into(),
+            protocol: "ipv4",
+            address: "192.168.122.45/24".into(),
+            hostname: Some("web".into()),
+            client_id: "01:52:54:00:aa:bb:cc".into(),
+        }];
+        let t = table(&rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with(" Expiry Time"));
+        assert!(lines[1].starts_with("-----"));
+        assert!(
+            lines[2].contains("2026-11-28 01:00:00   52:54:00:aa:bb:cc   ipv4       192.168.122.45/24   web"),
+            "{t}"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Root, network namespaces: netagent's DHCP server against real clients —
+//! busybox udhcpc, ISC dhclient and dhcpcd — on a netagent bridge.
+
+mod common;
+
+use std::time::Duration;
+
+use common::clients::{events, isc_script, sh, wait_event, Udhcpc};
+use common::topo::*;
+
+const T: Duration = Duration::from_secs(15);
+
+fn config(kind: &str, extra: &str) -> String {
+    let uplink = if kind == "isolated" {
+        ""
+    } else {
+        "[uplink]\ninterface = \"up0\"\naddress = \"10.99.0.2/24\"\n"
+    };
+    format!(
+        "{uplink}[[network]]\nname = \"n\"\nkind = \"{kind}\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/24\"\nstp = false\nports = [\"vg*\"]\n\
+         [network.dhcp]\nranges = [\"10.77.0.100-10.77.0.150\"]\nlease_time = \"2m\"\n{extra}"
+    )
+}
+
+fn in_pool(ip: &str) -> bool {
+    ip.strip_prefix("10.77.0.")
+        .and_then(|h| h.parse::<u8>().ok())
+        .is_some_and(|h| (100..=150).contains(&h))
+}
+
+#[test]
+fn netns_udhcpc_obtains_renews_and_releases() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "0.0.0.0/32", "");
+    let cfg = t.write_config("n.toml", &config("nat", ""));
+    let agent = t.start(&cfg);
+    let c = Udhcpc::start(&t.g(g).ns, &t.dir, "web");
+    let bound = wait_event(&c.events, 0, &["bound"], T).expect("udhcpc got no lease");
+    assert!(in_pool(&bound.ip), "{bound:?}");
+    assert_eq!(
+        (bound.router.as_str(), bound.dns.as_str()),
+        ("10.77.0.1", "10.77.0.1"),
+        "NAT: router and DNS are the bridge"
+    );
+    assert!(ping(&t.g(g).ns, "10.77.0.1"), "the leased address works");
+    let listed = t.netagent(&["leases", "-c", cfg.to_str().unwrap_or_default()]);
+    let table = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        table.contains(&format!("{}/24", bound.ip)) && table.contains("web"),
+        "{table}"
+    );
+
+    // Renew (RENEWING: unicast REQUEST with ciaddr).
+    let n = events(&c.events).len();
+    c.signal(libc::SIGUSR1);
+    let renewed = wait_event(&c.events, n, &["renew", "bound"], T).expect("no renewal");
+    assert_eq!(renewed.ip, bound.ip);
+
+    // Restart the agent: the client renews and keeps its address.
+    let _ = agent.stop(libc::SIGTERM);
+    let _agent = t.start(&cfg);
+    let n = events(&c.events).len();
+    c.signal(libc::SIGUSR1);
+    let again = wait_event(&c.events, n, &["renew", "bound"], T).expect("no renewal after restart");
+    assert_eq!(again.ip, bound.ip, "the address changed across an agent restart");
+
+    // Release: the lease is gone from the server.
+    c.signal(libc::SIGUSR2);
+    let gone = wait_for(T, || {
+        let o = t.netagent(&["leases", "--json", "-c", cfg.to_str().unwrap_or_default()]);
+        !String::from_utf8_lossy(&o.stdout).contains(&bound.ip)
+    });
+    assert!(gone.is_some(), "the release was not honoured");
+}
+
+#[test]
+fn netns_isolated_network_hands_out_no_router() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "0.0.0.0/32", "");
+    let cfg = t.write_config("n.toml", &config("isolated", ""));
+    let _agent = t.start(&cfg);
+    let c = Udhcpc::start(&t.g(g).ns, &t.dir, "iso");
+    let bound = wait_event(&c.events, 0, &["bound"], T).expect("no lease");
+    assert!(in_pool(&bound.ip));
+    assert_eq!(bound.router, "", "an isolated network must not hand out a router");
+    assert_eq!(bound.dns, "10.77.0.1");
+}
+
+#[test]
+fn netns_dhclient_obtains_reboots_and_releases() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "0.0.0.0/32", "");
+    let cfg = t.write_config("n.toml", &config("nat", ""));
+    let _agent = t.start(&cfg);
+    let ns = &t.g(g).ns;
+    let (s, ev) = isc_script(&t.dir, ns);
+    let conf = t.write_config("dhclient.conf", "send host-name \"db\";\n");
+    let args = format!(
+        "-cf {} -sf {} -lf {} -pf {}",
+        conf.display(),
+        s.display(),
+        t.dir.join("dhclient.lease").display(),
+        t.dir.join("dhclient.pid").display()
+    );
+    // Obtain; stop without releasing; start again (INIT-REBOOT renews the
+    // same address); then release.
+    let out = sh(ns, &format!("dhclient -1 -v {args} eth0 && dhclient -x {args} eth0 && dhclient -1 -v {args} eth0 && dhclient -r -v {args} eth0"));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let e = events(&ev);
+    let bound: Vec<_> = e
+        .iter()
+        .filter(|e| e.reason == "BOUND" || e.reason == "REBOOT")
+        .collect();
+    assert!(bound.len() >= 2, "{e:?}\n{log}");
+    assert!(
+        in_pool(&bound[0].ip) && bound[0].router == "10.77.0.1" && bound[0].dns == "10.77.0.1",
+        "{e:?}"
+    );
+    assert_eq!(
+        bound[1].ip, bound[0].ip,
+        "the second start did not keep the address"
+    );
+    assert!(e.iter().any(|e| e.reason == "RELEASE"), "{e:?}");
+    assert!(log.contains("DHCPRELEASE"), "{log}");
+    std::thread::sleep(Duration::from_millis(300));
+    let o = t.netagent(&["leases", "--json", "-c", cfg.to_str().unwrap_or_default()]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(&bound[0].ip),
+        "released lease still listed:\n{}\n{}\n{log}",
+        String::from_utf8_lossy(&o.stdout),
+        _agent.log()
+    );
+}
+
+#[test]
+fn netns_dhcpcd_obtains_renews_and_releases() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "0.0.0.0/32", "");
+    let cfg = t.write_config("n.toml", &config("nat", ""));
+    let _agent = t.start(&cfg);
+    let ns = &t.g(g).ns;
+    let (s, ev) = isc_script(&t.dir, ns);
+    let out = sh(
+        ns,
+        &format!(
+            "dhcpcd -4 -c {s} -h cache -t 15 -w eth0 || exit 1\n\
+             dhcpcd -4 -n eth0; sleep 3\n\
+             dhcpcd -4 -k eth0; sleep 1",
+            s = s.display()
+        ),
+    );
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    let e = events(&ev);
+    let bound: Vec<_> = e
+        .iter()
+        .filter(|e| matches!(e.reason.as_str(), "BOUND" | "RENEW" | "REBIND" | "REBOOT"))
+        .collect();
+    assert!(bound.len() >= 2, "no renewal: {e:?}\n{log}");
+    assert!(
+        in_pool(&bound[0].ip) && bound[0].router == "10.77.0.1" && bound[0].dns == "10.77.0.1",
+        "{e:?}"
+    );
+    assert!(bound.iter().all(|b| b.ip == bound[0].ip), "{e:?}");
+    let o = t.netagent(&["leases", "--json", "-c", cfg.to_str().unwrap_or_default()]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(&bound[0].ip),
+        "dhcpcd release not honoured:\n{}\n{log}",
+        _agent.log()
+    );
+}
+
+#[test]
+fn netns_static_hosts_and_distinct_addresses() {
+    let mut t = Topo::new();
+    let s = t.guest("vg1", "0.0.0.0/32", "");
+    t.g(s)
+        .ns
+        .ip(&["link", "set", "eth0", "address", "52:54:00:00:00:10"]);
+    let others: Vec<usize> = (2..=4)
+        .map(|i| t.guest(&format!("vg{i}"), "0.0.0.0/32", ""))
+        .collect();
+    let cfg = t.write_config(
+        "n.toml",
+        &config(
+            "nat",
+            "[[network.dhcp.host]]\nmac = \"52:54:00:00:00:10\"\nip = \"10.77.0.10\"\nname = \"fixed\"\n",
+        ),
+    );
+    let _agent = t.start(&cfg);
+    let fixed = Udhcpc::start(&t.g(s).ns, &t.dir, "whatever");
+    let clients: Vec<Udhcpc> = others
+        .iter()
+        .map(|&i| Udhcpc::start(&t.g(i).ns, &t.dir, &format!("g{i}")))
+        .collect();
+    let got = wait_event(&fixed.events, 0, &["bound"], T).expect("static host got no lease");
+    assert_eq!(got.ip, "10.77.0.10", "the static host must get its fixed address");
+    let mut ips: Vec<String> = clients
+        .iter()
+        .map(|c| wait_event(&c.events, 0, &["bound"], T).expect("lease").ip)
+        .collect();
+    assert!(ips.iter().all(|ip| in_pool(ip)), "{ips:?}");
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 3, "two clients share an address");
+}
+
+#[test]
+fn netns_a_client_from_another_subnet_is_naked_and_recovers() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "0.0.0.0/32", "");
+    let cfg = t.write_config("n.toml", &config("nat", ""));
+    let _agent = t.start(&cfg);
+    let ns = &t.g(g).ns;
+    let (s, ev) = isc_script(&t.dir, ns);
+    // The client remembers a lease from the network it was on before.
+    let lease = t.write_config(
+        "old.lease",
+        "lease {\n  interface \"eth0\";\n  fixed-address 192.168.200.5;\n  option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 192.168.200.1;\n  renew 4 2037/01/01 00:00:00;\n  rebind 4 2037/01/01 00:00:00;\n  expire 4 2037/01/01 00:00:00;\n}\n",
+    );
+    let out = sh(
+        ns,
+        &format!(
+            "dhclient -1 -v -sf {} -lf {} -pf {} eth0; dhclient -x -pf {} eth0",
+            s.display(),
+            lease.display(),
+            t.dir.join("p.pid").display(),
+            t.dir.join("p.pid").display()
+        ),
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("DHCPREQUEST for 192.168.200.5"), "{log}");
+    assert!(
+        log.contains("DHCPNAK from 10.77.0.1"),
+        "the wrong address was not NAKed:\n{log}"
+    );
+    let e = events(&ev);
+    let last = e
+        .iter()
+        .rev()
+        .find(|e| e.reason == "BOUND")
+        .expect("no lease after the NAK");
+    assert!(in_pool(&last.ip), "{e:?}");
+}
