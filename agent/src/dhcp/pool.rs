@@ -9,7 +9,7 @@
 //! - Declined addresses rest for a while; offers hold an address briefly so
 //!   two clients discovering at once do not get the same one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use super::lease::{ClientId, Lease};
@@ -27,8 +27,11 @@ pub struct Pool {
     leases: HashMap<Ipv4Addr, Lease>,
     by_client: HashMap<ClientId, Ipv4Addr>,
     offers: HashMap<Ipv4Addr, (ClientId, u64)>,
+    /// The address last offered to each client (an index into `offers`).
+    offered: HashMap<ClientId, Ipv4Addr>,
     declined: HashMap<Ipv4Addr, u64>,
     statics: HashMap<MacAddr, (Ipv4Addr, Option<String>)>,
+    static_ips: HashSet<Ipv4Addr>,
     size: u64,
 }
 
@@ -39,14 +42,17 @@ impl Pool {
             .iter()
             .map(|h| (h.mac, (h.ip, h.name.clone())))
             .collect();
+        let static_ips = cfg.hosts.iter().map(|h| h.ip).collect();
         let size = cfg.ranges.iter().map(|r| r.len()).sum();
         Pool {
             cfg,
             leases: HashMap::new(),
             by_client: HashMap::new(),
             offers: HashMap::new(),
+            offered: HashMap::new(),
             declined: HashMap::new(),
             statics,
+            static_ips,
             size,
         }
     }
@@ -114,7 +120,7 @@ impl Pool {
     }
 
     fn is_static_ip(&self, ip: Ipv4Addr) -> bool {
-        self.statics.values().any(|(s, _)| *s == ip)
+        self.static_ips.contains(&ip)
     }
 
     pub fn static_for(&self, mac: MacAddr) -> Option<(Ipv4Addr, Option<String>)> {
@@ -195,6 +201,7 @@ impl Pool {
 
     pub fn hold_offer(&mut self, ip: Ipv4Addr, client: &ClientId, now: u64) {
         self.offers.insert(ip, (client.clone(), now + OFFER_HOLD_SECS));
+        self.offered.insert(client.clone(), ip);
     }
 
     /// Bind `ip` to the client until `expires` and return the lease.
@@ -250,6 +257,9 @@ impl Pool {
             }
         }
         self.offers.retain(|_, (_, until)| *until > now);
+        let offers = &self.offers;
+        self.offered
+            .retain(|c, ip| offers.get(ip).is_some_and(|(o, _)| o == c));
         self.declined.retain(|_, until| *until > now);
         out
     }
