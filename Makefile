@@ -11,7 +11,7 @@ CONFIG ?=
 # the tests' namespaces, and the real DHCP/DNS clients the tests talk to.
 APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping
 
-.PHONY: all deps build static check-static run plan fmt fmt-check clippy unit test golden clean
+.PHONY: all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
 
 all: build
 
@@ -62,6 +62,18 @@ test: deps fmt-check clippy unit check-static
 # Rewrite agent/tests/golden/*.plan from the example configs; review the diff.
 golden:
 	UPDATE_GOLDEN=1 $(CARGO) test --test golden
+
+# Benchmarks beside dnsmasq, Kea and unbound (../shared/bench); see BENCHMARKS.md.
+BENCH_PKGS := kea-dhcp4-server kea-admin dnsmasq-base unbound dnsperf bind9-dnsutils python3
+bench-deps:
+	@missing=$$(for p in $(BENCH_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+bench: deps bench-deps static
+	bench/run.sh $(BENCH)
 
 clean:
 	$(CARGO) clean

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::lease::Lease;
+use super::lease::{ClientId, Lease};
 use super::reply::Change;
 use crate::daemon::state::write_atomic;
 
@@ -53,18 +53,29 @@ pub fn replay(path: &Path) -> (Vec<Lease>, usize) {
         return (Vec::new(), 0);
     };
     let mut by_ip: HashMap<Ipv4Addr, Lease> = HashMap::new();
+    let mut by_client: HashMap<ClientId, Ipv4Addr> = HashMap::new();
     let mut lines = 0;
     for line in BufReader::new(f).lines() {
         let Ok(line) = line else { break };
         lines += 1;
         match serde_json::from_str::<Record>(&line) {
             Ok(Record::Bound(l)) => {
-                by_ip.retain(|_, old| old.client != l.client);
-                by_ip.insert(l.ip, l);
+                // A client holds one address: a new one replaces its old one.
+                if let Some(old) = by_client.insert(l.client.clone(), l.ip) {
+                    if old != l.ip {
+                        by_ip.remove(&old);
+                    }
+                }
+                if let Some(prev) = by_ip.insert(l.ip, l) {
+                    if by_client.get(&prev.client) == Some(&prev.ip) && prev.client != by_ip[&prev.ip].client {
+                        by_client.remove(&prev.client);
+                    }
+                }
             }
             Ok(Record::Gone(l)) => {
                 if by_ip.get(&l.ip).is_some_and(|o| o.client == l.client) {
                     by_ip.remove(&l.ip);
+                    by_client.remove(&l.client);
                 }
             }
             Err(_) => tracing::warn!("lease file {}: line {lines} is damaged; skipped", path.display()),

@@ -13,7 +13,7 @@ use dhcproto::{Decodable, Encodable};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::arp;
 use super::journal::{Journal, JournalError};
@@ -220,14 +220,14 @@ impl Server {
         }
         for c in changes {
             match c {
-                Change::Bound(l) => info!(
+                Change::Bound(l) => debug!(
                     "dhcp {}: {} bound to {} {}",
                     self.pool.cfg.network,
                     l.ip,
                     l.mac,
                     l.hostname.as_deref().unwrap_or("")
                 ),
-                Change::Gone(l) => info!("dhcp {}: {} released by {}", self.pool.cfg.network, l.ip, l.mac),
+                Change::Gone(l) => debug!("dhcp {}: {} released by {}", self.pool.cfg.network, l.ip, l.mac),
             }
             if let Some(tx) = &self.events {
                 let _ = tx.send((self.pool.cfg.network.clone(), c.clone()));
