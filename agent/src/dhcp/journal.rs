@@ -67,7 +67,8 @@ pub fn replay(path: &Path) -> (Vec<Lease>, usize) {
                     }
                 }
                 if let Some(prev) = by_ip.insert(l.ip, l) {
-                    if by_client.get(&prev.client) == Some(&prev.ip) && prev.client != by_ip[&prev.ip].client {
+                    if by_client.get(&prev.client) == Some(&prev.ip) && prev.client != by_ip[&prev.ip].client
+                    {
                         by_client.remove(&prev.client);
                     }
                 }
