@@ -11,7 +11,7 @@ CONFIG ?=
 # the tests' namespaces, and the real DHCP/DNS clients the tests talk to.
 APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping
 
-.PHONY: all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
+.PHONY: fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
 
 all: build
 
@@ -62,6 +62,15 @@ test: deps fmt-check clippy unit check-static
 # Rewrite agent/tests/golden/*.plan from the example configs; review the diff.
 golden:
 	UPDATE_GOLDEN=1 $(CARGO) test --test golden
+
+# Fuzz the packet decision code and the config parser (not part of `make
+# test`). cargo-fuzz wants nightly for sanitizers; with `-s none` the stable
+# toolchain builds it when RUSTC_BOOTSTRAP allows libFuzzer's flags.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none dhcp_reply -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none config_parse -- -max_total_time=$(FUZZ_SECONDS)
 
 # Benchmarks beside dnsmasq, Kea and unbound (../shared/bench); see BENCHMARKS.md.
 BENCH_PKGS := kea-dhcp4-server kea-admin dnsmasq-base unbound dnsperf bind9-dnsutils python3

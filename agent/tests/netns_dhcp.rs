@@ -247,3 +247,61 @@ fn netns_a_client_from_another_subnet_is_naked_and_recovers() {
         .expect("no lease after the NAK");
     assert!(in_pool(&last.ip), "{e:?}");
 }
+
+#[test]
+fn netns_hostile_packets_are_dropped_and_service_goes_on() {
+    let mut t = Topo::new();
+    let bad = t.guest("vg1", "10.77.0.200/24", "");
+    let good = t.guest("vg2", "0.0.0.0/32", "");
+    let cfg = t.write_config("n.toml", &config("nat", ""));
+    let agent = t.start(&cfg);
+    let mut header = vec![0u8; 240];
+    header[0] = 1; // BOOTREQUEST
+    header[1] = 1;
+    header[2] = 6;
+    header[236..240].copy_from_slice(&[99, 130, 83, 99]);
+    let mut huge = header.clone();
+    huge.extend_from_slice(&[53, 255, 1]); // option length past the end
+    let mut reply_op = header.clone();
+    reply_op[0] = 2; // a BOOTREPLY sent to the server
+    reply_op.extend_from_slice(&[53, 1, 1, 255]);
+    let mut no_type = header.clone();
+    no_type.extend_from_slice(&[12, 3, b'a', b'b', b'c', 255]);
+    let junk: Vec<u8> = (0..300u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let packets = vec![
+        vec![1u8, 2, 3],
+        header[..100].to_vec(),
+        huge,
+        reply_op,
+        no_type,
+        junk,
+    ];
+    let sent = in_ns(&t.g(bad).ns.name, move || {
+        let s = std::net::UdpSocket::bind("10.77.0.200:68").expect("bind");
+        s.set_broadcast(true).expect("broadcast");
+        let mut n = 0;
+        for _ in 0..50 {
+            for p in &packets {
+                for to in ["10.77.0.1:67", "255.255.255.255:67"] {
+                    if s.send_to(p, to).is_ok() {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
+    });
+    assert!(sent >= 500);
+    // The server still serves a real client.
+    let c = Udhcpc::start(&t.g(good).ns, &t.dir, "after");
+    let bound = wait_event(&c.events, 0, &["bound"], T).expect("no lease after the junk");
+    assert!(in_pool(&bound.ip));
+    let log = agent.log();
+    let lines = log.lines().filter(|l| l.contains("dropped")).count();
+    assert!(lines >= 1, "drops are not logged:\n{log}");
+    assert!(
+        lines <= 5,
+        "drop logging is not rate-limited ({lines} lines for {sent} packets)"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}

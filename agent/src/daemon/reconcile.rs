@@ -14,6 +14,30 @@ use crate::links::{apply, sysctl, LinkError, Netlink};
 use crate::plan::Plan;
 use crate::uplink::UplinkLease;
 
+/// Replace our table when it is missing or its rules were changed.
+fn firewall(ruleset: &nftables::schema::Nftables<'static>) -> Result<bool, fw::FirewallError> {
+    let want = fw::count_rules(ruleset);
+    let empty = ruleset.objects.is_empty();
+    let have = fw::rules_in_kernel()?;
+    let ok = match have {
+        None => empty,
+        Some(n) => !empty && n == want,
+    };
+    if ok {
+        return Ok(false);
+    }
+    fw::apply(ruleset)?;
+    if empty {
+        info!("nftables: table inet netagent removed (no network needs rules)");
+    } else {
+        info!(
+            "nftables: table inet netagent {} ({want} rules)",
+            if have.is_some() { "replaced" } else { "loaded" }
+        );
+    }
+    Ok(true)
+}
+
 pub struct Reconciler {
     pub nl: Netlink,
     pub plan: Plan,
@@ -106,7 +130,18 @@ impl Reconciler {
             Err(e) => report.errors.push(e.to_string()),
         }
 
-        match self.firewall() {
+        // nft is a child process; run it off the async workers so a DHCP
+        // burst is never kept waiting behind it.
+        let ruleset = self.plan.ruleset.clone();
+        let fw_result = tokio::task::spawn_blocking(move || firewall(&ruleset))
+            .await
+            .unwrap_or_else(|e| {
+                Err(fw::FirewallError::Failed {
+                    action: "check",
+                    msg: e.to_string(),
+                })
+            });
+        match fw_result {
             Ok(true) => report.changes += 1,
             Ok(false) => {}
             Err(e) => report.errors.push(e.to_string()),
@@ -115,30 +150,6 @@ impl Reconciler {
             warn!("{e}");
         }
         Ok(report)
-    }
-
-    /// Replace our table when it is missing or its rules were changed.
-    fn firewall(&self) -> Result<bool, fw::FirewallError> {
-        let want = fw::count_rules(&self.plan.ruleset);
-        let empty = self.plan.ruleset.objects.is_empty();
-        let have = fw::rules_in_kernel()?;
-        let ok = match have {
-            None => empty,
-            Some(n) => !empty && n == want,
-        };
-        if ok {
-            return Ok(false);
-        }
-        fw::apply(&self.plan.ruleset)?;
-        if empty {
-            info!("nftables: table inet netagent removed (no network needs rules)");
-        } else {
-            info!(
-                "nftables: table inet netagent {} ({want} rules)",
-                if have.is_some() { "replaced" } else { "loaded" }
-            );
-        }
-        Ok(true)
     }
 
     /// Bridges to delete on `netagent down`: those we created, and the
