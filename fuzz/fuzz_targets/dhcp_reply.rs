@@ -4,9 +4,9 @@
 
 use std::sync::Mutex;
 
-use dhcproto::{Decodable, Encodable};
+use dhcproto::Encodable;
 use libfuzzer_sys::fuzz_target;
-use netagent::dhcp::{reply, server::message_type, Pool};
+use netagent::dhcp::{reply, wire, Pool};
 
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 
@@ -20,8 +20,8 @@ fn pool() -> Pool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = message_type(data);
-    let Ok(msg) = dhcproto::v4::Message::from_bytes(data) else { return };
+    let _ = wire::message_type(data);
+    let Ok(msg) = wire::decode(data) else { return };
     // One pool across inputs, so sequences of messages build real state.
     let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
     let p = guard.get_or_insert_with(pool);

@@ -9,6 +9,7 @@ pub mod pool;
 pub mod reply;
 pub mod server;
 pub mod show;
+pub mod wire;
 
 pub use lease::{ClientId, Lease};
 pub use pool::Pool;

@@ -8,8 +8,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::Message;
-use dhcproto::{Decodable, Encodable};
+use dhcproto::Encodable;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -20,6 +19,7 @@ use super::journal::{Journal, JournalError};
 use super::lease::now;
 use super::pool::Pool;
 use super::reply::{self, Change, Dest, Reply};
+use super::wire::{self, message_type};
 use crate::plan::DhcpPool;
 
 pub const SERVER_PORT: u16 = 67;
@@ -29,30 +29,6 @@ const BATCH: usize = 128;
 /// DISCOVERs answered per full batch when the server is behind.
 const SHED_DISCOVERS_AFTER: usize = 48;
 const DISCOVER: u8 = 1;
-
-/// The DHCP message type (option 53) read straight from the bytes, without
-/// decoding the message: cheap enough to sort a backlog by.
-pub fn message_type(b: &[u8]) -> Option<u8> {
-    const COOKIE: [u8; 4] = [99, 130, 83, 99];
-    if b.get(236..240)? != COOKIE {
-        return None;
-    }
-    let mut i = 240;
-    while i < b.len() {
-        match b[i] {
-            0 => i += 1,
-            255 => return None,
-            code => {
-                let len = usize::from(*b.get(i + 1)?);
-                if code == 53 && len == 1 {
-                    return b.get(i + 2).copied();
-                }
-                i += 2 + len;
-            }
-        }
-    }
-    None
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -227,7 +203,7 @@ impl Server {
                     continue;
                 }
             }
-            let msg = match Message::from_bytes(bytes) {
+            let msg = match wire::decode(bytes) {
                 Ok(m) => m,
                 Err(e) => {
                     self.drops.note(
@@ -339,24 +315,4 @@ impl Server {
 /// like libvirt's /var/lib/libvirt/dnsmasq.
 pub fn default_lease_dir() -> PathBuf {
     PathBuf::from("/var/lib/netagent/leases")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use dhcproto::v4::{DhcpOption, MessageType};
-
-    #[test]
-    fn message_type_is_read_without_decoding() {
-        let z = Ipv4Addr::UNSPECIFIED;
-        let mut m = Message::new_with_id(1, z, z, z, z, &[2, 0, 0, 0, 0, 1]);
-        m.opts_mut().insert(DhcpOption::Hostname("x".into()));
-        m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
-        let b = m.to_vec().unwrap();
-        assert_eq!(message_type(&b), Some(3));
-        assert_eq!(message_type(&b[..100]), None);
-        let mut bad = b.clone();
-        bad[241] = 250; // an option length running past the end
-        assert_eq!(message_type(&bad), None);
-    }
 }
