@@ -63,7 +63,7 @@ test: deps fmt-check clippy unit check-static
 golden:
 	UPDATE_GOLDEN=1 $(CARGO) test --test golden
 
-# Fuzz the packet decision code and the config parser (not part of `make
+# Fuzz the DHCP and DNS packet decision code and the config parser (not part of `make
 # test`). cargo-fuzz wants nightly for sanitizers; with `-s none` the stable
 # toolchain builds it when RUSTC_BOOTSTRAP allows libFuzzer's flags.
 FUZZ_SECONDS ?= 60
@@ -71,6 +71,7 @@ fuzz: deps
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none dhcp_reply -- -max_total_time=$(FUZZ_SECONDS)
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none config_parse -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none dns_query -- -max_total_time=$(FUZZ_SECONDS)
 
 # Benchmarks beside dnsmasq, Kea and unbound (../shared/bench); see BENCHMARKS.md.
 BENCH_PKGS := kea-dhcp4-server kea-admin dnsmasq-base unbound dnsperf bind9-dnsutils python3

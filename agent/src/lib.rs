@@ -5,6 +5,7 @@
 pub mod config;
 pub mod daemon;
 pub mod dhcp;
+pub mod dns;
 pub mod firewall;
 pub mod links;
 pub mod plan;

@@ -14,6 +14,9 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Addressing, Config, Source};
+use crate::dhcp::reply::Change;
+use crate::dns::server::DnsServers;
+use crate::dns::zone::LeaseNames;
 use crate::firewall::apply as fw;
 use crate::links::netlink::is_unsupported;
 use crate::links::{watch as link_watch, Netlink};
@@ -21,6 +24,8 @@ use crate::plan::{plan, Plan};
 use crate::uplink::client;
 use reconcile::Reconciler;
 use state::StateDir;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 pub const DEFAULT_STATE_DIR: &str = "/run/netagent";
 pub const DEFAULT_LEASE_DIR: &str = "/var/lib/netagent/leases";
@@ -99,8 +104,13 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         };
     }
     let mut dhcp_started = false;
-    let mut servers = services::DhcpServers::new(opts.lease_dir.clone(), None);
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut dns = DnsServers::new(uplink_dns(&rec));
+    let names = Arc::new(RwLock::new(lease_names(&mut dns, &rec.plan)));
+    tokio::spawn(pump_lease_names(events_rx, names.clone()));
+    let mut servers = services::DhcpServers::new(opts.lease_dir.clone(), Some(events_tx));
     servers.sync(&rec.plan.dhcp);
+    dns.sync(&rec.plan);
     let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
@@ -117,10 +127,22 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                 // Let a burst of events settle (a new tap comes up in steps).
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Ok(()) = lease_changes.changed() => {}
+            Ok(()) = lease_changes.changed() => {
+                if let Ok(mut w) = dns.uplink_dns.write() {
+                    *w = uplink_dns(&rec);
+                }
+            }
             _ = term.recv() => { info!("SIGTERM: stopping; bridges, rules and guests stay up"); return Ok(()); }
             _ = int.recv() => { info!("SIGINT: stopping; bridges, rules and guests stay up"); return Ok(()); }
-            _ = hup.recv() => reload(&mut rec, &opts),
+            _ = hup.recv() => {
+                reload(&mut rec, &opts);
+                if let Ok(mut w) = names.write() {
+                    *w = lease_names(&mut dns, &rec.plan);
+                }
+                if let Ok(mut w) = dns.uplink_dns.write() {
+                    *w = uplink_dns(&rec);
+                }
+            }
         }
         if let Err(e) = rec.tick().await {
             if is_unsupported(&e) {
@@ -130,6 +152,58 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             }
         }
         servers.sync(&rec.plan.dhcp);
+        dns.sync(&rec.plan);
+    }
+}
+
+/// The resolvers of last resort: those the config gives the uplink, then
+/// those its DHCP lease brought.
+fn uplink_dns(rec: &Reconciler) -> Vec<std::net::Ipv4Addr> {
+    let mut v = rec
+        .plan
+        .uplink
+        .as_ref()
+        .map(|u| u.dns.clone())
+        .unwrap_or_default();
+    if let Some(l) = &*rec.lease.borrow() {
+        v.extend(
+            l.dns
+                .iter()
+                .filter(|d| !v.contains(d))
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+    }
+    v
+}
+
+type NameMap = HashMap<String, (Arc<LeaseNames>, Option<String>)>;
+
+/// Per network with DNS: where its leases' names go, and its domain.
+fn lease_names(dns: &mut DnsServers, plan: &Plan) -> NameMap {
+    plan.dns
+        .iter()
+        .map(|z| (z.network.clone(), (dns.lease_names(&z.network), z.domain.clone())))
+        .collect()
+}
+
+/// DHCP lease changes become DNS names: a hostname on ACK, gone on release
+/// or expiry.
+async fn pump_lease_names(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, Change)>,
+    names: Arc<RwLock<NameMap>>,
+) {
+    while let Some((network, change)) = rx.recv().await {
+        let Some((ln, domain)) = names.read().ok().and_then(|m| m.get(&network).cloned()) else {
+            continue;
+        };
+        match change {
+            Change::Bound(l) => match &l.hostname {
+                Some(h) => ln.add(l.ip, h, domain.as_deref()),
+                None => ln.remove(l.ip),
+            },
+            Change::Gone(l) => ln.remove(l.ip),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! as plain data. Pure: no I/O, so every decision here is unit-tested.
 
 mod dhcp;
-mod dns;
+pub mod dns;
 mod render;
 
 use std::net::Ipv4Addr;

@@ -1,0 +1,138 @@
+//! hickory-server's request handler for one network: decide with the zone,
+//! answer locally or forward, and write the response.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, RwLock};
+
+use hickory_server::authority::MessageResponseBuilder;
+use hickory_server::proto::op::{Header, MessageType, OpCode, ResponseCode};
+use hickory_server::proto::rr::rdata::{A, PTR, SRV, TXT};
+use hickory_server::proto::rr::{DNSClass, Name, RData, Record};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use tracing::debug;
+
+use super::forward::{Forwarder, Upstream};
+use super::zone::{Decision, LeaseNames, Zone};
+use crate::plan::RecordData;
+
+/// TTL of local answers: short, since leases come and go (dnsmasq uses 0).
+const LOCAL_TTL: u32 = 60;
+
+pub struct Handler {
+    /// Swapped whole on reload; queries in flight keep the zone they began with.
+    pub zone: Arc<RwLock<Arc<Zone>>>,
+    pub leases: Arc<LeaseNames>,
+    pub uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
+    pub fwd: Arc<Forwarder>,
+}
+
+fn rdata(r: &RecordData) -> Option<RData> {
+    let name = |s: &str| Name::from_ascii(format!("{}.", s.trim_end_matches('.'))).ok();
+    Some(match r {
+        RecordData::A(ip) => RData::A(A::from(*ip)),
+        RecordData::Ptr(n) => RData::PTR(PTR(name(n)?)),
+        RecordData::Srv {
+            priority,
+            weight,
+            port,
+            target,
+        } => RData::SRV(SRV::new(
+            *priority,
+            *weight,
+            *port,
+            name(target).unwrap_or_else(Name::root),
+        )),
+        RecordData::Txt(t) => RData::TXT(TXT::new(vec![t.clone()])),
+    })
+}
+
+async fn send<R: ResponseHandler>(
+    request: &Request,
+    mut rh: R,
+    header: Header,
+    answers: &[Record],
+    soa: &[Record],
+) -> ResponseInfo {
+    let builder = MessageResponseBuilder::from_message_request(request);
+    let response = builder.build(header, answers.iter(), &[], soa.iter(), &[]);
+    match rh.send_response(response).await {
+        Ok(info) => info,
+        Err(e) => {
+            debug!("dns: reply to {}: {e}", request.src());
+            let mut h = header;
+            h.set_response_code(ResponseCode::ServFail);
+            h.into()
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler>(&self, request: &Request, rh: R) -> ResponseInfo {
+        let mut header = Header::response_from_request(request.header());
+        header.set_recursion_available(true);
+        if request.message_type() != MessageType::Query || request.op_code() != OpCode::Query {
+            header.set_response_code(ResponseCode::NotImp);
+            return send(request, rh, header, &[], &[]).await;
+        }
+        let info = match request.request_info() {
+            Ok(i) => i,
+            Err(_) => {
+                header.set_response_code(ResponseCode::FormErr);
+                return send(request, rh, header, &[], &[]).await;
+            }
+        };
+        let qname: Name = info.query.name().into();
+        let qtype = info.query.query_type();
+        if info.query.query_class() != DNSClass::IN {
+            header.set_response_code(ResponseCode::Refused);
+            return send(request, rh, header, &[], &[]).await;
+        }
+        let zone = self.zone.read().map(|z| z.clone()).ok();
+        let Some(zone) = zone else {
+            header.set_response_code(ResponseCode::ServFail);
+            return send(request, rh, header, &[], &[]).await;
+        };
+        let ups = self.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
+        match zone.decide(&self.leases, &qname.to_ascii(), qtype, &ups) {
+            Decision::Answer(rs) => {
+                header.set_authoritative(true);
+                let records: Vec<Record> = rs
+                    .iter()
+                    .filter_map(rdata)
+                    .map(|d| Record::from_rdata(qname.clone(), LOCAL_TTL, d))
+                    .collect();
+                send(request, rh, header, &records, &[]).await
+            }
+            Decision::NoData => {
+                header.set_authoritative(true);
+                send(request, rh, header, &[], &[]).await
+            }
+            Decision::NxDomain => {
+                header.set_authoritative(true);
+                header.set_response_code(ResponseCode::NXDomain);
+                send(request, rh, header, &[], &[]).await
+            }
+            Decision::Refused => {
+                header.set_response_code(ResponseCode::Refused);
+                send(request, rh, header, &[], &[]).await
+            }
+            Decision::Forward(up) => match self.fwd.ask(&up, &qname, qtype).await {
+                Upstream::Records(rs) => send(request, rh, header, &rs, &[]).await,
+                Upstream::Negative(code, soa) => {
+                    header.set_response_code(code);
+                    let soa: Vec<Record> = soa.into_iter().map(|b| *b).collect();
+                    send(request, rh, header, &[], &soa).await
+                }
+                Upstream::Failed(why) => {
+                    debug!(
+                        "dns {}: {qname} {qtype}: upstreams failed: {why}",
+                        zone.plan.network
+                    );
+                    header.set_response_code(ResponseCode::ServFail);
+                    send(request, rh, header, &[], &[]).await
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! A network's names and what to do with a query. Pure and unit-tested.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::RwLock;
+
+use hickory_server::proto::rr::RecordType;
+use ipnet::Ipv4Net;
+
+use crate::plan::dns::reverse_name;
+use crate::plan::{DnsZone, RecordData};
+
+/// The zone as loaded from the plan: static records, indexed by name.
+#[derive(Debug)]
+pub struct Zone {
+    pub plan: DnsZone,
+    pub subnet: Ipv4Net,
+    records: HashMap<String, Vec<RecordData>>,
+}
+
+/// Names DHCP clients gave (`web` at 10.0.0.5), kept apart from the static
+/// records so a lease costs one map update, not a zone rebuild.
+#[derive(Debug, Default)]
+pub struct LeaseNames {
+    inner: RwLock<LeaseMap>,
+}
+
+#[derive(Debug, Default)]
+struct LeaseMap {
+    by_ip: HashMap<Ipv4Addr, String>,
+    /// name (short and qualified) → addresses
+    names: HashMap<String, Vec<Ipv4Addr>>,
+}
+
+impl LeaseNames {
+    pub fn add(&self, ip: Ipv4Addr, host: &str, domain: Option<&str>) {
+        self.remove(ip);
+        let Ok(mut m) = self.inner.write() else { return };
+        m.by_ip.insert(ip, host.to_string());
+        for n in names_for(host, domain) {
+            m.names.entry(n).or_default().push(ip);
+        }
+    }
+
+    pub fn remove(&self, ip: Ipv4Addr) {
+        let Ok(mut m) = self.inner.write() else { return };
+        let Some(host) = m.by_ip.remove(&ip) else { return };
+        let keys: Vec<String> = m
+            .names
+            .keys()
+            .filter(|k| *k == &host || k.starts_with(&format!("{host}.")))
+            .cloned()
+            .collect();
+        for k in keys {
+            if let Some(v) = m.names.get_mut(&k) {
+                v.retain(|a| *a != ip);
+                if v.is_empty() {
+                    m.names.remove(&k);
+                }
+            }
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+        self.inner.read().ok()?.names.get(name).cloned()
+    }
+
+    fn host_of(&self, ip: Ipv4Addr) -> Option<String> {
+        self.inner.read().ok()?.by_ip.get(&ip).cloned()
+    }
+}
+
+fn names_for(host: &str, domain: Option<&str>) -> Vec<String> {
+    let mut v = vec![host.to_string()];
+    if let Some(d) = domain {
+        v.push(format!("{host}.{d}"));
+    }
+    v
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Records for the question's name (type-filtered).
+    Answer(Vec<RecordData>),
+    /// The name exists here, but not with this type.
+    NoData,
+    NxDomain,
+    /// Isolated networks answer local names only.
+    Refused,
+    /// Ask these upstreams (in order, failing over).
+    Forward(Vec<Ipv4Addr>),
+}
+
+fn type_of(r: &RecordData) -> RecordType {
+    match r {
+        RecordData::A(_) => RecordType::A,
+        RecordData::Ptr(_) => RecordType::PTR,
+        RecordData::Srv { .. } => RecordType::SRV,
+        RecordData::Txt(_) => RecordType::TXT,
+    }
+}
+
+fn under(name: &str, domain: &str) -> bool {
+    name == domain || name.ends_with(&format!(".{domain}"))
+}
+
+impl Zone {
+    pub fn new(plan: DnsZone, subnet: Ipv4Net) -> Zone {
+        let mut records: HashMap<String, Vec<RecordData>> = HashMap::new();
+        for r in &plan.records {
+            records
+                .entry(r.name.to_ascii_lowercase())
+                .or_default()
+                .push(r.data.clone());
+        }
+        Zone {
+            plan,
+            subnet,
+            records,
+        }
+    }
+
+    fn reverse_zone_of_subnet(&self, name: &str) -> bool {
+        // Reverse names of addresses in our subnet are ours to answer.
+        let Some(rest) = name.strip_suffix(".in-addr.arpa") else {
+            return false;
+        };
+        let parts: Vec<&str> = rest.split('.').collect();
+        if parts.len() != 4 {
+            return false;
+        }
+        let o: Vec<u8> = parts.iter().rev().filter_map(|p| p.parse().ok()).collect();
+        o.len() == 4 && self.subnet.contains(&Ipv4Addr::new(o[0], o[1], o[2], o[3]))
+    }
+
+    /// Decide the answer to `qname`/`qtype`; `uplink_dns` are the resolvers
+    /// the uplink learned or was given, the last fallback.
+    pub fn decide(
+        &self,
+        leases: &LeaseNames,
+        qname: &str,
+        qtype: RecordType,
+        uplink_dns: &[Ipv4Addr],
+    ) -> Decision {
+        let name = qname.trim_end_matches('.').to_ascii_lowercase();
+        let mut found: Vec<RecordData> = self.records.get(&name).cloned().unwrap_or_default();
+        if let Some(ips) = leases.lookup(&name) {
+            found.extend(ips.into_iter().map(RecordData::A));
+        }
+        if found.is_empty() && self.reverse_zone_of_subnet(&name) {
+            let ip = reverse_ip(&name);
+            if let Some(host) = ip.and_then(|ip| leases.host_of(ip)) {
+                let fq = match &self.plan.domain {
+                    Some(d) => format!("{host}.{d}"),
+                    None => host,
+                };
+                found.push(RecordData::Ptr(fq));
+            }
+        }
+        if !found.is_empty() {
+            let typed: Vec<RecordData> = found
+                .into_iter()
+                .filter(|r| qtype == RecordType::ANY || type_of(r) == qtype)
+                .collect();
+            return if typed.is_empty() {
+                Decision::NoData
+            } else {
+                Decision::Answer(typed)
+            };
+        }
+        // Our subnet's reverse names never leak upstream.
+        if self.reverse_zone_of_subnet(&name) {
+            return Decision::NxDomain;
+        }
+        if let Some(d) = &self.plan.domain {
+            if self.plan.local_only && under(&name, d) {
+                return Decision::NxDomain;
+            }
+        }
+        if !self.plan.forward {
+            return Decision::Refused;
+        }
+        // Plain names without a dot are never sent upstream (dnsmasq's
+        // domain-needed): they can only be local, and they were not.
+        if !name.contains('.') {
+            return Decision::NxDomain;
+        }
+        // Per-domain forwarders: the longest matching domain wins.
+        let mut best: Option<(&str, Option<Ipv4Addr>)> = None;
+        for f in &self.plan.forwarders {
+            if let Some(d) = f.domain.as_deref() {
+                if under(&name, d) && best.is_none_or(|(b, _)| d.len() > b.len()) {
+                    best = Some((d, f.addr));
+                }
+            }
+        }
+        if let Some((d, addr)) = best {
+            let addrs: Vec<Ipv4Addr> = self
+                .plan
+                .forwarders
+                .iter()
+                .filter(|f| f.domain.as_deref() == Some(d))
+                .filter_map(|f| f.addr)
+                .collect();
+            return match (addr, addrs.is_empty()) {
+                // `<forwarder domain='x'/>` without an address: local only.
+                (None, true) => Decision::NxDomain,
+                _ => Decision::Forward(addrs),
+            };
+        }
+        let mut up: Vec<Ipv4Addr> = self
+            .plan
+            .forwarders
+            .iter()
+            .filter(|f| f.domain.is_none())
+            .filter_map(|f| f.addr)
+            .collect();
+        if up.is_empty() {
+            up = uplink_dns.to_vec();
+        }
+        if up.is_empty() {
+            Decision::Refused
+        } else {
+            Decision::Forward(up)
+        }
+    }
+}
+
+fn reverse_ip(name: &str) -> Option<Ipv4Addr> {
+    let rest = name.strip_suffix(".in-addr.arpa")?;
+    let o: Vec<u8> = rest
+        .split('.')
+        .rev()
+        .map(|p| p.parse().ok())
+        .collect::<Option<Vec<u8>>>()?;
+    (o.len() == 4).then(|| Ipv4Addr::new(o[0], o[1], o[2], o[3]))
+}
+
+/// For tests and logs: the PTR owner of an address.
+pub fn ptr_name(ip: Ipv4Addr) -> String {
+    reverse_name(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::plan::plan;
+
+    fn zone(kind: &str, extra: &str) -> Zone {
+        let src = format!(
+            "[uplink]\n[[network]]\nname = \"n\"\nkind = \"{kind}\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\n\
+             [network.dhcp]\n[[network.dhcp.host]]\nmac = \"52:54:00:00:00:01\"\nip = \"10.0.0.5\"\nname = \"db\"\n\
+             [network.dns]\ndomain = \"lab\"\n{extra}"
+        );
+        let cfg = config::parse(&src, "t").unwrap_or_else(|p| panic!("{p}"));
+        Zone::new(plan(&cfg).dns.remove(0), "10.0.0.0/24".parse().unwrap())
+    }
+
+    const UP: [Ipv4Addr; 1] = [Ipv4Addr::new(192, 0, 2, 53)];
+
+    #[test]
+    fn local_names_leases_and_reverse() {
+        let z = zone("nat", "[[network.dns.txt]]\nname = \"info\"\nvalue = \"hi\"\n");
+        let l = LeaseNames::default();
+        l.add("10.0.0.50".parse().unwrap(), "web", Some("lab"));
+        let a = |ip: &str| Decision::Answer(vec![RecordData::A(ip.parse().unwrap())]);
+        assert_eq!(z.decide(&l, "web.lab.", RecordType::A, &UP), a("10.0.0.50"));
+        assert_eq!(z.decide(&l, "WEB", RecordType::A, &UP), a("10.0.0.50"));
+        assert_eq!(z.decide(&l, "db.lab", RecordType::A, &UP), a("10.0.0.5"));
+        assert_eq!(z.decide(&l, "virbr0.lab", RecordType::A, &UP), a("10.0.0.1"));
+        assert_eq!(
+            z.decide(&l, "50.0.0.10.in-addr.arpa.", RecordType::PTR, &UP),
+            Decision::Answer(vec![RecordData::Ptr("web.lab".into())])
+        );
+        assert_eq!(
+            z.decide(&l, "info.lab", RecordType::TXT, &UP),
+            Decision::Answer(vec![RecordData::Txt("hi".into())])
+        );
+        assert_eq!(z.decide(&l, "web.lab", RecordType::AAAA, &UP), Decision::NoData);
+        // Our reverse zone never goes upstream.
+        assert_eq!(
+            z.decide(&l, "99.0.0.10.in-addr.arpa", RecordType::PTR, &UP),
+            Decision::NxDomain
+        );
+        l.remove("10.0.0.50".parse().unwrap());
+        assert_eq!(
+            z.decide(&l, "web.lab", RecordType::A, &UP),
+            Decision::Forward(UP.to_vec())
+        );
+    }
+
+    #[test]
+    fn local_only_plain_names_and_forwarders() {
+        let z = zone(
+            "nat",
+            "local_only = true\n[[network.dns.forwarder]]\naddr = \"198.51.100.1\"\n[[network.dns.forwarder]]\ndomain = \"corp.example\"\naddr = \"198.51.100.2\"\n[[network.dns.forwarder]]\ndomain = \"secret.example\"\n",
+        );
+        let l = LeaseNames::default();
+        assert_eq!(z.decide(&l, "nope.lab", RecordType::A, &UP), Decision::NxDomain);
+        assert_eq!(z.decide(&l, "printer", RecordType::A, &UP), Decision::NxDomain);
+        assert_eq!(
+            z.decide(&l, "www.example.org", RecordType::A, &UP),
+            Decision::Forward(vec!["198.51.100.1".parse().unwrap()])
+        );
+        assert_eq!(
+            z.decide(&l, "git.corp.example", RecordType::A, &UP),
+            Decision::Forward(vec!["198.51.100.2".parse().unwrap()])
+        );
+        assert_eq!(
+            z.decide(&l, "x.secret.example", RecordType::A, &UP),
+            Decision::NxDomain
+        );
+    }
+
+    #[test]
+    fn without_forwarders_the_uplinks_resolvers_are_used() {
+        let z = zone("nat", "");
+        assert_eq!(
+            z.decide(&LeaseNames::default(), "example.org", RecordType::A, &UP),
+            Decision::Forward(UP.to_vec())
+        );
+        assert_eq!(
+            z.decide(&LeaseNames::default(), "example.org", RecordType::A, &[]),
+            Decision::Refused
+        );
+    }
+
+    #[test]
+    fn isolated_networks_do_not_forward() {
+        let z = zone("isolated", "");
+        let l = LeaseNames::default();
+        assert_eq!(z.decide(&l, "example.org", RecordType::A, &UP), Decision::Refused);
+        assert_eq!(
+            z.decide(&l, "db.lab", RecordType::A, &UP),
+            Decision::Answer(vec![RecordData::A("10.0.0.5".parse().unwrap())])
+        );
+    }
+}

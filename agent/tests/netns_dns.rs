@@ -1,0 +1,243 @@
+//! Root, network namespaces: netagent's DNS server asked by `dig` from
+//! guests: lease names forward and reverse, static, SRV and TXT records,
+//! local-only NXDOMAIN, forwarding to a real upstream (dnsmasq in the outside
+//! namespace serving a zone of its own) with failover past a dead one, no
+//! answer to the uplink side, and an isolated network that does not forward.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::clients::{wait_event, Udhcpc};
+use common::topo::*;
+use common::Netns;
+
+fn dig(ns: &Netns, server: &str, args: &[&str]) -> String {
+    let out = ns
+        .cmd("dig")
+        .args(["+time=2", "+tries=1", &format!("@{server}")])
+        .args(args)
+        .output()
+        .expect("dig");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn short(ns: &Netns, server: &str, args: &[&str]) -> String {
+    let mut a = vec!["+short"];
+    a.extend_from_slice(args);
+    dig(ns, server, &a).trim().to_string()
+}
+
+/// dnsmasq on the outside, authoritative for upstream.test only.
+struct Upstream(Child);
+
+impl Upstream {
+    fn start(t: &Topo) -> Upstream {
+        let c = t
+            .out
+            .cmd("dnsmasq")
+            .args([
+                "-k",
+                "--conf-file=/dev/null",
+                "--pid-file=",
+                "--listen-address=10.99.0.1",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+                "--address=/www.upstream.test/10.99.0.80",
+                "--local=/upstream.test/",
+                "--txt-record=hello.upstream.test,from upstream",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq");
+        let ready = wait_for(Duration::from_secs(5), || {
+            short(&t.out, "10.99.0.1", &["www.upstream.test"]) == "10.99.0.80"
+        });
+        assert!(ready.is_some(), "the upstream dnsmasq did not start");
+        Upstream(c)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const CONFIG: &str = r#"[uplink]
+interface = "up0"
+address = "10.99.0.2/24"
+gateway = "10.99.0.1"
+
+[[network]]
+name = "nat"
+bridge = "virbr0"
+address = "10.77.0.1/24"
+stp = false
+ports = ["vg*"]
+
+[network.dhcp]
+ranges = ["10.77.0.100-10.77.0.150"]
+[[network.dhcp.host]]
+mac = "52:54:00:00:00:10"
+ip = "10.77.0.10"
+name = "db"
+
+[network.dns]
+domain = "lab"
+local_only = true
+# The first upstream is dead: queries must fail over to the second.
+[[network.dns.forwarder]]
+addr = "10.99.0.9"
+[[network.dns.forwarder]]
+addr = "10.99.0.1"
+[[network.dns.host]]
+ip = "10.77.0.20"
+names = ["cache"]
+[[network.dns.srv]]
+service = "http"
+protocol = "tcp"
+target = "db"
+port = 8080
+priority = 10
+weight = 5
+[[network.dns.txt]]
+name = "info"
+value = "managed by netagent"
+
+[[network]]
+name = "iso"
+kind = "isolated"
+bridge = "virbr1"
+address = "10.66.0.1/24"
+stp = false
+ports = ["iso*"]
+
+[network.dns]
+domain = "iso"
+"#;
+
+#[test]
+fn netns_dns_answers_guests_forwards_and_never_serves_the_uplink_side() {
+    let mut t = Topo::new();
+    let web = t.guest("vg1", "0.0.0.0/32", "");
+    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
+    let iso = t.guest("iso1", "10.66.0.60/24", "10.66.0.1");
+    let _up = Upstream::start(&t);
+    let cfg = t.write_config("dns.toml", CONFIG);
+    let agent = t.start(&cfg);
+    let ns = &t.g(asker).ns;
+    assert!(
+        wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["virbr0.lab"])
+            == "10.77.0.1")
+        .is_some(),
+        "{}",
+        agent.log()
+    );
+
+    // A guest that leased with hostname `web` is found by name and address.
+    let c = Udhcpc::start(&t.g(web).ns, &t.dir, "web");
+    let lease = wait_event(&c.events, 0, &["bound"], Duration::from_secs(15)).expect("lease");
+    assert_eq!(short(ns, "10.77.0.1", &["web.lab"]), lease.ip);
+    assert_eq!(
+        short(ns, "10.77.0.1", &["web"]),
+        lease.ip,
+        "the short name resolves too"
+    );
+    assert_eq!(short(ns, "10.77.0.1", &["-x", &lease.ip]), "web.lab.");
+
+    // Static DHCP hosts, DNS hosts, SRV and TXT records.
+    assert_eq!(short(ns, "10.77.0.1", &["db.lab"]), "10.77.0.10");
+    assert_eq!(short(ns, "10.77.0.1", &["-x", "10.77.0.10"]), "db.lab.");
+    assert_eq!(short(ns, "10.77.0.1", &["cache.lab"]), "10.77.0.20");
+    assert_eq!(
+        short(ns, "10.77.0.1", &["SRV", "_http._tcp.lab"]),
+        "10 5 8080 db.lab."
+    );
+    assert_eq!(
+        short(ns, "10.77.0.1", &["TXT", "info.lab"]),
+        "\"managed by netagent\""
+    );
+    assert!(
+        dig(ns, "10.77.0.1", &["+tcp", "db.lab"]).contains("10.77.0.10"),
+        "TCP answers too"
+    );
+
+    // Local-only: an unknown name in the domain is NXDOMAIN, not forwarded.
+    assert!(dig(ns, "10.77.0.1", &["nosuch.lab"]).contains("status: NXDOMAIN"));
+    // A plain name without a dot never goes upstream.
+    assert!(dig(ns, "10.77.0.1", &["printer"]).contains("status: NXDOMAIN"));
+
+    // Forwarded (past the dead first upstream) to the upstream's own zone.
+    assert_eq!(short(ns, "10.77.0.1", &["www.upstream.test"]), "10.99.0.80");
+    assert_eq!(
+        short(ns, "10.77.0.1", &["TXT", "hello.upstream.test"]),
+        "\"from upstream\""
+    );
+    assert!(
+        dig(ns, "10.77.0.1", &["nope.upstream.test"]).contains("status: NXDOMAIN"),
+        "upstream NXDOMAIN passes through"
+    );
+
+    // The uplink side gets no answer, whichever address it asks.
+    t.route_back("10.77.0.0/24");
+    for server in [UPLINK_IP, "10.77.0.1"] {
+        let out = dig(&t.out, server, &["db.lab"]);
+        assert!(
+            out.contains("timed out") || out.contains("no servers could be reached"),
+            "{server} answered the outside:\n{out}"
+        );
+    }
+
+    // The release removes the name.
+    c.signal(libc::SIGUSR2);
+    assert!(
+        wait_for(Duration::from_secs(5), || dig(ns, "10.77.0.1", &["web.lab"])
+            .contains("status: NXDOMAIN"))
+        .is_some()
+    );
+
+    // The isolated network answers its own names and forwards nothing.
+    let ins = &t.g(iso).ns;
+    assert_eq!(short(ins, "10.66.0.1", &["virbr1.iso"]), "10.66.0.1");
+    let out = dig(ins, "10.66.0.1", &["www.upstream.test"]);
+    assert!(
+        out.contains("status: REFUSED"),
+        "the isolated network forwarded:\n{out}"
+    );
+    assert!(!agent.log().contains("panicked"));
+}
+
+#[test]
+fn netns_dns_reload_swaps_records_without_restarting() {
+    let mut t = Topo::new();
+    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
+    let cfg = t.write_config("dns.toml", CONFIG);
+    let agent = t.start(&cfg);
+    let ns = &t.g(asker).ns;
+    assert!(
+        wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["cache.lab"])
+            == "10.77.0.20")
+        .is_some()
+    );
+    std::fs::write(&cfg, CONFIG.replace("10.77.0.20", "10.77.0.21")).expect("write");
+    agent.signal(libc::SIGHUP);
+    assert!(
+        wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["cache.lab"])
+            == "10.77.0.21")
+        .is_some(),
+        "{}",
+        agent.log()
+    );
+    assert!(agent.log().contains("zone reloaded"));
+    assert_eq!(
+        agent.log().matches("dns nat: serving").count(),
+        1,
+        "the server was restarted:\n{}",
+        agent.log()
+    );
+}
