@@ -85,12 +85,10 @@ fn init_logging() {
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    // Two workers: the reconciler and the DHCP/DNS servers never wait on
-    // each other (the appliance has few cores; more buys nothing here).
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+    // One thread: the servers' sockets are served in order, with no wake-ups
+    // or stealing between workers; the blocking nft calls run on tokio's
+    // blocking pool, so they never hold the servers up.
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
 fn main() -> ExitCode {

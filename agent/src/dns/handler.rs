@@ -15,8 +15,7 @@ use super::forward::{Forwarder, Upstream};
 use super::zone::{Decision, LeaseNames, Zone};
 use crate::plan::RecordData;
 
-/// TTL of local answers: short, since leases come and go (dnsmasq uses 0).
-const LOCAL_TTL: u32 = 60;
+use super::answer::LOCAL_TTL;
 
 pub struct Handler {
     /// Swapped whole on reload; queries in flight keep the zone they began with.
@@ -26,7 +25,7 @@ pub struct Handler {
     pub fwd: Arc<Forwarder>,
 }
 
-fn rdata(r: &RecordData) -> Option<RData> {
+pub fn rdata(r: &RecordData) -> Option<RData> {
     let name = |s: &str| Name::from_ascii(format!("{}.", s.trim_end_matches('.'))).ok();
     Some(match r {
         RecordData::A(ip) => RData::A(A::from(*ip)),

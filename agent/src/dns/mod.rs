@@ -4,7 +4,10 @@
 //! query is decided by `zone::decide` (pure); `handler` speaks DNS through
 //! hickory-server, `forward` asks upstreams through hickory-resolver.
 
+pub mod answer;
 pub mod forward;
 pub mod handler;
 pub mod server;
+pub mod udp;
+pub mod wire;
 pub mod zone;

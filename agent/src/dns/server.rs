@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::forward::Forwarder;
 use super::handler::Handler;
+use super::udp::{serve, Shared};
 use super::zone::{LeaseNames, Zone};
 use crate::plan::{DnsZone, Plan};
 
@@ -21,6 +22,7 @@ struct Running {
     listen: Ipv4Addr,
     zone: Arc<RwLock<Arc<Zone>>>,
     task: JoinHandle<()>,
+    udp: JoinHandle<()>,
 }
 
 pub struct DnsServers {
@@ -68,19 +70,28 @@ impl DnsServers {
     fn start(&mut self, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Result<Running> {
         let addr = SocketAddr::V4(SocketAddrV4::new(z.listen, 53));
         let zone = Arc::new(RwLock::new(Arc::new(Zone::new(z.clone(), subnet))));
+        let leases = self.lease_names(&z.network);
+        // UDP: our own loop with an answer cache (see udp.rs); TCP: hickory-server.
+        let shared = Arc::new(Shared {
+            zone: zone.clone(),
+            leases: leases.clone(),
+            uplink_dns: self.uplink_dns.clone(),
+            fwd: self.fwd.clone(),
+        });
+        let sock = Arc::new(tokio::net::UdpSocket::from_std(udp(addr)?)?);
         let handler = Handler {
             zone: zone.clone(),
-            leases: self.lease_names(&z.network),
+            leases,
             uplink_dns: self.uplink_dns.clone(),
             fwd: self.fwd.clone(),
         };
         let mut server = ServerFuture::new(handler);
-        server.register_socket(tokio::net::UdpSocket::from_std(udp(addr)?)?);
         server.register_listener(
             tokio::net::TcpListener::from_std(tcp(addr)?)?,
             Duration::from_secs(5),
         );
         let network = z.network.clone();
+        let udp = tokio::spawn(serve(sock, shared));
         let task = tokio::spawn(async move {
             if let Err(e) = server.block_until_done().await {
                 warn!("dns {network}: server stopped: {e}");
@@ -95,6 +106,7 @@ impl DnsServers {
             listen: z.listen,
             zone,
             task,
+            udp,
         })
     }
 
@@ -110,6 +122,7 @@ impl DnsServers {
             let keep = wanted.get(name.as_str()).is_some_and(|z| z.listen == r.listen);
             if !keep {
                 r.task.abort();
+                r.udp.abort();
                 info!("dns {name}: stopped");
             }
             keep
@@ -125,6 +138,7 @@ impl DnsServers {
                         *w = Arc::new(Zone::new(z.clone(), subnet));
                         info!("dns {}: zone reloaded", z.network);
                     }
+                    self.lease_names(&z.network).bump();
                 }
                 continue;
             }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use hickory_server::proto::rr::RecordType;
@@ -23,6 +24,9 @@ pub struct Zone {
 #[derive(Debug, Default)]
 pub struct LeaseNames {
     inner: RwLock<LeaseMap>,
+    /// Bumped on every change (and on zone reloads): cached answers made
+    /// under an older generation are not reused.
+    generation: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +37,14 @@ struct LeaseMap {
 }
 
 impl LeaseNames {
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     pub fn add(&self, ip: Ipv4Addr, host: &str, domain: Option<&str>) {
         self.remove(ip);
         let Ok(mut m) = self.inner.write() else { return };
@@ -40,11 +52,13 @@ impl LeaseNames {
         for n in names_for(host, domain) {
             m.names.entry(n).or_default().push(ip);
         }
+        self.bump();
     }
 
     pub fn remove(&self, ip: Ipv4Addr) {
         let Ok(mut m) = self.inner.write() else { return };
         let Some(host) = m.by_ip.remove(&ip) else { return };
+        self.bump();
         let keys: Vec<String> = m
             .names
             .keys()

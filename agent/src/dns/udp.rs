@@ -1,0 +1,112 @@
+//! The UDP side of a network's DNS server. Each answer that may be reused
+//! (local names for their TTL, forwarded answers for theirs) is kept as
+//! bytes, keyed by the question; a repeated question is answered by copying
+//! those bytes with the new ID and the question as the client wrote it,
+//! without decoding anything. New questions take the full path in their own
+//! task, so a slow upstream never holds up local answers.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tracing::debug;
+
+use super::answer::answer;
+use super::forward::Forwarder;
+use super::wire::question;
+use super::zone::{LeaseNames, Zone};
+
+/// Entries kept before the cache starts over (bounded memory under floods
+/// of unique names).
+const CACHE_MAX: usize = 100_000;
+
+type Key = (Vec<u8>, u16, bool);
+
+struct Cached {
+    bytes: Arc<Vec<u8>>,
+    until: Instant,
+    generation: u64,
+}
+
+pub struct Shared {
+    pub zone: Arc<RwLock<Arc<Zone>>>,
+    pub leases: Arc<LeaseNames>,
+    pub uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
+    pub fwd: Arc<Forwarder>,
+}
+
+pub async fn serve(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
+    let cache: Arc<Mutex<HashMap<Key, Cached>>> = Arc::new(Mutex::new(HashMap::new()));
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, from) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                debug!("dns: receive: {e}");
+                continue;
+            }
+        };
+        let query = &buf[..n];
+        let q = question(query);
+        if let Some(q) = &q {
+            let hit = {
+                let c = cache.lock().unwrap_or_else(|e| e.into_inner());
+                c.get(&(q.key.clone(), q.qtype, q.edns))
+                    .filter(|e| e.generation == shared.leases.generation() && e.until > Instant::now())
+                    .map(|e| e.bytes.clone())
+            };
+            if let Some(bytes) = hit {
+                let mut out = bytes.as_ref().clone();
+                out[..2].copy_from_slice(&query[..2]);
+                // RD as the client set it; the question as the client wrote it.
+                out[2] = (out[2] & !1) | (query[2] & 1);
+                out[12..12 + q.section.len()].copy_from_slice(q.section);
+                let _ = sock.send_to(&out, from).await;
+                continue;
+            }
+        }
+        let key = q.map(|q| (q.key, q.qtype, q.edns));
+        let query = query.to_vec();
+        let (sock, shared, cache) = (sock.clone(), shared.clone(), cache.clone());
+        tokio::spawn(async move {
+            full_path(&sock, &shared, &cache, key, &query, from).await;
+        });
+    }
+}
+
+async fn full_path(
+    sock: &UdpSocket,
+    shared: &Shared,
+    cache: &Mutex<HashMap<Key, Cached>>,
+    key: Option<Key>,
+    query: &[u8],
+    from: SocketAddr,
+) {
+    let generation = shared.leases.generation();
+    let zone = match shared.zone.read() {
+        Ok(z) => z.clone(),
+        Err(_) => return,
+    };
+    let ups = shared.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
+    // Malformed queries are dropped here: hickory-proto refuses to decode them.
+    let Some(a) = answer(&zone, &shared.leases, &ups, &shared.fwd, query).await else {
+        return;
+    };
+    let _ = sock.send_to(&a.bytes, from).await;
+    if let (Some(key), Some(ttl)) = (key, a.reusable) {
+        let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.len() >= CACHE_MAX {
+            c.clear();
+        }
+        c.insert(
+            key,
+            Cached {
+                bytes: Arc::new(a.bytes),
+                until: Instant::now() + ttl,
+                generation,
+            },
+        );
+    }
+}
