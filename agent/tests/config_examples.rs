@@ -200,6 +200,7 @@ bridge = "virbr3"
 
 #[test]
 fn bad_units_and_values_are_explained() {
+    let long = "x".repeat(200);
     let p = problems(&format!(
         r#"{UPLINK}[[network]]
 name = "n"
@@ -215,6 +216,8 @@ address = "10.2.0.1/24"
 ports = "80-70"
 [network.dhcp]
 lease_time = "30s"
+[network.dhcp.pxe]
+file = "{long}"
 [[network.route]]
 to = "10.9.0.1/16"
 via = "10.3.0.1"
@@ -225,8 +228,9 @@ via = "10.3.0.1"
     has(&p, 8, "is a multicast MAC");
     has(&p, 14, "is not a port range");
     has(&p, 16, "2 minute minimum");
-    has(&p, 18, "has host bits set: did you mean 10.9.0.0/16?");
-    has(&p, 19, "must be a guest address in 10.2.0.0/24");
+    has(&p, 18, "a boot file name has 1 to 127 bytes");
+    has(&p, 20, "has host bits set: did you mean 10.9.0.0/16?");
+    has(&p, 21, "must be a guest address in 10.2.0.0/24");
 }
 
 #[test]

@@ -519,6 +519,15 @@ impl Checker<'_, '_> {
         let pxe = d.pxe.as_ref().and_then(|v| {
             let p = v.get_ref();
             let file = match &p.file {
+                // The BOOTP `file` field holds 128 bytes with its terminating NUL.
+                Some(f) if f.get_ref().len() > 127 || f.get_ref().is_empty() => {
+                    self.c.add(
+                        f.span(),
+                        format!("{field}.pxe.file"),
+                        "a boot file name has 1 to 127 bytes",
+                    );
+                    return None;
+                }
                 Some(f) => f.get_ref().clone(),
                 None => {
                     self.missing(v.span(), &format!("{field}.pxe"), "file = \"pxelinux.0\"");
