@@ -84,6 +84,18 @@ fn init_logging() {
         .init();
 }
 
+/// Logging and the async runtime, for the commands that talk to the kernel.
+fn start() -> Option<tokio::runtime::Runtime> {
+    init_logging();
+    match runtime() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("netagent: cannot start: {e}");
+            None
+        }
+    }
+}
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     // One thread: the servers' sockets are served in order, with no wake-ups
     // or stealing between workers; the blocking nft calls run on tokio's
@@ -122,13 +134,8 @@ fn main() -> ExitCode {
             lease_dir,
             once,
         } => {
-            init_logging();
-            let rt = match runtime() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("netagent: cannot start: {e}");
-                    return ExitCode::from(1);
-                }
+            let Some(rt) = start() else {
+                return ExitCode::from(1);
             };
             match rt.block_on(daemon::run(daemon::Options {
                 config,
@@ -181,13 +188,8 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Down { config, state_dir } => {
-            init_logging();
-            let rt = match runtime() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("netagent: cannot start: {e}");
-                    return ExitCode::from(1);
-                }
+            let Some(rt) = start() else {
+                return ExitCode::from(1);
             };
             match rt.block_on(daemon::down(config, state_dir)) {
                 Ok(n) => {

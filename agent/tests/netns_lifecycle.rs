@@ -54,6 +54,13 @@ fn netns_deleted_bridge_and_table_come_back() {
         .nft_table()
         .is_some_and(|s| s.contains("masquerade")))
     .is_some());
+    // Our default route via the uplink's gateway, deleted by hand, returns.
+    t.app.ip(&["route", "del", "default"]);
+    assert!(wait_for(Duration::from_secs(5), || t
+        .app
+        .ip(&["route"])
+        .contains("default via 10.99.0.1 dev up0"))
+    .is_some());
     // An address removed by hand returns.
     t.app.ip(&["addr", "del", "10.77.0.1/24", "dev", "virbr0"]);
     assert!(wait_for(Duration::from_secs(5), || t
@@ -291,4 +298,31 @@ fn netns_uplink_by_dhcp_from_busybox_udhcpd() {
     tcp_connect(&t.g(g).ns.name, None, sa("10.99.0.1:8080")).expect("guest out via a DHCP uplink");
     assert_eq!(srv.peers()[0].ip(), std::net::IpAddr::V4(a));
     assert!(agent.log().contains("dns [10.99.0.53]"), "{}", agent.log());
+}
+
+#[test]
+fn netns_port_isolation_keeps_guests_apart_but_not_from_the_appliance() {
+    let mut t = Topo::new();
+    let a = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    t.guest("vg2", "10.77.0.11/24", "10.77.0.1");
+    let cfg = t.write_config(
+        "iso.toml",
+        &nat_config().replace(
+            "ports = [\"vg*\", \"vnet*\"]",
+            "ports = [\"vg*\", \"vnet*\"]\nport_isolation = true",
+        ),
+    );
+    let _agent = t.start(&cfg);
+    for port in ["vg1", "vg2"] {
+        let d = t.app.ip(&["-d", "link", "show", "dev", port]);
+        assert!(d.contains("isolated on"), "{port} is not isolated:\n{d}");
+    }
+    assert!(
+        ping(&t.g(a).ns, "10.77.0.1"),
+        "an isolated port still reaches the bridge"
+    );
+    assert!(
+        !ping(&t.g(a).ns, "10.77.0.11"),
+        "isolated ports talked to each other"
+    );
 }

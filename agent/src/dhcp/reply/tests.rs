@@ -265,3 +265,17 @@ fn malformed_or_foreign_messages_are_dropped() {
     let m = msg(MessageType::Offer);
     assert!(handle(&mut p, &m, 0).is_err());
 }
+
+#[test]
+fn classless_routes_carry_the_default_route_too() {
+    let src = "[uplink]\n[[network]]\nname = \"n\"\nkind = \"route\"\nbridge = \"br0\"\naddress = \"10.0.0.1/24\"\n[[network.route]]\nto = \"10.8.0.0/16\"\nvia = \"10.0.0.2\"\n[network.dhcp]\n";
+    let cfg = config::parse(src, "t").unwrap_or_else(|p| panic!("{p}"));
+    let mut p = Pool::new(plan(&cfg).dhcp.remove(0));
+    let r = reply(&mut p, &msg(MessageType::Discover));
+    let Some(DhcpOption::ClasslessStaticRoute(routes)) = r.msg.opts().get(OptionCode::ClasslessStaticRoute)
+    else {
+        panic!("no option 121")
+    };
+    let got: Vec<String> = routes.iter().map(|(n, g)| format!("{n}>{g}")).collect();
+    assert_eq!(got, vec!["10.8.0.0/16>10.0.0.2", "0.0.0.0/0>10.0.0.1"]);
+}
