@@ -11,7 +11,7 @@ CONFIG ?=
 # the tests' namespaces, and the real DHCP/DNS clients the tests talk to.
 APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping
 
-.PHONY: fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
+.PHONY: image image-deps qemu fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
 
 all: build
 
@@ -54,10 +54,29 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Unit and namespace tests; the QEMU tests need the image and run in `qemu`.
 unit:
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace -- --skip qemu_
 
-test: deps fmt-check clippy unit check-static
+# The appliance: kernel, initramfs and netagent.img in build/image.
+IMAGE_DIR := build/image
+CONFIG_IMAGE ?= $(if $(CONFIG),$(CONFIG),config/default.toml)
+image: deps image-deps static
+	image/build.sh $(STATIC_BIN) $(CONFIG_IMAGE) $(IMAGE_DIR)
+
+IMAGE_PKGS := qemu-system-x86 ovmf mtools dosfstools gdisk cpio zstd xz-utils kmod dnsmasq-base
+image-deps:
+	@missing=$$(for p in $(IMAGE_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# Boot the image under QEMU (TCG) and check it end to end.
+qemu: image
+	$(CARGO) test --test qemu_appliance -- --test-threads=1
+
+test: deps fmt-check clippy unit check-static qemu
 
 # Rewrite agent/tests/golden/*.plan from the example configs; review the diff.
 golden:

@@ -2,6 +2,7 @@
 //! becomes a `Config`, the config a `Plan` (pure data: links, nftables rules,
 //! DHCP pools, DNS zones), and the plan is made true on the kernel.
 
+pub mod appliance;
 pub mod config;
 pub mod daemon;
 pub mod dhcp;

@@ -64,6 +64,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run as the appliance's init (what PID 1 does): mounts, modules, the
+    /// config from the boot disk, then `netagent run` under supervision.
+    Init,
     /// Remove everything netagent created: bridges, routes, its nft table.
     Down {
         #[arg(short, long)]
@@ -104,6 +107,10 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn main() -> ExitCode {
+    // The kernel starts the appliance's /init with no arguments as PID 1.
+    if std::process::id() == 1 {
+        netagent::appliance::init::run();
+    }
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Check { files } => {
@@ -187,6 +194,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Init => netagent::appliance::init::run(),
         Cmd::Down { config, state_dir } => {
             let Some(rt) = start() else {
                 return ExitCode::from(1);

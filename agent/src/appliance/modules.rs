@@ -1,0 +1,234 @@
+//! Loading kernel modules the way udev coldplug does: every device's
+//! `modalias` in /sys is matched against `modules.alias`, each match is
+//! loaded after its dependencies from `modules.dep`, and the walk repeats
+//! until nothing new loads (a new bus driver brings new devices). Devices
+//! that appear later arrive as uevents with a MODALIAS and load the same way.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use tracing::{debug, info, warn};
+
+use super::modalias::{matches, module_name, parse_aliases, parse_deps};
+
+pub struct Loader {
+    dir: PathBuf,
+    aliases: Vec<(String, String)>,
+    deps: HashMap<String, (String, Vec<String>)>,
+    done: HashSet<String>,
+}
+
+const NOT_IN_IMAGE: &str = "not in this image";
+
+/// What the appliance always needs, hardware or not. crc32c first: libcrc32c
+/// (under nf_tables) asks the crypto API for it by name, a soft dependency
+/// modules.dep does not list.
+pub const ALWAYS: &[&str] = &[
+    "crc32c_generic",
+    "bridge",
+    "nf_tables",
+    "nf_conntrack",
+    "nf_nat",
+    "nft_chain_nat",
+    "nft_ct",
+    "nft_masq",
+    "nft_nat",
+    "nft_reject",
+    "nft_reject_inet",
+    "nft_reject_ipv4",
+    "nft_fib_inet",
+    "nft_redir",
+    "nf_reject_ipv4",
+    "vfat",
+    "nls_cp437",
+    "nls_ascii",
+    "nls_iso8859_1",
+    "button",
+    "evdev",
+    "af_packet",
+];
+
+impl Loader {
+    pub fn open() -> std::io::Result<Loader> {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")?
+            .trim()
+            .to_string();
+        let dir = PathBuf::from("/lib/modules").join(release);
+        let aliases = parse_aliases(&std::fs::read_to_string(dir.join("modules.alias")).unwrap_or_default());
+        let deps = parse_deps(&std::fs::read_to_string(dir.join("modules.dep")).unwrap_or_default());
+        Ok(Loader {
+            dir,
+            aliases,
+            deps,
+            done: HashSet::new(),
+        })
+    }
+
+    fn insert(&self, file: &str) -> Result<(), String> {
+        let path = self.dir.join(file);
+        if !path.exists() {
+            return Err(NOT_IN_IMAGE.into());
+        }
+        let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let params = CString::default();
+        // SAFETY: finit_module reads the open module file and a NUL-terminated parameter string.
+        let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), 0) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EEXIST) {
+            return Ok(());
+        }
+        Err(format!("{}: {e}", path.display()))
+    }
+
+    /// Load `name` and what it depends on; true if it was loaded now.
+    pub fn load(&mut self, name: &str) -> bool {
+        let name = name.replace('-', "_");
+        if self.done.contains(&name) {
+            return false;
+        }
+        self.done.insert(name.clone());
+        if Path::new("/sys/module").join(&name).exists() {
+            return false; // built in, or already there
+        }
+        let Some((file, deps)) = self.deps.get(&name).cloned() else {
+            debug!("module {name}: not in modules.dep");
+            return false;
+        };
+        for d in deps {
+            let dn = module_name(&d);
+            if !self.done.contains(&dn) && !Path::new("/sys/module").join(&dn).exists() {
+                self.done.insert(dn.clone());
+                match self.insert(&d) {
+                    Err(e) if e == NOT_IN_IMAGE => debug!("module {dn}: {e}"),
+                    Err(e) => warn!("module {dn}: {e}"),
+                    Ok(()) => debug!("module {dn} loaded"),
+                }
+            }
+        }
+        match self.insert(&file) {
+            Ok(()) => {
+                info!("module {name} loaded");
+                true
+            }
+            Err(e) if e == NOT_IN_IMAGE => {
+                debug!("module {name}: not in this image");
+                false
+            }
+            Err(e) => {
+                warn!("module {name}: {e}");
+                false
+            }
+        }
+    }
+
+    /// Load every module whose alias matches `modalias`.
+    pub fn load_modalias(&mut self, modalias: &str) -> usize {
+        let hits: Vec<String> = self
+            .aliases
+            .iter()
+            .filter(|(p, _)| matches(p.as_bytes(), modalias.as_bytes()))
+            .map(|(_, m)| m.clone())
+            .collect();
+        hits.iter().filter(|m| self.load(m)).count()
+    }
+
+    /// Walk /sys/devices until a pass loads nothing new.
+    pub fn coldplug(&mut self) -> usize {
+        let mut total = 0;
+        let mut seen: HashSet<String> = HashSet::new();
+        for _pass in 0..8 {
+            let mut aliases = Vec::new();
+            walk(Path::new("/sys/devices"), 0, &mut aliases);
+            let mut n = 0;
+            for a in aliases {
+                if seen.insert(a.clone()) {
+                    n += self.load_modalias(&a);
+                }
+            }
+            total += n;
+            if n == 0 {
+                break;
+            }
+            // New drivers register new devices a moment later.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        total
+    }
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<String>) {
+    if depth > 12 {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let Ok(ft) = e.file_type() else { continue };
+        let p = e.path();
+        if ft.is_dir() && !ft.is_symlink() {
+            walk(&p, depth + 1, out);
+        } else if e.file_name() == "modalias" {
+            if let Ok(s) = std::fs::read_to_string(&p) {
+                let s = s.trim();
+                if !s.is_empty() {
+                    out.push(s.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Devices that appear later (USB NICs, hotplugged virtio): listen for
+/// kernel uevents and load modules for each MODALIAS.
+pub fn hotplug(mut loader: Loader) {
+    // SAFETY: plain socket/bind calls on a netlink socket we own.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::NETLINK_KOBJECT_UEVENT,
+        )
+    };
+    if fd < 0 {
+        warn!("uevents: {}", std::io::Error::last_os_error());
+        return;
+    }
+    // SAFETY: sockaddr_nl is plain data; zeroed then filled.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    addr.nl_groups = 1;
+    // SAFETY: addr is a valid sockaddr_nl for the call's duration.
+    let r = unsafe {
+        libc::bind(
+            fd,
+            &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        )
+    };
+    if r < 0 {
+        warn!("uevents: bind: {}", std::io::Error::last_os_error());
+        return;
+    }
+    let mut buf = vec![0u8; 8192];
+    loop {
+        // SAFETY: reading into our own buffer.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        if n <= 0 {
+            continue;
+        }
+        let msg = &buf[..n as usize];
+        let add = msg.starts_with(b"add@");
+        for field in msg.split(|&b| b == 0) {
+            if let (true, Some(m)) = (add, field.strip_prefix(b"MODALIAS=")) {
+                if let Ok(m) = std::str::from_utf8(m) {
+                    loader.load_modalias(m);
+                }
+            }
+        }
+    }
+}

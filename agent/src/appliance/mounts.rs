@@ -1,0 +1,110 @@
+//! The filesystems PID 1 mounts, and finding the boot disk's FAT partition
+//! with `netagent.toml` on it.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+pub fn mount(src: &str, target: &str, fstype: &str, flags: libc::c_ulong, data: &str) -> std::io::Result<()> {
+    let _ = std::fs::create_dir_all(target);
+    let c = |s: &str| CString::new(s).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    let (s, t, f, d) = (c(src)?, c(target)?, c(fstype)?, c(data)?);
+    // SAFETY: all pointers are NUL-terminated strings that live for the call.
+    let r = unsafe {
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            f.as_ptr(),
+            flags,
+            d.as_ptr() as *const libc::c_void,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// proc, sysfs, devtmpfs, /run and /tmp.
+pub fn basics() {
+    let nosuid = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    for (src, target, fs, flags, data) in [
+        ("proc", "/proc", "proc", nosuid, ""),
+        ("sysfs", "/sys", "sysfs", nosuid, ""),
+        ("devtmpfs", "/dev", "devtmpfs", libc::MS_NOSUID, "mode=0755"),
+        (
+            "tmpfs",
+            "/run",
+            "tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            "mode=0755",
+        ),
+        (
+            "tmpfs",
+            "/tmp",
+            "tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            "mode=1777",
+        ),
+    ] {
+        if let Err(e) = mount(src, target, fs, flags, data) {
+            // devtmpfs may already be mounted by the kernel (CONFIG_DEVTMPFS_MOUNT).
+            if e.raw_os_error() != Some(libc::EBUSY) {
+                warn!("mount {fs} on {target}: {e}");
+            }
+        }
+    }
+    // What udev would add: nft reads its batch from /dev/stdin.
+    for (link, to) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ] {
+        let _ = std::os::unix::fs::symlink(to, link);
+    }
+}
+
+pub const BOOT: &str = "/boot";
+pub const CONFIG_NAME: &str = "netagent.toml";
+
+/// Mount each block device read-only as vfat until one has netagent.toml
+/// at its root; disks can take seconds to appear (USB), so keep looking
+/// until `wait` passes.
+pub fn find_boot_config(wait: Duration) -> Option<PathBuf> {
+    let start = Instant::now();
+    loop {
+        let mut devs: Vec<String> = std::fs::read_dir("/sys/class/block")
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        devs.sort();
+        for d in devs {
+            let dev = format!("/dev/{d}");
+            if mount(&dev, BOOT, "vfat", libc::MS_RDONLY, "").is_ok() {
+                let p = Path::new(BOOT).join(CONFIG_NAME);
+                if p.exists() {
+                    info!("boot disk: {dev} has {CONFIG_NAME}");
+                    return Some(p);
+                }
+                umount(BOOT);
+            }
+        }
+        if start.elapsed() >= wait {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+pub fn umount(target: &str) {
+    if let Ok(t) = CString::new(target) {
+        // SAFETY: a NUL-terminated path.
+        unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
+    }
+}

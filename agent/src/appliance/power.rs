@@ -1,0 +1,70 @@
+//! Power: the ACPI power button (QEMU's `system_powerdown`) arrives as a
+//! KEY_POWER press on an input device; the kernel does nothing with it on
+//! its own, so PID 1 watches for it.
+
+use std::fs::File;
+use std::io::Read;
+use std::sync::mpsc::Sender;
+
+const EV_KEY: u16 = 1;
+const KEY_POWER: u16 = 116;
+/// struct input_event on 64-bit: timeval (16), type (2), code (2), value (4).
+const EVENT_SIZE: usize = 24;
+
+/// Watch every /dev/input/event* for a power key press; send () on `tx`.
+/// Input devices appear when their drivers load, possibly after PID 1 got
+/// here (devtmpfs makes the node a moment later), so look again every half
+/// second for devices not yet watched.
+pub fn watch_buttons(tx: Sender<()>) {
+    std::thread::spawn(move || {
+        let mut watched = std::collections::HashSet::new();
+        loop {
+            if let Ok(rd) = std::fs::read_dir("/dev/input") {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !name.starts_with("event") || watched.contains(&name) {
+                        continue;
+                    }
+                    let Ok(f) = File::open(e.path()) else { continue };
+                    watched.insert(name);
+                    let tx = tx.clone();
+                    std::thread::spawn(move || read_keys(f, tx));
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    });
+}
+
+fn read_keys(mut f: File, tx: Sender<()>) {
+    let mut buf = [0u8; EVENT_SIZE];
+    while f.read_exact(&mut buf).is_ok() {
+        let ty = u16::from_ne_bytes([buf[16], buf[17]]);
+        let code = u16::from_ne_bytes([buf[18], buf[19]]);
+        let value = i32::from_ne_bytes([buf[20], buf[21], buf[22], buf[23]]);
+        if ty == EV_KEY && code == KEY_POWER && value == 1 && tx.send(()).is_err() {
+            return;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    PowerOff,
+    Reboot,
+}
+
+/// Flush filesystems and power off or reboot. Does not return.
+pub fn halt(how: Halt) -> ! {
+    // SAFETY: sync and reboot take no pointers; reboot only returns on error.
+    unsafe {
+        libc::sync();
+        libc::reboot(match how {
+            Halt::PowerOff => libc::RB_POWER_OFF,
+            Halt::Reboot => libc::RB_AUTOBOOT,
+        });
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Build the appliance from Debian's packages, without root and without loop
+# devices:
+#   OUT/vmlinuz          the kernel (Debian's generic linux-image-amd64)
+#   OUT/initramfs.img    zstd cpio: netagent as /init, the modules it needs, nft
+#   OUT/netagent.img     GPT disk, one FAT32 EFI system partition: systemd-boot
+#                        as EFI/BOOT/BOOTX64.EFI, a loader entry, the kernel,
+#                        the initramfs and netagent.toml at the root
+# Usage: image/build.sh BIN CONFIG OUT
+set -euo pipefail
+BIN=$(realpath "${1:?netagent binary}"); CONFIG=$(realpath "${2:?config}"); OUT=${3:?output dir}
+mkdir -p "$OUT"; OUT=$(realpath "$OUT")
+W=$OUT/work; rm -rf "$W"; mkdir -p "$W/debs" "$W/pkgs" "$W/root"
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+
+"$BIN" check "$CONFIG" >/dev/null
+
+# 1. Debian's packages: the kernel, systemd-boot, nft and its libraries.
+KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+PKGS="$KPKG systemd-boot-efi nftables libnftables1 libnftnl11 libmnl0 libjansson4 libgmp10 libxtables12 libedit2 libbsd0 libmd0 libtinfo6 libc6 netbase"
+# apt-get download needs the (unprivileged) _apt user to write here.
+chmod 777 "$W/debs"
+(cd "$W/debs" && apt-get download -q $PKGS >/dev/null 2>&1 || apt-get download $PKGS)
+for d in "$W"/debs/*.deb; do dpkg-deb -x "$d" "$W/pkgs"; done
+KVER=${KPKG#linux-image-}
+P=$W/pkgs R=$W/root M=lib/modules/$KVER
+# The package leaves modules.dep and modules.alias to its postinst: make them.
+PATH=$PATH:/usr/sbin:/sbin depmod -b "$P" "$KVER"
+
+# 2. The initramfs tree.
+mkdir -p "$R"/{proc,sys,dev,run,tmp,boot,etc,usr/sbin,lib64,lib/x86_64-linux-gnu,$M}
+install -m 0755 "$BIN" "$R/init"
+# Modules: NIC drivers, virtio, disks (for the FAT partition), USB, bridge,
+# netfilter, FAT, input and the ACPI button; with everything they depend on
+# (modules.dep lists the whole closure). Decompressed, so finit_module
+# needs no in-kernel decompressor.
+SEL="kernel/drivers/net/ethernet/ kernel/drivers/net/virtio_net kernel/drivers/net/usb/ kernel/drivers/net/phy/ kernel/drivers/net/mdio kernel/drivers/net/mii kernel/drivers/net/net_failover kernel/drivers/virtio/ kernel/drivers/block/virtio_blk kernel/drivers/scsi/sd_mod kernel/drivers/scsi/virtio_scsi kernel/drivers/ata/ahci kernel/drivers/ata/ata_piix kernel/drivers/nvme/host/ kernel/drivers/usb/host/ kernel/drivers/usb/storage/ kernel/drivers/input/evdev kernel/drivers/acpi/button kernel/net/bridge/ kernel/net/802/ kernel/net/llc/ kernel/net/netfilter/ kernel/net/ipv4/netfilter/ kernel/net/packet/ kernel/fs/fat/ kernel/fs/nls/ kernel/crypto/crc32c_generic kernel/lib/libcrc32c"
+awk -v sel="$SEL" 'BEGIN{n=split(sel, s, " ")}
+  { file=$1; sub(/:$/, "", file); keep=0
+    for (i=1; i<=n; i++) if (index(file, s[i]) == 1) keep=1
+    if (keep) { print file; for (j=2; j<=NF; j++) print $j } }' "$P/$M/modules.dep" | sort -u > "$W/modules.list"
+while read -r f; do
+  mkdir -p "$R/$M/$(dirname "$f")"
+  case $f in
+    *.xz) xz -dc "$P/$M/$f" > "$R/$M/${f%.xz}" ;;
+    *.zst) zstd -qdc "$P/$M/$f" > "$R/$M/${f%.zst}" ;;
+    *) cp "$P/$M/$f" "$R/$M/$f" ;;
+  esac
+done < "$W/modules.list"
+sed -e 's/\.ko\.\(xz\|zst\)/.ko/g' "$P/$M/modules.dep" > "$R/$M/modules.dep"
+cp "$P/$M/modules.alias" "$R/$M/modules.alias"
+cp "$P/$M/modules.builtin" "$R/$M/modules.builtin" 2>/dev/null || true
+
+# nft and exactly the libraries it links.
+install -m 0755 "$P/usr/sbin/nft" "$R/usr/sbin/nft"
+LIBS="$P/lib/x86_64-linux-gnu:$P/usr/lib/x86_64-linux-gnu"
+LD_LIBRARY_PATH=$LIBS ldd "$P/usr/sbin/nft" | awk '/=> \// {print $3}' | while read -r lib; do
+  cp -L "$lib" "$R/lib/x86_64-linux-gnu/"
+done
+cp -L "$P/lib64/ld-linux-x86-64.so.2" "$R/lib64/" 2>/dev/null || cp -L "$P/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$R/lib64/"
+cp "$P/etc/protocols" "$P/etc/services" "$R/etc/"
+printf 'protocols: files\nservices: files\n' > "$R/etc/nsswitch.conf"
+strip --strip-unneeded "$R/usr/sbin/nft" "$R"/lib/x86_64-linux-gnu/* 2>/dev/null || true
+
+# A reproducible cpio: fixed times, sorted names, numeric owners.
+find "$R" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) | zstd -q -19 -T0 > "$OUT/initramfs.img"
+cp "$P/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
+
+# 3. The EFI system partition (FAT32, built with mtools) and the GPT disk.
+EFI=$P/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+cat > "$W/loader.conf" <<EOF2
+default netagent.conf
+timeout 0
+EOF2
+cat > "$W/netagent.conf" <<EOF2
+title   netagent
+linux   /vmlinuz
+initrd  /initramfs.img
+options console=tty0 console=ttyS0,115200 panic=10
+EOF2
+KB=$(( ( $(stat -c %s "$OUT/vmlinuz") + $(stat -c %s "$OUT/initramfs.img") + $(stat -c %s "$EFI") ) / 1024 ))
+ESP_MB=$(( KB / 1024 + 40 ))       # FAT32 wants at least ~33 MiB
+ESP=$W/esp.img
+rm -f "$ESP"; truncate -s "${ESP_MB}M" "$ESP"
+# FAT32 with one sector per cluster: UEFI firmware decides the FAT type by
+# the cluster count, so it must be above 65,525 for FAT32 to be read as such.
+PATH=$PATH:/usr/sbin:/sbin mkfs.fat -F 32 -s 1 -S 512 -n NETAGENT -i 4e455447 "$ESP" >/dev/null
+mmd -i "$ESP" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries
+mcopy -i "$ESP" "$EFI" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$ESP" "$W/loader.conf" ::/loader/loader.conf
+mcopy -i "$ESP" "$W/netagent.conf" ::/loader/entries/netagent.conf
+mcopy -i "$ESP" "$OUT/vmlinuz" ::/vmlinuz
+mcopy -i "$ESP" "$OUT/initramfs.img" ::/initramfs.img
+mcopy -i "$ESP" "$CONFIG" ::/netagent.toml
+IMG=$OUT/netagent.img
+rm -f "$IMG"; truncate -s $(( ESP_MB + 2 ))M "$IMG"
+sgdisk -U 4e455447-4147-454e-5400-000000000001 -n 1:2048:$(( 2048 + ESP_MB * 2048 - 1 )) -t 1:ef00 -c 1:netagent \
+  -u 1:4e455447-4147-454e-5400-000000000002 "$IMG" >/dev/null
+sgdisk -v "$IMG" | grep -q "No problems found" || { echo "netagent.img: bad partition table" >&2; exit 1; }
+dd if="$ESP" of="$IMG" bs=512 seek=2048 conv=notrunc status=none
+rm -rf "$W"
+ls -l "$OUT"
+echo "image: kernel $(du -h "$OUT/vmlinuz" | cut -f1), initramfs $(du -h "$OUT/initramfs.img" | cut -f1), disk $(du -h --apparent-size "$IMG" | cut -f1) ($KVER)"
