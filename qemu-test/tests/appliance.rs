@@ -36,13 +36,26 @@ impl Vm {
         wait_for(limit, || self.log().contains(what)).is_some()
     }
 
+    /// Send one monitor command and wait until QEMU has run it (its prompt
+    /// comes back); closing the socket earlier drops the command.
     fn monitor(&self, cmd: &str) {
-        if let Ok(mut s) = UnixStream::connect(&self.monitor) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(format!("{cmd}\n").as_bytes());
-            let _ = s.read(&mut buf);
+        let Ok(mut s) = UnixStream::connect(&self.monitor) else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(format!("{cmd}\n").as_bytes());
+        let mut seen = Vec::new();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+            if String::from_utf8_lossy(&seen).contains("\r\n(qemu)") {
+                break;
+            }
         }
     }
 
