@@ -1,6 +1,6 @@
 # netagent — every step a fresh Debian machine needs, as root.
-#   make run    install what is needed, build, and show what netagent serves
-#   make test   fmt, clippy, unit tests, network-namespace tests
+#   make run    install what is needed, build the appliance and boot it in QEMU
+#   make test   fmt, clippy, unit, network-namespace and QEMU tests
 SHELL := /bin/bash
 CARGO ?= cargo
 TARGET := x86_64-unknown-linux-gnu
@@ -40,9 +40,14 @@ check-static: static
 		|| { echo "$(STATIC_BIN) asks for a dynamic loader" >&2; exit 1; }
 	@$(STATIC_BIN) check config/*.toml
 
-# Until the appliance image exists, `make run` shows the plan of the embedded
-# default network: the bridge, the nft ruleset, the DHCP pool and DNS zone.
-run: deps static
+# Boot the appliance under QEMU (TCG) on the embedded default network, with
+# a small guest VM on its LAN NIC that prints the lease it gets. KVM=1 on
+# real hardware; NET=restrict keeps the uplink off the host's network.
+run: image
+	image/run.sh $(IMAGE_DIR)
+
+# What a config makes, without booting anything.
+plan: static
 	$(STATIC_BIN) plan $(CONFIG)
 
 fmt:

@@ -17,7 +17,7 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 
 # 1. Debian's packages: the kernel, systemd-boot, nft and its libraries.
 KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
-PKGS="$KPKG systemd-boot-efi nftables libnftables1 libnftnl11 libmnl0 libjansson4 libgmp10 libxtables12 libedit2 libbsd0 libmd0 libtinfo6 libc6 netbase"
+PKGS="$KPKG busybox-static systemd-boot-efi nftables libnftables1 libnftnl11 libmnl0 libjansson4 libgmp10 libxtables12 libedit2 libbsd0 libmd0 libtinfo6 libc6 netbase"
 # apt-get download needs the (unprivileged) _apt user to write here.
 chmod 777 "$W/debs"
 (cd "$W/debs" && apt-get download -q $PKGS >/dev/null 2>&1 || apt-get download $PKGS)
@@ -66,6 +66,40 @@ strip --strip-unneeded "$R/usr/sbin/nft" "$R"/lib/x86_64-linux-gnu/* 2>/dev/null
 find "$R" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) | zstd -q -19 -T0 > "$OUT/initramfs.img"
 cp "$P/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
+
+# A tiny guest for `make run`: busybox and virtio_net, running udhcpc on its
+# NIC and printing the lease it gets from the appliance.
+G=$W/guest; mkdir -p "$G"/{bin,proc,sys,dev,$M}
+cp "$P/bin/busybox" "$G/bin/busybox"
+# virtio_pci and virtio_net with their dependencies, deepest first.
+for m in virtio_pci virtio_net; do
+  awk -v m="/$m.ko" 'index($1, m) { sub(/:$/, "", $1); for (i = NF; i >= 2; i--) print $i; print $1; exit }' "$P/$M/modules.dep"
+done | awk '!seen[$0]++' > "$W/guest.modules"
+: > "$G/modules"
+while read -r f; do
+  b=$(basename "$f"); b=${b%.xz}; b=${b%.zst}
+  case $f in *.xz) xz -dc "$P/$M/$f" > "$G/$b" ;; *.zst) zstd -qdc "$P/$M/$f" > "$G/$b" ;; *) cp "$P/$M/$f" "$G/$b" ;; esac
+  echo "$b" >> "$G/modules"
+done < "$W/guest.modules"
+cat > "$G/init" <<'EOF2'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev
+for m in $(cat /modules); do insmod /$m 2>/dev/null; done
+sleep 1; ip link set lo up; ip link set eth0 up
+echo "guest: asking for a lease on eth0"
+udhcpc -i eth0 -t 20 -T 2 -s /bin/lease -n -q
+sleep 100000
+EOF2
+cat > "$G/bin/lease" <<'EOF2'
+#!/bin/sh
+[ "$1" = bound ] || exit 0
+ip addr add $ip/$mask dev $interface; [ -n "$router" ] && ip route add default via $router
+echo "guest: got $ip/$mask router $router dns $dns from netagent"
+EOF2
+chmod +x "$G/init" "$G/bin/lease"
+find "$G" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+(cd "$G" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) | zstd -q -19 > "$OUT/guest-initramfs.img"
 
 # 3. The EFI system partition (FAT32, built with mtools) and the GPT disk.
 EFI=$P/usr/lib/systemd/boot/efi/systemd-bootx64.efi
