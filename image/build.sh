@@ -120,13 +120,16 @@ rm -f "$ESP"; truncate -s "${ESP_MB}M" "$ESP"
 # FAT32 with one sector per cluster: UEFI firmware decides the FAT type by
 # the cluster count, so it must be above 65,525 for FAT32 to be read as such.
 PATH=$PATH:/usr/sbin:/sbin mkfs.fat -F 32 -s 1 -S 512 -n NETAGENT -i 4e455447 "$ESP" >/dev/null
-mmd -i "$ESP" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries
-mcopy -i "$ESP" "$EFI" ::/EFI/BOOT/BOOTX64.EFI
-mcopy -i "$ESP" "$W/loader.conf" ::/loader/loader.conf
-mcopy -i "$ESP" "$W/netagent.conf" ::/loader/entries/netagent.conf
-mcopy -i "$ESP" "$OUT/vmlinuz" ::/vmlinuz
-mcopy -i "$ESP" "$OUT/initramfs.img" ::/initramfs.img
-mcopy -i "$ESP" "$CONFIG" ::/netagent.toml
+# Stage the partition's tree with fixed times and copy it whole, keeping
+# those times (-m), so two builds give the same bytes.
+S=$W/esp; mkdir -p "$S/EFI/BOOT" "$S/loader/entries"
+cp "$EFI" "$S/EFI/BOOT/BOOTX64.EFI"
+cp "$W/loader.conf" "$S/loader/loader.conf"
+cp "$W/netagent.conf" "$S/loader/entries/netagent.conf"
+cp "$OUT/vmlinuz" "$OUT/initramfs.img" "$S/"
+cp "$CONFIG" "$S/netagent.toml"
+find "$S" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+mcopy -s -m -i "$ESP" "$S"/EFI "$S"/loader "$S"/vmlinuz "$S"/initramfs.img "$S"/netagent.toml ::/
 IMG=$OUT/netagent.img
 rm -f "$IMG"; truncate -s $(( ESP_MB + 2 ))M "$IMG"
 sgdisk -U 4e455447-4147-454e-5400-000000000001 -n 1:2048:$(( 2048 + ESP_MB * 2048 - 1 )) -t 1:ef00 -c 1:netagent \
