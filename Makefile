@@ -11,17 +11,22 @@ CONFIG ?=
 # the tests' namespaces, and the real DHCP/DNS clients the tests talk to.
 APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping
 
-.PHONY: image image-deps qemu fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
-
-all: build
-
-deps:
-	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+# Install the Debian packages in $(1) that are missing (apt-get update only then).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+endef
+
+.PHONY: image image-deps qemu fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
+
+all: build
+
+deps:
+	$(call apt_install,$(APT_PKGS))
 	@command -v cargo >/dev/null || { echo "cargo is needed: install Rust (rustup) first" >&2; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 
@@ -71,11 +76,7 @@ image: deps image-deps static
 
 IMAGE_PKGS := qemu-system-x86 ovmf mtools dosfstools gdisk cpio zstd xz-utils kmod dnsmasq-base
 image-deps:
-	@missing=$$(for p in $(IMAGE_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	$(call apt_install,$(IMAGE_PKGS))
 
 # Boot the image under QEMU (TCG) and check it end to end.
 qemu: image
@@ -100,11 +101,7 @@ fuzz: deps
 # Benchmarks beside dnsmasq, Kea and unbound (../shared/bench); see BENCHMARKS.md.
 BENCH_PKGS := kea-dhcp4-server kea-admin dnsmasq-base unbound dnsperf bind9-dnsutils python3
 bench-deps:
-	@missing=$$(for p in $(BENCH_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	$(call apt_install,$(BENCH_PKGS))
 
 bench: deps bench-deps static
 	bench/run.sh $(BENCH)

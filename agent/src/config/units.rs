@@ -127,6 +127,7 @@ impl Ipv4Range {
     pub fn len(&self) -> u64 {
         u64::from(u32::from(self.end)) - u64::from(u32::from(self.start)) + 1
     }
+    /// Never: a parsed range holds at least its start address.
     pub fn is_empty(&self) -> bool {
         false
     }

@@ -5,7 +5,6 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use dhcproto::Encodable;
@@ -309,10 +308,4 @@ impl Server {
                 .note(&self.pool.cfg.network, format_args!("send to {to}: {e}"));
         }
     }
-}
-
-/// Where leases are kept unless told otherwise: persistent across reboots,
-/// like libvirt's /var/lib/libvirt/dnsmasq.
-pub fn default_lease_dir() -> PathBuf {
-    PathBuf::from("/var/lib/netagent/leases")
 }

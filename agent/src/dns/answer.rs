@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_server::proto::rr::{DNSClass, Record};
+use hickory_server::proto::rr::{DNSClass, Name, Record, RecordType};
 
 use super::forward::{Forwarder, Upstream};
 use super::handler::rdata;
@@ -87,14 +87,53 @@ pub async fn answer(
     if q.query_class() != DNSClass::IN {
         return err(ResponseCode::Refused);
     }
-    let name = q.name().clone();
-    let local = |code, records: Vec<Record>| {
-        encode(&req, code, true, records, vec![]).map(|bytes| Answer {
-            bytes,
-            reusable: Some(Duration::from_secs(u64::from(LOCAL_TTL))),
-        })
+    let r = resolve(zone, leases, ups, fwd, q.name(), q.query_type()).await;
+    let bytes = encode(&req, r.code, r.authoritative, r.answers, r.soa)?;
+    Some(Answer {
+        bytes,
+        reusable: r.reusable,
+    })
+}
+
+/// The response to one question, before encoding: the same for UDP (above)
+/// and TCP (`handler.rs`).
+pub struct Resolved {
+    pub code: ResponseCode,
+    pub authoritative: bool,
+    pub answers: Vec<Record>,
+    pub soa: Vec<Record>,
+    /// How long the same question may get the same answer.
+    pub reusable: Option<Duration>,
+}
+
+fn secs(ttl: u32) -> Option<Duration> {
+    (ttl > 0).then(|| Duration::from_secs(u64::from(ttl)))
+}
+
+/// Decide with the zone, then answer locally or ask the upstreams.
+pub async fn resolve(
+    zone: &Zone,
+    leases: &LeaseNames,
+    ups: &[Ipv4Addr],
+    fwd: &Forwarder,
+    name: &Name,
+    qtype: RecordType,
+) -> Resolved {
+    let local = |code, answers| Resolved {
+        code,
+        authoritative: true,
+        answers,
+        soa: vec![],
+        reusable: secs(LOCAL_TTL),
     };
-    match zone.decide(leases, &name.to_ascii(), q.query_type(), ups) {
+    let other = |code| Resolved {
+        code,
+        authoritative: false,
+        answers: vec![],
+        soa: vec![],
+        reusable: None,
+    };
+    match zone.decide(leases, &name.to_ascii(), qtype, ups) {
         Decision::Answer(rs) => local(
             ResponseCode::NoError,
             rs.iter()
@@ -104,25 +143,30 @@ pub async fn answer(
         ),
         Decision::NoData => local(ResponseCode::NoError, vec![]),
         Decision::NxDomain => local(ResponseCode::NXDomain, vec![]),
-        Decision::Refused => err(ResponseCode::Refused),
-        Decision::Forward(up) => match fwd.ask(&up, &name, q.query_type()).await {
+        Decision::Refused => other(ResponseCode::Refused),
+        Decision::Forward(up) => match fwd.ask(&up, name, qtype).await {
             Upstream::Records(rs) => {
                 let ttl = rs.iter().map(|r| r.ttl()).min().unwrap_or(0).min(300);
-                let bytes = encode(&req, ResponseCode::NoError, false, rs, vec![])?;
-                Some(Answer {
-                    bytes,
-                    reusable: (ttl > 0).then(|| Duration::from_secs(u64::from(ttl))),
-                })
+                Resolved {
+                    code: ResponseCode::NoError,
+                    authoritative: false,
+                    answers: rs,
+                    soa: vec![],
+                    reusable: secs(ttl),
+                }
             }
             Upstream::Negative(code, soa) => {
                 let ttl = soa.as_ref().map(|s| s.ttl()).unwrap_or(0).min(60);
-                let bytes = encode(&req, code, false, vec![], soa.into_iter().map(|b| *b).collect())?;
-                Some(Answer {
-                    bytes,
-                    reusable: (ttl > 0).then(|| Duration::from_secs(u64::from(ttl))),
-                })
+                let soa = soa.into_iter().map(|b| *b).collect();
+                Resolved {
+                    code,
+                    authoritative: false,
+                    answers: vec![],
+                    soa,
+                    reusable: secs(ttl),
+                }
             }
-            Upstream::Failed(_) => err(ResponseCode::ServFail),
+            Upstream::Failed(_) => other(ResponseCode::ServFail),
         },
     }
 }

@@ -11,11 +11,10 @@ use hickory_server::proto::rr::{DNSClass, Name, RData, Record};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use tracing::debug;
 
-use super::forward::{Forwarder, Upstream};
-use super::zone::{Decision, LeaseNames, Zone};
+use super::answer::resolve;
+use super::forward::Forwarder;
+use super::zone::{LeaseNames, Zone};
 use crate::plan::RecordData;
-
-use super::answer::LOCAL_TTL;
 
 pub struct Handler {
     /// Swapped whole on reload; queries in flight keep the zone they began with.
@@ -93,45 +92,9 @@ impl RequestHandler for Handler {
             return send(request, rh, header, &[], &[]).await;
         };
         let ups = self.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
-        match zone.decide(&self.leases, &qname.to_ascii(), qtype, &ups) {
-            Decision::Answer(rs) => {
-                header.set_authoritative(true);
-                let records: Vec<Record> = rs
-                    .iter()
-                    .filter_map(rdata)
-                    .map(|d| Record::from_rdata(qname.clone(), LOCAL_TTL, d))
-                    .collect();
-                send(request, rh, header, &records, &[]).await
-            }
-            Decision::NoData => {
-                header.set_authoritative(true);
-                send(request, rh, header, &[], &[]).await
-            }
-            Decision::NxDomain => {
-                header.set_authoritative(true);
-                header.set_response_code(ResponseCode::NXDomain);
-                send(request, rh, header, &[], &[]).await
-            }
-            Decision::Refused => {
-                header.set_response_code(ResponseCode::Refused);
-                send(request, rh, header, &[], &[]).await
-            }
-            Decision::Forward(up) => match self.fwd.ask(&up, &qname, qtype).await {
-                Upstream::Records(rs) => send(request, rh, header, &rs, &[]).await,
-                Upstream::Negative(code, soa) => {
-                    header.set_response_code(code);
-                    let soa: Vec<Record> = soa.into_iter().map(|b| *b).collect();
-                    send(request, rh, header, &[], &soa).await
-                }
-                Upstream::Failed(why) => {
-                    debug!(
-                        "dns {}: {qname} {qtype}: upstreams failed: {why}",
-                        zone.plan.network
-                    );
-                    header.set_response_code(ResponseCode::ServFail);
-                    send(request, rh, header, &[], &[]).await
-                }
-            },
-        }
+        let r = resolve(&zone, &self.leases, &ups, &self.fwd, &qname, qtype).await;
+        header.set_authoritative(r.authoritative);
+        header.set_response_code(r.code);
+        send(request, rh, header, &r.answers, &r.soa).await
     }
 }

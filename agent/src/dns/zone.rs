@@ -8,7 +8,6 @@ use std::sync::RwLock;
 use hickory_server::proto::rr::RecordType;
 use ipnet::Ipv4Net;
 
-use crate::plan::dns::reverse_name;
 use crate::plan::{DnsZone, RecordData};
 
 /// The zone as loaded from the plan: static records, indexed by name.
@@ -248,11 +247,6 @@ fn reverse_ip(name: &str) -> Option<Ipv4Addr> {
         .map(|p| p.parse().ok())
         .collect::<Option<Vec<u8>>>()?;
     (o.len() == 4).then(|| Ipv4Addr::new(o[0], o[1], o[2], o[3]))
-}
-
-/// For tests and logs: the PTR owner of an address.
-pub fn ptr_name(ip: Ipv4Addr) -> String {
-    reverse_name(ip)
 }
 
 #[cfg(test)]

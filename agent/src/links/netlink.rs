@@ -10,7 +10,9 @@ use rtnetlink::packet_route::link::{
     BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags,
     LinkInfo, LinkLayerType, LinkMessage,
 };
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, RouteMessageBuilder};
 
@@ -122,7 +124,7 @@ impl Netlink {
         Ok(msgs
             .iter()
             .filter(|m| {
-                m.header.table == RouteHeaderMain::MAIN && m.header.address_family == AddressFamily::Inet
+                m.header.table == RouteHeader::RT_TABLE_MAIN && m.header.address_family == AddressFamily::Inet
             })
             .filter_map(|m| {
                 let mut dst = Ipv4Addr::UNSPECIFIED;
@@ -335,11 +337,6 @@ impl Netlink {
             .await
             .map_err(|e| op(describe(dev), format!("delete route {}", r.to), e))
     }
-}
-
-struct RouteHeaderMain;
-impl RouteHeaderMain {
-    const MAIN: u8 = 254;
 }
 
 /// "bridge virbr0" or "link eth0", for error messages.
