@@ -19,6 +19,7 @@ fn every_example_config_is_accepted() {
         "open",
         "bridge",
         "multi",
+        "port-forward",
     ] {
         assert!(names.contains(&want), "config/{want}.toml is missing");
     }
@@ -196,6 +197,60 @@ bridge = "virbr3"
     has(&p, 15, "does not forward queries");
     has(&p, 21, "DHCP needs the bridge to have an address");
     has(&p, 24, "unknown kind `switch`");
+}
+
+#[test]
+fn port_forwards_are_checked() {
+    let p = problems(
+        r#"[uplink]
+interface = "eth0"
+[[network]]
+name = "a"
+bridge = "virbr0"
+address = "10.1.0.1/24"
+[[network.forward]]
+port = 8080
+to = "10.2.0.5"
+[[network.forward]]
+protocol = "sctp"
+port = "9000-8000"
+to = "10.1.0.5"
+[[network.forward]]
+port = "7000-7010"
+to = "10.1.0.5"
+to_port = 80
+[[network.forward]]
+port = 443
+to = "10.1.0.6"
+from = ["not-a-net"]
+[[network]]
+name = "b"
+bridge = "virbr1"
+address = "10.3.0.1/24"
+[[network.forward]]
+port = "440-450"
+to = "10.3.0.5"
+[[network]]
+name = "r"
+kind = "route"
+bridge = "virbr2"
+address = "10.4.0.1/24"
+[[network.forward]]
+port = 1
+to = "10.4.0.5"
+"#,
+    );
+    has(&p, 9, "not a guest address in 10.1.0.0/24");
+    has(&p, 11, "unknown protocol `sctp`");
+    has(&p, 12, "not a port range");
+    has(&p, 17, "forwarded port for port");
+    has(&p, 21, "`not-a-net` is not an address or subnet");
+    has(
+        &p,
+        26,
+        "tcp port 440-450 is already forwarded to 10.1.0.6 by network \"a\"",
+    );
+    has(&p, 34, "a route network has no port forwarding");
 }
 
 #[test]

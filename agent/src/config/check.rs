@@ -12,7 +12,7 @@ use super::ifname::{invalid_ifname, invalid_port_pattern};
 use super::model::*;
 use super::problem::Collector;
 use super::raw::*;
-use super::units::{Ipv4Range, LeaseTime};
+use super::units::{Ipv4Range, LeaseTime, PortRange};
 
 /// libvirt's and dnsmasq's default lease.
 pub const DEFAULT_LEASE: LeaseTime = LeaseTime::Seconds(3600);
@@ -332,6 +332,27 @@ impl Checker<'_, '_> {
             .dhcp
             .as_ref()
             .and_then(|v| self.dhcp(v, &f("dhcp"), kind, address, dns_domain, !routes.is_empty()));
+        let mut forwards = Vec::new();
+        for (i, raw) in n.forward.iter().enumerate() {
+            let field = f(&format!("forward[{i}]"));
+            if kind != Kind::Nat {
+                self.c.add(
+                    raw.span(),
+                    field,
+                    format!(
+                        "a {kind} network has no port forwarding: its guests are {}; forward ports into a nat network",
+                        match kind {
+                            Kind::Route | Kind::Open | Kind::Bridge => "reachable at their own addresses",
+                            _ => "cut off from the outside",
+                        }
+                    ),
+                );
+                continue;
+            }
+            if let Some(fw) = self.forward(raw, &field, address) {
+                forwards.push(fw);
+            }
+        }
 
         Some(Network {
             name,
@@ -347,6 +368,113 @@ impl Checker<'_, '_> {
             nat,
             dhcp,
             dns,
+            forwards,
+        })
+    }
+
+    fn forward(&mut self, raw: &S<RawForward>, field: &str, address: Option<Ipv4Net>) -> Option<Forward> {
+        let r = raw.get_ref();
+        let protocol = match &r.protocol {
+            None => Some(Protocol::Tcp),
+            Some(v) => {
+                match v.get_ref().as_str() {
+                    "tcp" => Some(Protocol::Tcp),
+                    "udp" => Some(Protocol::Udp),
+                    other => {
+                        self.c.add(
+                        v.span(),
+                        format!("{field}.protocol"),
+                        format!("unknown protocol `{other}`: use \"tcp\" or \"udp\" (one entry each for both)"),
+                    );
+                        None
+                    }
+                }
+            }
+        };
+        let ports: Option<PortRange> = match &r.port {
+            None => {
+                self.missing(raw.span(), field, "port = 8080 (or a range like \"8000-8010\")");
+                None
+            }
+            Some(v) => {
+                let text = match v.get_ref() {
+                    PortValue::Number(n) => n.to_string(),
+                    PortValue::Text(t) => t.clone(),
+                };
+                match text.parse::<PortRange>() {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        self.c.add(v.span(), format!("{field}.port"), e);
+                        None
+                    }
+                }
+            }
+        };
+        let to = match &r.to {
+            None => {
+                self.missing(raw.span(), field, "to = \"<the guest's address>\"");
+                None
+            }
+            Some(v) => {
+                let ip = self.ip(v, &format!("{field}.to"))?;
+                if let Some(a) = address {
+                    if !a.trunc().contains(&ip) || ip == a.addr() || ip == a.network() || ip == a.broadcast()
+                    {
+                        self.c.add(
+                            v.span(),
+                            format!("{field}.to"),
+                            format!(
+                                "{ip} is not a guest address in {}: forward to a guest of this network",
+                                a.trunc()
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                Some(ip)
+            }
+        };
+        let to_port = match (&r.to_port, ports) {
+            (None, Some(p)) => Some(p.start),
+            (None, None) => None,
+            (Some(v), p) => {
+                let port = self.int(v, &format!("{field}.to_port"), 1, 65535)? as u16;
+                match p {
+                    Some(p) if p.start != p.end && port != p.start => {
+                        self.c.add(
+                            v.span(),
+                            format!("{field}.to_port"),
+                            "a port range is forwarded port for port: remove to_port, or forward a single port",
+                        );
+                        None
+                    }
+                    _ => Some(port),
+                }
+            }
+        };
+        let mut from = Vec::new();
+        for (i, v) in r.from.iter().enumerate() {
+            let text = v.get_ref();
+            let parsed = if text.contains('/') {
+                text.parse::<Ipv4Net>().ok().map(|n| n.trunc())
+            } else {
+                text.parse::<Ipv4Addr>().ok().map(Ipv4Net::from)
+            };
+            match parsed {
+                Some(n) => from.push(n),
+                None => self.c.add(
+                    v.span(),
+                    format!("{field}.from[{i}]"),
+                    format!("`{text}` is not an address or subnet (like 198.51.100.0/24)"),
+                ),
+            }
+        }
+        Some(Forward {
+            protocol: protocol?,
+            ports: ports?,
+            to: to?,
+            to_port: to_port?,
+            from,
         })
     }
 

@@ -195,4 +195,29 @@ pub fn check_cross(
             }
         }
     }
+
+    // A port of the appliance is forwarded to one guest only.
+    let mut seen: Vec<(&str, &Forward)> = Vec::new();
+    for (raw, n) in nets {
+        let r = raw.get_ref();
+        for (j, fw) in n.forwards.iter().enumerate() {
+            let span = match (n.forwards.len() == r.forward.len(), r.forward.get(j)) {
+                (true, Some(v)) => v.span(),
+                _ => raw.span(),
+            };
+            if let Some((other, o)) = seen.iter().find(|(_, o)| {
+                o.protocol == fw.protocol && o.ports.start <= fw.ports.end && fw.ports.start <= o.ports.end
+            }) {
+                c.add(
+                    span,
+                    format!("network \"{}\" forward[{j}]", n.name),
+                    format!(
+                        "{} port {} is already forwarded to {} by network \"{other}\": a port goes to one guest",
+                        fw.protocol, fw.ports, o.to
+                    ),
+                );
+            }
+            seen.push((&n.name, fw));
+        }
+    }
 }

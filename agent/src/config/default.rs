@@ -42,6 +42,7 @@ pub fn default_config() -> Config {
                 hosts: Vec::new(),
             }),
             dns: Some(Dns::on()),
+            forwards: Vec::new(),
         }],
     }
 }

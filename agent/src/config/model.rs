@@ -93,6 +93,52 @@ pub struct Network {
     pub nat: Option<Nat>,
     pub dhcp: Option<Dhcp>,
     pub dns: Option<Dns>,
+    pub forwards: Vec<Forward>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A port forward: connections to `ports` on any of the appliance's own
+/// addresses but the bridges' go to `to`, port for port (a single port may
+/// be moved to `to_port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    pub protocol: Protocol,
+    pub ports: PortRange,
+    pub to: Ipv4Addr,
+    /// The guest's first port; equals `ports.start` unless moved.
+    pub to_port: u16,
+    /// Only these sources; empty means any.
+    pub from: Vec<Ipv4Net>,
+}
+
+impl Forward {
+    /// The guest's ports.
+    pub fn to_ports(&self) -> PortRange {
+        PortRange {
+            start: self.to_port,
+            end: self.to_port + (self.ports.end - self.ports.start),
+        }
+    }
 }
 
 impl Network {

@@ -43,6 +43,27 @@ pub struct RawNetwork {
     pub nat: Option<S<RawNat>>,
     pub dhcp: Option<S<RawDhcp>>,
     pub dns: Option<S<RawDns>>,
+    #[serde(default)]
+    pub forward: Vec<S<RawForward>>,
+}
+
+/// `[[network.forward]]`: a port of the appliance forwarded to a guest.
+#[derive(Debug, Deserialize)]
+pub struct RawForward {
+    pub protocol: Option<S<String>>,
+    pub port: Option<S<PortValue>>,
+    pub to: Option<S<String>>,
+    pub to_port: Option<S<i64>>,
+    #[serde(default)]
+    pub from: Vec<S<String>>,
+}
+
+/// A port may be written `8080` or `"8000-8010"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PortValue {
+    Number(i64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]

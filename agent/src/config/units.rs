@@ -183,6 +183,9 @@ impl FromStr for PortRange {
 
 impl fmt::Display for PortRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.start == self.end {
+            return write!(f, "{}", self.start);
+        }
         write!(f, "{}-{}", self.start, self.end)
     }
 }

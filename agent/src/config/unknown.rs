@@ -140,7 +140,9 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
             "nat",
             "dhcp",
             "dns",
+            "forward",
         ],
+        ["network", "forward"] => &["protocol", "port", "to", "to_port", "from"],
         ["network", "route"] => &["to", "via", "metric"],
         ["network", "nat"] => &["ports", "address"],
         ["network", "dhcp"] => &[

@@ -14,15 +14,20 @@ use crate::links::{apply, sysctl, LinkError, Netlink};
 use crate::plan::Plan;
 use crate::uplink::UplinkLease;
 
-/// Replace our table when it is missing or its rules were changed.
-fn firewall(ruleset: &nftables::schema::Nftables<'static>) -> Result<bool, fw::FirewallError> {
+/// Replace our table when it is missing, its rules were changed behind our
+/// back, or the plan's rules changed (`planned_change`, after a reload).
+fn firewall(
+    ruleset: &nftables::schema::Nftables<'static>,
+    planned_change: bool,
+) -> Result<bool, fw::FirewallError> {
     let want = fw::count_rules(ruleset);
     let empty = ruleset.objects.is_empty();
     let have = fw::rules_in_kernel()?;
-    let ok = match have {
-        None => empty,
-        Some(n) => !empty && n == want,
-    };
+    let ok = !planned_change
+        && match have {
+            None => empty,
+            Some(n) => !empty && n == want,
+        };
     if ok {
         return Ok(false);
     }
@@ -46,6 +51,9 @@ pub struct Reconciler {
     /// The uplink's name once resolved (the DHCP client is started for it).
     pub uplink: Option<String>,
     owned: BTreeSet<String>,
+    /// The ruleset last put in the kernel; None until the first pass, which
+    /// adopts a matching table left by an earlier run.
+    applied: Option<nftables::schema::Nftables<'static>>,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +77,7 @@ impl Reconciler {
             lease,
             uplink: None,
             owned,
+            applied: None,
         }
     }
 
@@ -133,7 +142,8 @@ impl Reconciler {
         // nft is a child process; run it off the async workers so a DHCP
         // burst is never kept waiting behind it.
         let ruleset = self.plan.ruleset.clone();
-        let fw_result = tokio::task::spawn_blocking(move || firewall(&ruleset))
+        let planned_change = self.applied.as_ref().is_some_and(|a| *a != ruleset);
+        let fw_result = tokio::task::spawn_blocking(move || firewall(&ruleset, planned_change))
             .await
             .unwrap_or_else(|e| {
                 Err(fw::FirewallError::Failed {
@@ -142,8 +152,10 @@ impl Reconciler {
                 })
             });
         match fw_result {
-            Ok(true) => report.changes += 1,
-            Ok(false) => {}
+            Ok(changed) => {
+                report.changes += usize::from(changed);
+                self.applied = Some(self.plan.ruleset.clone());
+            }
             Err(e) => report.errors.push(e.to_string()),
         }
         for e in &report.errors {

@@ -40,7 +40,7 @@ pub fn render(rs: &Nftables<'_>) -> String {
                     "\t\ttype {} hook {} priority {}; policy {};",
                     chain_type(ty),
                     hook_name(hook),
-                    priority(c.prio.unwrap_or(0)),
+                    priority(c.prio.unwrap_or(0), hook),
                     match c.policy {
                         Some(NfChainPolicy::Drop) => "drop",
                         _ => "accept",
@@ -89,12 +89,14 @@ fn hook_name(h: NfHook) -> &'static str {
     }
 }
 
-fn priority(p: i32) -> String {
-    match p {
-        0 => "filter".into(),
-        100 => "srcnat".into(),
-        -100 => "dstnat".into(),
-        n => n.to_string(),
+/// nft's names for the standard priorities, where nft accepts them: dstnat
+/// only in prerouting, srcnat only in postrouting.
+fn priority(p: i32, hook: NfHook) -> String {
+    match (p, hook) {
+        (0, _) => "filter".into(),
+        (100, NfHook::Postrouting) => "srcnat".into(),
+        (-100, NfHook::Prerouting) => "dstnat".into(),
+        (n, _) => n.to_string(),
     }
 }
 
@@ -158,6 +160,19 @@ fn expr(e: &Expression<'_>) -> String {
             }
         }
         Expression::Named(NamedExpression::CT(c)) => format!("ct {}", c.key),
+        Expression::Named(NamedExpression::Fib(f)) => {
+            let mut flags: Vec<String> = f
+                .flags
+                .iter()
+                .filter_map(|fl| serde_json::to_value(fl).ok()?.as_str().map(String::from))
+                .collect();
+            flags.sort();
+            let result = serde_json::to_value(f.result)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            format!("fib {} {result}", flags.join(" . "))
+        }
         other => value(other, false),
     }
 }
@@ -188,7 +203,10 @@ fn value(e: &Expression<'_>, quote: bool) -> String {
             format!("{{ {} }}", parts.join(", "))
         }
         Expression::Named(
-            NamedExpression::Payload(_) | NamedExpression::Meta(_) | NamedExpression::CT(_),
+            NamedExpression::Payload(_)
+            | NamedExpression::Meta(_)
+            | NamedExpression::CT(_)
+            | NamedExpression::Fib(_),
         ) => expr(e),
         other => json(other),
     }

@@ -6,13 +6,15 @@ use std::borrow::Cow;
 
 use ipnet::Ipv4Net;
 use nftables::expr::{
-    Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem, CT,
+    Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
+    Range, SetItem, CT,
 };
 use nftables::schema::{Chain, NfListObject, NfObject, Nftables, Rule, Table};
 use nftables::stmt::{JumpTarget, Match, NATFamily, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
-use crate::config::{Config, Kind, Network};
+use crate::config::units::PortRange;
+use crate::config::{Config, Forward, Kind, Network};
 
 pub const TABLE: &str = "netagent";
 const FAMILY: NfFamily = NfFamily::INet;
@@ -77,6 +79,35 @@ fn set(items: Vec<Expression<'static>>) -> Expression<'static> {
 
 fn range(a: Expression<'static>, b: Expression<'static>) -> Expression<'static> {
     Expression::Range(Box::new(Range { range: [a, b] }))
+}
+
+fn ct(key: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::CT(CT {
+        key: key.into(),
+        family: None,
+        dir: None,
+    }))
+}
+
+fn ports(p: PortRange) -> Expression<'static> {
+    if p.start == p.end {
+        Expression::Number(u32::from(p.start))
+    } else {
+        range(
+            Expression::Number(u32::from(p.start)),
+            Expression::Number(u32::from(p.end)),
+        )
+    }
+}
+
+/// `ip daddr 192.168.122.10 meta l4proto tcp th dport 80`: a forward's
+/// traffic after DNAT.
+fn to_guest(f: &Forward) -> Stmts {
+    vec![
+        m(payload("ip", "daddr"), Operator::EQ, s(f.to.to_string())),
+        m(meta(MetaKey::L4proto), Operator::EQ, s(f.protocol.name())),
+        m(payload("th", "dport"), Operator::EQ, ports(f.to_ports())),
+    ]
 }
 
 struct Builder {
@@ -146,6 +177,9 @@ pub fn ruleset(cfg: &Config) -> Nftables<'static> {
     if !fwd.is_empty() {
         forward_chains(&mut b, &fwd);
     }
+    if nat.iter().any(|n| !n.forwards.is_empty()) {
+        port_forward_chains(&mut b, cfg, &nat);
+    }
     if !dns.is_empty() {
         input_chain(&mut b, &dns);
     }
@@ -182,18 +216,13 @@ fn forward_chains(b: &mut Builder, nets: &[&Network]) {
             match n.kind {
                 Kind::Nat => {
                     // oifname "virbr0" ip daddr 192.168.122.0/24 ct state established,related accept
-                    let ct = Expression::Named(NamedExpression::CT(CT {
-                        key: "state".into(),
-                        family: None,
-                        dir: None,
-                    }));
                     b.rule(
                         "guest_input",
                         vec![
                             oif(br),
                             daddr(net),
                             m(
-                                ct,
+                                ct("state"),
                                 Operator::IN,
                                 Expression::List(vec![s("established"), s("related")]),
                             ),
@@ -208,6 +237,14 @@ fn forward_chains(b: &mut Builder, nets: &[&Network]) {
                 _ => {}
             }
         }
+        for f in &n.forwards {
+            // oifname "virbr0" ip daddr 192.168.122.10 meta l4proto tcp th dport 80 ct status dnat accept
+            let mut r = vec![oif(br)];
+            r.extend(to_guest(f));
+            r.push(m(ct("status"), Operator::IN, s("dnat")));
+            r.push(accept());
+            b.rule("guest_input", r);
+        }
         // oifname "virbr0" reject
         b.rule("guest_input", vec![oif(br), reject()]);
         if n.kind != Kind::Isolated {
@@ -218,6 +255,79 @@ fn forward_chains(b: &mut Builder, nets: &[&Network]) {
         }
         // iifname "virbr0" reject   (spoofed sources; everything, if isolated)
         b.rule("guest_output", vec![iif(br), reject()]);
+    }
+}
+
+/// Port forwarding: a connection to a forwarded port on any of the
+/// appliance's own addresses (the uplink's, whatever DHCP gave it) is sent
+/// to the guest, whether it comes from outside, from a guest (hairpin) or
+/// from the appliance itself. The bridges' addresses are left alone, so a
+/// forward can never take over the DNS or DHCP the guests rely on.
+fn port_forward_chains(b: &mut Builder, cfg: &Config, nat: &[&Network]) {
+    b.chain("prerouting", Some((NfChainType::NAT, NfHook::Prerouting, -100)));
+    b.chain("output", Some((NfChainType::NAT, NfHook::Output, -100)));
+    b.chain("port_forward", None);
+    let local = || {
+        let mut flags = std::collections::HashSet::new();
+        flags.insert(FibFlag::Daddr);
+        m(
+            Expression::Named(NamedExpression::Fib(Fib {
+                result: FibResult::Type,
+                flags,
+            })),
+            Operator::EQ,
+            s("local"),
+        )
+    };
+    let jump = || {
+        Statement::Jump(JumpTarget {
+            target: "port_forward".into(),
+        })
+    };
+    // fib daddr type local jump port_forward
+    b.rule("prerouting", vec![local(), jump()]);
+    // ip daddr != 127.0.0.0/8 fib daddr type local jump port_forward
+    let lo = Ipv4Net::new([127, 0, 0, 0].into(), 8).unwrap_or_default();
+    b.rule(
+        "output",
+        vec![m(payload("ip", "daddr"), Operator::NEQ, net(lo)), local(), jump()],
+    );
+    // ip daddr { 192.168.122.1, ... } return
+    let bridges: Vec<Expression<'static>> = cfg
+        .networks
+        .iter()
+        .filter_map(|n| n.address.map(|a| s(a.addr().to_string())))
+        .collect();
+    if !bridges.is_empty() {
+        b.rule(
+            "port_forward",
+            vec![
+                m(payload("ip", "daddr"), Operator::EQ, set(bridges)),
+                Statement::Return(None),
+            ],
+        );
+    }
+    for n in nat {
+        for f in &n.forwards {
+            // meta l4proto tcp ip saddr { 198.51.100.0/24 } th dport 8080 dnat ip to 192.168.122.10:80
+            let mut r = vec![m(meta(MetaKey::L4proto), Operator::EQ, s(f.protocol.name()))];
+            if !f.from.is_empty() {
+                r.push(m(
+                    payload("ip", "saddr"),
+                    Operator::EQ,
+                    set(f.from.iter().map(|n| net(*n)).collect()),
+                ));
+            }
+            r.push(m(payload("th", "dport"), Operator::EQ, ports(f.ports)));
+            let moved = f.ports.start == f.ports.end && f.to_port != f.ports.start;
+            r.push(Statement::DNAT(Some(NAT {
+                addr: Some(s(f.to.to_string())),
+                family: Some(NATFamily::IP),
+                port: moved.then(|| Expression::Number(u32::from(f.to_port))),
+                flags: None,
+            })));
+            b.rule("port_forward", r);
+        }
     }
 }
 
@@ -254,6 +364,20 @@ fn input_chain(b: &mut Builder, nets: &[&Network]) {
 /// and UDP to unprivileged ports, then everything else.
 fn nat_chain(b: &mut Builder, nets: &[&Network]) {
     b.chain("postrouting", Some((NfChainType::NAT, NfHook::Postrouting, 100)));
+    for n in nets {
+        let Some(own) = n.subnet() else { continue };
+        for f in &n.forwards {
+            // A guest reaching a forward to a guest of its own bridge would
+            // get the reply straight from it, past the DNAT: masquerade so the
+            // reply comes back through the appliance.
+            // oifname "virbr0" ip saddr 192.168.122.0/24 ip daddr 192.168.122.10 meta l4proto tcp th dport 80 ct status dnat masquerade
+            let mut r = vec![oif(&n.bridge), saddr(own)];
+            r.extend(to_guest(f));
+            r.push(m(ct("status"), Operator::IN, s("dnat")));
+            r.push(Statement::Masquerade(None));
+            b.rule("postrouting", r);
+        }
+    }
     for n in nets {
         let Some(own) = n.subnet() else { continue };
         let nat = n.nat.clone().unwrap_or_default();
