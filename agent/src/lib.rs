@@ -4,6 +4,7 @@
 
 pub mod appliance;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod dhcp;
 pub mod dns;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use netagent::config::{self, LoadError};
+use netagent::control::{self, client, proto, proto::Request, view};
 use netagent::daemon;
 use netagent::plan::plan;
 
@@ -52,15 +53,60 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
-    /// List DHCP leases like `virsh net-dhcp-leases`.
+    /// List DHCP leases like `virsh net-dhcp-leases`, from the running agent
+    /// (or from the lease files when it is not running).
     Leases {
         /// Only this network.
         network: Option<String>,
+        /// The config, for reading lease files when no agent runs.
         #[arg(short, long)]
         config: Option<PathBuf>,
         #[arg(long, default_value = daemon::DEFAULT_LEASE_DIR)]
         lease_dir: PathBuf,
+        #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One row per network: name, kind, bridge, address, state, leases (like `virsh net-list`).
+    List {
+        #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything about one network: addresses, ports, uplink, DHCP, DNS, forwards.
+    Info {
+        network: String,
+        #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Whether the agent runs, since when, with which config, and what is wrong.
+    Status {
+        #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the config file and apply only what changed (like SIGHUP); a
+    /// file that fails the check changes nothing.
+    Reload {
+        /// Only print what would change.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the running agent would change if FILE were its config.
+    Diff {
+        file: PathBuf,
+        #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -165,34 +211,49 @@ fn main() -> ExitCode {
             network,
             config,
             lease_dir,
+            state_dir,
+            json,
+        } => leases(network, config, &lease_dir, &state_dir, json),
+        Cmd::List { state_dir, json } => ask(&state_dir, Request::List, json, |v| {
+            let rows: Vec<proto::NetworkRow> = serde_json::from_value(v)?;
+            Ok(view::list_text(&rows))
+        }),
+        Cmd::Info {
+            network,
+            state_dir,
+            json,
+        } => ask(&state_dir, Request::Info { network }, json, |v| {
+            Ok(view::info_text(&serde_json::from_value(v)?))
+        }),
+        Cmd::Status { state_dir, json } => ask(&state_dir, Request::Status, json, |v| {
+            Ok(view::status_text(
+                &serde_json::from_value(v)?,
+                netagent::dhcp::lease::now(),
+            ))
+        }),
+        Cmd::Reload {
+            dry_run,
+            state_dir,
+            json,
+        } => ask(&state_dir, Request::Reload { dry_run, file: None }, json, |v| {
+            Ok(view::reload_text(&serde_json::from_value(v)?))
+        }),
+        Cmd::Diff {
+            file,
+            state_dir,
             json,
         } => {
-            let cfg = match config::load(config.as_deref()) {
-                Ok((c, _)) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match netagent::dhcp::show::rows(
-                &cfg,
-                network.as_deref(),
-                &lease_dir,
-                netagent::dhcp::lease::now(),
-            ) {
-                Ok(rows) if json => {
-                    println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
-                    ExitCode::SUCCESS
-                }
-                Ok(rows) => {
-                    print!("{}", netagent::dhcp::show::table(&rows));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("netagent leases: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            // The agent reads the file itself: give it a path it can open.
+            let file = std::path::absolute(&file).unwrap_or(file);
+            ask(
+                &state_dir,
+                Request::Reload {
+                    dry_run: true,
+                    file: Some(file),
+                },
+                json,
+                |v| Ok(view::reload_text(&serde_json::from_value(v)?)),
+            )
         }
         Cmd::Init => netagent::appliance::init::run(),
         Cmd::Down { config, state_dir } => {
@@ -237,4 +298,103 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Ask the running agent; print its answer as JSON or through `text`.
+/// Exit 3 when no agent runs (as `systemctl status` does for a stopped
+/// unit), 2 when the agent refuses (a config that fails the check).
+fn ask(
+    state_dir: &std::path::Path,
+    req: Request,
+    json: bool,
+    text: impl FnOnce(serde_json::Value) -> Result<String, serde_json::Error>,
+) -> ExitCode {
+    match client::call(&control::socket_path(state_dir), &req) {
+        Ok(r) if r.ok => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r.data).unwrap_or_default());
+                return ExitCode::SUCCESS;
+            }
+            match text(r.data) {
+                Ok(t) => {
+                    print!("{t}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("netagent: unreadable answer from the agent: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Ok(r) => {
+            eprintln!("{}", r.error.unwrap_or_else(|| "the agent refused".into()));
+            ExitCode::from(2)
+        }
+        Err(e @ client::ClientError::NotRunning(_)) => {
+            eprintln!("{e}");
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            eprintln!("netagent: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Leases from the running agent; when none runs, from the lease files.
+fn leases(
+    network: Option<String>,
+    config: Option<PathBuf>,
+    lease_dir: &std::path::Path,
+    state_dir: &std::path::Path,
+    json: bool,
+) -> ExitCode {
+    let req = Request::Leases {
+        network: network.clone(),
+    };
+    let rows: Vec<netagent::dhcp::show::Row> = match client::call(&control::socket_path(state_dir), &req) {
+        Ok(r) if r.ok => match serde_json::from_value(r.data) {
+            Ok(rows) => rows,
+            Err(e) => {
+                eprintln!("netagent: unreadable answer from the agent: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        Ok(r) => {
+            eprintln!("{}", r.error.unwrap_or_default());
+            return ExitCode::from(2);
+        }
+        Err(client::ClientError::NotRunning(_)) => {
+            let cfg = match config::load(config.as_deref()) {
+                Ok((c, _)) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            eprintln!("netagent is not running; leases from {}", lease_dir.display());
+            match netagent::dhcp::show::rows(
+                &cfg,
+                network.as_deref(),
+                lease_dir,
+                netagent::dhcp::lease::now(),
+            ) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    eprintln!("netagent leases: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("netagent: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+    } else {
+        print!("{}", netagent::dhcp::show::table(&rows));
+    }
+    ExitCode::SUCCESS
 }

@@ -2,6 +2,8 @@
 //! kernel matching the plan until told to stop. Stopping leaves the data
 //! plane in place, as libvirtd does; `down` removes it.
 
+mod control_calls;
+mod notify;
 mod reconcile;
 mod services;
 pub mod state;
@@ -14,6 +16,8 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Addressing, Config, Source};
+use crate::control;
+use crate::control::proto::ReloadOutcome;
 use crate::dhcp::reply::Change;
 use crate::dns::server::DnsServers;
 use crate::dns::zone::LeaseNames;
@@ -103,23 +107,38 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             Err(RunError::Io(first.errors.join("; ")))
         };
     }
-    let mut dhcp_started = false;
+    let mut calls = control::server::listen(&control::socket_path(&opts.state_dir))
+        .map_err(|e| RunError::Io(e.to_string()))?;
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut dns = DnsServers::new(uplink_dns(&rec));
     let names = Arc::new(RwLock::new(lease_names(&mut dns, &rec.plan)));
     tokio::spawn(pump_lease_names(events_rx, names.clone()));
-    let mut servers = services::DhcpServers::new(opts.lease_dir.clone(), Some(events_tx));
-    servers.sync(&rec.plan.dhcp);
-    dns.sync(&rec.plan);
+    let servers = services::DhcpServers::new(opts.lease_dir.clone(), Some(events_tx));
+    let mut d = Daemon {
+        opts,
+        cfg,
+        src,
+        rec,
+        servers,
+        dns,
+        names,
+        since: crate::dhcp::lease::now(),
+        errors: first.errors,
+        last_reload: None,
+    };
+    d.servers.sync(&d.rec.plan.dhcp);
+    d.dns.sync(&d.rec.plan);
     let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
-    let mut lease_changes = rec.lease.clone();
+    let mut lease_changes = d.rec.lease.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut dhcp_started = false;
     info!("networks are up");
+    notify::notify(&format!("READY=1\nSTATUS={}", d.summary()));
     loop {
         if !dhcp_started {
-            dhcp_started = start_uplink_dhcp(&rec, &nl, lease_tx.clone()).await;
+            dhcp_started = start_uplink_dhcp(&d.rec, &nl, lease_tx.clone()).await;
         }
         tokio::select! {
             _ = tick.tick() => {}
@@ -128,32 +147,141 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Ok(()) = lease_changes.changed() => {
-                if let Ok(mut w) = dns.uplink_dns.write() {
-                    *w = uplink_dns(&rec);
+                if let Ok(mut w) = d.dns.uplink_dns.write() {
+                    *w = uplink_dns(&d.rec);
                 }
             }
-            _ = term.recv() => { info!("SIGTERM: stopping; bridges, rules and guests stay up"); return Ok(()); }
-            _ = int.recv() => { info!("SIGINT: stopping; bridges, rules and guests stay up"); return Ok(()); }
+            Some((req, reply)) = calls.recv() => {
+                let answer = d.handle(req).await;
+                let _ = reply.send(answer);
+                continue;
+            }
+            _ = term.recv() => { info!("SIGTERM: stopping; bridges, rules and guests stay up"); break; }
+            _ = int.recv() => { info!("SIGINT: stopping; bridges, rules and guests stay up"); break; }
             _ = hup.recv() => {
-                reload(&mut rec, &opts);
-                if let Ok(mut w) = names.write() {
-                    *w = lease_names(&mut dns, &rec.plan);
-                }
-                if let Ok(mut w) = dns.uplink_dns.write() {
-                    *w = uplink_dns(&rec);
-                }
+                // Errors are logged and kept for `status`; nothing to answer.
+                let _ = d.reload(false, None).await;
+                continue;
             }
         }
-        if let Err(e) = rec.tick().await {
-            if is_unsupported(&e) {
-                error!("{e}");
-            } else {
-                warn!("{e}");
-            }
-        }
-        servers.sync(&rec.plan.dhcp);
-        dns.sync(&rec.plan);
+        d.apply().await;
     }
+    notify::notify("STOPPING=1");
+    let _ = std::fs::remove_file(control::socket_path(&d.opts.state_dir));
+    Ok(())
+}
+
+/// The running agent's state, owned by its main loop: requests from the
+/// control socket and signals are handled one at a time, between ticks.
+struct Daemon {
+    opts: Options,
+    cfg: Config,
+    src: Source,
+    rec: Reconciler,
+    servers: services::DhcpServers,
+    dns: DnsServers,
+    names: Arc<RwLock<NameMap>>,
+    /// Unix seconds.
+    since: u64,
+    /// What the last reconcile could not do.
+    errors: Vec<String>,
+    last_reload: Option<String>,
+}
+
+impl Daemon {
+    /// One reconcile pass, then the servers follow the plan.
+    async fn apply(&mut self) -> Vec<String> {
+        let errors = match self.rec.tick().await {
+            Ok(r) => r.errors,
+            Err(e) => {
+                if is_unsupported(&e) {
+                    error!("{e}");
+                } else {
+                    warn!("{e}");
+                }
+                vec![e.to_string()]
+            }
+        };
+        self.servers.sync(&self.rec.plan.dhcp);
+        self.dns.sync(&self.rec.plan);
+        self.errors = errors.clone();
+        errors
+    }
+
+    fn summary(&self) -> String {
+        let n = self.cfg.networks.len();
+        format!("{n} network{} from {}", if n == 1 { "" } else { "s" }, self.src)
+    }
+
+    /// Check the config and apply only what changed: networks that did not
+    /// change keep their bridge, rules, leases and sockets. A config that
+    /// fails the check changes nothing; its problems are the error.
+    async fn reload(&mut self, dry_run: bool, file: Option<PathBuf>) -> Result<ReloadOutcome, String> {
+        let path = file.or_else(|| self.opts.config.clone());
+        let (cfg, src) = match config::load(path.as_deref()) {
+            Ok(x) => x,
+            Err(e) => {
+                if !dry_run {
+                    error!("reload refused, the running networks stay as they are:\n{e}");
+                    self.last_reload = Some(format!(
+                        "{} UTC: refused, {}",
+                        crate::dhcp::lease::format_time(crate::dhcp::lease::now()),
+                        first_line(&e.to_string())
+                    ));
+                }
+                return Err(e.to_string());
+            }
+        };
+        let changes = crate::config::diff::diff(&self.cfg, &cfg);
+        if dry_run {
+            return Ok(ReloadOutcome {
+                applied: false,
+                config: src.to_string(),
+                changes,
+                errors: Vec::new(),
+            });
+        }
+        notify::notify(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            notify::monotonic_usec()
+        ));
+        info!(
+            "reloading {src}: {} change{}",
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" }
+        );
+        for c in &changes {
+            info!("  {c}");
+        }
+        self.rec.plan = plan(&cfg);
+        self.cfg = cfg;
+        self.src = src;
+        if let Ok(mut w) = self.names.write() {
+            *w = lease_names(&mut self.dns, &self.rec.plan);
+        }
+        if let Ok(mut w) = self.dns.uplink_dns.write() {
+            *w = uplink_dns(&self.rec);
+        }
+        let errors = self.apply().await;
+        self.last_reload = Some(format!(
+            "{} UTC: {} change{} applied{}",
+            crate::dhcp::lease::format_time(crate::dhcp::lease::now()),
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" },
+            if errors.is_empty() { "" } else { " with errors" }
+        ));
+        notify::notify(&format!("READY=1\nSTATUS={}", self.summary()));
+        Ok(ReloadOutcome {
+            applied: true,
+            config: self.src.to_string(),
+            changes,
+            errors,
+        })
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
 }
 
 /// The resolvers of last resort: those the config gives the uplink, then
@@ -226,17 +354,6 @@ async fn start_uplink_dhcp(
     info!("uplink {name}: starting DHCP client");
     tokio::spawn(client::run(name, mac, "netagent".into(), tx));
     true
-}
-
-/// SIGHUP: a config that fails the check changes nothing.
-fn reload(rec: &mut Reconciler, opts: &Options) {
-    match config::load(opts.config.as_deref()) {
-        Ok((cfg, src)) => {
-            info!("reloading {src}");
-            rec.plan = plan(&cfg);
-        }
-        Err(e) => error!("reload refused, the running networks stay as they are:\n{e}"),
-    }
 }
 
 /// Remove everything netagent owns: its nft table, the bridges it made or

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::dhcp::lease::Lease;
 use crate::dhcp::reply::Change;
 use crate::dhcp::server::{Control, Server};
 use crate::plan::DhcpPool;
@@ -37,6 +38,19 @@ impl DhcpServers {
         }
     }
 
+    /// The live leases of one network's server; None if it is not running.
+    pub async fn leases(&self, network: &str) -> Option<Vec<Lease>> {
+        let r = self.running.get(network)?;
+        let (tx, rx) = oneshot::channel();
+        r.control.send(Control::Leases(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Servers that could not start, with why.
+    pub fn problems(&self) -> Vec<String> {
+        self.failing.values().cloned().collect()
+    }
+
     pub fn sync(&mut self, pools: &[DhcpPool]) {
         let wanted: HashMap<&str, &DhcpPool> = pools.iter().map(|p| (p.network.as_str(), p)).collect();
         self.running.retain(|name, r| {
@@ -52,7 +66,7 @@ impl DhcpServers {
         for p in pools {
             match self.running.get_mut(&p.network) {
                 Some(r) if r.cfg != *p => {
-                    if r.control.try_send(Control::Reconfigure(p.clone())).is_ok() {
+                    if r.control.try_send(Control::Reconfigure(Box::new(p.clone()))).is_ok() {
                         r.cfg = p.clone();
                     }
                 }

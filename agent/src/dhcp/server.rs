@@ -44,7 +44,9 @@ pub enum ServerError {
 /// Messages from the daemon to a running server.
 pub enum Control {
     /// The network's DHCP settings changed (reload): keep leases that fit.
-    Reconfigure(DhcpPool),
+    Reconfigure(Box<DhcpPool>),
+    /// `netagent leases`: the leases that have not expired.
+    Leases(tokio::sync::oneshot::Sender<Vec<super::lease::Lease>>),
 }
 
 fn socket(ifname: &str) -> std::io::Result<UdpSocket> {
@@ -158,10 +160,14 @@ impl Server {
                 _ = sweep.tick() => self.expire(),
                 c = control.recv() => match c {
                     Some(Control::Reconfigure(cfg)) => {
-                        let dropped = self.pool.reconfigure(cfg);
+                        let dropped = self.pool.reconfigure(*cfg);
                         let changes: Vec<Change> = dropped.into_iter().map(Change::Gone).collect();
                         self.commit(&changes);
                         info!("dhcp {}: settings reloaded", self.pool.cfg.network);
+                    }
+                    Some(Control::Leases(reply)) => {
+                        let t = now();
+                        let _ = reply.send(self.pool.leases().filter(|l| !l.expired(t)).cloned().collect());
                     }
                     None => return,
                 },

@@ -3,19 +3,19 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::journal::{path_for, replay};
 use super::lease::{format_time, Lease};
 use crate::config::Config;
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Row {
     pub network: String,
     /// `2026-11-28 01:00:00` (UTC), or `never` for an infinite lease.
     pub expiry: String,
     pub mac: String,
-    pub protocol: &'static str,
+    pub protocol: String,
     pub address: String,
     pub hostname: Option<String>,
     pub client_id: String,
@@ -46,12 +46,12 @@ pub fn rows(cfg: &Config, network: Option<&str>, dir: &Path, now: u64) -> Result
     Ok(out)
 }
 
-fn row(network: &str, l: &Lease, prefix: u8) -> Row {
+pub fn row(network: &str, l: &Lease, prefix: u8) -> Row {
     Row {
         network: network.to_string(),
         expiry: l.expires.map(format_time).unwrap_or_else(|| "never".into()),
         mac: l.mac.to_string(),
-        protocol: "ipv4",
+        protocol: "ipv4".into(),
         address: format!("{}/{prefix}", l.ip),
         hostname: l.hostname.clone(),
         client_id: l.client.to_hex(),
@@ -67,10 +67,10 @@ pub fn table(rows: &[Row]) -> String {
         "Hostname",
         "Client ID or DUID",
     ];
-    let cells: Vec<[String; 6]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            vec![
                 format!(" {}", r.expiry),
                 r.mac.clone(),
                 r.protocol.to_string(),
@@ -80,8 +80,13 @@ pub fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
+    grid(&head, &cells)
+}
+
+/// Columns padded to their widest cell under a dashed rule, as virsh prints.
+pub fn grid(head: &[&str], cells: &[Vec<String>]) -> String {
     let mut width: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for c in &cells {
+    for c in cells {
         for (w, v) in width.iter_mut().zip(c) {
             *w = (*w).max(v.len());
         }
@@ -98,9 +103,9 @@ pub fn table(rows: &[Row]) -> String {
         s.trim_end().to_string() + "\n"
     };
     let mut out = line(head.to_vec());
-    out.push_str(&"-".repeat(width.iter().sum::<usize>() + 3 * (width.len() - 1)));
+    out.push_str(&"-".repeat(width.iter().sum::<usize>() + 3 * (width.len().saturating_sub(1))));
     out.push('\n');
-    for c in &cells {
+    for c in cells {
         out.push_str(&line(c.iter().map(|s| s.as_str()).collect()));
     }
     out
@@ -116,7 +121,7 @@ mod tests {
             network: "default".into(),
             expiry: "2026-11-28 01:00:00".into(),
             mac: "52:54:00:aa:bb:cc".into(),
-            protocol: "ipv4",
+            protocol: "ipv4".into(),
             address: "192.168.122.45/24".into(),
             hostname: Some("web".into()),
             client_id: "01:52:54:00:aa:bb:cc".into(),

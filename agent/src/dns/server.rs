@@ -110,6 +110,11 @@ impl DnsServers {
         })
     }
 
+    /// Servers that could not start, with why.
+    pub fn problems(&self) -> Vec<String> {
+        self.failing.values().cloned().collect()
+    }
+
     /// Make the running servers match the plan's zones.
     pub fn sync(&mut self, plan: &Plan) {
         let subnets: HashMap<&str, ipnet::Ipv4Net> = plan

@@ -337,7 +337,10 @@ impl Topo {
         let mut c = self.app.cmd(env!("CARGO_BIN_EXE_netagent"));
         c.args(args);
         let sub = args.first().copied().unwrap_or_default();
-        if matches!(sub, "run" | "down") {
+        if matches!(
+            sub,
+            "run" | "down" | "leases" | "list" | "info" | "status" | "reload" | "diff"
+        ) {
             c.arg("--state-dir").arg(self.dir.join("state"));
         }
         if matches!(sub, "run" | "leases") {

@@ -1,0 +1,50 @@
+//! The command line's end of the control socket.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use super::proto::{Request, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No agent answers: the socket is missing or nobody listens on it.
+    #[error("netagent is not running (no agent answers on {0})")]
+    NotRunning(String),
+    #[error("control socket {path}: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("control socket {path}: unreadable answer: {err}")]
+    Decode { path: String, err: serde_json::Error },
+}
+
+/// Send one request and wait for its answer (a reload may take seconds).
+pub fn call(socket: &Path, req: &Request) -> Result<Response, ClientError> {
+    let path = socket.display().to_string();
+    let io = |err| ClientError::Io {
+        path: path.clone(),
+        err,
+    };
+    let mut conn = match UnixStream::connect(socket) {
+        Ok(c) => c,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(ClientError::NotRunning(path));
+        }
+        Err(e) => return Err(io(e)),
+    };
+    conn.set_read_timeout(Some(Duration::from_secs(60))).map_err(io)?;
+    let mut body = serde_json::to_vec(req).map_err(|err| ClientError::Decode {
+        path: path.clone(),
+        err,
+    })?;
+    body.push(b'\n');
+    conn.write_all(&body).map_err(io)?;
+    let mut line = String::new();
+    BufReader::new(&conn).read_line(&mut line).map_err(io)?;
+    serde_json::from_str(&line).map_err(|err| ClientError::Decode { path, err })
+}

@@ -1,0 +1,139 @@
+//! What travels over the control socket. The answers are the same structures
+//! `--json` prints, so scripts see exactly what the agent knows.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    List,
+    Info {
+        network: String,
+    },
+    Leases {
+        network: Option<String>,
+    },
+    Status,
+    /// Check the config (the agent's own, or `file`) and apply the
+    /// difference; with `dry_run`, only say what would change.
+    Reload {
+        dry_run: bool,
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+impl Response {
+    pub fn data<T: Serialize>(v: &T) -> Response {
+        match serde_json::to_value(v) {
+            Ok(data) => Response {
+                ok: true,
+                error: None,
+                data,
+            },
+            Err(e) => Response::error(format!("cannot encode the answer: {e}")),
+        }
+    }
+
+    pub fn error(msg: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            error: Some(msg.into()),
+            data: serde_json::Value::Null,
+        }
+    }
+}
+
+/// One row of `netagent list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRow {
+    pub name: String,
+    pub kind: String,
+    pub bridge: String,
+    pub address: Option<String>,
+    /// active (bridge up), down, or missing.
+    pub state: String,
+    pub leases: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UplinkInfo {
+    pub interface: Option<String>,
+    pub addresses: Vec<String>,
+    pub gateway: Option<String>,
+    pub addressing: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpInfo {
+    pub ranges: Vec<String>,
+    pub lease_time: String,
+    pub static_hosts: usize,
+    pub leases: usize,
+    pub router: Option<String>,
+    pub dns_servers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsInfo {
+    pub listen: String,
+    pub domain: Option<String>,
+    pub local_only: bool,
+    pub forwarders: Vec<String>,
+}
+
+/// `netagent info NETWORK`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    #[serde(flatten)]
+    pub row: NetworkRow,
+    pub mac: Option<String>,
+    pub mtu: Option<u32>,
+    pub stp: bool,
+    /// The config's port names and patterns.
+    pub port_patterns: Vec<String>,
+    /// The interfaces attached to the bridge now.
+    pub ports: Vec<String>,
+    pub port_isolation: bool,
+    /// The uplink the network's traffic leaves by (nat and route).
+    pub uplink: Option<UplinkInfo>,
+    pub nat: Option<String>,
+    pub routes: Vec<String>,
+    pub forwards: Vec<String>,
+    pub dhcp: Option<DhcpInfo>,
+    pub dns: Option<DnsInfo>,
+}
+
+/// `netagent status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub version: String,
+    /// Unix seconds.
+    pub since: u64,
+    pub config: String,
+    pub networks: usize,
+    /// What is wrong now: failed reconciles, servers that cannot start.
+    pub errors: Vec<String>,
+    /// The last reload and how it went.
+    pub last_reload: Option<String>,
+}
+
+/// What a reload did, or (dry run) would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadOutcome {
+    pub applied: bool,
+    pub config: String,
+    pub changes: Vec<String>,
+    pub errors: Vec<String>,
+}

@@ -1,0 +1,403 @@
+//! What `list`, `info`, `status` and `reload` show: built from the config,
+//! a kernel snapshot and the lease counts (pure, so tested without a
+//! kernel), and printed as text like virsh's, or as JSON.
+
+use std::fmt::Write;
+
+use super::proto::*;
+use crate::config::{Kind, Network};
+use crate::dhcp::lease::format_time;
+use crate::dhcp::show::grid;
+use crate::links::observe::Kernel;
+
+/// active: the bridge exists and is up; down; or missing.
+pub fn state(k: &Kernel, bridge: &str) -> &'static str {
+    match k.link(bridge) {
+        Some(l) if l.up => "active",
+        Some(_) => "down",
+        None => "missing",
+    }
+}
+
+pub fn row(n: &Network, k: &Kernel, leases: usize) -> NetworkRow {
+    NetworkRow {
+        name: n.name.clone(),
+        kind: n.kind.to_string(),
+        bridge: n.bridge.clone(),
+        address: n.address.map(|a| a.to_string()),
+        state: state(k, &n.bridge).into(),
+        leases,
+    }
+}
+
+pub fn info(n: &Network, k: &Kernel, leases: usize, uplink: Option<UplinkInfo>) -> NetworkInfo {
+    let link = k.link(&n.bridge);
+    let ports = match link {
+        Some(b) => {
+            let mut v: Vec<String> = k
+                .links
+                .iter()
+                .filter(|l| l.controller == Some(b.index))
+                .map(|l| l.name.clone())
+                .collect();
+            v.sort();
+            v
+        }
+        None => Vec::new(),
+    };
+    let dns = n.dns.as_ref().filter(|d| d.enabled);
+    NetworkInfo {
+        row: row(n, k, leases),
+        mac: link.and_then(|l| l.mac).or(n.mac).map(|m| m.to_string()),
+        mtu: link.map(|l| l.mtu).or(n.mtu),
+        stp: n.stp,
+        port_patterns: n.ports.clone(),
+        ports,
+        port_isolation: n.port_isolation,
+        uplink: if n.kind.needs_uplink() { uplink } else { None },
+        nat: n.nat.as_ref().map(|x| match &x.address {
+            Some(a) => format!("snat to {a} ports {}", x.ports),
+            None => format!("masquerade ports {}", x.ports),
+        }),
+        routes: n
+            .routes
+            .iter()
+            .map(|r| format!("{} via {}", r.to, r.via))
+            .collect(),
+        forwards: n
+            .forwards
+            .iter()
+            .map(|f| {
+                let mut s = format!("{} {} -> {}:{}", f.protocol, f.ports, f.to, f.to_ports());
+                if !f.from.is_empty() {
+                    let from: Vec<String> = f.from.iter().map(|x| x.to_string()).collect();
+                    s.push_str(&format!(" from {}", from.join(", ")));
+                }
+                s
+            })
+            .collect(),
+        dhcp: n.dhcp.as_ref().map(|d| {
+            let bridge_ip = n.address.map(|a| a.addr());
+            let dns_on = dns.is_some();
+            DhcpInfo {
+                ranges: d.ranges.iter().map(|r| r.to_string()).collect(),
+                lease_time: d.lease_time.to_string(),
+                static_hosts: d.hosts.len(),
+                leases,
+                router: if d.router && n.kind != Kind::Isolated {
+                    bridge_ip.map(|a| a.to_string())
+                } else {
+                    None
+                },
+                dns_servers: if d.dns_servers.is_empty() {
+                    bridge_ip
+                        .filter(|_| dns_on)
+                        .map(|a| a.to_string())
+                        .into_iter()
+                        .collect()
+                } else {
+                    d.dns_servers.iter().map(|a| a.to_string()).collect()
+                },
+            }
+        }),
+        dns: dns.and_then(|d| {
+            Some(DnsInfo {
+                listen: format!("{}:53", n.address?.addr()),
+                domain: d.domain.clone(),
+                local_only: d.local_only,
+                forwarders: d
+                    .forwarders
+                    .iter()
+                    .map(|f| match (&f.domain, f.addr) {
+                        (Some(dom), Some(a)) => format!("{dom} -> {a}"),
+                        (Some(dom), None) => format!("{dom} (local only)"),
+                        (None, Some(a)) => a.to_string(),
+                        (None, None) => "-".into(),
+                    })
+                    .collect(),
+            })
+        }),
+    }
+}
+
+pub fn list_text(rows: &[NetworkRow]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                format!(" {}", r.name),
+                r.kind.clone(),
+                r.bridge.clone(),
+                r.address.clone().unwrap_or_else(|| "-".into()),
+                r.state.clone(),
+                r.leases.to_string(),
+            ]
+        })
+        .collect();
+    grid(&[" Name", "Kind", "Bridge", "Address", "State", "Leases"], &cells)
+}
+
+fn field(out: &mut String, key: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{:<16}{value}", format!("{key}:"));
+}
+
+fn or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+pub fn info_text(i: &NetworkInfo) -> String {
+    let mut out = String::new();
+    let r = &i.row;
+    field(&mut out, "Name", &r.name);
+    field(&mut out, "Kind", &r.kind);
+    field(&mut out, "State", &r.state);
+    field(&mut out, "Bridge", &r.bridge);
+    field(&mut out, "Address", r.address.as_deref().unwrap_or("-"));
+    field(&mut out, "MAC", i.mac.as_deref().unwrap_or("-"));
+    field(
+        &mut out,
+        "MTU",
+        i.mtu.map(|m| m.to_string()).unwrap_or("-".into()),
+    );
+    field(&mut out, "STP", if i.stp { "on" } else { "off" });
+    field(&mut out, "Ports", or_none(&i.ports));
+    field(&mut out, "Port patterns", or_none(&i.port_patterns));
+    if i.port_isolation {
+        field(&mut out, "Port isolation", "on");
+    }
+    if let Some(u) = &i.uplink {
+        field(
+            &mut out,
+            "Uplink",
+            format!(
+                "{} ({}) {} gateway {}",
+                u.interface.as_deref().unwrap_or("not found yet"),
+                u.addressing,
+                or_none(&u.addresses),
+                u.gateway.as_deref().unwrap_or("-")
+            ),
+        );
+    }
+    if let Some(n) = &i.nat {
+        field(&mut out, "NAT", n);
+    }
+    if !i.routes.is_empty() {
+        field(&mut out, "Routes", i.routes.join(", "));
+    }
+    if !i.forwards.is_empty() {
+        field(&mut out, "Forwards", i.forwards.join(", "));
+    }
+    match &i.dhcp {
+        Some(d) => {
+            field(&mut out, "DHCP ranges", d.ranges.join(", "));
+            field(&mut out, "DHCP lease time", &d.lease_time);
+            field(&mut out, "DHCP router", d.router.as_deref().unwrap_or("-"));
+            field(&mut out, "DHCP DNS", or_none(&d.dns_servers));
+            field(&mut out, "Static hosts", d.static_hosts);
+            field(&mut out, "Leases", d.leases);
+        }
+        None => field(&mut out, "DHCP", "off"),
+    }
+    match &i.dns {
+        Some(d) => {
+            field(&mut out, "DNS", &d.listen);
+            field(&mut out, "DNS domain", d.domain.as_deref().unwrap_or("-"));
+            field(
+                &mut out,
+                "DNS local only",
+                if d.local_only { "yes" } else { "no" },
+            );
+            field(&mut out, "DNS forwarders", or_none(&d.forwarders));
+        }
+        None => field(&mut out, "DNS", "off"),
+    }
+    out
+}
+
+fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}min {s}s"),
+        (0, _, _) => format!("{h}h {m}min"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+pub fn status_text(s: &Status, now: u64) -> String {
+    let mut out = String::new();
+    field(
+        &mut out,
+        "State",
+        format!(
+            "running (pid {}) since {} UTC; {} ago",
+            s.pid,
+            format_time(s.since),
+            duration(now.saturating_sub(s.since))
+        ),
+    );
+    field(&mut out, "Version", &s.version);
+    field(&mut out, "Config", &s.config);
+    field(&mut out, "Networks", s.networks);
+    field(&mut out, "Last reload", s.last_reload.as_deref().unwrap_or("-"));
+    if s.errors.is_empty() {
+        field(&mut out, "Errors", "none");
+    } else {
+        field(&mut out, "Errors", s.errors.len());
+        for e in &s.errors {
+            let _ = writeln!(out, "  {e}");
+        }
+    }
+    out
+}
+
+pub fn reload_text(o: &ReloadOutcome) -> String {
+    let mut out = String::new();
+    let verb = if o.applied { "applied" } else { "would apply" };
+    if o.changes.is_empty() {
+        let _ = writeln!(out, "{}: no changes", o.config);
+    } else {
+        let _ = writeln!(
+            out,
+            "{}: {verb} {} change{}",
+            o.config,
+            o.changes.len(),
+            if o.changes.len() == 1 { "" } else { "s" }
+        );
+        for c in &o.changes {
+            let _ = writeln!(out, "  {c}");
+        }
+    }
+    for e in &o.errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+    use crate::links::observe::Link;
+
+    fn kernel() -> Kernel {
+        Kernel {
+            links: vec![
+                Link {
+                    index: 3,
+                    name: "virbr0".into(),
+                    kind: Some("bridge".into()),
+                    mtu: 1500,
+                    up: true,
+                    ..Link::default()
+                },
+                Link {
+                    index: 4,
+                    name: "vnet1".into(),
+                    controller: Some(3),
+                    up: true,
+                    ..Link::default()
+                },
+                Link {
+                    index: 5,
+                    name: "vnet0".into(),
+                    controller: Some(3),
+                    up: true,
+                    ..Link::default()
+                },
+            ],
+            ..Kernel::default()
+        }
+    }
+
+    const CFG: &str = r#"
+[uplink]
+interface = "eth0"
+[[network]]
+name = "default"
+bridge = "virbr0"
+address = "192.168.122.1/24"
+ports = ["vnet*"]
+[network.dhcp]
+[[network.forward]]
+port = 8080
+to = "192.168.122.10"
+to_port = 80
+[[network]]
+name = "iso"
+kind = "isolated"
+bridge = "virbr9"
+address = "10.9.0.1/24"
+"#;
+
+    #[test]
+    fn list_shows_state_from_the_kernel() {
+        let cfg = parse(CFG, "t.toml").expect("valid");
+        let k = kernel();
+        let rows: Vec<NetworkRow> = cfg.networks.iter().map(|n| row(n, &k, 2)).collect();
+        assert_eq!(rows[0].state, "active");
+        assert_eq!(rows[1].state, "missing");
+        let text = list_text(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            " Name      Kind       Bridge   Address            State     Leases"
+        );
+        assert_eq!(
+            lines[2],
+            " default   nat        virbr0   192.168.122.1/24   active    2"
+        );
+    }
+
+    #[test]
+    fn info_has_ports_uplink_dhcp_dns_and_forwards() {
+        let cfg = parse(CFG, "t.toml").expect("valid");
+        let up = UplinkInfo {
+            interface: Some("eth0".into()),
+            addresses: vec!["10.0.0.5/24".into()],
+            gateway: Some("10.0.0.1".into()),
+            addressing: "dhcp".into(),
+        };
+        let i = info(&cfg.networks[0], &kernel(), 1, Some(up.clone()));
+        assert_eq!(i.ports, vec!["vnet0", "vnet1"]);
+        assert_eq!(i.forwards, vec!["tcp 8080 -> 192.168.122.10:80"]);
+        let d = i.dhcp.as_ref().expect("dhcp");
+        assert_eq!(d.ranges, vec!["192.168.122.2-192.168.122.254"]);
+        assert_eq!(d.router.as_deref(), Some("192.168.122.1"));
+        assert_eq!(
+            i.dns.as_ref().map(|d| d.listen.as_str()),
+            Some("192.168.122.1:53")
+        );
+        let text = info_text(&i);
+        assert!(
+            text.contains("Uplink:         eth0 (dhcp) 10.0.0.5/24 gateway 10.0.0.1"),
+            "{text}"
+        );
+        assert!(text.contains("Ports:          vnet0, vnet1"), "{text}");
+        // An isolated network has no uplink to show.
+        assert_eq!(info(&cfg.networks[1], &kernel(), 0, Some(up)).uplink, None);
+    }
+
+    #[test]
+    fn status_says_since_when_and_what_is_wrong() {
+        let s = Status {
+            pid: 42,
+            version: "0.1.0".into(),
+            since: 1_795_000_000,
+            config: "/etc/netagent/netagent.toml".into(),
+            networks: 2,
+            errors: vec!["dns default: listen on 192.168.122.1:53: Address in use".into()],
+            last_reload: None,
+        };
+        let t = status_text(&s, 1_795_000_000 + 3725);
+        assert!(
+            t.contains("running (pid 42) since 2026-11-18 11:06:40 UTC; 1h 2min ago"),
+            "{t}"
+        );
+        assert!(t.contains("Errors:         1\n  dns default"), "{t}");
+    }
+}

@@ -1,0 +1,103 @@
+//! Answers to the control socket's requests, from the running agent's own
+//! state: its config, the kernel as it is now, and the DHCP servers' leases.
+
+use crate::control::proto::{Request, Response, Status, UplinkInfo};
+use crate::control::view;
+use crate::dhcp::show;
+use crate::links::observe::Kernel;
+
+use super::Daemon;
+
+impl Daemon {
+    pub(super) async fn handle(&mut self, req: Request) -> Response {
+        match req {
+            Request::List => {
+                let k = self.kernel().await;
+                let mut rows = Vec::new();
+                for n in &self.cfg.networks {
+                    rows.push(view::row(n, &k, self.lease_count(&n.name).await));
+                }
+                Response::data(&rows)
+            }
+            Request::Info { network } => {
+                let Some(n) = self.cfg.networks.iter().find(|n| n.name == network) else {
+                    return Response::error(self.no_such(&network));
+                };
+                let k = self.kernel().await;
+                let leases = self.lease_count(&n.name).await;
+                Response::data(&view::info(n, &k, leases, self.uplink_info(&k)))
+            }
+            Request::Leases { network } => {
+                if let Some(w) = &network {
+                    if !self.cfg.networks.iter().any(|n| &n.name == w) {
+                        return Response::error(self.no_such(w));
+                    }
+                }
+                let mut rows = Vec::new();
+                for n in self
+                    .cfg
+                    .networks
+                    .iter()
+                    .filter(|n| n.dhcp.is_some() && network.as_ref().is_none_or(|w| *w == n.name))
+                {
+                    let prefix = n.address.map(|a| a.prefix_len()).unwrap_or(32);
+                    let mut leases = self.servers.leases(&n.name).await.unwrap_or_default();
+                    leases.sort_by_key(|l| l.ip);
+                    rows.extend(leases.iter().map(|l| show::row(&n.name, l, prefix)));
+                }
+                Response::data(&rows)
+            }
+            Request::Status => {
+                let mut errors = self.errors.clone();
+                errors.extend(self.servers.problems());
+                errors.extend(self.dns.problems());
+                Response::data(&Status {
+                    pid: std::process::id(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    since: self.since,
+                    config: self.src.to_string(),
+                    networks: self.cfg.networks.len(),
+                    errors,
+                    last_reload: self.last_reload.clone(),
+                })
+            }
+            Request::Reload { dry_run, file } => match self.reload(dry_run, file).await {
+                Ok(outcome) => Response::data(&outcome),
+                Err(problems) => Response::error(problems),
+            },
+        }
+    }
+
+    fn no_such(&self, name: &str) -> String {
+        let names: Vec<&str> = self.cfg.networks.iter().map(|n| n.name.as_str()).collect();
+        format!("no network named \"{name}\"; networks: {}", names.join(", "))
+    }
+
+    async fn kernel(&self) -> Kernel {
+        self.rec.nl.observe().await.unwrap_or_default()
+    }
+
+    async fn lease_count(&self, network: &str) -> usize {
+        self.servers.leases(network).await.map(|l| l.len()).unwrap_or(0)
+    }
+
+    fn uplink_info(&self, k: &Kernel) -> Option<UplinkInfo> {
+        let u = self.rec.plan.uplink.as_ref()?;
+        let link = self.rec.uplink.as_deref().and_then(|n| k.link(n));
+        let (addressing, gateway) = match &u.addressing {
+            crate::config::Addressing::Dhcp => (
+                "dhcp".to_string(),
+                self.rec.lease.borrow().as_ref().and_then(|l| l.router),
+            ),
+            crate::config::Addressing::Static { gateway, .. } => ("static".to_string(), *gateway),
+        };
+        Some(UplinkInfo {
+            interface: self.rec.uplink.clone(),
+            addresses: link
+                .map(|l| k.addrs_of(l.index).map(|a| a.to_string()).collect())
+                .unwrap_or_default(),
+            gateway: gateway.map(|g| g.to_string()),
+            addressing,
+        })
+    }
+}

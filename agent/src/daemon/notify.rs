@@ -1,0 +1,35 @@
+//! systemd's readiness protocol (sd_notify): `READY=1` once the networks are
+//! up, `RELOADING=1` around a reload, `STATUS=` for `systemctl status`. A
+//! datagram to $NOTIFY_SOCKET; nothing when it is unset (not under systemd).
+
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+
+use tracing::debug;
+
+pub fn notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    // "@name" is an abstract socket.
+    let addr = match path.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|a| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &a));
+    if let Err(e) = sent {
+        debug!("sd_notify {path}: {e}");
+    }
+}
+
+/// For RELOADING=1: systemd wants the time of the reload in microseconds.
+pub fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}

@@ -1,0 +1,223 @@
+//! Root, network namespaces: the virsh-like commands against a running
+//! agent, and a reload that applies only the difference: the unchanged
+//! network keeps its bridge, its leases and its DNS socket, and a stream of
+//! DNS queries across the reload loses nothing.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::clients::{wait_event, Udhcpc};
+use common::topo::*;
+
+const T: Duration = Duration::from_secs(10);
+
+const BEFORE: &str = r#"
+[uplink]
+interface = "up0"
+address = "10.99.0.2/24"
+gateway = "10.99.0.1"
+
+[[network]]
+name = "web"
+bridge = "virbr0"
+address = "10.77.0.1/24"
+stp = false
+ports = ["vg*"]
+
+[network.dhcp]
+ranges = ["10.77.0.100-10.77.0.150"]
+
+[[network]]
+name = "lab"
+kind = "isolated"
+bridge = "virbr1"
+address = "10.78.0.1/24"
+ports = ["vh*"]
+"#;
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A DNS query for `name` A IN with the given ID.
+fn query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// Query the bridge's DNS from the guest every 5 ms until `stop`; returns
+/// (sent, answered).
+fn query_stream(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, u32)> {
+    std::thread::spawn(move || {
+        in_ns(&ns, move || {
+            let s = UdpSocket::bind("10.77.0.10:0").expect("bind");
+            s.set_read_timeout(Some(Duration::from_secs(1))).expect("timeout");
+            let (mut sent, mut answered) = (0u32, 0u32);
+            let mut buf = [0u8; 512];
+            while !stop.load(Ordering::SeqCst) {
+                let id = sent as u16;
+                sent += 1;
+                let _ = s.send_to(&query(id, "virbr0"), "10.77.0.1:53");
+                if let Ok(n) = s.recv(&mut buf) {
+                    if n > 2 && buf[..2] == id.to_be_bytes() {
+                        answered += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (sent, answered)
+        })
+    })
+}
+
+#[test]
+fn netns_commands_and_a_reload_that_changes_only_the_difference() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let dhcp_guest = t.guest("vg2", "0.0.0.0/32", "");
+    let _lab = t.guest("vh1", "10.78.0.10/24", "");
+    let cfg = t.write_config("n.toml", BEFORE);
+    let agent = t.start(&cfg);
+
+    // status
+    let o = t.netagent(&["status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = text(&o);
+    assert!(s.contains(&format!("running (pid {})", agent.pid())), "{s}");
+    assert!(s.contains(cfg.to_str().unwrap_or_default()), "{s}");
+    assert!(s.contains("Errors:         none"), "{s}");
+
+    // A lease, then list and info.
+    let c = Udhcpc::start(&t.g(dhcp_guest).ns, &t.dir, "db");
+    let bound = wait_event(&c.events, 0, &["bound"], T).expect("no lease");
+    let o = t.netagent(&["list", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).expect("list --json");
+    assert_eq!(rows[0]["name"], "web");
+    assert_eq!(rows[0]["state"], "active");
+    assert_eq!(rows[0]["leases"], 1);
+    assert_eq!(rows[1]["name"], "lab");
+    assert_eq!(rows[1]["kind"], "isolated");
+    let listed = text(&t.netagent(&["list"]));
+    assert!(
+        listed.contains(" web    nat        virbr0   10.77.0.1/24   active   1"),
+        "{listed}"
+    );
+    let info = text(&t.netagent(&["info", "web"]));
+    assert!(info.contains("Ports:          vg1, vg2"), "{info}");
+    assert!(
+        info.contains("Uplink:         up0 (static) 10.99.0.2/24 gateway 10.99.0.1"),
+        "{info}"
+    );
+    assert!(info.contains("DHCP ranges:    10.77.0.100-10.77.0.150"), "{info}");
+    let o = t.netagent(&["info", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no network named \"nope\"; networks: web, lab"));
+    let leases = text(&t.netagent(&["leases", "web"]));
+    assert!(
+        leases.contains(&format!("{}/24", bound.ip)) && leases.contains("db"),
+        "{leases}"
+    );
+
+    // The new config: lab removed, web's range widened with a static host
+    // for a newcomer, a port forward added.
+    let newcomer = t.guest("vg3", "0.0.0.0/32", "");
+    let mac = t.g(newcomer).ns.ip(&["-o", "link", "show", "eth0"]);
+    let mac = mac
+        .split("link/ether ")
+        .nth(1)
+        .and_then(|m| m.split_whitespace().next())
+        .expect("mac");
+    let after = BEFORE
+        .replace("10.77.0.100-10.77.0.150", "10.77.0.100-10.77.0.250")
+        .replace(
+            "[network.dhcp]",
+            "[[network.forward]]\nport = 8080\nto = \"10.77.0.10\"\n\n[network.dhcp]",
+        )
+        .replace(
+            "\n[[network]]\nname = \"lab\"",
+            &format!("[[network.dhcp.host]]\nmac = \"{mac}\"\nip = \"10.77.0.42\"\nname = \"cache\"\n\n[[network]]\nname = \"lab\""),
+        );
+    let after = &after[..after.find("[[network]]\nname = \"lab\"").unwrap_or(after.len())];
+    let next = t.write_config("next.toml", after);
+    let d = text(&t.netagent(&["diff", next.to_str().unwrap_or_default()]));
+    assert!(d.contains("would apply 4 changes"), "{d}");
+    assert!(d.contains("- network \"lab\""), "{d}");
+    assert!(
+        d.contains("~ network \"web\" dhcp.ranges: 10.77.0.100-10.77.0.150 -> 10.77.0.100-10.77.0.250"),
+        "{d}"
+    );
+    std::fs::write(&cfg, after).expect("write config");
+    let dry = text(&t.netagent(&["reload", "--dry-run"]));
+    assert!(dry.contains("would apply 4 changes"), "{dry}");
+    assert!(t.has_link("virbr1"), "a dry run changed something");
+
+    // The real reload, with DNS queries flowing on the unchanged bridge.
+    let index = t.app.ip(&["-o", "link", "show", "virbr0"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stream = query_stream(t.g(g).ns.name.clone(), stop.clone());
+    std::thread::sleep(Duration::from_millis(500));
+    let o = t.netagent(&["reload"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("applied 4 changes"), "{}", text(&o));
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let (sent, answered) = stream.join().expect("query stream");
+    assert!(sent > 50, "only {sent} queries sent");
+    assert_eq!(answered, sent, "DNS queries lost across the reload");
+    assert!(
+        !t.has_link("virbr1"),
+        "the removed network's bridge is still there"
+    );
+    assert_eq!(
+        t.app.ip(&["-o", "link", "show", "virbr0"]).split(':').next(),
+        index.split(':').next(),
+        "the unchanged bridge was recreated"
+    );
+    // The new static host is live without a restart; the old lease is kept.
+    let c2 = Udhcpc::start(&t.g(newcomer).ns, &t.dir, "cache");
+    let b2 = wait_event(&c2.events, 0, &["bound"], T).expect("no lease after reload");
+    assert_eq!(
+        b2.ip, "10.77.0.42",
+        "the static host added by the reload was not used"
+    );
+    let leases = text(&t.netagent(&["leases", "web"]));
+    assert!(leases.contains("db") && leases.contains("cache"), "{leases}");
+    drop(c);
+    let _srv = TcpServer::start(&t.g(g).ns.name, sa("10.77.0.10:8080"));
+    let mut conn = tcp_connect(&t.out.name, None, sa("10.99.0.2:8080")).expect("forward added by reload");
+    echo(&mut conn, b"reloaded").expect("echo");
+
+    // A broken file is refused with its position, and nothing changes.
+    std::fs::write(
+        &cfg,
+        "[[network]]\nname = \"web\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/33\"\n",
+    )
+    .expect("write broken config");
+    let o = t.netagent(&["reload"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains(":4:11"), "{}", text(&o));
+    assert!(t.has_link("virbr0"));
+    let s = text(&t.netagent(&["status"]));
+    assert!(s.contains("refused"), "{s}");
+
+    // Stopped: status says so, with exit code 3.
+    let _ = agent.stop(libc::SIGTERM);
+    let o = t.netagent(&["status"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("netagent is not running"), "{}", text(&o));
+}
