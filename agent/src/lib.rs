@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod dhcp;
 pub mod dns;
 pub mod firewall;
+pub mod libvirt;
 pub mod links;
 pub mod plan;
 pub mod uplink;

@@ -110,6 +110,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Turn libvirt network XML (`virsh net-dumpxml NAME`) into a netagent
+    /// config on stdout; what has no equivalent is named on stderr and in
+    /// comments at the top.
+    ImportLibvirt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Run as the appliance's init (what PID 1 does): mounts, modules, the
     /// config from the boot disk, then `netagent run` under supervision.
     Init,
@@ -256,6 +263,31 @@ fn main() -> ExitCode {
             )
         }
         Cmd::Init => netagent::appliance::init::run(),
+        Cmd::ImportLibvirt { files } => {
+            let mut docs = Vec::new();
+            for f in &files {
+                match std::fs::read_to_string(f) {
+                    Ok(t) => docs.push((f.display().to_string(), t)),
+                    Err(e) => {
+                        eprintln!("netagent import-libvirt: {}: {e}", f.display());
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            match netagent::libvirt::import(&docs) {
+                Ok(out) => {
+                    for w in &out.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    print!("{}", out.toml);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("netagent import-libvirt: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Down { config, state_dir } => {
             let Some(rt) = start() else {
                 return ExitCode::from(1);

@@ -32,6 +32,19 @@ fn every_example_config_is_accepted() {
 }
 
 #[test]
+fn every_example_config_survives_being_written_back() {
+    for (name, path) in common::example_configs() {
+        let src = std::fs::read_to_string(&path).expect("read example");
+        let cfg = config::parse(&src, &name).expect("valid example");
+        let written = config::write::write(&cfg);
+        match config::parse(&written, "written.toml") {
+            Ok(back) => assert_eq!(back, cfg, "config/{name}.toml changed when written:\n{written}"),
+            Err(p) => panic!("config/{name}.toml written back is rejected:\n{p}\n{written}"),
+        }
+    }
+}
+
+#[test]
 fn default_toml_is_the_embedded_default() {
     let src = std::fs::read_to_string(common::repo_root().join("config/default.toml")).expect("read");
     let parsed = config::parse(&src, "default.toml").expect("default.toml is valid");

@@ -163,6 +163,7 @@ impl Checker<'_, '_> {
         let addressing = match &u.address {
             None => Addressing::Dhcp,
             Some(v) if v.get_ref() == "dhcp" => Addressing::Dhcp,
+            Some(v) if v.get_ref() == "host" => Addressing::Host,
             Some(v) => {
                 let address = self.if_addr(v, "uplink.address")?;
                 let gateway = u.gateway.as_ref().and_then(|g| self.ip(g, "uplink.gateway"));
@@ -178,12 +179,18 @@ impl Checker<'_, '_> {
                 Addressing::Static { address, gateway }
             }
         };
-        if let (Addressing::Dhcp, Some(g)) = (&addressing, &u.gateway) {
-            self.c.add(
+        match (&addressing, &u.gateway) {
+            (Addressing::Dhcp, Some(g)) => self.c.add(
                 g.span(),
                 "uplink.gateway",
                 "a gateway makes no sense with address = \"dhcp\" (DHCP supplies it): remove it or give a static address",
-            );
+            ),
+            (Addressing::Host, Some(g)) => self.c.add(
+                g.span(),
+                "uplink.gateway",
+                "with address = \"host\" the host's own network tools set the gateway: remove it",
+            ),
+            _ => {}
         }
         let dns = self.ips(&u.dns, "uplink.dns");
         Some(Uplink {

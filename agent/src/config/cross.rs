@@ -83,7 +83,7 @@ pub fn check_cross(
     // Subnets must not overlap: the kernel could not route between them.
     let uplink_net = uplink.and_then(|(_, u)| match u.addressing {
         Addressing::Static { address, .. } => Some(address.trunc()),
-        Addressing::Dhcp => None,
+        Addressing::Dhcp | Addressing::Host => None,
     });
     for (i, (raw, n)) in nets.iter().enumerate() {
         let (Some(sub), Some(v)) = (n.subnet(), &raw.get_ref().address) else {

@@ -120,6 +120,7 @@ fn uplink_text(u: &Option<Uplink>) -> String {
             };
             let addr = match &u.addressing {
                 Addressing::Dhcp => "dhcp".to_string(),
+                Addressing::Host => "host".to_string(),
                 Addressing::Static { address, gateway } => {
                     format!("{address} gateway {}", opt(gateway))
                 }

@@ -12,9 +12,11 @@ mod problem;
 mod raw;
 pub mod units;
 mod unknown;
+pub mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use check::DEFAULT_LEASE;
 pub use default::default_config;
 pub use model::*;
 pub use problem::{line_col, Problem, Problems};

@@ -31,6 +31,10 @@ pub enum UplinkInterface {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Addressing {
     Dhcp,
+    /// The host's own network tools configure the uplink (netagent as a
+    /// daemon on an ordinary host): netagent never touches it, and forwards
+    /// DNS to the resolvers in /etc/resolv.conf.
+    Host,
     Static {
         address: Ipv4Net,
         gateway: Option<Ipv4Addr>,

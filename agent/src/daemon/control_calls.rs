@@ -90,6 +90,7 @@ impl Daemon {
                 self.rec.lease.borrow().as_ref().and_then(|l| l.router),
             ),
             crate::config::Addressing::Static { gateway, .. } => ("static".to_string(), *gateway),
+            crate::config::Addressing::Host => ("host".to_string(), None),
         };
         Some(UplinkInfo {
             interface: self.rec.uplink.clone(),

@@ -293,6 +293,26 @@ fn uplink_dns(rec: &Reconciler) -> Vec<std::net::Ipv4Addr> {
         .as_ref()
         .map(|u| u.dns.clone())
         .unwrap_or_default();
+    if rec
+        .plan
+        .uplink
+        .as_ref()
+        .is_some_and(|u| u.addressing == Addressing::Host)
+    {
+        // Never our own bridges: a host whose resolv.conf points at a
+        // bridge would send queries in a circle.
+        let own: Vec<std::net::Ipv4Addr> = rec
+            .plan
+            .bridges
+            .iter()
+            .filter_map(|b| b.address.map(|a| a.addr()))
+            .collect();
+        for d in crate::dns::resolv_conf::read() {
+            if !v.contains(&d) && !own.contains(&d) {
+                v.push(d);
+            }
+        }
+    }
     if let Some(l) = &*rec.lease.borrow() {
         v.extend(
             l.dns

@@ -88,10 +88,14 @@ impl Reconciler {
                 Some(l) => (Some(l.address), l.router),
                 None => (None, None),
             },
-            None => (None, None),
+            Some(Addressing::Host) | None => (None, None),
         };
         UplinkState {
             name: name.to_string(),
+            managed: !matches!(
+                self.plan.uplink.as_ref().map(|u| &u.addressing),
+                Some(Addressing::Host)
+            ),
             address,
             gateway,
         }

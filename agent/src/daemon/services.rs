@@ -66,7 +66,10 @@ impl DhcpServers {
         for p in pools {
             match self.running.get_mut(&p.network) {
                 Some(r) if r.cfg != *p => {
-                    if r.control.try_send(Control::Reconfigure(Box::new(p.clone()))).is_ok() {
+                    if r.control
+                        .try_send(Control::Reconfigure(Box::new(p.clone())))
+                        .is_ok()
+                    {
                         r.cfg = p.clone();
                     }
                 }

@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod forward;
 pub mod handler;
+pub mod resolv_conf;
 pub mod server;
 pub mod udp;
 pub mod wire;

@@ -76,6 +76,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UplinkState {
     pub name: String,
+    /// False when the host's own tools own the uplink: hands off entirely.
+    pub managed: bool,
     pub address: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
 }
@@ -248,7 +250,7 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
 
     // The uplink: up, and addressed when netagent addresses it.
     if let Some(u) = want.uplink {
-        if let Some(l) = k.link(&u.name) {
+        if let Some(l) = k.link(&u.name).filter(|_| u.managed) {
             if !l.up {
                 out.push(Action::Up { link: u.name.clone() });
             }
@@ -382,6 +384,7 @@ mod tests {
         let p = plan(&default_config());
         let up = UplinkState {
             name: "eth0".into(),
+            managed: true,
             address: None,
             gateway: None,
         };
@@ -436,6 +439,7 @@ mod tests {
         let p = plan(&default_config());
         let up = UplinkState {
             name: "eth0".into(),
+            managed: true,
             address: None,
             gateway: None,
         };
@@ -454,6 +458,7 @@ mod tests {
         let p = plan(&default_config());
         let up = UplinkState {
             name: "eth0".into(),
+            managed: true,
             address: Some("10.0.2.15/24".parse().unwrap()),
             gateway: Some("10.0.2.2".parse().unwrap()),
         };
@@ -514,6 +519,7 @@ mod tests {
         let p = plan(&default_config());
         let up = UplinkState {
             name: "eth0".into(),
+            managed: true,
             address: None,
             gateway: None,
         };
@@ -538,6 +544,7 @@ mod tests {
         let p = plan(&cfg);
         let up = UplinkState {
             name: "eth0".into(),
+            managed: true,
             address: None,
             gateway: None,
         };

@@ -179,8 +179,11 @@ impl Netlink {
             .map_err(|e| op(format!("bridge {name}"), "create", e))
     }
 
+    /// STP on or off, with libvirt's forward delay of 0 (a bridge made by
+    /// someone else has the kernel's 15 s, which would hold new ports back).
     pub async fn set_stp(&self, link: &Link, stp: bool) -> Result<(), LinkError> {
         let msg = LinkBridge::new(&link.name)
+            .forward_delay(0)
             .stp_state(if stp {
                 BridgeStpState::KernelStp
             } else {

@@ -21,6 +21,7 @@ impl Display for Plan {
                 let _ = write!(o, "interface {iface}");
                 match &u.addressing {
                     Addressing::Dhcp => o.push_str(" address dhcp"),
+                    Addressing::Host => o.push_str(" address host (left to the host)"),
                     Addressing::Static { address, gateway } => {
                         let _ = write!(o, " address {address}");
                         if let Some(g) = gateway {

@@ -1,0 +1,216 @@
+//! A checked `Config` written back as netagent TOML, in the order and style
+//! of the example configs. `import-libvirt` uses it; parsing what it writes
+//! gives the same `Config` back (tested over every example).
+
+use std::fmt::Write;
+
+use super::model::*;
+use super::units::LeaseTime;
+
+/// A TOML string literal, escaped by the toml crate.
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn list<T: ToString>(v: &[T]) -> String {
+    let items: Vec<String> = v.iter().map(|x| q(&x.to_string())).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Lease times in the largest whole unit: "1h" rather than "3600s".
+pub fn lease_time(t: LeaseTime) -> String {
+    match t.seconds() {
+        None => "infinite".into(),
+        Some(s) => [(604800, "w"), (86400, "d"), (3600, "h"), (60, "m")]
+            .iter()
+            .find(|(n, _)| s % n == 0)
+            .map(|(n, u)| format!("{}{u}", s / n))
+            .unwrap_or_else(|| format!("{s}s")),
+    }
+}
+
+pub fn write(cfg: &Config) -> String {
+    let mut o = String::new();
+    if let Some(u) = &cfg.uplink {
+        o.push_str("[uplink]\n");
+        let iface = match &u.interface {
+            UplinkInterface::Auto => "auto".to_string(),
+            UplinkInterface::Named(n) => n.clone(),
+        };
+        let _ = writeln!(o, "interface = {}", q(&iface));
+        match &u.addressing {
+            Addressing::Dhcp => o.push_str("address = \"dhcp\"\n"),
+            Addressing::Host => o.push_str("address = \"host\"\n"),
+            Addressing::Static { address, gateway } => {
+                let _ = writeln!(o, "address = {}", q(&address.to_string()));
+                if let Some(g) = gateway {
+                    let _ = writeln!(o, "gateway = {}", q(&g.to_string()));
+                }
+            }
+        }
+        if !u.dns.is_empty() {
+            let _ = writeln!(o, "dns = {}", list(&u.dns));
+        }
+    }
+    for n in &cfg.networks {
+        network(&mut o, n);
+    }
+    o
+}
+
+fn network(o: &mut String, n: &Network) {
+    if !o.is_empty() {
+        o.push('\n');
+    }
+    o.push_str("[[network]]\n");
+    let _ = writeln!(o, "name = {}", q(&n.name));
+    let _ = writeln!(o, "kind = {}", q(n.kind.name()));
+    let _ = writeln!(o, "bridge = {}", q(&n.bridge));
+    if let Some(a) = n.address {
+        let _ = writeln!(o, "address = {}", q(&a.to_string()));
+    }
+    if let Some(m) = n.mac {
+        let _ = writeln!(o, "mac = {}", q(&m.to_string()));
+    }
+    if let Some(m) = n.mtu {
+        let _ = writeln!(o, "mtu = {m}");
+    }
+    let _ = writeln!(o, "stp = {}", n.stp);
+    let _ = writeln!(o, "ports = {}", list(&n.ports));
+    if n.port_isolation {
+        o.push_str("port_isolation = true\n");
+    }
+    for r in &n.routes {
+        o.push_str("\n[[network.route]]\n");
+        let _ = writeln!(o, "to = {}", q(&r.to.to_string()));
+        let _ = writeln!(o, "via = {}", q(&r.via.to_string()));
+        if let Some(m) = r.metric {
+            let _ = writeln!(o, "metric = {m}");
+        }
+    }
+    if let Some(nat) = &n.nat {
+        if *nat != Nat::default() {
+            o.push_str("\n[network.nat]\n");
+            let _ = writeln!(
+                o,
+                "ports = {}",
+                q(&format!("{}-{}", nat.ports.start, nat.ports.end))
+            );
+            if let Some(a) = nat.address {
+                let _ = writeln!(o, "address = {}", q(&a.to_string()));
+            }
+        }
+    }
+    for f in &n.forwards {
+        o.push_str("\n[[network.forward]]\n");
+        let _ = writeln!(o, "protocol = {}", q(f.protocol.name()));
+        if f.ports.start == f.ports.end {
+            let _ = writeln!(o, "port = {}", f.ports.start);
+        } else {
+            let _ = writeln!(o, "port = {}", q(&f.ports.to_string()));
+        }
+        let _ = writeln!(o, "to = {}", q(&f.to.to_string()));
+        if f.to_port != f.ports.start {
+            let _ = writeln!(o, "to_port = {}", f.to_port);
+        }
+        if !f.from.is_empty() {
+            let _ = writeln!(o, "from = {}", list(&f.from));
+        }
+    }
+    if let Some(d) = &n.dhcp {
+        dhcp(o, d);
+    }
+    if let Some(d) = &n.dns {
+        dns(o, d);
+    }
+}
+
+fn dhcp(o: &mut String, d: &Dhcp) {
+    o.push_str("\n[network.dhcp]\n");
+    let _ = writeln!(o, "ranges = {}", list(&d.ranges));
+    let _ = writeln!(o, "lease_time = {}", q(&lease_time(d.lease_time)));
+    let _ = writeln!(o, "router = {}", d.router);
+    if let Some(dom) = &d.domain {
+        let _ = writeln!(o, "domain = {}", q(dom));
+    }
+    if !d.dns_servers.is_empty() {
+        let _ = writeln!(o, "dns_servers = {}", list(&d.dns_servers));
+    }
+    if let Some(m) = d.mtu {
+        let _ = writeln!(o, "mtu = {m}");
+    }
+    let _ = writeln!(o, "classless_routes = {}", d.classless_routes);
+    if let Some(p) = &d.pxe {
+        o.push_str("\n[network.dhcp.pxe]\n");
+        let _ = writeln!(o, "file = {}", q(&p.file));
+        if let Some(s) = p.server {
+            let _ = writeln!(o, "server = {}", q(&s.to_string()));
+        }
+    }
+    for h in &d.hosts {
+        o.push_str("\n[[network.dhcp.host]]\n");
+        let _ = writeln!(o, "mac = {}", q(&h.mac.to_string()));
+        let _ = writeln!(o, "ip = {}", q(&h.ip.to_string()));
+        if let Some(name) = &h.name {
+            let _ = writeln!(o, "name = {}", q(name));
+        }
+    }
+}
+
+fn dns(o: &mut String, d: &Dns) {
+    o.push_str("\n[network.dns]\n");
+    let _ = writeln!(o, "enabled = {}", d.enabled);
+    if let Some(dom) = &d.domain {
+        let _ = writeln!(o, "domain = {}", q(dom));
+    }
+    if d.local_only {
+        o.push_str("local_only = true\n");
+    }
+    for f in &d.forwarders {
+        o.push_str("\n[[network.dns.forwarder]]\n");
+        if let Some(dom) = &f.domain {
+            let _ = writeln!(o, "domain = {}", q(dom));
+        }
+        if let Some(a) = f.addr {
+            let _ = writeln!(o, "addr = {}", q(&a.to_string()));
+        }
+    }
+    for h in &d.hosts {
+        o.push_str("\n[[network.dns.host]]\n");
+        let _ = writeln!(o, "ip = {}", q(&h.ip.to_string()));
+        let _ = writeln!(o, "names = {}", list(&h.names));
+    }
+    for s in &d.srv {
+        o.push_str("\n[[network.dns.srv]]\n");
+        let _ = writeln!(o, "service = {}", q(&s.service));
+        let _ = writeln!(o, "protocol = {}", q(&s.protocol));
+        if let Some(dom) = &s.domain {
+            let _ = writeln!(o, "domain = {}", q(dom));
+        }
+        if let Some(t) = &s.target {
+            let _ = writeln!(o, "target = {}", q(t));
+        }
+        let _ = writeln!(o, "port = {}", s.port);
+        let _ = writeln!(o, "priority = {}", s.priority);
+        let _ = writeln!(o, "weight = {}", s.weight);
+    }
+    for t in &d.txt {
+        o.push_str("\n[[network.dns.txt]]\n");
+        let _ = writeln!(o, "name = {}", q(&t.name));
+        let _ = writeln!(o, "value = {}", q(&t.value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_times_in_whole_units() {
+        assert_eq!(lease_time(LeaseTime::Seconds(3600)), "1h");
+        assert_eq!(lease_time(LeaseTime::Seconds(5400)), "90m");
+        assert_eq!(lease_time(LeaseTime::Seconds(125)), "125s");
+        assert_eq!(lease_time(LeaseTime::Seconds(1_209_600)), "2w");
+        assert_eq!(lease_time(LeaseTime::Infinite), "infinite");
+    }
+}

@@ -1,0 +1,107 @@
+//! `netagent import-libvirt FILE.xml...`: libvirt network definitions (as
+//! `virsh net-dumpxml` prints them, or from /etc/libvirt/qemu/networks/)
+//! become one netagent config. The output is checked before it is printed:
+//! what comes out, `netagent run` accepts.
+
+mod network;
+
+pub use network::Imported;
+
+use crate::config::{self, Addressing, Config, Kind, Uplink, UplinkInterface};
+
+/// The TOML text and the warnings, which are also at its top as comments.
+#[derive(Debug)]
+pub struct Output {
+    pub toml: String,
+    pub warnings: Vec<String>,
+}
+
+/// Import the documents (name, XML text); `name` labels errors.
+pub fn import(docs: &[(String, String)]) -> Result<Output, String> {
+    let mut imported = Vec::new();
+    for (file, xml) in docs {
+        imported.push(network::import(xml).map_err(|e| format!("{file}: {e}"))?);
+    }
+    let mut warnings: Vec<String> = Vec::new();
+    let mut nets: Vec<config::Network> = Vec::new();
+    for i in &imported {
+        if nets.iter().any(|n| n.name == i.network.name) {
+            return Err(format!("two files define network \"{}\"", i.network.name));
+        }
+        warnings.extend(i.warnings.iter().cloned());
+        nets.push(i.network.clone());
+    }
+
+    // Bridges libvirt would have named itself.
+    for i in 0..nets.len() {
+        if nets[i].bridge.is_empty() {
+            let free = (0..)
+                .map(|k| format!("virbr{k}"))
+                .find(|b| !nets.iter().any(|n| &n.bridge == b))
+                .unwrap_or_default();
+            warnings.push(format!("network \"{}\": bridge {free} chosen", nets[i].name));
+            nets[i].bridge = free;
+        }
+    }
+
+    // libvirt attaches a guest's tap by network name; netagent by interface
+    // name. The first network takes libvirt's tap names (vnet*); a guest of
+    // another network needs its tap listed there.
+    if let Some(first) = nets
+        .iter_mut()
+        .find(|n| n.name == "default")
+        .map(|n| n.name.clone())
+        .or_else(|| nets.first().map(|n| n.name.clone()))
+    {
+        for n in nets.iter_mut() {
+            if n.name == first {
+                n.ports = vec!["vnet*".into()];
+            } else {
+                warnings.push(format!(
+                    "network \"{}\": no ports; libvirt's taps (vnet*) go to network \"{first}\". List this network's guests' taps in ports (name them with <target dev='...'/> in the domain XML, e.g. ports = [\"{}-*\"])",
+                    n.name,
+                    n.name
+                ));
+            }
+        }
+    }
+
+    // The host keeps configuring its own NIC; netagent only routes through it.
+    let devs: Vec<&str> = imported.iter().filter_map(|i| i.forward_dev.as_deref()).collect();
+    let interface = match devs.first() {
+        Some(d) => {
+            if devs.iter().any(|x| x != d) {
+                warnings.push(format!(
+                    "networks forward out of different devices ({}); netagent has one uplink: {d}",
+                    devs.join(", ")
+                ));
+            }
+            UplinkInterface::Named(d.to_string())
+        }
+        None => UplinkInterface::Auto,
+    };
+    let needs_uplink = nets.iter().any(|n| n.kind != Kind::Isolated);
+    let cfg = Config {
+        uplink: needs_uplink.then_some(Uplink {
+            interface,
+            addressing: Addressing::Host,
+            dns: Vec::new(),
+        }),
+        networks: nets,
+    };
+
+    let mut toml = String::from("# Imported from libvirt by `netagent import-libvirt`.\n");
+    toml.push_str("# The uplink is left to the host's own network tools (address = \"host\").\n");
+    if !warnings.is_empty() {
+        toml.push_str("#\n# Not imported or changed (no netagent equivalent):\n");
+        for w in &warnings {
+            toml.push_str(&format!("# - {w}\n"));
+        }
+    }
+    toml.push('\n');
+    toml.push_str(&config::write::write(&cfg));
+    if let Err(p) = config::parse(&toml, "imported.toml") {
+        return Err(format!("the imported config does not pass the check:\n{p}"));
+    }
+    Ok(Output { toml, warnings })
+}

@@ -1,0 +1,602 @@
+//! One libvirt `<network>` document as a netagent `Network`. Everything that
+//! maps is mapped; everything that does not is named in a warning, so
+//! nothing is dropped without the user being told.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use roxmltree::{Document, Node};
+
+use crate::config::units::{Ipv4Range, LeaseTime, MacAddr, PortRange};
+use crate::config::DEFAULT_LEASE;
+use crate::config::{
+    Dhcp, DhcpHost, Dns, DnsHost, Forwarder, Kind, Nat, Network, Pxe, Srv, StaticRoute, Txt,
+};
+
+/// A network read from XML, with what the importer must know beyond it.
+#[derive(Debug)]
+pub struct Imported {
+    pub network: Network,
+    /// `<forward dev='eth1'>`: the NIC libvirt sent this network's traffic out of.
+    pub forward_dev: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+struct Ctx {
+    name: String,
+    warnings: Vec<String>,
+}
+
+impl Ctx {
+    fn warn(&mut self, msg: impl AsRef<str>) {
+        self.warnings
+            .push(format!("network \"{}\": {}", self.name, msg.as_ref()));
+    }
+
+    fn drop_el(&mut self, n: Node<'_, '_>, why: &str) {
+        self.warn(format!("<{}> {why}; not imported", path(n)));
+    }
+}
+
+/// `forward/nat` for an element, for messages.
+fn path(n: Node<'_, '_>) -> String {
+    let mut parts: Vec<&str> = n
+        .ancestors()
+        .filter(|a| a.is_element())
+        .map(|a| a.tag_name().name())
+        .collect();
+    parts.pop(); // <network>
+    parts.reverse();
+    parts.join("/")
+}
+
+fn child<'a, 'i>(n: Node<'a, 'i>, tag: &str) -> Option<Node<'a, 'i>> {
+    n.children()
+        .find(|c| c.is_element() && c.tag_name().name() == tag)
+}
+
+fn children<'a, 'i>(n: Node<'a, 'i>, tag: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
+    n.children()
+        .filter(move |c| c.is_element() && c.tag_name().name() == tag)
+}
+
+fn yes(v: Option<&str>) -> Option<bool> {
+    v.map(|v| matches!(v, "yes" | "on"))
+}
+
+/// Attributes that carry nothing netagent can use, per element, besides
+/// those the element's importer reads.
+fn check_attrs(c: &mut Ctx, n: Node<'_, '_>, known: &[&str]) {
+    for a in n.attributes() {
+        if !known.contains(&a.name()) {
+            c.warn(format!(
+                "<{} {}='{}'> has no netagent equivalent; ignored",
+                path(n),
+                a.name(),
+                a.value()
+            ));
+        }
+    }
+}
+
+fn ip_attr(c: &mut Ctx, n: Node<'_, '_>, attr: &str) -> Option<Ipv4Addr> {
+    let v = n.attribute(attr)?;
+    match v.parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            c.warn(format!(
+                "<{} {attr}='{v}'> is not an IPv4 address; not imported",
+                path(n)
+            ));
+            None
+        }
+    }
+}
+
+fn lease(c: &mut Ctx, n: Node<'_, '_>) -> Option<LeaseTime> {
+    let l = child(n, "lease")?;
+    let expiry: u64 = match l.attribute("expiry").map(str::parse) {
+        Some(Ok(e)) => e,
+        _ => {
+            c.warn(format!(
+                "<{}> has no valid expiry; the default lease is used",
+                path(l)
+            ));
+            return None;
+        }
+    };
+    if expiry == 0 {
+        return Some(LeaseTime::Infinite);
+    }
+    // libvirt's default unit is minutes.
+    let mult = match l.attribute("unit").unwrap_or("minutes") {
+        "seconds" => 1,
+        "minutes" => 60,
+        "hours" => 3600,
+        other => {
+            c.warn(format!(
+                "<{}> unit '{other}' is unknown; read as minutes",
+                path(l)
+            ));
+            60
+        }
+    };
+    let secs = expiry.saturating_mul(mult).max(120);
+    Some(LeaseTime::Seconds(u32::try_from(secs).unwrap_or(u32::MAX)))
+}
+
+pub fn import(xml: &str) -> Result<Imported, String> {
+    let doc = Document::parse(xml).map_err(|e| format!("not XML: {e}"))?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "network" {
+        return Err(format!(
+            "<{}> is not a libvirt network: expected <network>",
+            root.tag_name().name()
+        ));
+    }
+    let raw_name = child(root, "name")
+        .and_then(|n| n.text())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or("the network has no <name>")?;
+    let name: String = raw_name
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.') {
+                ch
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    let mut c = Ctx {
+        name: name.clone(),
+        warnings: Vec::new(),
+    };
+    if name != raw_name {
+        c.warn(format!(
+            "renamed from \"{raw_name}\": netagent names use letters, digits, '-', '_' and '.'"
+        ));
+    }
+    check_attrs(&mut c, root, &["connections", "ipv6", "trustGuestRxFilters"]);
+    if yes(root.attribute("ipv6")) == Some(true) {
+        c.warn("<network ipv6='yes'> (IPv6 between guests) is not imported: netagent serves IPv4 only");
+    }
+    if yes(root.attribute("trustGuestRxFilters")) == Some(true) {
+        c.warn("trustGuestRxFilters applies to macvtap guests; netagent does not manage guest interfaces");
+    }
+
+    // <forward>: the kind.
+    let mut forward_dev = None;
+    let mut nat = None;
+    let kind = match child(root, "forward") {
+        None => Kind::Isolated,
+        Some(f) => {
+            check_attrs(&mut c, f, &["mode", "dev"]);
+            forward_dev = f.attribute("dev").map(String::from);
+            let mode = f.attribute("mode").unwrap_or("nat");
+            for el in f.children().filter(|n| n.is_element()) {
+                match el.tag_name().name() {
+                    "nat" if mode == "nat" => nat = Some(import_nat(&mut c, el)),
+                    "interface" if matches!(mode, "nat" | "route") => {
+                        let dev = el.attribute("dev").map(String::from);
+                        if forward_dev.is_none() {
+                            forward_dev = dev;
+                        } else if dev != forward_dev {
+                            c.warn(format!(
+                                "<forward> lists several interfaces; netagent sends traffic out of one uplink ({})",
+                                forward_dev.as_deref().unwrap_or("?")
+                            ));
+                        }
+                    }
+                    "interface" if mode == "bridge" => {}
+                    other => c.drop_el(
+                        el,
+                        &format!("(in forward mode '{mode}': {other}) has no netagent equivalent"),
+                    ),
+                }
+            }
+            match mode {
+                "nat" => Kind::Nat,
+                "route" => Kind::Route,
+                "open" => Kind::Open,
+                "bridge" if child(root, "bridge").is_some() => Kind::Bridge,
+                "bridge" | "private" | "vepa" | "passthrough" => {
+                    return Err(format!(
+                        "network \"{name}\": forward mode '{mode}' is a macvtap (direct) connection to host NICs; netagent builds bridges, not macvtap devices. Put the NIC in a kind = \"bridge\" network instead"
+                    ));
+                }
+                "hostdev" => {
+                    return Err(format!(
+                        "network \"{name}\": forward mode 'hostdev' passes SR-IOV functions to guests; netagent has no equivalent"
+                    ));
+                }
+                other => return Err(format!("network \"{name}\": unknown forward mode '{other}'")),
+            }
+        }
+    };
+    if kind == Kind::Nat && nat.is_none() {
+        nat = Some(Nat::default());
+    }
+
+    // <bridge>
+    let mut bridge = String::new();
+    let mut stp = true;
+    if let Some(b) = child(root, "bridge") {
+        check_attrs(&mut c, b, &["name", "stp", "delay", "macTableManager", "zone"]);
+        bridge = b.attribute("name").unwrap_or_default().to_string();
+        stp = yes(b.attribute("stp")).unwrap_or(true);
+        if b.attribute("delay").is_some_and(|d| d != "0") {
+            c.warn("<bridge delay> (STP forward delay) is left at the kernel's default");
+        }
+        if b.attribute("macTableManager") == Some("libvirt") {
+            c.warn("<bridge macTableManager='libvirt'> is not supported; the kernel learns MAC addresses");
+        }
+        if let Some(z) = b.attribute("zone") {
+            c.warn(format!(
+                "<bridge zone='{z}'> is a firewalld zone; netagent keeps its own nftables table"
+            ));
+        }
+    }
+
+    let mac = child(root, "mac").and_then(|m| {
+        let v = m.attribute("address")?;
+        match v.parse::<MacAddr>() {
+            Ok(mac) => Some(mac),
+            Err(_) => {
+                c.warn(format!("<mac address='{v}'> is not a MAC address; not imported"));
+                None
+            }
+        }
+    });
+    let mtu = child(root, "mtu")
+        .and_then(|m| m.attribute("size"))
+        .and_then(|s| s.parse::<u32>().ok());
+
+    // <domain>
+    let mut domain = None;
+    let mut local_only = false;
+    if let Some(d) = child(root, "domain") {
+        check_attrs(&mut c, d, &["name", "localOnly", "register"]);
+        domain = d
+            .attribute("name")
+            .map(|s| s.trim_end_matches('.').to_ascii_lowercase());
+        local_only = yes(d.attribute("localOnly")).unwrap_or(false);
+        if yes(d.attribute("register")) == Some(true) {
+            c.warn("<domain register='yes'> (registering with systemd-resolved) is not supported");
+        }
+    }
+
+    // <ip>: the first IPv4 one is the network's address.
+    let mut address: Option<Ipv4Net> = None;
+    let mut dhcp = None;
+    for ip in children(root, "ip") {
+        if ip.attribute("family") == Some("ipv6") {
+            c.warn(format!(
+                "<ip family='ipv6' address='{}'> is not imported: netagent serves IPv4 only",
+                ip.attribute("address").unwrap_or("?")
+            ));
+            continue;
+        }
+        if address.is_some() {
+            c.warn(format!(
+                "a second IPv4 <ip address='{}'> is not imported: a netagent network has one subnet",
+                ip.attribute("address").unwrap_or("?")
+            ));
+            continue;
+        }
+        check_attrs(
+            &mut c,
+            ip,
+            &["family", "address", "netmask", "prefix", "localPtr"],
+        );
+        let Some(a) = ip_attr(&mut c, ip, "address") else {
+            continue;
+        };
+        let prefix = match (ip.attribute("prefix"), ip.attribute("netmask")) {
+            (Some(p), _) => p.parse::<u8>().ok(),
+            (None, Some(m)) => m
+                .parse::<Ipv4Addr>()
+                .ok()
+                .and_then(|m| ipnet::ipv4_mask_to_prefix(m).ok()),
+            (None, None) => Some(24),
+        };
+        let Some(net) = prefix.and_then(|p| Ipv4Net::new(a, p).ok()) else {
+            c.warn("<ip> has an invalid netmask or prefix; not imported");
+            continue;
+        };
+        address = Some(net);
+        if yes(ip.attribute("localPtr")) == Some(true) {
+            c.warn("<ip localPtr='yes'>: netagent answers the subnet's reverse zone for its own names and forwards the rest");
+        }
+        for el in ip.children().filter(|n| n.is_element()) {
+            match el.tag_name().name() {
+                "dhcp" => dhcp = Some(import_dhcp(&mut c, el, kind, domain.clone())),
+                "tftp" => c.drop_el(el, "(a TFTP server) has no netagent equivalent: serve TFTP elsewhere and point <bootp> at it"),
+                other => c.drop_el(el, &format!("({other}) is unknown")),
+            }
+        }
+    }
+    if kind == Kind::Bridge {
+        if address.is_some() || dhcp.is_some() {
+            c.warn("a bridged network has no address or DHCP of its own in netagent; <ip> not imported");
+        }
+        address = None;
+        dhcp = None;
+    } else if address.is_none() {
+        return Err(format!(
+            "network \"{name}\": a {kind} network needs an IPv4 <ip address=...>; this one has none"
+        ));
+    }
+
+    // <route>
+    let mut routes = Vec::new();
+    for r in children(root, "route") {
+        if r.attribute("family") == Some("ipv6") {
+            c.warn("an IPv6 <route> is not imported: netagent routes IPv4 only");
+            continue;
+        }
+        let to = ip_attr(&mut c, r, "address");
+        let prefix = match (r.attribute("prefix"), r.attribute("netmask")) {
+            (Some(p), _) => p.parse::<u8>().ok(),
+            (None, Some(m)) => m
+                .parse::<Ipv4Addr>()
+                .ok()
+                .and_then(|m| ipnet::ipv4_mask_to_prefix(m).ok()),
+            (None, None) => Some(32),
+        };
+        let via = ip_attr(&mut c, r, "gateway");
+        match (to.and_then(|t| Ipv4Net::new(t, prefix?).ok()), via) {
+            (Some(to), Some(via)) => routes.push(StaticRoute {
+                to: to.trunc(),
+                via,
+                metric: r.attribute("metric").and_then(|m| m.parse().ok()),
+            }),
+            _ => c.warn("a <route> without a valid address, prefix and gateway is not imported"),
+        }
+    }
+
+    let dns = if kind == Kind::Bridge {
+        if child(root, "dns").is_some() {
+            c.warn("a bridged network has no DNS server in netagent; <dns> not imported");
+        }
+        None
+    } else {
+        Some(import_dns(&mut c, child(root, "dns"), kind, domain, local_only))
+    };
+
+    let port_isolation = child(root, "port")
+        .and_then(|p| yes(p.attribute("isolated")))
+        .unwrap_or(false);
+
+    for el in root.children().filter(|n| n.is_element()) {
+        let what = match el.tag_name().name() {
+            "name" | "uuid" | "title" | "description" | "metadata" | "forward" | "bridge" | "mac" | "mtu"
+            | "domain" | "ip" | "route" | "dns" | "port" => continue,
+            "bandwidth" => "(QoS limits) has no netagent equivalent",
+            "portgroup" => "(per-guest port groups) has no netagent equivalent",
+            "virtualport" => {
+                "(Open vSwitch / 802.1Qbh ports) has no netagent equivalent: netagent uses Linux bridges"
+            }
+            "vlan" => "(VLAN tags) has no netagent equivalent",
+            _ => "is unknown to netagent",
+        };
+        c.drop_el(el, what);
+    }
+    if child(root, "dns").is_some_and(|d| {
+        d.children()
+            .any(|x| x.is_element() && x.tag_name().namespace().is_some())
+    }) {
+        c.warn("dnsmasq options in <dns> are not imported");
+    }
+
+    let bridge = if bridge.is_empty() {
+        c.warn("no <bridge name=...>: libvirt would pick one; choose one in the output");
+        String::new()
+    } else {
+        bridge
+    };
+    let network = Network {
+        name,
+        kind,
+        bridge,
+        address,
+        mac,
+        mtu,
+        stp,
+        ports: Vec::new(),
+        port_isolation,
+        routes,
+        nat,
+        dhcp,
+        dns,
+        forwards: Vec::new(),
+    };
+    Ok(Imported {
+        network,
+        forward_dev,
+        warnings: c.warnings,
+    })
+}
+
+fn import_nat(c: &mut Ctx, n: Node<'_, '_>) -> Nat {
+    check_attrs(c, n, &["ipv6"]);
+    if yes(n.attribute("ipv6")) == Some(true) {
+        c.warn("<forward/nat ipv6='yes'> is not imported: netagent serves IPv4 only");
+    }
+    let mut nat = Nat::default();
+    if let Some(a) = child(n, "address") {
+        let (s, e) = (ip_attr(c, a, "start"), ip_attr(c, a, "end"));
+        if let Some(start) = s {
+            nat.address = Some(Ipv4Range {
+                start,
+                end: e.unwrap_or(start),
+            });
+        }
+    }
+    if let Some(p) = child(n, "port") {
+        let start = p.attribute("start").and_then(|v| v.parse::<u16>().ok());
+        let end = p.attribute("end").and_then(|v| v.parse::<u16>().ok());
+        match (start, end) {
+            (Some(start), Some(end)) if start > 0 && start <= end => nat.ports = PortRange { start, end },
+            _ => c.warn("<forward/nat/port> needs start and end ports; the default 1024-65535 is used"),
+        }
+    }
+    nat
+}
+
+fn import_dhcp(c: &mut Ctx, n: Node<'_, '_>, kind: Kind, domain: Option<String>) -> Dhcp {
+    let mut ranges = Vec::new();
+    let mut lease_time = None;
+    for r in children(n, "range") {
+        let (Some(start), Some(end)) = (ip_attr(c, r, "start"), ip_attr(c, r, "end")) else {
+            c.warn("a DHCP <range> without start and end is not imported");
+            continue;
+        };
+        ranges.push(Ipv4Range { start, end });
+        let t = lease(c, r);
+        match (lease_time, t) {
+            (None, t) => lease_time = t,
+            (Some(a), Some(b)) if a != b => c.warn(format!(
+                "DHCP ranges have different lease times; netagent uses one per network ({})",
+                crate::config::write::lease_time(a)
+            )),
+            _ => {}
+        }
+    }
+    let mut hosts = Vec::new();
+    for h in children(n, "host") {
+        let mac = h.attribute("mac").and_then(|m| m.parse::<MacAddr>().ok());
+        let ip = h.attribute("ip").and_then(|i| i.parse::<Ipv4Addr>().ok());
+        let label = h
+            .attribute("name")
+            .or(h.attribute("mac"))
+            .or(h.attribute("id"))
+            .unwrap_or("?")
+            .to_string();
+        match (mac, ip) {
+            (Some(mac), Some(ip)) => hosts.push(DhcpHost {
+                mac,
+                ip,
+                name: h.attribute("name").map(|s| s.to_ascii_lowercase()),
+            }),
+            _ => c.warn(format!(
+                "DHCP <host> {label} needs both mac= and an IPv4 ip= in netagent; not imported"
+            )),
+        }
+        if child(h, "lease").is_some() {
+            c.warn(format!(
+                "DHCP <host> {label} has its own lease time; netagent uses the network's"
+            ));
+        }
+    }
+    let pxe = child(n, "bootp").and_then(|b| {
+        Some(Pxe {
+            file: b.attribute("file")?.to_string(),
+            server: b.attribute("server").and_then(|s| s.parse().ok()),
+        })
+    });
+    Dhcp {
+        ranges,
+        lease_time: lease_time.unwrap_or(DEFAULT_LEASE),
+        router: kind != Kind::Isolated,
+        domain,
+        dns_servers: Vec::new(),
+        mtu: None,
+        classless_routes: false,
+        pxe,
+        hosts,
+    }
+}
+
+fn import_dns(
+    c: &mut Ctx,
+    n: Option<Node<'_, '_>>,
+    kind: Kind,
+    domain: Option<String>,
+    local_only: bool,
+) -> Dns {
+    let mut dns = Dns::on();
+    dns.domain = domain;
+    dns.local_only = local_only && dns.domain.is_some();
+    let Some(n) = n else { return dns };
+    check_attrs(c, n, &["enable", "forwardPlainNames"]);
+    if yes(n.attribute("enable")) == Some(false) {
+        dns.enabled = false;
+        return dns;
+    }
+    if yes(n.attribute("forwardPlainNames")) == Some(true) {
+        c.warn("<dns forwardPlainNames='yes'>: netagent answers names without a dot locally and never forwards them");
+    }
+    for f in children(n, "forwarder") {
+        if kind == Kind::Isolated {
+            c.warn("an isolated network does not forward queries; <forwarder> not imported");
+            continue;
+        }
+        let addr = match f.attribute("addr") {
+            Some(a) => match a.parse::<Ipv4Addr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    c.warn(format!("<dns/forwarder addr='{a}'> is not IPv4; not imported"));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        if f.attribute("port").is_some() {
+            c.warn("<dns/forwarder port=...>: netagent forwards to port 53");
+        }
+        let domain = f
+            .attribute("domain")
+            .map(|d| d.trim_end_matches('.').to_ascii_lowercase());
+        if addr.is_none() && domain.is_none() {
+            continue;
+        }
+        dns.forwarders.push(Forwarder { domain, addr });
+    }
+    for h in children(n, "host") {
+        let Some(ip) = h.attribute("ip").and_then(|i| i.parse::<Ipv4Addr>().ok()) else {
+            c.warn(format!(
+                "<dns/host ip='{}'> is not IPv4; not imported",
+                h.attribute("ip").unwrap_or("?")
+            ));
+            continue;
+        };
+        let names: Vec<String> = children(h, "hostname")
+            .filter_map(|x| x.text())
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if !names.is_empty() {
+            dns.hosts.push(DnsHost { ip, names });
+        }
+    }
+    for s in children(n, "srv") {
+        let (Some(service), Some(protocol)) = (s.attribute("service"), s.attribute("protocol")) else {
+            c.warn("a <dns/srv> without service and protocol is not imported");
+            continue;
+        };
+        let num = |a: &str| s.attribute(a).and_then(|v| v.parse::<u16>().ok()).unwrap_or(0);
+        dns.srv.push(Srv {
+            service: service.into(),
+            protocol: protocol.into(),
+            domain: s
+                .attribute("domain")
+                .map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+            target: s.attribute("target").map(String::from),
+            port: num("port"),
+            priority: num("priority"),
+            weight: num("weight"),
+        });
+    }
+    for t in children(n, "txt") {
+        if let (Some(name), Some(value)) = (t.attribute("name"), t.attribute("value")) {
+            dns.txt.push(Txt {
+                name: name.into(),
+                value: value.into(),
+            });
+        }
+    }
+    dns
+}

@@ -1,0 +1,158 @@
+//! `netagent import-libvirt`: libvirt's documented network XML (the default
+//! NAT network, and the routed, isolated and bridge examples of libvirt's
+//! network XML page) against golden TOML files; every output passes the
+//! check, and what has no equivalent is named. UPDATE_GOLDEN=1 rewrites the
+//! golden files.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use netagent::config;
+use netagent::libvirt::import;
+
+fn dir() -> PathBuf {
+    common::repo_root().join("agent/tests/libvirt")
+}
+
+fn doc(name: &str) -> (String, String) {
+    let p = dir().join(format!("{name}.xml"));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (format!("{name}.xml"), text)
+}
+
+#[test]
+fn imports_match_golden_files_and_pass_the_check() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for name in ["default", "routed", "isolated", "bridge", "full"] {
+        let out = import(&[doc(name)]).unwrap_or_else(|e| panic!("{name}.xml: {e}"));
+        let cfg = config::parse(&out.toml, "imported.toml")
+            .unwrap_or_else(|p| panic!("{name}.xml imports to a config that fails the check:\n{p}"));
+        assert_eq!(cfg.networks.len(), 1);
+        let golden = dir().join(format!("{name}.toml"));
+        if update {
+            std::fs::write(&golden, &out.toml).expect("write golden");
+            continue;
+        }
+        let want = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", golden.display()));
+        assert_eq!(
+            out.toml,
+            want,
+            "{name}.xml: import differs from {}",
+            golden.display()
+        );
+    }
+}
+
+#[test]
+fn libvirts_default_network_becomes_netagents_default() {
+    let out = import(&[doc("default")]).expect("import");
+    let cfg = config::parse(&out.toml, "imported.toml").expect("valid");
+    let n = &cfg.networks[0];
+    let d = config::default_config();
+    let want = &d.networks[0];
+    assert_eq!(
+        (
+            n.kind,
+            &n.bridge,
+            n.address,
+            &n.dhcp.as_ref().map(|x| x.ranges.clone())
+        ),
+        (
+            want.kind,
+            &want.bridge,
+            want.address,
+            &want.dhcp.as_ref().map(|x| x.ranges.clone())
+        )
+    );
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    // A libvirt host keeps configuring its own NIC.
+    assert_eq!(cfg.uplink.map(|u| u.addressing), Some(config::Addressing::Host));
+}
+
+#[test]
+fn what_has_no_equivalent_is_named() {
+    let out = import(&[doc("full")]).expect("import");
+    for needle in [
+        "<network ipv6='yes'>",
+        "<bandwidth>",
+        "<portgroup>",
+        "<virtualport>",
+        "<ip/tftp>",
+        "DHCP <host> db has its own lease time",
+        "DHCP <host> v6only needs both mac= and an IPv4 ip=",
+    ] {
+        assert!(
+            out.warnings.iter().any(|w| w.contains(needle)),
+            "no warning about {needle}: {:#?}",
+            out.warnings
+        );
+        assert!(
+            out.toml.contains(needle),
+            "the output's comments do not name {needle}"
+        );
+    }
+    let cfg = config::parse(&out.toml, "imported.toml").expect("valid");
+    let n = &cfg.networks[0];
+    assert!(n.port_isolation);
+    assert_eq!(n.mtu, Some(9000));
+    assert_eq!(n.routes.len(), 1);
+    let nat = n.nat.as_ref().expect("nat");
+    assert_eq!(nat.ports.to_string(), "20000-29999");
+    assert_eq!(
+        nat.address.map(|a| a.to_string()).as_deref(),
+        Some("203.0.113.10-203.0.113.20")
+    );
+    let dhcp = n.dhcp.as_ref().expect("dhcp");
+    assert_eq!(dhcp.hosts.len(), 2);
+    assert_eq!(dhcp.lease_time.seconds(), Some(12 * 3600));
+    let dns = n.dns.as_ref().expect("dns");
+    assert!(dns.local_only);
+    assert_eq!(dns.forwarders.len(), 3);
+    assert_eq!(dns.hosts[0].names, vec!["cache", "redis"]);
+    assert_eq!(dns.srv.len(), 1);
+    assert_eq!(dns.txt.len(), 1);
+}
+
+#[test]
+fn several_files_become_one_config_and_macvtap_is_refused() {
+    let out = import(&[doc("default"), doc("isolated"), doc("bridge")]).expect("import");
+    let cfg = config::parse(&out.toml, "imported.toml").expect("valid");
+    assert_eq!(cfg.networks.len(), 3);
+    assert_eq!(cfg.networks[0].ports, vec!["vnet*"]);
+    assert!(out
+        .warnings
+        .iter()
+        .any(|w| w.contains("network \"private\": no ports")));
+
+    let e = import(&[doc("macvtap")]).expect_err("macvtap has no equivalent");
+    assert!(e.contains("macvtap"), "{e}");
+    // Two networks on one subnet: the check's problem, not a silent output.
+    let e = import(&[doc("default"), doc("routed")]).expect_err("overlapping subnets");
+    assert!(e.contains("overlaps"), "{e}");
+}
+
+#[test]
+fn the_command_prints_toml_and_warnings() {
+    let o = Command::new(env!("CARGO_BIN_EXE_netagent"))
+        .arg("import-libvirt")
+        .arg(dir().join("routed.xml"))
+        .output()
+        .expect("run");
+    assert!(o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: network \"local\": <ip family='ipv6'"),
+        "{stderr}"
+    );
+    let toml = String::from_utf8_lossy(&o.stdout);
+    config::parse(&toml, "stdout").expect("stdout is a valid config");
+    let o = Command::new(env!("CARGO_BIN_EXE_netagent"))
+        .arg("import-libvirt")
+        .arg(dir().join("macvtap.xml"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+}

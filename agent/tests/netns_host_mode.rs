@@ -1,0 +1,103 @@
+//! Root, network namespaces: a libvirt host moved to netagent. libvirt's
+//! default network XML is imported; the host's own NIC setup (address,
+//! default route) is left alone (`address = "host"`); the bridge libvirt
+//! left behind is adopted with its guest tap still attached; guests reach
+//! the outside through NAT, and DNS is forwarded to the host's resolver from
+//! /etc/resolv.conf.
+
+mod common;
+
+use std::process::Command;
+
+use common::topo::*;
+
+#[test]
+fn netns_imported_libvirt_default_runs_beside_the_hosts_own_network() {
+    let mut t = Topo::new();
+    // The host's network tools configured the uplink.
+    t.app.ip(&["addr", "add", "10.99.0.2/24", "dev", UPLINK]);
+    t.app.ip(&["link", "set", UPLINK, "up"]);
+    t.app.ip(&["route", "add", "default", "via", OUTSIDE_IP]);
+    std::fs::write(
+        format!("/etc/netns/{}/resolv.conf", t.app.name),
+        format!("nameserver {OUTSIDE_IP}\n"),
+    )
+    .expect("the host's resolv.conf");
+    // What libvirt leaves: virbr0 with a running guest's tap on it.
+    let g = t.guest("vnet0", "192.168.122.10/24", "192.168.122.1");
+    t.app.ip(&[
+        "link",
+        "add",
+        "virbr0",
+        "type",
+        "bridge",
+        "stp_state",
+        "1",
+        "forward_delay",
+        "0",
+    ]);
+    t.app.ip(&["link", "set", "vnet0", "master", "virbr0"]);
+    t.app.ip(&["link", "set", "virbr0", "up"]);
+    let before = t.app.ip(&["-o", "link", "show", "virbr0"]);
+
+    let o = Command::new(env!("CARGO_BIN_EXE_netagent"))
+        .arg("import-libvirt")
+        .arg(common::repo_root().join("agent/tests/libvirt/default.xml"))
+        .output()
+        .expect("import");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cfg = t.write_config("imported.toml", &String::from_utf8_lossy(&o.stdout));
+    let _agent = t.start(&cfg);
+
+    // Adopted, not recreated; the tap stays attached.
+    let after = t.app.ip(&["-o", "link", "show", "virbr0"]);
+    assert_eq!(
+        before.split(':').next(),
+        after.split(':').next(),
+        "virbr0 was recreated"
+    );
+    assert_eq!(t.master_of("vnet0").as_deref(), Some("virbr0"));
+
+    // The host's uplink is untouched.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let addrs = t.app.ip(&["-4", "-o", "addr", "show", "dev", UPLINK]);
+    assert!(addrs.contains("10.99.0.2/24"), "{addrs}");
+    let routes = t.app.ip(&["route", "show", "default"]);
+    assert!(
+        routes.contains(&format!("default via {OUTSIDE_IP} dev {UPLINK}")),
+        "{routes}"
+    );
+    assert!(
+        !routes.contains("proto 78"),
+        "netagent took over the host's default route: {routes}"
+    );
+
+    // STP is on, as libvirt has it: the kernel holds a port for at least
+    // 2 s listening and 2 s learning.
+    let forwarding = wait_for(std::time::Duration::from_secs(10), || {
+        t.app
+            .ip(&["-d", "link", "show", "vnet0"])
+            .contains("state forwarding")
+    });
+    assert!(forwarding.is_some(), "vnet0 never forwards");
+
+    // NAT to the outside.
+    let srv = TcpServer::start(&t.out.name, sa("10.99.0.1:8080"));
+    let mut c = tcp_connect(&t.g(g).ns.name, None, sa("10.99.0.1:8080")).expect("guest reaches the outside");
+    echo(&mut c, b"hello").expect("echo");
+    assert_eq!(srv.peers()[0].ip(), ip("10.99.0.2"));
+
+    // DNS for an outside name goes to the host's resolver.
+    let upstream = UdpServer::start(&t.out.name, sa("10.99.0.1:53"));
+    let q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x04test\x00\x00\x01\x00\x01";
+    in_ns(&t.g(g).ns.name, move || {
+        let s = std::net::UdpSocket::bind("192.168.122.10:0").expect("bind");
+        let _ = s.send_to(q, "192.168.122.1:53");
+    });
+    let seen = wait_for(std::time::Duration::from_secs(3), || !upstream.peers().is_empty());
+    assert!(
+        seen.is_some(),
+        "the query was not forwarded to the host's resolver"
+    );
+    assert_eq!(upstream.peers()[0].ip(), ip("10.99.0.2"));
+}
