@@ -21,7 +21,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: image image-deps qemu fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
+.PHONY: install image image-deps qemu fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
 
 all: build
 
@@ -105,6 +105,18 @@ bench-deps:
 
 bench: deps bench-deps static
 	bench/run.sh $(BENCH)
+
+# Host mode: the static binary, the systemd unit and, if there is none yet,
+# a config (libvirt's default network). `systemctl enable --now netagent`.
+PREFIX ?= /usr/local
+install: static
+	install -D -m 0755 $(STATIC_BIN) $(DESTDIR)$(PREFIX)/sbin/netagent
+	install -D -m 0644 contrib/netagent.service $(DESTDIR)/etc/systemd/system/netagent.service
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/netagent/README.md
+	@if [ ! -e $(DESTDIR)/etc/netagent/netagent.toml ]; then \
+		install -D -m 0644 config/default.toml $(DESTDIR)/etc/netagent/netagent.toml; \
+		echo "installed /etc/netagent/netagent.toml (libvirt's default network)"; fi
+	-systemctl daemon-reload 2>/dev/null
 
 clean:
 	$(CARGO) clean

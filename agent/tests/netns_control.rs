@@ -221,3 +221,41 @@ fn netns_commands_and_a_reload_that_changes_only_the_difference() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("netagent is not running"), "{}", text(&o));
 }
+
+/// systemd's readiness protocol: READY=1 once the networks are up,
+/// RELOADING=1 then READY=1 around a reload, STOPPING=1 at the end. The
+/// unit in contrib/ relies on it.
+#[test]
+fn netns_readiness_is_notified_as_systemd_expects() {
+    let t = Topo::new();
+    let sock_path = t.dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(T)).expect("timeout");
+    let cfg = t.write_config("n.toml", BEFORE);
+    let agent = t.start_with_env(&cfg, &[("NOTIFY_SOCKET", sock_path.to_str().unwrap_or_default())]);
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(ready.starts_with("READY=1\nSTATUS=2 networks from "), "{ready}");
+    let o = t.netagent(&["reload"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(next().starts_with("RELOADING=1\nMONOTONIC_USEC="));
+    assert!(next().starts_with("READY=1"));
+    let _ = agent.stop(libc::SIGTERM);
+    assert_eq!(next(), "STOPPING=1");
+
+    let unit = std::fs::read_to_string(common::repo_root().join("contrib/netagent.service")).expect("unit");
+    for line in [
+        "Type=notify",
+        "ExecReload=/usr/local/sbin/netagent reload",
+        "RuntimeDirectoryPreserve=yes",
+    ] {
+        assert!(
+            unit.lines().any(|l| l == line),
+            "contrib/netagent.service lacks {line}"
+        );
+    }
+}

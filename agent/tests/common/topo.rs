@@ -351,10 +351,16 @@ impl Topo {
 
     /// Start `netagent run -c config` and wait until it says its networks are up.
     pub fn start(&self, config: &std::path::Path) -> Agent {
+        self.start_with_env(config, &[])
+    }
+
+    /// `start` with extra environment variables for the agent.
+    pub fn start_with_env(&self, config: &std::path::Path, env: &[(&str, &str)]) -> Agent {
         let log = self.dir.join(format!("agent-{}.log", unique("")));
         let f = File::create(&log).expect("log file");
         let child = self
             .agent_cmd(&["run", "-c", config.to_str().unwrap_or_default()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(f)
             .spawn()
