@@ -93,6 +93,33 @@ fn netns_commands_and_a_reload_that_changes_only_the_difference() {
     let cfg = t.write_config("n.toml", BEFORE);
     let agent = t.start(&cfg);
 
+    // Root only: another user is turned away, however the socket's mode is set.
+    let sock = t.dir.join("state/netagent.sock");
+    let mode =
+        std::fs::metadata(&sock).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    assert_eq!(mode.ok(), Some(0o600), "the control socket is not root-only");
+    let as_nobody = || {
+        std::process::Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_netagent"))
+            .args(["status", "--state-dir"])
+            .arg(t.dir.join("state"))
+            .output()
+            .expect("setpriv")
+    };
+    let o = as_nobody();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("permission denied"), "{}", text(&o));
+    // Opened up by hand: the agent checks the caller itself.
+    std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o666)).expect("chmod");
+    let o = as_nobody();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the netagent control socket is for root only"),
+        "{}",
+        text(&o)
+    );
+
     // status
     let o = t.netagent(&["status"]);
     assert!(o.status.success(), "{}", text(&o));

@@ -12,6 +12,8 @@ pub enum ClientError {
     /// No agent answers: the socket is missing or nobody listens on it.
     #[error("netagent is not running (no agent answers on {0})")]
     NotRunning(String),
+    #[error("control socket {0}: permission denied: only root may talk to netagent")]
+    Denied(String),
     #[error("control socket {path}: {err}")]
     Io { path: String, err: std::io::Error },
     #[error("control socket {path}: unreadable answer: {err}")]
@@ -35,6 +37,7 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response, ClientError> {
         {
             return Err(ClientError::NotRunning(path));
         }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(ClientError::Denied(path)),
         Err(e) => return Err(io(e)),
     };
     conn.set_read_timeout(Some(Duration::from_secs(60))).map_err(io)?;
