@@ -21,7 +21,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: install image image-deps qemu fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
+.PHONY: reproducible install image image-deps qemu fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
 
 all: build
 
@@ -78,11 +78,18 @@ IMAGE_PKGS := qemu-system-x86 ovmf mtools dosfstools gdisk cpio zstd xz-utils km
 image-deps:
 	$(call apt_install,$(IMAGE_PKGS))
 
+# Build the image a second time elsewhere: every output must be byte-identical.
+reproducible: image
+	image/build.sh $(STATIC_BIN) $(CONFIG_IMAGE) build/image-again >/dev/null
+	@for f in vmlinuz initramfs.img guest-initramfs.img netagent.img; do \
+		cmp $(IMAGE_DIR)/$$f build/image-again/$$f || { echo "$$f differs between two builds" >&2; exit 1; }; done
+	@rm -rf build/image-again; echo "image: two builds are byte-identical"
+
 # Boot the image under QEMU (TCG) and check it end to end.
 qemu: image
 	$(CARGO) test --test qemu_appliance -- --test-threads=1
 
-test: deps fmt-check clippy unit check-static qemu
+test: deps fmt-check clippy unit check-static reproducible qemu
 
 # Rewrite agent/tests/golden/*.plan from the example configs; review the diff.
 golden:

@@ -67,9 +67,12 @@ find "$R" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) | zstd -q -19 -T0 > "$OUT/initramfs.img"
 cp "$P/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
 
-# A tiny guest for `make run`: busybox and virtio_net, running udhcpc on its
-# NIC and printing the lease it gets from the appliance.
-G=$W/guest; mkdir -p "$G"/{bin,proc,sys,dev,$M}
+# A tiny guest for `make run` and the QEMU tests: busybox and virtio_net,
+# running udhcpc on its NIC and printing the lease it gets from the
+# appliance. With `lookup=NAME` on its kernel command line it then resolves
+# NAME through the appliance, and with `probe=IP:PORT` it sends a line to a
+# TCP echo server there, printing what comes back.
+G=$W/guest; mkdir -p "$G"/{bin,proc,sys,dev,tmp,$M}
 cp "$P/bin/busybox" "$G/bin/busybox"
 # virtio_pci and virtio_net with their dependencies, deepest first.
 for m in virtio_pci virtio_net; do
@@ -88,13 +91,32 @@ mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev
 for m in $(cat /modules); do insmod /$m 2>/dev/null; done
 sleep 1; ip link set lo up; ip link set eth0 up
 echo "guest: asking for a lease on eth0"
-udhcpc -i eth0 -t 20 -T 2 -s /bin/lease -n -q
+udhcpc -i eth0 -t 100 -T 3 -s /bin/lease -n -q || echo "guest: no lease"
+for arg in $(cat /proc/cmdline); do
+  case $arg in lookup=*) lookup=${arg#lookup=} ;; probe=*) probe=${arg#probe=} ;; esac
+done
+dns=$(cat /tmp/dns 2>/dev/null)
+if [ -n "$lookup" ] && [ -n "$dns" ]; then
+  for i in $(seq 60); do
+    ips=$(nslookup "$lookup" "$dns" 2>/dev/null | sed -n '/^Name:/,$p' | grep -oE '([0-9]+[.]){3}[0-9]+')
+    [ -n "$ips" ] && break; sleep 2
+  done
+  echo "guest: $lookup is ${ips:-not found}"
+fi
+if [ -n "$probe" ]; then
+  for i in $(seq 60); do
+    got=$(echo "hello from the guest" | nc -w 3 "${probe%:*}" "${probe#*:}" 2>/dev/null)
+    [ -n "$got" ] && break; sleep 2
+  done
+  echo "guest: $probe answered: ${got:-nothing}"
+fi
 sleep 100000
 EOF2
 cat > "$G/bin/lease" <<'EOF2'
 #!/bin/sh
 [ "$1" = bound ] || exit 0
 ip addr add $ip/$mask dev $interface; [ -n "$router" ] && ip route add default via $router
+echo "${dns%% *}" > /tmp/dns
 echo "guest: got $ip/$mask router $router dns $dns from netagent"
 EOF2
 chmod +x "$G/init" "$G/bin/lease"
@@ -119,7 +141,8 @@ ESP=$W/esp.img
 rm -f "$ESP"; truncate -s "${ESP_MB}M" "$ESP"
 # FAT32 with one sector per cluster: UEFI firmware decides the FAT type by
 # the cluster count, so it must be above 65,525 for FAT32 to be read as such.
-PATH=$PATH:/usr/sbin:/sbin mkfs.fat -F 32 -s 1 -S 512 -n NETAGENT -i 4e455447 "$ESP" >/dev/null
+# --invariant: fixed times and IDs, so two builds give the same bytes.
+PATH=$PATH:/usr/sbin:/sbin mkfs.fat --invariant -F 32 -s 1 -S 512 -n NETAGENT -i 4e455447 "$ESP" >/dev/null
 # Stage the partition's tree with fixed times and copy it whole, keeping
 # those times (-m), so two builds give the same bytes.
 S=$W/esp; mkdir -p "$S/EFI/BOOT" "$S/loader/entries"

@@ -119,9 +119,9 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
-fn shutdown(console: &Console, child: &mut Option<Child>, how: Halt) -> ! {
+fn shutdown(console: &Console, child: &mut Option<Child>, how: Halt, why: &str) -> ! {
     console.line(&format!(
-        "netagent: {} ...",
+        "netagent: {why}: {} ...",
         if how == Halt::PowerOff {
             "powering off"
         } else {
@@ -163,6 +163,7 @@ pub fn run() -> ! {
     }
     loopback_up();
     let set = block_signals();
+    power::disable_ctrl_alt_del();
     if let Ok(l) = Loader::open() {
         std::thread::spawn(move || modules::hotplug(l));
     }
@@ -180,8 +181,7 @@ pub fn run() -> ! {
     };
     loop {
         if rx.try_recv().is_ok() {
-            console.line("netagent: power button pressed");
-            shutdown(&console, &mut child, Halt::PowerOff);
+            shutdown(&console, &mut child, Halt::PowerOff, "power button pressed");
         }
         let timeout = libc::timespec {
             tv_sec: 0,
@@ -189,10 +189,8 @@ pub fn run() -> ! {
         };
         // SAFETY: waiting for one of the blocked signals, with a timeout.
         let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &timeout) };
-        match sig {
-            libc::SIGUSR2 | libc::SIGUSR1 | libc::SIGINT => shutdown(&console, &mut child, Halt::PowerOff),
-            libc::SIGTERM => shutdown(&console, &mut child, Halt::Reboot),
-            _ => {}
+        if let Some((how, why)) = power::on_signal(sig) {
+            shutdown(&console, &mut child, how, why);
         }
         // Reap every child that ended: ours and orphans handed to PID 1.
         loop {

@@ -54,6 +54,27 @@ pub enum Halt {
     Reboot,
 }
 
+/// What a signal to PID 1 asks for, by busybox init's convention: SIGUSR1
+/// (halt) and SIGUSR2 power off, SIGTERM reboots; SIGINT is Ctrl-Alt-Del
+/// (the kernel sends it once `disable_ctrl_alt_del` ran), which reboots as
+/// a PC does.
+pub fn on_signal(sig: i32) -> Option<(Halt, &'static str)> {
+    match sig {
+        libc::SIGUSR1 => Some((Halt::PowerOff, "SIGUSR1")),
+        libc::SIGUSR2 => Some((Halt::PowerOff, "SIGUSR2")),
+        libc::SIGTERM => Some((Halt::Reboot, "SIGTERM")),
+        libc::SIGINT => Some((Halt::Reboot, "Ctrl-Alt-Del")),
+        _ => None,
+    }
+}
+
+/// Have the kernel turn Ctrl-Alt-Del into SIGINT for PID 1 instead of an
+/// immediate reboot, so netagent stops cleanly first.
+pub fn disable_ctrl_alt_del() {
+    // SAFETY: reboot with RB_DISABLE_CAD only sets a kernel flag.
+    unsafe { libc::reboot(libc::RB_DISABLE_CAD) };
+}
+
 /// Flush filesystems and power off or reboot. Does not return.
 pub fn halt(how: Halt) -> ! {
     // SAFETY: sync and reboot take no pointers; reboot only returns on error.
@@ -66,5 +87,20 @@ pub fn halt(how: Halt) -> ! {
     }
     loop {
         std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_follow_busybox_init() {
+        assert_eq!(on_signal(libc::SIGUSR2).map(|x| x.0), Some(Halt::PowerOff));
+        assert_eq!(on_signal(libc::SIGUSR1).map(|x| x.0), Some(Halt::PowerOff));
+        assert_eq!(on_signal(libc::SIGTERM).map(|x| x.0), Some(Halt::Reboot));
+        assert_eq!(on_signal(libc::SIGINT), Some((Halt::Reboot, "Ctrl-Alt-Del")));
+        assert_eq!(on_signal(libc::SIGCHLD), None);
+        assert_eq!(on_signal(libc::SIGHUP), None);
     }
 }
