@@ -20,7 +20,7 @@ use super::zone::{LeaseNames, Zone};
 
 /// Entries kept before the cache starts over (bounded memory under floods
 /// of unique names).
-const CACHE_MAX: usize = 100_000;
+const CACHE_MAX: usize = 10_000;
 
 type Key = (Vec<u8>, u16, bool);
 
