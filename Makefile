@@ -104,6 +104,7 @@ fuzz: deps
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none dhcp_reply -- -max_total_time=$(FUZZ_SECONDS)
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none config_parse -- -max_total_time=$(FUZZ_SECONDS)
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none dns_query -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none libvirt_import -- -max_total_time=$(FUZZ_SECONDS)
 
 # Benchmarks beside dnsmasq, Kea and unbound (../shared/bench); see BENCHMARKS.md.
 BENCH_PKGS := kea-dhcp4-server kea-admin dnsmasq-base unbound dnsperf bind9-dnsutils python3
