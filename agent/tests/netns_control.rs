@@ -120,6 +120,15 @@ fn netns_commands_and_a_reload_that_changes_only_the_difference() {
         text(&o)
     );
 
+    // A second agent on the same state directory stops before touching anything.
+    for args in [&["run", "-c"][..], &["run", "--once", "-c"][..]] {
+        let mut a = args.to_vec();
+        a.push(cfg.to_str().unwrap_or_default());
+        let o = t.netagent(&a);
+        assert!(!o.status.success(), "{args:?}: a second agent ran");
+        assert!(text(&o).contains("another netagent is running"), "{}", text(&o));
+    }
+
     // status
     let o = t.netagent(&["status"]);
     assert!(o.status.success(), "{}", text(&o));

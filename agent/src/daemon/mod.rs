@@ -81,6 +81,20 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let p = plan(&cfg);
     preflight(&p)?;
 
+    // One agent per state directory: a second one would fight the first
+    // over the same bridges, so it stops here, before touching anything.
+    let socket = control::socket_path(&opts.state_dir);
+    let mut calls = if opts.once {
+        if control::client::call(&socket, &control::proto::Request::Status).is_ok() {
+            return Err(RunError::Io(format!(
+                "another netagent is running (it answers on {}): stop it first",
+                socket.display()
+            )));
+        }
+        None
+    } else {
+        Some(control::server::listen(&socket).map_err(|e| RunError::Io(e.to_string()))?)
+    };
     let nl = Netlink::connect()?;
     let mut events = link_watch::watch()?;
     let (lease_tx, lease_rx) = watch::channel(None);
@@ -107,8 +121,6 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             Err(RunError::Io(first.errors.join("; ")))
         };
     }
-    let mut calls = control::server::listen(&control::socket_path(&opts.state_dir))
-        .map_err(|e| RunError::Io(e.to_string()))?;
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut dns = DnsServers::new(uplink_dns(&rec));
     let names = Arc::new(RwLock::new(lease_names(&mut dns, &rec.plan)));
@@ -151,7 +163,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                     *w = uplink_dns(&d.rec);
                 }
             }
-            Some((req, reply)) = calls.recv() => {
+            Some((req, reply)) = next_call(&mut calls) => {
                 let answer = d.handle(req).await;
                 let _ = reply.send(answer);
                 continue;
@@ -277,6 +289,16 @@ impl Daemon {
             changes,
             errors,
         })
+    }
+}
+
+/// The next control request; never, in `--once` mode (no socket).
+async fn next_call(
+    calls: &mut Option<tokio::sync::mpsc::Receiver<control::server::Call>>,
+) -> Option<control::server::Call> {
+    match calls {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
