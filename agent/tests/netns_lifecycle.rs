@@ -298,6 +298,27 @@ fn netns_uplink_by_dhcp_from_busybox_udhcpd() {
     tcp_connect(&t.g(g).ns.name, None, sa("10.99.0.1:8080")).expect("guest out via a DHCP uplink");
     assert_eq!(srv.peers()[0].ip(), std::net::IpAddr::V4(a));
     assert!(agent.log().contains("dns [10.99.0.53]"), "{}", agent.log());
+
+    // A reload to a static uplink stops the DHCP client and takes the new
+    // address, in place: the guest still gets out, now from 10.99.0.7.
+    std::fs::write(
+        &cfg,
+        "[uplink]\ninterface = \"up0\"\naddress = \"10.99.0.7/24\"\ngateway = \"10.99.0.1\"\n[[network]]\nname = \"nat\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/24\"\nstp = false\nports = [\"vg*\"]\n",
+    )
+    .expect("write config");
+    let o = t.netagent(&["reload"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let moved = wait_for(Duration::from_secs(5), || {
+        let a = t.app.ip(&["-o", "-4", "addr", "show", "dev", "up0"]);
+        a.contains("10.99.0.7/24") && !a.contains(&got)
+    });
+    assert!(
+        moved.is_some(),
+        "{}",
+        t.app.ip(&["-o", "-4", "addr", "show", "dev", "up0"])
+    );
+    tcp_connect(&t.g(g).ns.name, None, sa("10.99.0.1:8080")).expect("guest out via the static uplink");
+    assert_eq!(srv.wait_count(2)[1].ip(), ip("10.99.0.7"));
 }
 
 #[test]

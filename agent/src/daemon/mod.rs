@@ -137,6 +137,8 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         since: crate::dhcp::lease::now(),
         errors: first.errors,
         last_reload: None,
+        lease_tx,
+        uplink_dhcp: UplinkDhcp::Waiting,
     };
     d.servers.sync(&d.rec.plan.dhcp);
     d.dns.sync(&d.rec.plan);
@@ -145,13 +147,10 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let mut hup = signal(SignalKind::hangup()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
     let mut lease_changes = d.rec.lease.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut dhcp_started = false;
     info!("networks are up");
     notify::notify(&format!("READY=1\nSTATUS={}", d.summary()));
     loop {
-        if !dhcp_started {
-            dhcp_started = start_uplink_dhcp(&d.rec, &nl, lease_tx.clone()).await;
-        }
+        d.start_uplink_dhcp(&nl).await;
         tokio::select! {
             _ = tick.tick() => {}
             Some(()) = events.recv() => {
@@ -198,6 +197,18 @@ struct Daemon {
     /// What the last reconcile could not do.
     errors: Vec<String>,
     last_reload: Option<String>,
+    /// Where the uplink's DHCP client reports its lease.
+    lease_tx: watch::Sender<Option<crate::uplink::UplinkLease>>,
+    uplink_dhcp: UplinkDhcp,
+}
+
+/// The uplink's own DHCP client.
+enum UplinkDhcp {
+    /// Needed, but the uplink is not known yet.
+    Waiting,
+    Running(tokio::task::JoinHandle<()>),
+    /// The uplink is static, left to the host, or there is none.
+    NotNeeded,
 }
 
 impl Daemon {
@@ -218,6 +229,33 @@ impl Daemon {
         self.dns.sync(&self.rec.plan);
         self.errors = errors.clone();
         errors
+    }
+
+    /// Start the uplink's DHCP client once the uplink is known and has a MAC.
+    async fn start_uplink_dhcp(&mut self, nl: &Netlink) {
+        if !matches!(self.uplink_dhcp, UplinkDhcp::Waiting) {
+            return;
+        }
+        if self
+            .rec
+            .plan
+            .uplink
+            .as_ref()
+            .is_none_or(|u| u.addressing != Addressing::Dhcp)
+        {
+            self.uplink_dhcp = UplinkDhcp::NotNeeded;
+            return;
+        }
+        let Some(name) = self.rec.uplink.clone() else {
+            return;
+        };
+        let Ok(links) = nl.links().await else { return };
+        let Some(mac) = links.iter().find(|l| l.name == name).and_then(|l| l.mac) else {
+            return;
+        };
+        info!("uplink {name}: starting DHCP client");
+        let task = tokio::spawn(client::run(name, mac, "netagent".into(), self.lease_tx.clone()));
+        self.uplink_dhcp = UplinkDhcp::Running(task);
     }
 
     fn summary(&self) -> String {
@@ -264,6 +302,15 @@ impl Daemon {
         );
         for c in &changes {
             info!("  {c}");
+        }
+        if cfg.uplink != self.cfg.uplink {
+            // Another uplink or addressing: resolve it again and restart
+            // its DHCP client from scratch.
+            if let UplinkDhcp::Running(t) = std::mem::replace(&mut self.uplink_dhcp, UplinkDhcp::Waiting) {
+                t.abort();
+            }
+            self.rec.uplink = None;
+            let _ = self.lease_tx.send(None);
         }
         self.rec.plan = plan(&cfg);
         self.cfg = cfg;
@@ -375,27 +422,6 @@ async fn pump_lease_names(
             Change::Gone(l) => ln.remove(l.ip),
         }
     }
-}
-
-async fn start_uplink_dhcp(
-    rec: &Reconciler,
-    nl: &Netlink,
-    tx: watch::Sender<Option<crate::uplink::UplinkLease>>,
-) -> bool {
-    let Some(u) = &rec.plan.uplink else { return true };
-    if u.addressing != Addressing::Dhcp {
-        return true;
-    }
-    let Some(name) = rec.uplink.clone() else {
-        return false;
-    };
-    let Ok(links) = nl.links().await else { return false };
-    let Some(mac) = links.iter().find(|l| l.name == name).and_then(|l| l.mac) else {
-        return false;
-    };
-    info!("uplink {name}: starting DHCP client");
-    tokio::spawn(client::run(name, mac, "netagent".into(), tx));
-    true
 }
 
 /// Remove everything netagent owns: its nft table, the bridges it made or
