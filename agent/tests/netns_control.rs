@@ -129,6 +129,16 @@ fn netns_commands_and_a_reload_that_changes_only_the_difference() {
         assert!(text(&o).contains("another netagent is running"), "{}", text(&o));
     }
 
+    // A malformed request gets an error answer; the agent carries on.
+    {
+        use std::io::{BufRead, Write};
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+        c.write_all(b"{\"cmd\":\"format-disk\"}\n").expect("send");
+        let mut line = String::new();
+        std::io::BufReader::new(&c).read_line(&mut line).expect("answer");
+        assert!(line.contains("\"ok\":false") && line.contains("bad request"), "{line}");
+    }
+
     // status
     let o = t.netagent(&["status"]);
     assert!(o.status.success(), "{}", text(&o));
