@@ -136,7 +136,10 @@ fn netns_commands_and_a_reload_that_changes_only_the_difference() {
         c.write_all(b"{\"cmd\":\"format-disk\"}\n").expect("send");
         let mut line = String::new();
         std::io::BufReader::new(&c).read_line(&mut line).expect("answer");
-        assert!(line.contains("\"ok\":false") && line.contains("bad request"), "{line}");
+        assert!(
+            line.contains("\"ok\":false") && line.contains("bad request"),
+            "{line}"
+        );
     }
 
     // status

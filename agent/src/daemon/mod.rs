@@ -3,8 +3,11 @@
 //! plane in place, as libvirtd does; `down` removes it.
 
 mod control_calls;
+mod down;
+mod names;
 mod notify;
 mod reconcile;
+mod reload;
 mod services;
 pub mod state;
 
@@ -17,18 +20,17 @@ use tracing::{error, info, warn};
 
 use crate::config::{self, Addressing, Config, Source};
 use crate::control;
-use crate::control::proto::ReloadOutcome;
-use crate::dhcp::reply::Change;
 use crate::dns::server::DnsServers;
-use crate::dns::zone::LeaseNames;
 use crate::firewall::apply as fw;
 use crate::links::netlink::is_unsupported;
 use crate::links::{watch as link_watch, Netlink};
 use crate::plan::{plan, Plan};
 use crate::uplink::client;
+use names::{lease_names, pump_lease_names, NameMap};
 use reconcile::Reconciler;
+
+pub use down::down;
 use state::StateDir;
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub const DEFAULT_STATE_DIR: &str = "/run/netagent";
@@ -262,81 +264,6 @@ impl Daemon {
         let n = self.cfg.networks.len();
         format!("{n} network{} from {}", if n == 1 { "" } else { "s" }, self.src)
     }
-
-    /// Check the config and apply only what changed: networks that did not
-    /// change keep their bridge, rules, leases and sockets. A config that
-    /// fails the check changes nothing; its problems are the error.
-    async fn reload(&mut self, dry_run: bool, file: Option<PathBuf>) -> Result<ReloadOutcome, String> {
-        let path = file.or_else(|| self.opts.config.clone());
-        let (cfg, src) = match config::load(path.as_deref()) {
-            Ok(x) => x,
-            Err(e) => {
-                if !dry_run {
-                    error!("reload refused, the running networks stay as they are:\n{e}");
-                    self.last_reload = Some(format!(
-                        "{} UTC: refused, {}",
-                        crate::dhcp::lease::format_time(crate::dhcp::lease::now()),
-                        first_line(&e.to_string())
-                    ));
-                }
-                return Err(e.to_string());
-            }
-        };
-        let changes = crate::config::diff::diff(&self.cfg, &cfg);
-        if dry_run {
-            return Ok(ReloadOutcome {
-                applied: false,
-                config: src.to_string(),
-                changes,
-                errors: Vec::new(),
-            });
-        }
-        notify::notify(&format!(
-            "RELOADING=1\nMONOTONIC_USEC={}",
-            notify::monotonic_usec()
-        ));
-        info!(
-            "reloading {src}: {} change{}",
-            changes.len(),
-            if changes.len() == 1 { "" } else { "s" }
-        );
-        for c in &changes {
-            info!("  {c}");
-        }
-        if cfg.uplink != self.cfg.uplink {
-            // Another uplink or addressing: resolve it again and restart
-            // its DHCP client from scratch.
-            if let UplinkDhcp::Running(t) = std::mem::replace(&mut self.uplink_dhcp, UplinkDhcp::Waiting) {
-                t.abort();
-            }
-            self.rec.uplink = None;
-            let _ = self.lease_tx.send(None);
-        }
-        self.rec.plan = plan(&cfg);
-        self.cfg = cfg;
-        self.src = src;
-        if let Ok(mut w) = self.names.write() {
-            *w = lease_names(&mut self.dns, &self.rec.plan);
-        }
-        if let Ok(mut w) = self.dns.uplink_dns.write() {
-            *w = uplink_dns(&self.rec);
-        }
-        let errors = self.apply().await;
-        self.last_reload = Some(format!(
-            "{} UTC: {} change{} applied{}",
-            crate::dhcp::lease::format_time(crate::dhcp::lease::now()),
-            changes.len(),
-            if changes.len() == 1 { "" } else { "s" },
-            if errors.is_empty() { "" } else { " with errors" }
-        ));
-        notify::notify(&format!("READY=1\nSTATUS={}", self.summary()));
-        Ok(ReloadOutcome {
-            applied: true,
-            config: self.src.to_string(),
-            changes,
-            errors,
-        })
-    }
 }
 
 /// The next control request; never, in `--once` mode (no socket).
@@ -347,10 +274,6 @@ async fn next_call(
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 /// The resolvers of last resort: those the config gives the uplink, then
@@ -392,81 +315,4 @@ fn uplink_dns(rec: &Reconciler) -> Vec<std::net::Ipv4Addr> {
         );
     }
     v
-}
-
-type NameMap = HashMap<String, (Arc<LeaseNames>, Option<String>)>;
-
-/// Per network with DNS: where its leases' names go, and its domain.
-fn lease_names(dns: &mut DnsServers, plan: &Plan) -> NameMap {
-    plan.dns
-        .iter()
-        .map(|z| (z.network.clone(), (dns.lease_names(&z.network), z.domain.clone())))
-        .collect()
-}
-
-/// DHCP lease changes become DNS names: a hostname on ACK, gone on release
-/// or expiry.
-async fn pump_lease_names(
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<(String, Change)>,
-    names: Arc<RwLock<NameMap>>,
-) {
-    while let Some((network, change)) = rx.recv().await {
-        let Some((ln, domain)) = names.read().ok().and_then(|m| m.get(&network).cloned()) else {
-            continue;
-        };
-        match change {
-            Change::Bound(l) => match &l.hostname {
-                Some(h) => ln.add(l.ip, h, domain.as_deref()),
-                None => ln.remove(l.ip),
-            },
-            Change::Gone(l) => ln.remove(l.ip),
-        }
-    }
-}
-
-/// Remove everything netagent owns: its nft table, the bridges it made or
-/// that the config names as guest bridges, and its routes.
-pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, RunError> {
-    let cfg = match config::load(config.as_deref()) {
-        Ok((c, _)) => c,
-        Err(e) => {
-            warn!("{e}; removing only what the state directory records");
-            Config {
-                uplink: None,
-                networks: Vec::new(),
-            }
-        }
-    };
-    let p = plan(&cfg);
-    let nl = Netlink::connect()?;
-    let (_tx, rx) = watch::channel(None);
-    let state = StateDir::new(&state_dir);
-    let rec = Reconciler::new(nl.clone(), p, state.clone(), rx);
-    let mut removed = 0;
-    fw::remove()?;
-    let links = nl.links().await?;
-    for name in rec.owned_for_down() {
-        if let Some(l) = links.iter().find(|l| l.name == name && l.is_bridge()) {
-            nl.delete(l).await?;
-            info!("bridge {name}: deleted");
-            removed += 1;
-        }
-    }
-    let k = nl.observe().await?;
-    for r in crate::links::apply::owned_routes(&k) {
-        if let Some(l) = k.link(&r.dev) {
-            let route = crate::links::observe::Route {
-                proto: crate::links::diff::RTPROT_NETAGENT,
-                to: r.to,
-                via: r.via,
-                oif: None,
-                metric: r.metric,
-            };
-            if nl.del_route(&route, l).await.is_ok() {
-                removed += 1;
-            }
-        }
-    }
-    state.clear().map_err(|e| RunError::Io(e.to_string()))?;
-    Ok(removed)
 }

@@ -4,6 +4,8 @@
 //! what comes out, `netagent run` accepts.
 
 mod network;
+mod services;
+mod xml;
 
 pub use network::Imported;
 

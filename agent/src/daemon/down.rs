@@ -1,0 +1,61 @@
+//! `netagent down`: remove what netagent owns and nothing else.
+
+use std::path::PathBuf;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::reconcile::Reconciler;
+use super::state::StateDir;
+use super::RunError;
+use crate::config::{self, Config};
+use crate::firewall::apply as fw;
+use crate::links::Netlink;
+use crate::plan::plan;
+
+/// Remove everything netagent owns: its nft table, the bridges it made or
+/// that the config names as guest bridges, and its routes.
+pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, RunError> {
+    let cfg = match config::load(config.as_deref()) {
+        Ok((c, _)) => c,
+        Err(e) => {
+            warn!("{e}; removing only what the state directory records");
+            Config {
+                uplink: None,
+                networks: Vec::new(),
+            }
+        }
+    };
+    let p = plan(&cfg);
+    let nl = Netlink::connect()?;
+    let (_tx, rx) = watch::channel(None);
+    let state = StateDir::new(&state_dir);
+    let rec = Reconciler::new(nl.clone(), p, state.clone(), rx);
+    let mut removed = 0;
+    fw::remove()?;
+    let links = nl.links().await?;
+    for name in rec.owned_for_down() {
+        if let Some(l) = links.iter().find(|l| l.name == name && l.is_bridge()) {
+            nl.delete(l).await?;
+            info!("bridge {name}: deleted");
+            removed += 1;
+        }
+    }
+    let k = nl.observe().await?;
+    for r in crate::links::apply::owned_routes(&k) {
+        if let Some(l) = k.link(&r.dev) {
+            let route = crate::links::observe::Route {
+                proto: crate::links::diff::RTPROT_NETAGENT,
+                to: r.to,
+                via: r.via,
+                oif: None,
+                metric: r.metric,
+            };
+            if nl.del_route(&route, l).await.is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    state.clear().map_err(|e| RunError::Io(e.to_string()))?;
+    Ok(removed)
+}

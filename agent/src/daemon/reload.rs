@@ -1,0 +1,97 @@
+//! `netagent reload` and SIGHUP: check the file, then apply only the
+//! difference, so the networks that did not change never notice.
+
+use std::path::PathBuf;
+
+use tracing::{error, info};
+
+use super::names::lease_names;
+use super::{notify, uplink_dns, Daemon, UplinkDhcp};
+use crate::config;
+use crate::control::proto::ReloadOutcome;
+use crate::plan::plan;
+
+impl Daemon {
+    /// Check the config and apply only what changed: networks that did not
+    /// change keep their bridge, rules, leases and sockets. A config that
+    /// fails the check changes nothing; its problems are the error.
+    pub(super) async fn reload(
+        &mut self,
+        dry_run: bool,
+        file: Option<PathBuf>,
+    ) -> Result<ReloadOutcome, String> {
+        let path = file.or_else(|| self.opts.config.clone());
+        let (cfg, src) = match config::load(path.as_deref()) {
+            Ok(x) => x,
+            Err(e) => {
+                if !dry_run {
+                    error!("reload refused, the running networks stay as they are:\n{e}");
+                    self.last_reload = Some(format!(
+                        "{} UTC: refused, {}",
+                        crate::dhcp::lease::format_time(crate::dhcp::lease::now()),
+                        first_line(&e.to_string())
+                    ));
+                }
+                return Err(e.to_string());
+            }
+        };
+        let changes = crate::config::diff::diff(&self.cfg, &cfg);
+        if dry_run {
+            return Ok(ReloadOutcome {
+                applied: false,
+                config: src.to_string(),
+                changes,
+                errors: Vec::new(),
+            });
+        }
+        notify::notify(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            notify::monotonic_usec()
+        ));
+        info!(
+            "reloading {src}: {} change{}",
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" }
+        );
+        for c in &changes {
+            info!("  {c}");
+        }
+        if cfg.uplink != self.cfg.uplink {
+            // Another uplink or addressing: resolve it again and restart
+            // its DHCP client from scratch.
+            if let UplinkDhcp::Running(t) = std::mem::replace(&mut self.uplink_dhcp, UplinkDhcp::Waiting) {
+                t.abort();
+            }
+            self.rec.uplink = None;
+            let _ = self.lease_tx.send(None);
+        }
+        self.rec.plan = plan(&cfg);
+        self.cfg = cfg;
+        self.src = src;
+        if let Ok(mut w) = self.names.write() {
+            *w = lease_names(&mut self.dns, &self.rec.plan);
+        }
+        if let Ok(mut w) = self.dns.uplink_dns.write() {
+            *w = uplink_dns(&self.rec);
+        }
+        let errors = self.apply().await;
+        self.last_reload = Some(format!(
+            "{} UTC: {} change{} applied{}",
+            crate::dhcp::lease::format_time(crate::dhcp::lease::now()),
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" },
+            if errors.is_empty() { "" } else { " with errors" }
+        ));
+        notify::notify(&format!("READY=1\nSTATUS={}", self.summary()));
+        Ok(ReloadOutcome {
+            applied: true,
+            config: self.src.to_string(),
+            changes,
+            errors,
+        })
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}

@@ -1,0 +1,192 @@
+//! libvirt's `<forward><nat>`, `<ip><dhcp>` and `<dns>` as netagent's NAT,
+//! DHCP and DNS settings.
+
+use std::net::Ipv4Addr;
+
+use roxmltree::Node;
+
+use super::xml::{check_attrs, child, children, ip_attr, lease, yes, Ctx};
+use crate::config::units::{Ipv4Range, MacAddr, PortRange};
+use crate::config::DEFAULT_LEASE;
+use crate::config::{Dhcp, DhcpHost, Dns, DnsHost, Forwarder, Kind, Nat, Pxe, Srv, Txt};
+
+pub fn import_nat(c: &mut Ctx, n: Node<'_, '_>) -> Nat {
+    check_attrs(c, n, &["ipv6"]);
+    if yes(n.attribute("ipv6")) == Some(true) {
+        c.warn("<forward/nat ipv6='yes'> is not imported: netagent serves IPv4 only");
+    }
+    let mut nat = Nat::default();
+    if let Some(a) = child(n, "address") {
+        let (s, e) = (ip_attr(c, a, "start"), ip_attr(c, a, "end"));
+        if let Some(start) = s {
+            nat.address = Some(Ipv4Range {
+                start,
+                end: e.unwrap_or(start),
+            });
+        }
+    }
+    if let Some(p) = child(n, "port") {
+        let start = p.attribute("start").and_then(|v| v.parse::<u16>().ok());
+        let end = p.attribute("end").and_then(|v| v.parse::<u16>().ok());
+        match (start, end) {
+            (Some(start), Some(end)) if start > 0 && start <= end => nat.ports = PortRange { start, end },
+            _ => c.warn("<forward/nat/port> needs start and end ports; the default 1024-65535 is used"),
+        }
+    }
+    nat
+}
+
+pub fn import_dhcp(c: &mut Ctx, n: Node<'_, '_>, kind: Kind, domain: Option<String>) -> Dhcp {
+    let mut ranges = Vec::new();
+    let mut lease_time = None;
+    for r in children(n, "range") {
+        let (Some(start), Some(end)) = (ip_attr(c, r, "start"), ip_attr(c, r, "end")) else {
+            c.warn("a DHCP <range> without start and end is not imported");
+            continue;
+        };
+        ranges.push(Ipv4Range { start, end });
+        let t = lease(c, r);
+        match (lease_time, t) {
+            (None, t) => lease_time = t,
+            (Some(a), Some(b)) if a != b => c.warn(format!(
+                "DHCP ranges have different lease times; netagent uses one per network ({})",
+                crate::config::write::lease_time(a)
+            )),
+            _ => {}
+        }
+    }
+    let mut hosts = Vec::new();
+    for h in children(n, "host") {
+        let mac = h.attribute("mac").and_then(|m| m.parse::<MacAddr>().ok());
+        let ip = h.attribute("ip").and_then(|i| i.parse::<Ipv4Addr>().ok());
+        let label = h
+            .attribute("name")
+            .or(h.attribute("mac"))
+            .or(h.attribute("id"))
+            .unwrap_or("?")
+            .to_string();
+        match (mac, ip) {
+            (Some(mac), Some(ip)) => hosts.push(DhcpHost {
+                mac,
+                ip,
+                name: h.attribute("name").map(|s| s.to_ascii_lowercase()),
+            }),
+            _ => c.warn(format!(
+                "DHCP <host> {label} needs both mac= and an IPv4 ip= in netagent; not imported"
+            )),
+        }
+        if child(h, "lease").is_some() {
+            c.warn(format!(
+                "DHCP <host> {label} has its own lease time; netagent uses the network's"
+            ));
+        }
+    }
+    let pxe = child(n, "bootp").and_then(|b| {
+        Some(Pxe {
+            file: b.attribute("file")?.to_string(),
+            server: b.attribute("server").and_then(|s| s.parse().ok()),
+        })
+    });
+    Dhcp {
+        ranges,
+        lease_time: lease_time.unwrap_or(DEFAULT_LEASE),
+        router: kind != Kind::Isolated,
+        domain,
+        dns_servers: Vec::new(),
+        mtu: None,
+        classless_routes: false,
+        pxe,
+        hosts,
+    }
+}
+
+pub fn import_dns(
+    c: &mut Ctx,
+    n: Option<Node<'_, '_>>,
+    kind: Kind,
+    domain: Option<String>,
+    local_only: bool,
+) -> Dns {
+    let mut dns = Dns::on();
+    dns.domain = domain;
+    dns.local_only = local_only && dns.domain.is_some();
+    let Some(n) = n else { return dns };
+    check_attrs(c, n, &["enable", "forwardPlainNames"]);
+    if yes(n.attribute("enable")) == Some(false) {
+        dns.enabled = false;
+        return dns;
+    }
+    if yes(n.attribute("forwardPlainNames")) == Some(true) {
+        c.warn("<dns forwardPlainNames='yes'>: netagent answers names without a dot locally and never forwards them");
+    }
+    for f in children(n, "forwarder") {
+        if kind == Kind::Isolated {
+            c.warn("an isolated network does not forward queries; <forwarder> not imported");
+            continue;
+        }
+        let addr = match f.attribute("addr") {
+            Some(a) => match a.parse::<Ipv4Addr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    c.warn(format!("<dns/forwarder addr='{a}'> is not IPv4; not imported"));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        if f.attribute("port").is_some() {
+            c.warn("<dns/forwarder port=...>: netagent forwards to port 53");
+        }
+        let domain = f
+            .attribute("domain")
+            .map(|d| d.trim_end_matches('.').to_ascii_lowercase());
+        if addr.is_none() && domain.is_none() {
+            continue;
+        }
+        dns.forwarders.push(Forwarder { domain, addr });
+    }
+    for h in children(n, "host") {
+        let Some(ip) = h.attribute("ip").and_then(|i| i.parse::<Ipv4Addr>().ok()) else {
+            c.warn(format!(
+                "<dns/host ip='{}'> is not IPv4; not imported",
+                h.attribute("ip").unwrap_or("?")
+            ));
+            continue;
+        };
+        let names: Vec<String> = children(h, "hostname")
+            .filter_map(|x| x.text())
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if !names.is_empty() {
+            dns.hosts.push(DnsHost { ip, names });
+        }
+    }
+    for s in children(n, "srv") {
+        let (Some(service), Some(protocol)) = (s.attribute("service"), s.attribute("protocol")) else {
+            c.warn("a <dns/srv> without service and protocol is not imported");
+            continue;
+        };
+        let num = |a: &str| s.attribute(a).and_then(|v| v.parse::<u16>().ok()).unwrap_or(0);
+        dns.srv.push(Srv {
+            service: service.into(),
+            protocol: protocol.into(),
+            domain: s
+                .attribute("domain")
+                .map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+            target: s.attribute("target").map(String::from),
+            port: num("port"),
+            priority: num("priority"),
+            weight: num("weight"),
+        });
+    }
+    for t in children(n, "txt") {
+        if let (Some(name), Some(value)) = (t.attribute("name"), t.attribute("value")) {
+            dns.txt.push(Txt {
+                name: name.into(),
+                value: value.into(),
+            });
+        }
+    }
+    dns
+}
