@@ -147,6 +147,14 @@ pub fn run() -> ! {
     mounts::basics();
     let console = Console::open();
     logging(&console);
+    // PID 1 must not exit (the kernel would panic): a panic in any of its
+    // threads is shown on the consoles, then the box reboots after a pause.
+    let c = console.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        c.line(&format!("netagent: PID 1 failed: {info}; rebooting in 10 s"));
+        std::thread::sleep(Duration::from_secs(10));
+        power::halt(Halt::Reboot)
+    }));
     console.line(&format!(
         "netagent {} starting as PID 1",
         env!("CARGO_PKG_VERSION")
