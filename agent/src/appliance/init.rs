@@ -13,6 +13,7 @@ use super::console::Console;
 use super::modules::{self, Loader};
 use super::mounts;
 use super::power::{self, Halt};
+use super::supervise::{Exits, Next};
 use crate::config;
 
 fn logging(console: &Console) {
@@ -187,7 +188,22 @@ pub fn run() -> ! {
             power::halt(Halt::Reboot)
         }
     };
+    let mut exits = Exits::default();
     loop {
+        if child.is_none() {
+            // A restart that could not spawn: try again, counted as an exit.
+            match exits.record(std::time::Instant::now()) {
+                Next::Restart(pause) => {
+                    std::thread::sleep(pause);
+                    child = spawn(&console, &cfg).ok();
+                }
+                Next::Reboot => {
+                    error!("cannot start netagent run; rebooting in 10 s");
+                    std::thread::sleep(Duration::from_secs(10));
+                    power::halt(Halt::Reboot);
+                }
+            }
+        }
         if rx.try_recv().is_ok() {
             shutdown(&console, &mut child, Halt::PowerOff, "power button pressed");
         }
@@ -209,9 +225,25 @@ pub fn run() -> ! {
                 break;
             }
             if child.as_ref().is_some_and(|c| c.id() as i32 == pid) {
-                error!("netagent run ended (status {status}); rebooting in 10 s");
-                std::thread::sleep(Duration::from_secs(10));
-                power::halt(Halt::Reboot);
+                child = None;
+                match exits.record(std::time::Instant::now()) {
+                    Next::Restart(pause) => {
+                        error!(
+                            "netagent run ended (status {status}); starting it again in {} s",
+                            pause.as_secs()
+                        );
+                        std::thread::sleep(pause);
+                        match spawn(&console, &cfg) {
+                            Ok(c) => child = Some(c),
+                            Err(e) => error!("cannot start netagent run: {e}"),
+                        }
+                    }
+                    Next::Reboot => {
+                        error!("netagent run keeps ending (status {status}); rebooting in 10 s");
+                        std::thread::sleep(Duration::from_secs(10));
+                        power::halt(Halt::Reboot);
+                    }
+                }
             }
         }
     }

@@ -9,3 +9,4 @@ pub mod modalias;
 pub mod modules;
 pub mod mounts;
 pub mod power;
+pub mod supervise;
