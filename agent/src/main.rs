@@ -116,6 +116,10 @@ enum Cmd {
     ImportLibvirt {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Run while libvirt's networks are still up: each network but the
+        /// first keeps, by name, the guest taps on its bridge now.
+        #[arg(long)]
+        keep_taps: bool,
     },
     /// Run as the appliance's init (what PID 1 does): mounts, modules, the
     /// config from the boot disk, then `netagent run` under supervision.
@@ -263,7 +267,7 @@ fn main() -> ExitCode {
             )
         }
         Cmd::Init => netagent::appliance::init::run(),
-        Cmd::ImportLibvirt { files } => {
+        Cmd::ImportLibvirt { files, keep_taps } => {
             let mut docs = Vec::new();
             for f in &files {
                 match std::fs::read_to_string(f) {
@@ -274,7 +278,21 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            match netagent::libvirt::import(&docs) {
+            let attached = if keep_taps {
+                let Some(rt) = start() else {
+                    return ExitCode::from(1);
+                };
+                match rt.block_on(netagent::links::observe::bridge_ports()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        eprintln!("netagent import-libvirt: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                Default::default()
+            };
+            match netagent::libvirt::import(&docs, &attached) {
                 Ok(out) => {
                     for w in &out.warnings {
                         eprintln!("warning: {w}");

@@ -164,7 +164,7 @@ ports = ["vnet*", "eth0", "tap 1"]
 name = "b"
 bridge = "vir/br1"
 address = "10.2.0.1/24"
-ports = ["vnet7"]
+ports = ["vnet7*"]
 "#,
     );
     has(&p, 5, "Linux interface names have at most 15");

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -26,7 +27,7 @@ fn doc(name: &str) -> (String, String) {
 fn imports_match_golden_files_and_pass_the_check() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     for name in ["default", "routed", "isolated", "bridge", "full"] {
-        let out = import(&[doc(name)]).unwrap_or_else(|e| panic!("{name}.xml: {e}"));
+        let out = import(&[doc(name)], &HashMap::new()).unwrap_or_else(|e| panic!("{name}.xml: {e}"));
         let cfg = config::parse(&out.toml, "imported.toml")
             .unwrap_or_else(|p| panic!("{name}.xml imports to a config that fails the check:\n{p}"));
         assert_eq!(cfg.networks.len(), 1);
@@ -48,7 +49,7 @@ fn imports_match_golden_files_and_pass_the_check() {
 
 #[test]
 fn libvirts_default_network_becomes_netagents_default() {
-    let out = import(&[doc("default")]).expect("import");
+    let out = import(&[doc("default")], &HashMap::new()).expect("import");
     let cfg = config::parse(&out.toml, "imported.toml").expect("valid");
     let n = &cfg.networks[0];
     let d = config::default_config();
@@ -74,7 +75,7 @@ fn libvirts_default_network_becomes_netagents_default() {
 
 #[test]
 fn what_has_no_equivalent_is_named() {
-    let out = import(&[doc("full")]).expect("import");
+    let out = import(&[doc("full")], &HashMap::new()).expect("import");
     for needle in [
         "<network ipv6='yes'>",
         "<bandwidth>",
@@ -118,7 +119,7 @@ fn what_has_no_equivalent_is_named() {
 
 #[test]
 fn several_files_become_one_config_and_macvtap_is_refused() {
-    let out = import(&[doc("default"), doc("isolated"), doc("bridge")]).expect("import");
+    let out = import(&[doc("default"), doc("isolated"), doc("bridge")], &HashMap::new()).expect("import");
     let cfg = config::parse(&out.toml, "imported.toml").expect("valid");
     assert_eq!(cfg.networks.len(), 3);
     assert_eq!(cfg.networks[0].ports, vec!["vnet*"]);
@@ -127,10 +128,23 @@ fn several_files_become_one_config_and_macvtap_is_refused() {
         .iter()
         .any(|w| w.contains("network \"private\": no ports")));
 
-    let e = import(&[doc("macvtap")]).expect_err("macvtap has no equivalent");
+    // Taps on a bridge now are kept there by name; a name beats `vnet*`.
+    let attached = HashMap::from([(
+        "virbr2".to_string(),
+        vec!["vnet3".to_string(), "vnet1".to_string()],
+    )]);
+    let out = import(&[doc("default"), doc("isolated")], &attached).expect("import");
+    let cfg = config::parse(&out.toml, "imported.toml").expect("a name beside vnet* passes the check");
+    assert_eq!(cfg.networks[1].ports, vec!["vnet1", "vnet3"]);
+    assert!(out
+        .warnings
+        .iter()
+        .any(|w| w.contains("ports are the taps on virbr2 now (vnet1, vnet3)")));
+
+    let e = import(&[doc("macvtap")], &HashMap::new()).expect_err("macvtap has no equivalent");
     assert!(e.contains("macvtap"), "{e}");
     // Two networks on one subnet: the check's problem, not a silent output.
-    let e = import(&[doc("default"), doc("routed")]).expect_err("overlapping subnets");
+    let e = import(&[doc("default"), doc("routed")], &HashMap::new()).expect_err("overlapping subnets");
     assert!(e.contains("overlaps"), "{e}");
 }
 

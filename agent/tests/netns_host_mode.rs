@@ -101,3 +101,39 @@ fn netns_imported_libvirt_default_runs_beside_the_hosts_own_network() {
     );
     assert_eq!(upstream.peers()[0].ip(), ip("10.99.0.2"));
 }
+
+/// Several libvirt networks: `import-libvirt --keep-taps` runs while
+/// libvirt's bridges are up and records which taps sit on the second one;
+/// after libvirt's networks are destroyed (bridges gone, taps left), netagent
+/// puts every tap back on its own network's bridge.
+#[test]
+fn netns_taps_go_back_to_their_own_networks_after_libvirt_is_stopped() {
+    let mut t = Topo::new();
+    t.app.ip(&["addr", "add", "10.99.0.2/24", "dev", UPLINK]);
+    t.app.ip(&["link", "set", UPLINK, "up"]);
+    t.guest("vnet0", "192.168.122.10/24", "192.168.122.1");
+    t.guest("vnet1", "192.168.152.10/24", "");
+    for (br, tap) in [("virbr0", "vnet0"), ("virbr2", "vnet1")] {
+        t.app.ip(&["link", "add", br, "type", "bridge"]);
+        t.app.ip(&["link", "set", tap, "master", br]);
+    }
+    let dir = common::repo_root().join("agent/tests/libvirt");
+    let o = t
+        .app
+        .cmd(env!("CARGO_BIN_EXE_netagent"))
+        .args(["import-libvirt", "--keep-taps"])
+        .arg(dir.join("default.xml"))
+        .arg(dir.join("isolated.xml"))
+        .output()
+        .expect("import");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let toml = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(toml.contains("ports = [\"vnet1\"]"), "{toml}");
+    // `virsh net-destroy`: the bridges go, the guests' taps stay.
+    t.app.ip(&["link", "del", "virbr0"]);
+    t.app.ip(&["link", "del", "virbr2"]);
+    let cfg = t.write_config("imported.toml", &toml);
+    let _agent = t.start(&cfg);
+    assert_eq!(t.master_of("vnet0").as_deref(), Some("virbr0"));
+    assert_eq!(t.master_of("vnet1").as_deref(), Some("virbr2"));
+}

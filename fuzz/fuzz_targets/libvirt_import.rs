@@ -7,7 +7,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(xml) = std::str::from_utf8(data) else { return };
-    if let Ok(out) = netagent::libvirt::import(&[("fuzz.xml".to_string(), xml.to_string())]) {
+    if let Ok(out) = netagent::libvirt::import(
+        &[("fuzz.xml".to_string(), xml.to_string())],
+        &std::collections::HashMap::new(),
+    ) {
         assert!(netagent::config::parse(&out.toml, "imported.toml").is_ok());
     }
 });

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::ifname::patterns_overlap;
+use super::ifname::{is_glob, patterns_overlap, ALL_NICS};
 use super::model::*;
 use super::problem::Collector;
 use super::raw::{RawNetwork, RawUplink, S};
@@ -120,7 +120,15 @@ pub fn check_cross(
         for (pi, p) in n.ports.iter().enumerate() {
             let span = r.ports.get(pi).map(|v| v.span()).unwrap_or(raw.span());
             for (_, o) in &nets[..i] {
-                if let Some(op) = o.ports.iter().find(|op| patterns_overlap(p, op)) {
+                // A name given outright beats another network's pattern
+                // (`vnet3` in one, `vnet*` in another); two names or two
+                // patterns that meet are a conflict.
+                let exact = |x: &str| !is_glob(x) && x != ALL_NICS;
+                if let Some(op) = o
+                    .ports
+                    .iter()
+                    .find(|op| exact(p) == exact(op) && patterns_overlap(p, op))
+                {
                     c.add(
                         span.clone(),
                         format!("network \"{}\" ports[{pi}]", n.name),

@@ -9,6 +9,8 @@ mod xml;
 
 pub use network::Imported;
 
+use std::collections::HashMap;
+
 use crate::config::{self, Addressing, Config, Kind, Uplink, UplinkInterface};
 
 /// The TOML text and the warnings, which are also at its top as comments.
@@ -19,7 +21,9 @@ pub struct Output {
 }
 
 /// Import the documents (name, XML text); `name` labels errors.
-pub fn import(docs: &[(String, String)]) -> Result<Output, String> {
+/// `attached` is what the kernel has on each bridge now (bridge -> ports),
+/// empty unless the user asked to keep the taps where libvirt put them.
+pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>) -> Result<Output, String> {
     let mut imported = Vec::new();
     for (file, xml) in docs {
         imported.push(network::import(xml).map_err(|e| format!("{file}: {e}"))?);
@@ -47,24 +51,37 @@ pub fn import(docs: &[(String, String)]) -> Result<Output, String> {
     }
 
     // libvirt attaches a guest's tap by network name; netagent by interface
-    // name. The first network takes libvirt's tap names (vnet*); a guest of
-    // another network needs its tap listed there.
-    if let Some(first) = nets
-        .iter_mut()
+    // name. The first network takes libvirt's tap names (vnet*); another
+    // network gets the taps on its bridge now, by name (a name beats a
+    // pattern), and a guest started later needs its tap listed there.
+    let first = nets
+        .iter()
         .find(|n| n.name == "default")
-        .map(|n| n.name.clone())
-        .or_else(|| nets.first().map(|n| n.name.clone()))
-    {
+        .or(nets.first())
+        .map(|n| n.name.clone());
+    if let Some(first) = first {
         for n in nets.iter_mut() {
             if n.name == first {
                 n.ports = vec!["vnet*".into()];
+                continue;
+            }
+            let mut now = attached.get(&n.bridge).cloned().unwrap_or_default();
+            now.sort();
+            let hint = format!(
+                "libvirt's taps (vnet*) go to network \"{first}\"; list this network's guests' taps in ports (name them with <target dev='...'/> in the domain XML, e.g. ports = [\"{}-*\"])",
+                n.name
+            );
+            if now.is_empty() {
+                warnings.push(format!("network \"{}\": no ports; {hint}", n.name));
             } else {
                 warnings.push(format!(
-                    "network \"{}\": no ports; libvirt's taps (vnet*) go to network \"{first}\". List this network's guests' taps in ports (name them with <target dev='...'/> in the domain XML, e.g. ports = [\"{}-*\"])",
+                    "network \"{}\": ports are the taps on {} now ({}); {hint}",
                     n.name,
-                    n.name
+                    n.bridge,
+                    now.join(", ")
                 ));
             }
+            n.ports = now;
         }
     }
 

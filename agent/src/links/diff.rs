@@ -126,15 +126,22 @@ pub fn bridge_for<'a>(
     if bridges.iter().any(|b| b.name == link.name) {
         return None;
     }
-    bridges.iter().find(|b| {
-        b.ports.iter().any(|p| {
-            if p == ALL_NICS {
-                link.physical
-            } else {
-                glob_match(p, &link.name)
-            }
+    // A network that names the link outright wins over one whose pattern
+    // (`vnet*`) happens to match it.
+    bridges
+        .iter()
+        .find(|b| b.ports.iter().any(|p| p == &link.name))
+        .or_else(|| {
+            bridges.iter().find(|b| {
+                b.ports.iter().any(|p| {
+                    if p == ALL_NICS {
+                        link.physical
+                    } else {
+                        glob_match(p, &link.name)
+                    }
+                })
+            })
         })
-    })
 }
 
 pub struct Desired<'a> {
@@ -225,11 +232,13 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
         };
         if l.controller != Some(br.index) {
             // Leave ports of other bridges alone unless they are ours.
-            let foreign = l
-                .controller
-                .and_then(|c| k.by_index(c))
-                .is_some_and(|c| !want.bridges.iter().any(|wb| wb.name == c.name));
-            if !foreign {
+            let current = l.controller.and_then(|c| k.by_index(c));
+            let foreign = current.is_some_and(|c| !want.bridges.iter().any(|wb| wb.name == c.name));
+            // A pattern (`vnet*`, `@nics`) claims links nobody placed; a tap
+            // that libvirt or QEMU attached to another of our bridges stays
+            // there. Naming the link outright moves it.
+            let placed = current.is_some() && !b.ports.iter().any(|p| p == &l.name);
+            if !foreign && !placed {
                 out.push(Action::Enslave {
                     port: l.name.clone(),
                     bridge: b.name.clone(),
@@ -535,6 +544,46 @@ mod tests {
         v.controller = Some(20);
         k.links.push(v);
         assert_eq!(diff(&want, &k, &[]), vec![]);
+    }
+
+    #[test]
+    fn a_pattern_never_moves_a_tap_placed_on_another_of_our_bridges() {
+        let cfg = crate::config::parse(
+            "[uplink]\ninterface = \"eth0\"\n[[network]]\nname = \"a\"\nbridge = \"virbr0\"\naddress = \"10.1.0.1/24\"\nports = [\"vnet*\"]\n[[network]]\nname = \"b\"\nbridge = \"virbr1\"\naddress = \"10.2.0.1/24\"\nports = [\"lab0\"]\n",
+            "t.toml",
+        )
+        .expect("valid");
+        let p = plan(&cfg);
+        let want = Desired {
+            bridges: &p.bridges,
+            uplink: None,
+            stale_bridges: &[],
+        };
+        let mut k = kernel();
+        settled(&mut k, &p);
+        k.links.push(link(11, "virbr1", Some("bridge")));
+        // libvirt put vnet7 on virbr1 (a `type='bridge'` interface).
+        let mut v = link(30, "vnet7", Some("tun"));
+        v.controller = Some(11);
+        k.links.push(v);
+        let enslaves = |k: &Kernel| -> Vec<Action> {
+            diff(&want, k, &[])
+                .into_iter()
+                .filter(|a| matches!(a, Action::Enslave { .. }))
+                .collect()
+        };
+        assert_eq!(enslaves(&k), vec![]);
+        // Named outright, a link moves.
+        let mut lab = link(31, "lab0", Some("tun"));
+        lab.controller = Some(10);
+        k.links.push(lab);
+        assert_eq!(
+            enslaves(&k),
+            vec![Action::Enslave {
+                port: "lab0".into(),
+                bridge: "virbr1".into()
+            }]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A snapshot of the kernel's links, IPv4 addresses and main-table IPv4
 //! routes, as plain data the pure `diff` can compare with the plan.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -67,4 +68,25 @@ impl Kernel {
     pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = Ipv4Net> + '_ {
         self.addrs.iter().filter(move |a| a.index == index).map(|a| a.net)
     }
+
+    /// Each bridge's ports by name.
+    pub fn ports_by_bridge(&self) -> HashMap<String, Vec<String>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for l in &self.links {
+            if let Some(b) = l
+                .controller
+                .and_then(|c| self.by_index(c))
+                .filter(|b| b.is_bridge())
+            {
+                out.entry(b.name.clone()).or_default().push(l.name.clone());
+            }
+        }
+        out
+    }
+}
+
+/// The bridges' ports in this network namespace now.
+pub async fn bridge_ports() -> Result<HashMap<String, Vec<String>>, super::LinkError> {
+    let nl = super::Netlink::connect()?;
+    Ok(nl.observe().await?.ports_by_bridge())
 }
