@@ -308,3 +308,37 @@ fn netns_readiness_is_notified_as_systemd_expects() {
         );
     }
 }
+
+/// `status` names what is wrong now and keeps every error it met: here a
+/// program squats on the bridge's DNS port, then lets go.
+#[test]
+fn netns_status_names_the_errors_it_met() {
+    let t = Topo::new();
+    t.app.ip(&["link", "add", "virbr0", "type", "bridge"]);
+    t.app.ip(&["addr", "add", "10.77.0.1/24", "dev", "virbr0"]);
+    t.app.ip(&["link", "set", "virbr0", "up"]);
+    let squatter = in_ns(&t.app.name, || {
+        UdpSocket::bind("10.77.0.1:53").expect("bind the squatter")
+    });
+    let cfg = t.write_config("n.toml", BEFORE);
+    let _agent = t.start(&cfg);
+    let failing = wait_for(T, || {
+        text(&t.netagent(&["status"])).contains("dns web: listen on 10.77.0.1:53")
+    });
+    assert!(failing.is_some(), "{}", text(&t.netagent(&["status"])));
+    let s = text(&t.netagent(&["status"]));
+    assert!(s.contains("Errors:         1"), "{s}");
+
+    drop(squatter);
+    let recovered = wait_for(T, || {
+        text(&t.netagent(&["status"])).contains("Errors:         none")
+    });
+    assert!(recovered.is_some(), "{}", text(&t.netagent(&["status"])));
+    let s = text(&t.netagent(&["status"]));
+    assert!(s.contains("Errors met:     1"), "{s}");
+    assert!(s.contains("UTC: dns web: listen on 10.77.0.1:53"), "{s}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&t.netagent(&["status", "--json"]).stdout).expect("status --json");
+    assert_eq!(json["errors"].as_array().map(|a| a.len()), Some(0));
+    assert_eq!(json["recent"].as_array().map(|a| a.len()), Some(1));
+}

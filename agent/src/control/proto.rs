@@ -125,6 +125,10 @@ pub struct Status {
     pub networks: usize,
     /// What is wrong now: failed reconciles, servers that cannot start.
     pub errors: Vec<String>,
+    /// Every error met since the start, once each when it began, newest
+    /// last ("2026-11-28 03:00:00 UTC: ...").
+    #[serde(default)]
+    pub recent: Vec<String>,
     /// The last reload and how it went.
     pub last_reload: Option<String>,
 }

@@ -252,6 +252,12 @@ pub fn status_text(s: &Status, now: u64) -> String {
             let _ = writeln!(out, "  {e}");
         }
     }
+    if !s.recent.is_empty() {
+        field(&mut out, "Errors met", s.recent.len());
+        for e in &s.recent {
+            let _ = writeln!(out, "  {e}");
+        }
+    }
     out
 }
 
@@ -391,6 +397,9 @@ address = "10.9.0.1/24"
             config: "/etc/netagent/netagent.toml".into(),
             networks: 2,
             errors: vec!["dns default: listen on 192.168.122.1:53: Address in use".into()],
+            recent: vec![
+                "2026-11-18 11:06:41 UTC: dns default: listen on 192.168.122.1:53: Address in use".into(),
+            ],
             last_reload: None,
         };
         let t = status_text(&s, 1_795_000_000 + 3725);

@@ -48,9 +48,12 @@ impl Daemon {
                 Response::data(&rows)
             }
             Request::Status => {
-                let mut errors = self.errors.clone();
-                errors.extend(self.servers.problems());
-                errors.extend(self.dns.problems());
+                let errors = self.errors.clone();
+                let recent = self
+                    .history
+                    .entries()
+                    .map(|(t, m)| format!("{} UTC: {m}", crate::dhcp::lease::format_time(*t)))
+                    .collect();
                 Response::data(&Status {
                     pid: std::process::id(),
                     version: env!("CARGO_PKG_VERSION").into(),
@@ -58,6 +61,7 @@ impl Daemon {
                     config: self.src.to_string(),
                     networks: self.cfg.networks.len(),
                     errors,
+                    recent,
                     last_reload: self.last_reload.clone(),
                 })
             }

@@ -4,6 +4,7 @@
 
 mod control_calls;
 mod down;
+mod history;
 mod names;
 mod notify;
 mod reconcile;
@@ -137,7 +138,12 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         dns,
         names,
         since: crate::dhcp::lease::now(),
-        errors: first.errors,
+        errors: first.errors.clone(),
+        history: {
+            let mut h = history::ErrorLog::default();
+            h.note(crate::dhcp::lease::now(), &first.errors);
+            h
+        },
         last_reload: None,
         lease_tx,
         uplink_dhcp: UplinkDhcp::Waiting,
@@ -198,6 +204,8 @@ struct Daemon {
     since: u64,
     /// What the last reconcile could not do.
     errors: Vec<String>,
+    /// Every error met since the start, once each, for `status`.
+    history: history::ErrorLog,
     last_reload: Option<String>,
     /// Where the uplink's DHCP client reports its lease.
     lease_tx: watch::Sender<Option<crate::uplink::UplinkLease>>,
@@ -229,7 +237,11 @@ impl Daemon {
         };
         self.servers.sync(&self.rec.plan.dhcp);
         self.dns.sync(&self.rec.plan);
-        self.errors = errors.clone();
+        let mut now = errors.clone();
+        now.extend(self.servers.problems());
+        now.extend(self.dns.problems());
+        self.history.note(crate::dhcp::lease::now(), &now);
+        self.errors = now;
         errors
     }
 
