@@ -141,6 +141,16 @@ fn several_files_become_one_config_and_macvtap_is_refused() {
         .iter()
         .any(|w| w.contains("ports are the taps on virbr2 now (vnet1, vnet3)")));
 
+    // No bridge name: a free virbrN, as libvirt picks one.
+    let unnamed = (
+        "unnamed.xml".to_string(),
+        "<network><name>lab</name><forward/><ip address='10.5.0.1' prefix='24'/></network>".to_string(),
+    );
+    let out = import(&[doc("default"), unnamed], &HashMap::new()).expect("import");
+    let cfg = config::parse(&out.toml, "imported.toml").expect("valid");
+    assert_eq!(cfg.networks[1].bridge, "virbr1");
+    assert!(out.warnings.iter().any(|w| w.contains("bridge virbr1 chosen")));
+
     let e = import(&[doc("macvtap")], &HashMap::new()).expect_err("macvtap has no equivalent");
     assert!(e.contains("macvtap"), "{e}");
     // Two networks on one subnet: the check's problem, not a silent output.

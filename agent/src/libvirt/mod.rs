@@ -45,7 +45,10 @@ pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>
                 .map(|k| format!("virbr{k}"))
                 .find(|b| !nets.iter().any(|n| &n.bridge == b))
                 .unwrap_or_default();
-            warnings.push(format!("network \"{}\": bridge {free} chosen", nets[i].name));
+            warnings.push(format!(
+                "network \"{}\": no <bridge name=...>; bridge {free} chosen, as libvirt would",
+                nets[i].name
+            ));
             nets[i].bridge = free;
         }
     }

@@ -287,12 +287,8 @@ pub fn import(xml: &str) -> Result<Imported, String> {
         c.warn("dnsmasq options in <dns> are not imported");
     }
 
-    let bridge = if bridge.is_empty() {
-        c.warn("no <bridge name=...>: libvirt would pick one; choose one in the output");
-        String::new()
-    } else {
-        bridge
-    };
+    // No <bridge name=...>: left empty; the importer picks a free virbrN
+    // and says so.
     let network = Network {
         name,
         kind,
