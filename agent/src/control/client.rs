@@ -46,8 +46,14 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response, ClientError> {
         err,
     })?;
     body.push(b'\n');
-    conn.write_all(&body).map_err(io)?;
+    // The agent may answer (and close) before it reads everything, as when
+    // it turns a caller away: a failed write still leaves its answer to read.
+    let written = conn.write_all(&body);
     let mut line = String::new();
-    BufReader::new(&conn).read_line(&mut line).map_err(io)?;
+    let read = BufReader::new(&conn).read_line(&mut line);
+    if line.is_empty() {
+        written.map_err(io)?;
+        read.map_err(io)?;
+    }
     serde_json::from_str(&line).map_err(|err| ClientError::Decode { path, err })
 }

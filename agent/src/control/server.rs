@@ -81,12 +81,15 @@ fn allowed(conn: &UnixStream) -> bool {
 async fn serve(mut conn: UnixStream, tx: mpsc::Sender<Call>) {
     let allowed = allowed(&conn);
     let (read, mut write) = conn.split();
+    // The request is read even from a caller who is turned away, so that
+    // its write never meets a closed socket and it gets the reason.
+    let mut line = String::new();
+    let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
+    let got = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await;
     let answer = if !allowed {
         Response::error("permission denied: the netagent control socket is for root only")
     } else {
-        let mut line = String::new();
-        let mut reader = BufReader::new(read).take(MAX_REQUEST as u64);
-        match tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await {
+        match got {
             Ok(Ok(_)) => match serde_json::from_str::<Request>(&line) {
                 Ok(req) => {
                     debug!("control: {req:?}");
