@@ -173,6 +173,8 @@ fn netns_commands_and_a_reload_that_changes_only_the_difference() {
         "{info}"
     );
     assert!(info.contains("DHCP ranges:    10.77.0.100-10.77.0.150"), "{info}");
+    assert!(info.contains("DHCP:           serving"), "{info}");
+    assert!(info.contains("DNS:            serving on 10.77.0.1:53"), "{info}");
     let o = t.netagent(&["info", "nope"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no network named \"nope\"; networks: web, lab"));
@@ -328,6 +330,11 @@ fn netns_status_names_the_errors_it_met() {
     assert!(failing.is_some(), "{}", text(&t.netagent(&["status"])));
     let s = text(&t.netagent(&["status"]));
     assert!(s.contains("Errors:         1"), "{s}");
+    let info = text(&t.netagent(&["info", "web"]));
+    assert!(
+        info.contains("DNS:            10.77.0.1:53 (not serving: dns web: listen on"),
+        "{info}"
+    );
 
     drop(squatter);
     let recovered = wait_for(T, || {

@@ -76,6 +76,8 @@ pub struct UplinkInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DhcpInfo {
+    /// "serving", or why not ("waiting: dhcp lab: socket on virbr1: ...").
+    pub state: String,
     pub ranges: Vec<String>,
     pub lease_time: String,
     pub static_hosts: usize,
@@ -86,10 +88,19 @@ pub struct DhcpInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DnsInfo {
+    /// "serving", or why not.
+    pub state: String,
     pub listen: String,
     pub domain: Option<String>,
     pub local_only: bool,
     pub forwarders: Vec<String>,
+}
+
+/// Whether a network's DHCP and DNS servers run, as the agent sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Services {
+    pub dhcp: Option<Result<(), String>>,
+    pub dns: Option<Result<(), String>>,
 }
 
 /// `netagent info NETWORK`.

@@ -30,7 +30,21 @@ pub fn row(n: &Network, k: &Kernel, leases: usize) -> NetworkRow {
     }
 }
 
-pub fn info(n: &Network, k: &Kernel, leases: usize, uplink: Option<UplinkInfo>) -> NetworkInfo {
+fn service_state(s: &Option<Result<(), String>>) -> String {
+    match s {
+        Some(Ok(())) => "serving".into(),
+        Some(Err(e)) => format!("not serving: {e}"),
+        None => "not started yet".into(),
+    }
+}
+
+pub fn info(
+    n: &Network,
+    k: &Kernel,
+    leases: usize,
+    uplink: Option<UplinkInfo>,
+    services: &Services,
+) -> NetworkInfo {
     let link = k.link(&n.bridge);
     let ports = match link {
         Some(b) => {
@@ -80,6 +94,7 @@ pub fn info(n: &Network, k: &Kernel, leases: usize, uplink: Option<UplinkInfo>) 
             let bridge_ip = n.address.map(|a| a.addr());
             let dns_on = dns.is_some();
             DhcpInfo {
+                state: service_state(&services.dhcp),
                 ranges: d.ranges.iter().map(|r| r.to_string()).collect(),
                 lease_time: d.lease_time.to_string(),
                 static_hosts: d.hosts.len(),
@@ -102,6 +117,7 @@ pub fn info(n: &Network, k: &Kernel, leases: usize, uplink: Option<UplinkInfo>) 
         }),
         dns: dns.and_then(|d| {
             Some(DnsInfo {
+                state: service_state(&services.dns),
                 listen: format!("{}:53", n.address?.addr()),
                 domain: d.domain.clone(),
                 local_only: d.local_only,
@@ -193,6 +209,7 @@ pub fn info_text(i: &NetworkInfo) -> String {
     }
     match &i.dhcp {
         Some(d) => {
+            field(&mut out, "DHCP", &d.state);
             field(&mut out, "DHCP ranges", d.ranges.join(", "));
             field(&mut out, "DHCP lease time", &d.lease_time);
             field(&mut out, "DHCP router", d.router.as_deref().unwrap_or("-"));
@@ -204,7 +221,11 @@ pub fn info_text(i: &NetworkInfo) -> String {
     }
     match &i.dns {
         Some(d) => {
-            field(&mut out, "DNS", &d.listen);
+            if d.state == "serving" {
+                field(&mut out, "DNS", format!("serving on {}", d.listen));
+            } else {
+                field(&mut out, "DNS", format!("{} ({})", d.listen, d.state));
+            }
             field(&mut out, "DNS domain", d.domain.as_deref().unwrap_or("-"));
             field(
                 &mut out,
@@ -368,7 +389,13 @@ address = "10.9.0.1/24"
             gateway: Some("10.0.0.1".into()),
             addressing: "dhcp".into(),
         };
-        let i = info(&cfg.networks[0], &kernel(), 1, Some(up.clone()));
+        let serving = Services {
+            dhcp: Some(Ok(())),
+            dns: Some(Err(
+                "dns default: listen on 192.168.122.1:53: Address in use".into()
+            )),
+        };
+        let i = info(&cfg.networks[0], &kernel(), 1, Some(up.clone()), &serving);
         assert_eq!(i.ports, vec!["vnet0", "vnet1"]);
         assert_eq!(i.forwards, vec!["tcp 8080 -> 192.168.122.10:80"]);
         let d = i.dhcp.as_ref().expect("dhcp");
@@ -385,7 +412,15 @@ address = "10.9.0.1/24"
         );
         assert!(text.contains("Ports:          vnet0, vnet1"), "{text}");
         // An isolated network has no uplink to show.
-        assert_eq!(info(&cfg.networks[1], &kernel(), 0, Some(up)).uplink, None);
+        assert_eq!(
+            info(&cfg.networks[1], &kernel(), 0, Some(up), &Services::default()).uplink,
+            None
+        );
+        assert!(text.contains("DHCP:           serving"), "{text}");
+        assert!(
+            text.contains("DNS:            192.168.122.1:53 (not serving: dns default: listen on 192.168.122.1:53: Address in use)"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Answers to the control socket's requests, from the running agent's own
 //! state: its config, the kernel as it is now, and the DHCP servers' leases.
 
-use crate::control::proto::{Request, Response, Status, UplinkInfo};
+use crate::control::proto::{Request, Response, Services, Status, UplinkInfo};
 use crate::control::view;
 use crate::dhcp::show;
 use crate::links::observe::Kernel;
@@ -25,7 +25,11 @@ impl Daemon {
                 };
                 let k = self.kernel().await;
                 let leases = self.lease_count(&n.name).await;
-                Response::data(&view::info(n, &k, leases, self.uplink_info(&k)))
+                let services = Services {
+                    dhcp: self.servers.state(&n.name),
+                    dns: self.dns.state(&n.name),
+                };
+                Response::data(&view::info(n, &k, leases, self.uplink_info(&k), &services))
             }
             Request::Leases { network } => {
                 if let Some(w) = &network {

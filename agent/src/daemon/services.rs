@@ -46,6 +46,15 @@ impl DhcpServers {
         rx.await.ok()
     }
 
+    /// One network's server: Ok if it runs, the reason if it cannot start,
+    /// None if it has not been tried yet.
+    pub fn state(&self, network: &str) -> Option<Result<(), String>> {
+        if self.running.contains_key(network) {
+            return Some(Ok(()));
+        }
+        self.failing.get(network).map(|e| Err(e.clone()))
+    }
+
     /// Servers that could not start, with why.
     pub fn problems(&self) -> Vec<String> {
         self.failing.values().cloned().collect()
