@@ -12,4 +12,5 @@ pub mod firewall;
 pub mod libvirt;
 pub mod links;
 pub mod plan;
+pub mod start_failures;
 pub mod uplink;

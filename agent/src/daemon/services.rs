@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
+
+use crate::start_failures::StartFailures;
 
 use crate::dhcp::lease::Lease;
 use crate::dhcp::reply::Change;
@@ -25,7 +27,7 @@ pub struct DhcpServers {
     running: HashMap<String, Running>,
     events: Option<mpsc::UnboundedSender<(String, Change)>>,
     /// The last start error per network, so a retry every second logs once.
-    failing: HashMap<String, String>,
+    failing: StartFailures,
 }
 
 impl DhcpServers {
@@ -34,7 +36,7 @@ impl DhcpServers {
             lease_dir,
             running: HashMap::new(),
             events,
-            failing: HashMap::new(),
+            failing: StartFailures::default(),
         }
     }
 
@@ -49,15 +51,12 @@ impl DhcpServers {
     /// One network's server: Ok if it runs, the reason if it cannot start,
     /// None if it has not been tried yet.
     pub fn state(&self, network: &str) -> Option<Result<(), String>> {
-        if self.running.contains_key(network) {
-            return Some(Ok(()));
-        }
-        self.failing.get(network).map(|e| Err(e.clone()))
+        self.failing.state(network, self.running.contains_key(network))
     }
 
     /// Servers that could not start, with why.
     pub fn problems(&self) -> Vec<String> {
-        self.failing.values().cloned().collect()
+        self.failing.all()
     }
 
     pub fn sync(&mut self, pools: &[DhcpPool]) {
@@ -95,15 +94,9 @@ impl DhcpServers {
                                 task,
                             },
                         );
-                        self.failing.remove(&p.network);
+                        self.failing.started(&p.network);
                     }
-                    Err(e) => {
-                        let msg = e.to_string();
-                        if self.failing.get(&p.network) != Some(&msg) {
-                            warn!("{msg}; retrying");
-                            self.failing.insert(p.network.clone(), msg);
-                        }
-                    }
+                    Err(e) => self.failing.failed(&p.network, e.to_string()),
                 },
             }
         }

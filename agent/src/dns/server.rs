@@ -12,6 +12,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::start_failures::StartFailures;
+
 use super::forward::Forwarder;
 use super::handler::Handler;
 use super::udp::{serve, Shared};
@@ -31,7 +33,7 @@ pub struct DnsServers {
     pub leases: HashMap<String, Arc<LeaseNames>>,
     pub uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
     fwd: Arc<Forwarder>,
-    failing: HashMap<String, String>,
+    failing: StartFailures,
 }
 
 fn udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
@@ -59,7 +61,7 @@ impl DnsServers {
             leases: HashMap::new(),
             uplink_dns: Arc::new(RwLock::new(uplink_dns)),
             fwd: Arc::new(Forwarder::default()),
-            failing: HashMap::new(),
+            failing: StartFailures::default(),
         }
     }
 
@@ -113,15 +115,12 @@ impl DnsServers {
     /// One network's server: Ok if it runs, the reason if it cannot start,
     /// None if it has not been tried yet.
     pub fn state(&self, network: &str) -> Option<Result<(), String>> {
-        if self.running.contains_key(network) {
-            return Some(Ok(()));
-        }
-        self.failing.get(network).map(|e| Err(e.clone()))
+        self.failing.state(network, self.running.contains_key(network))
     }
 
     /// Servers that could not start, with why.
     pub fn problems(&self) -> Vec<String> {
-        self.failing.values().cloned().collect()
+        self.failing.all()
     }
 
     /// Make the running servers match the plan's zones.
@@ -159,14 +158,11 @@ impl DnsServers {
             match self.start(z, subnet) {
                 Ok(r) => {
                     self.running.insert(z.network.clone(), r);
-                    self.failing.remove(&z.network);
+                    self.failing.started(&z.network);
                 }
                 Err(e) => {
                     let msg = format!("dns {}: listen on {}:53: {e}", z.network, z.listen);
-                    if self.failing.get(&z.network) != Some(&msg) {
-                        warn!("{msg}; retrying");
-                        self.failing.insert(z.network.clone(), msg);
-                    }
+                    self.failing.failed(&z.network, msg);
                 }
             }
         }
