@@ -15,12 +15,8 @@ use common::topo::*;
 
 const T: Duration = Duration::from_secs(10);
 
-const BEFORE: &str = r#"
-[uplink]
-interface = "up0"
-address = "10.99.0.2/24"
-gateway = "10.99.0.1"
-
+/// The networks before a reload, behind the topology's uplink.
+const NETWORKS: &str = r#"
 [[network]]
 name = "web"
 bridge = "virbr0"
@@ -90,7 +86,7 @@ fn netns_commands_and_a_reload_that_changes_only_the_difference() {
     let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let dhcp_guest = t.guest("vg2", "0.0.0.0/32", "");
     let _lab = t.guest("vh1", "10.78.0.10/24", "");
-    let cfg = t.write_config("n.toml", BEFORE);
+    let cfg = t.write_config("n.toml", &with_uplink(NETWORKS));
     let agent = t.start(&cfg);
 
     // Root only: another user is turned away, however the socket's mode is set.
@@ -193,7 +189,7 @@ fn netns_commands_and_a_reload_that_changes_only_the_difference() {
         .nth(1)
         .and_then(|m| m.split_whitespace().next())
         .expect("mac");
-    let after = BEFORE
+    let after = with_uplink(NETWORKS)
         .replace("10.77.0.100-10.77.0.150", "10.77.0.100-10.77.0.250")
         .replace(
             "[network.dhcp]",
@@ -282,7 +278,7 @@ fn netns_readiness_is_notified_as_systemd_expects() {
     let sock_path = t.dir.join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind notify socket");
     sock.set_read_timeout(Some(T)).expect("timeout");
-    let cfg = t.write_config("n.toml", BEFORE);
+    let cfg = t.write_config("n.toml", &with_uplink(NETWORKS));
     let agent = t.start_with_env(&cfg, &[("NOTIFY_SOCKET", sock_path.to_str().unwrap_or_default())]);
     let mut buf = [0u8; 512];
     let mut next = || {
@@ -322,7 +318,7 @@ fn netns_status_names_the_errors_it_met() {
     let squatter = in_ns(&t.app.name, || {
         UdpSocket::bind("10.77.0.1:53").expect("bind the squatter")
     });
-    let cfg = t.write_config("n.toml", BEFORE);
+    let cfg = t.write_config("n.toml", &with_uplink(NETWORKS));
     let _agent = t.start(&cfg);
     let failing = wait_for(T, || {
         text(&t.netagent(&["status"])).contains("dns web: listen on 10.77.0.1:53")

@@ -68,12 +68,8 @@ impl Drop for Upstream {
     }
 }
 
-const CONFIG: &str = r#"[uplink]
-interface = "up0"
-address = "10.99.0.2/24"
-gateway = "10.99.0.1"
-
-[[network]]
+/// The networks of these tests, behind the topology's uplink.
+const NETWORKS: &str = r#"[[network]]
 name = "nat"
 bridge = "virbr0"
 address = "10.77.0.1/24"
@@ -128,7 +124,7 @@ fn netns_dns_answers_guests_forwards_and_never_serves_the_uplink_side() {
     let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
     let iso = t.guest("iso1", "10.66.0.60/24", "10.66.0.1");
     let _up = Upstream::start(&t);
-    let cfg = t.write_config("dns.toml", CONFIG);
+    let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
     let agent = t.start(&cfg);
     let ns = &t.g(asker).ns;
     assert!(
@@ -216,7 +212,7 @@ fn netns_dns_answers_guests_forwards_and_never_serves_the_uplink_side() {
 fn netns_dns_reload_swaps_records_without_restarting() {
     let mut t = Topo::new();
     let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
-    let cfg = t.write_config("dns.toml", CONFIG);
+    let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
     let agent = t.start(&cfg);
     let ns = &t.g(asker).ns;
     assert!(
@@ -224,7 +220,7 @@ fn netns_dns_reload_swaps_records_without_restarting() {
             == "10.77.0.20")
         .is_some()
     );
-    std::fs::write(&cfg, CONFIG.replace("10.77.0.20", "10.77.0.21")).expect("write");
+    std::fs::write(&cfg, with_uplink(NETWORKS).replace("10.77.0.20", "10.77.0.21")).expect("write");
     agent.signal(libc::SIGHUP);
     assert!(
         wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["cache.lab"])

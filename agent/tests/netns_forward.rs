@@ -6,12 +6,7 @@ mod common;
 
 use common::topo::*;
 
-const CONFIG: &str = r#"
-[uplink]
-interface = "up0"
-address = "10.99.0.2/24"
-gateway = "10.99.0.1"
-
+const NETWORKS: &str = r#"
 [[network]]
 name = "web"
 bridge = "virbr0"
@@ -49,7 +44,7 @@ fn netns_port_forwards_reach_the_guest_from_everywhere() {
     let srv = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let peer = t.guest("vg2", "10.77.0.11/24", "10.77.0.1");
     let far = t.guest("vh1", "10.78.0.10/24", "10.78.0.1");
-    let cfg = t.write_config("fwd.toml", CONFIG);
+    let cfg = t.write_config("fwd.toml", &with_uplink(NETWORKS));
     let _agent = t.start(&cfg);
 
     let http = TcpServer::start(&t.g(srv).ns.name, sa("10.77.0.10:80"));

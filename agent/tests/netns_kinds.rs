@@ -6,13 +6,6 @@ mod common;
 
 use common::topo::*;
 
-/// A config with the uplink up0 at 10.99.0.2/24 and the given networks.
-fn config(networks: &str) -> String {
-    format!(
-        "[uplink]\ninterface = \"up0\"\naddress = \"10.99.0.2/24\"\ngateway = \"10.99.0.1\"\n\n{networks}"
-    )
-}
-
 const NAT: &str = r#"
 [[network]]
 name = "nat"
@@ -26,7 +19,7 @@ ports = ["vg*"]
 fn netns_nat_masquerades_and_keeps_the_outside_out() {
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
-    let cfg = t.write_config("nat.toml", &config(NAT));
+    let cfg = t.write_config("nat.toml", &with_uplink(NAT));
     let _agent = t.start(&cfg);
     // The outside knows the way to the guests, so only the firewall stops it.
     t.route_back("10.77.0.0/24");
@@ -81,7 +74,7 @@ fn netns_routed_guests_keep_their_addresses() {
     let g = t.guest("vg1", "10.88.0.10/24", "10.88.0.1");
     let cfg = t.write_config(
         "route.toml",
-        &config("[[network]]\nname = \"r\"\nkind = \"route\"\nbridge = \"virbr1\"\naddress = \"10.88.0.1/24\"\nstp = false\nports = [\"vg*\"]\n"),
+        &with_uplink("[[network]]\nname = \"r\"\nkind = \"route\"\nbridge = \"virbr1\"\naddress = \"10.88.0.1/24\"\nstp = false\nports = [\"vg*\"]\n"),
     );
     let _agent = t.start(&cfg);
     t.route_back("10.88.0.0/24");
@@ -110,7 +103,7 @@ fn netns_isolated_guests_reach_each_other_and_nothing_else() {
     let b = t.guest("vg2", "10.66.0.11/24", "10.66.0.1");
     let cfg = t.write_config(
         "iso.toml",
-        &config("[[network]]\nname = \"i\"\nkind = \"isolated\"\nbridge = \"virbr2\"\naddress = \"10.66.0.1/24\"\nstp = false\nports = [\"vg*\"]\n"),
+        &with_uplink("[[network]]\nname = \"i\"\nkind = \"isolated\"\nbridge = \"virbr2\"\naddress = \"10.66.0.1/24\"\nstp = false\nports = [\"vg*\"]\n"),
     );
     let _agent = t.start(&cfg);
     t.route_back("10.66.0.0/24");
@@ -140,7 +133,7 @@ fn netns_open_network_is_plain_routing_without_our_rules() {
     let g = t.guest("vg1", "10.44.0.10/24", "10.44.0.1");
     let cfg = t.write_config(
         "open.toml",
-        &config("[[network]]\nname = \"o\"\nkind = \"open\"\nbridge = \"virbr3\"\naddress = \"10.44.0.1/24\"\nstp = false\nports = [\"vg*\"]\n[network.dns]\nenabled = false\n"),
+        &with_uplink("[[network]]\nname = \"o\"\nkind = \"open\"\nbridge = \"virbr3\"\naddress = \"10.44.0.1/24\"\nstp = false\nports = [\"vg*\"]\n[network.dns]\nenabled = false\n"),
     );
     let _agent = t.start(&cfg);
     t.route_back("10.44.0.0/24");
@@ -193,7 +186,7 @@ fn netns_custom_nat_snats_to_its_range_and_ports() {
     let g = t.guest("vg1", "172.30.5.10/24", "172.30.5.1");
     let cfg = t.write_config(
         "custom-nat.toml",
-        &config(
+        &with_uplink(
             "[[network]]\nname = \"lab\"\nbridge = \"virbr10\"\naddress = \"172.30.5.1/24\"\nmtu = 1400\nstp = false\nports = [\"vg*\"]\n[network.nat]\nports = \"20000-20099\"\naddress = \"10.99.0.2\"\n",
         ),
     );
@@ -221,7 +214,7 @@ fn netns_custom_route_adds_its_static_route() {
     let g = t.guest("vg1", "172.20.0.2/16", "172.20.0.1");
     let cfg = t.write_config(
         "custom-route.toml",
-        &config("[[network]]\nname = \"srv\"\nkind = \"route\"\nbridge = \"virbr20\"\naddress = \"172.20.0.1/16\"\nstp = false\nports = [\"vg*\"]\n[[network.route]]\nto = \"172.21.0.0/16\"\nvia = \"172.20.0.2\"\nmetric = 10\n"),
+        &with_uplink("[[network]]\nname = \"srv\"\nkind = \"route\"\nbridge = \"virbr20\"\naddress = \"172.20.0.1/16\"\nstp = false\nports = [\"vg*\"]\n[[network.route]]\nto = \"172.21.0.0/16\"\nvia = \"172.20.0.2\"\nmetric = 10\n"),
     );
     let _agent = t.start(&cfg);
     let routes = t.app.ip(&["route", "show", "172.21.0.0/16"]);
@@ -247,7 +240,7 @@ fn netns_networks_cannot_open_connections_into_each_other() {
     let c = t.guest("vgc1", "10.79.0.10/24", "10.79.0.1");
     let cfg = t.write_config(
         "multi.toml",
-        &config(
+        &with_uplink(
             "[[network]]\nname = \"a\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/24\"\nstp = false\nports = [\"vga*\"]\n\
              [[network]]\nname = \"b\"\nbridge = \"virbr1\"\naddress = \"10.78.0.1/24\"\nstp = false\nports = [\"vgb*\"]\n\
              [[network]]\nname = \"c\"\nkind = \"isolated\"\nbridge = \"virbr2\"\naddress = \"10.79.0.1/24\"\nstp = false\nports = [\"vgc*\"]\n",

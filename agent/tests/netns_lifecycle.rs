@@ -12,9 +12,9 @@ use common::ok;
 use common::topo::*;
 
 fn nat_config() -> String {
-    "[uplink]\ninterface = \"up0\"\naddress = \"10.99.0.2/24\"\ngateway = \"10.99.0.1\"\n\n\
-     [[network]]\nname = \"nat\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/24\"\nstp = false\nports = [\"vg*\", \"vnet*\"]\n"
-        .to_string()
+    with_uplink(
+        "[[network]]\nname = \"nat\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/24\"\nstp = false\nports = [\"vg*\", \"vnet*\"]\n",
+    )
 }
 
 #[test]

@@ -269,6 +269,15 @@ pub const UPLINK: &str = "up0";
 pub const OUTSIDE_IP: &str = "10.99.0.1";
 pub const UPLINK_IP: &str = "10.99.0.2";
 
+/// A config for this topology: the uplink `up0` at 10.99.0.2/24 with the
+/// outside as its gateway, then `networks`.
+pub fn with_uplink(networks: &str) -> String {
+    format!(
+        "[uplink]\ninterface = \"{UPLINK}\"\naddress = \"{UPLINK_IP}/24\"\ngateway = \"{OUTSIDE_IP}\"\n\n{}",
+        networks.trim_start()
+    )
+}
+
 impl Topo {
     /// The appliance's uplink `up0` faces the outside's `out0` (10.99.0.1/24).
     pub fn new() -> Topo {
