@@ -84,6 +84,11 @@ impl Vm {
     /// Press the ACPI power button and wait for QEMU to exit.
     fn power_off(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         self.monitor("system_powerdown");
+        self.wait_exit(limit)
+    }
+
+    /// Wait for QEMU to exit.
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Ok(Some(s)) = self.child.try_wait() {
@@ -282,6 +287,18 @@ fn outside(ns: &Netns, dir: &Path, up: &str) -> Child {
         .expect("dnsmasq")
 }
 
+/// A work directory with a copy of `netagent.img` that a test may change.
+fn disk_copy() -> (PathBuf, PathBuf) {
+    assert!(
+        image_dir().join("netagent.img").exists(),
+        "run `make image` first"
+    );
+    let dir = workdir();
+    let disk = dir.join("disk.img");
+    std::fs::copy(image_dir().join("netagent.img"), &disk).expect("copy image");
+    (dir, disk)
+}
+
 fn workdir() -> PathBuf {
     let d = std::env::temp_dir().join(unique("netagent-qemu-"));
     std::fs::create_dir_all(&d).expect("work dir");
@@ -402,13 +419,7 @@ fn qemu_direct_boot_serves_a_guest_and_powers_off() {
 
 #[test]
 fn qemu_broken_config_on_the_disk_falls_back_to_the_default() {
-    assert!(
-        image_dir().join("netagent.img").exists(),
-        "run `make image` first"
-    );
-    let dir = workdir();
-    let disk = dir.join("disk.img");
-    std::fs::copy(image_dir().join("netagent.img"), &disk).expect("copy image");
+    let (dir, disk) = disk_copy();
     let bad = dir.join("bad.toml");
     std::fs::write(
         &bad,
@@ -438,9 +449,7 @@ fn qemu_broken_config_on_the_disk_falls_back_to_the_default() {
     // Ctrl-Alt-Del reaches PID 1 as SIGINT (the kernel's own reboot is
     // off): netagent stops, then reboots, which ends QEMU (-no-reboot).
     vm.monitor("sendkey ctrl-alt-delete");
-    let ended = wait_for(Duration::from_secs(60), || {
-        matches!(vm.child.try_wait(), Ok(Some(_)))
-    });
+    let ended = vm.wait_exit(Duration::from_secs(60));
     assert!(ended.is_some(), "Ctrl-Alt-Del did not reboot:\n{}", vm.log());
     assert!(
         vm.log().contains("netagent: Ctrl-Alt-Del: rebooting"),
@@ -452,13 +461,7 @@ fn qemu_broken_config_on_the_disk_falls_back_to_the_default() {
 
 #[test]
 fn qemu_uefi_boot_applies_the_config_on_the_fat_partition() {
-    assert!(
-        image_dir().join("netagent.img").exists(),
-        "run `make image` first"
-    );
-    let dir = workdir();
-    let disk = dir.join("disk.img");
-    std::fs::copy(image_dir().join("netagent.img"), &disk).expect("copy image");
+    let (dir, disk) = disk_copy();
     // A routed network instead of the default, put in place the way users do.
     let cfg = common::repo_root().join("config/route.toml");
     let routed = std::fs::read_to_string(&cfg)
