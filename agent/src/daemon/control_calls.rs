@@ -52,7 +52,7 @@ impl Daemon {
                 Response::data(&rows)
             }
             Request::Status => {
-                let errors = self.errors.clone();
+                let errors = self.history.now().to_vec();
                 let recent = self
                     .history
                     .entries()

@@ -1,8 +1,8 @@
-//! The errors the agent met, for `netagent status`: each one once, when it
-//! starts (an error that lasts is not repeated every second), the newest
-//! last, at most `KEEP`.
+//! The errors the agent met, for `netagent status`: what is wrong now, and
+//! each error once, when it started (an error that lasts is not repeated
+//! every second), the newest last, at most `KEEP`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 const KEEP: usize = 20;
 
@@ -10,8 +10,9 @@ const KEEP: usize = 20;
 pub struct ErrorLog {
     /// (unix seconds, message)
     entries: VecDeque<(u64, String)>,
-    /// The errors of the last pass, to tell a new error from a lasting one.
-    active: HashSet<String>,
+    /// The errors of the last pass: what is wrong now, and how a new error
+    /// is told from a lasting one.
+    active: Vec<String>,
 }
 
 impl ErrorLog {
@@ -25,7 +26,12 @@ impl ErrorLog {
                 self.entries.push_back((now, e.clone()));
             }
         }
-        self.active = errors.iter().cloned().collect();
+        self.active = errors.to_vec();
+    }
+
+    /// What is wrong now.
+    pub fn now(&self) -> &[String] {
+        &self.active
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &(u64, String)> {

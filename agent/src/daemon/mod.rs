@@ -138,7 +138,6 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         dns,
         names,
         since: crate::dhcp::lease::now(),
-        errors: first.errors.clone(),
         history: {
             let mut h = history::ErrorLog::default();
             h.note(crate::dhcp::lease::now(), &first.errors);
@@ -202,9 +201,7 @@ struct Daemon {
     names: Arc<RwLock<NameMap>>,
     /// Unix seconds.
     since: u64,
-    /// What the last reconcile could not do.
-    errors: Vec<String>,
-    /// Every error met since the start, once each, for `status`.
+    /// What is wrong now, and every error met since the start, for `status`.
     history: history::ErrorLog,
     last_reload: Option<String>,
     /// Where the uplink's DHCP client reports its lease.
@@ -241,7 +238,6 @@ impl Daemon {
         now.extend(self.servers.problems());
         now.extend(self.dns.problems());
         self.history.note(crate::dhcp::lease::now(), &now);
-        self.errors = now;
         errors
     }
 
