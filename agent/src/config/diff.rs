@@ -44,22 +44,7 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
                 .map(|x| format!("ports {} address {}", x.ports, opt(&x.address)))
                 .unwrap_or_else(|| "none".into()),
         ),
-        (
-            "forward",
-            list(
-                &n.forwards
-                    .iter()
-                    .map(|f| {
-                        let from = if f.from.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" from {}", list(&f.from))
-                        };
-                        format!("{} {} -> {}:{}{from}", f.protocol, f.ports, f.to, f.to_ports())
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-        ),
+        ("forward", list(&n.forwards)),
     ];
     match &n.dhcp {
         None => out.push(("dhcp", "off".into())),

@@ -135,6 +135,26 @@ pub struct Forward {
     pub from: Vec<Ipv4Net>,
 }
 
+/// `tcp 8080 -> 192.168.122.10:80 from 198.51.100.0/24`, as `diff`, `info`
+/// and the logs show it.
+impl std::fmt::Display for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} -> {}:{}",
+            self.protocol,
+            self.ports,
+            self.to,
+            self.to_ports()
+        )?;
+        if !self.from.is_empty() {
+            let from: Vec<String> = self.from.iter().map(|n| n.to_string()).collect();
+            write!(f, " from {}", from.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 impl Forward {
     /// The guest's ports.
     pub fn to_ports(&self) -> PortRange {

@@ -5,10 +5,11 @@
 use std::fmt::Write;
 
 use super::proto::*;
-use crate::config::{Kind, Network};
+use crate::config::Network;
 use crate::dhcp::lease::format_time;
 use crate::dhcp::show::grid;
 use crate::links::observe::Kernel;
+use crate::plan::DhcpPool;
 
 /// active: the bridge exists and is up; down; or missing.
 pub fn state(k: &Kernel, bridge: &str) -> &'static str {
@@ -40,6 +41,7 @@ fn service_state(s: &Option<Result<(), String>>) -> String {
 
 pub fn info(
     n: &Network,
+    pool: Option<&DhcpPool>,
     k: &Kernel,
     leases: usize,
     uplink: Option<UplinkInfo>,
@@ -78,42 +80,16 @@ pub fn info(
             .iter()
             .map(|r| format!("{} via {}", r.to, r.via))
             .collect(),
-        forwards: n
-            .forwards
-            .iter()
-            .map(|f| {
-                let mut s = format!("{} {} -> {}:{}", f.protocol, f.ports, f.to, f.to_ports());
-                if !f.from.is_empty() {
-                    let from: Vec<String> = f.from.iter().map(|x| x.to_string()).collect();
-                    s.push_str(&format!(" from {}", from.join(", ")));
-                }
-                s
-            })
-            .collect(),
-        dhcp: n.dhcp.as_ref().map(|d| {
-            let bridge_ip = n.address.map(|a| a.addr());
-            let dns_on = dns.is_some();
-            DhcpInfo {
-                state: service_state(&services.dhcp),
-                ranges: d.ranges.iter().map(|r| r.to_string()).collect(),
-                lease_time: d.lease_time.to_string(),
-                static_hosts: d.hosts.len(),
-                leases,
-                router: if d.router && n.kind != Kind::Isolated {
-                    bridge_ip.map(|a| a.to_string())
-                } else {
-                    None
-                },
-                dns_servers: if d.dns_servers.is_empty() {
-                    bridge_ip
-                        .filter(|_| dns_on)
-                        .map(|a| a.to_string())
-                        .into_iter()
-                        .collect()
-                } else {
-                    d.dns_servers.iter().map(|a| a.to_string()).collect()
-                },
-            }
+        forwards: n.forwards.iter().map(|f| f.to_string()).collect(),
+        // What the DHCP server hands out is the plan's, not worked out again.
+        dhcp: n.dhcp.as_ref().zip(pool).map(|(d, p)| DhcpInfo {
+            state: service_state(&services.dhcp),
+            ranges: d.ranges.iter().map(|r| r.to_string()).collect(),
+            lease_time: d.lease_time.to_string(),
+            static_hosts: d.hosts.len(),
+            leases,
+            router: p.options.router.map(|a| a.to_string()),
+            dns_servers: p.options.dns_servers.iter().map(|a| a.to_string()).collect(),
         }),
         dns: dns.and_then(|d| {
             Some(DnsInfo {
@@ -395,7 +371,15 @@ address = "10.9.0.1/24"
                 "dns default: listen on 192.168.122.1:53: Address in use".into()
             )),
         };
-        let i = info(&cfg.networks[0], &kernel(), 1, Some(up.clone()), &serving);
+        let p = crate::plan::plan(&cfg);
+        let i = info(
+            &cfg.networks[0],
+            p.dhcp.first(),
+            &kernel(),
+            1,
+            Some(up.clone()),
+            &serving,
+        );
         assert_eq!(i.ports, vec!["vnet0", "vnet1"]);
         assert_eq!(i.forwards, vec!["tcp 8080 -> 192.168.122.10:80"]);
         let d = i.dhcp.as_ref().expect("dhcp");
@@ -413,7 +397,15 @@ address = "10.9.0.1/24"
         assert!(text.contains("Ports:          vnet0, vnet1"), "{text}");
         // An isolated network has no uplink to show.
         assert_eq!(
-            info(&cfg.networks[1], &kernel(), 0, Some(up), &Services::default()).uplink,
+            info(
+                &cfg.networks[1],
+                None,
+                &kernel(),
+                0,
+                Some(up),
+                &Services::default()
+            )
+            .uplink,
             None
         );
         assert!(text.contains("DHCP:           serving"), "{text}");

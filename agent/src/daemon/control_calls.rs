@@ -29,7 +29,8 @@ impl Daemon {
                     dhcp: self.servers.state(&n.name),
                     dns: self.dns.state(&n.name),
                 };
-                Response::data(&view::info(n, &k, leases, self.uplink_info(&k), &services))
+                let pool = self.rec.plan.dhcp.iter().find(|p| p.network == n.name);
+                Response::data(&view::info(n, pool, &k, leases, self.uplink_info(&k), &services))
             }
             Request::Leases { network } => {
                 if let Some(w) = &network {
