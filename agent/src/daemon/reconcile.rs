@@ -158,7 +158,10 @@ impl Reconciler {
         match fw_result {
             Ok(changed) => {
                 report.changes += usize::from(changed);
-                self.applied = Some(self.plan.ruleset.clone());
+                // Unchanged, it already holds this ruleset: no copy every second.
+                if changed || self.applied.is_none() {
+                    self.applied = Some(self.plan.ruleset.clone());
+                }
             }
             Err(e) => report.errors.push(e.to_string()),
         }
