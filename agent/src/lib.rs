@@ -12,5 +12,5 @@ pub mod firewall;
 pub mod libvirt;
 pub mod links;
 pub mod plan;
-pub mod start_failures;
+pub(crate) mod service;
 pub mod uplink;

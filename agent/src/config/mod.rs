@@ -105,6 +105,13 @@ pub enum LoadError {
     Invalid(Problems),
 }
 
+impl LoadError {
+    /// 2: the file cannot be read or fails the check; nothing was touched.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
 /// Read and check the named file; with no name, the system file if it
 /// exists, else the embedded default.
 pub fn load(path: Option<&Path>) -> Result<(Config, Source), LoadError> {

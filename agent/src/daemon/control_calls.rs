@@ -26,10 +26,10 @@ impl Daemon {
                 let k = self.kernel().await;
                 let leases = self.lease_count(&n.name).await;
                 let services = Services {
-                    dhcp: self.servers.state(&n.name),
+                    dhcp: self.dhcp.state(&n.name),
                     dns: self.dns.state(&n.name),
                 };
-                let pool = self.rec.plan.dhcp.iter().find(|p| p.network == n.name);
+                let pool = self.plan.dhcp.iter().find(|p| p.network == n.name);
                 Response::data(&view::info(n, pool, &k, leases, self.uplink_info(&k), &services))
             }
             Request::Leases { network } => {
@@ -46,7 +46,7 @@ impl Daemon {
                     .filter(|n| n.dhcp.is_some() && network.as_ref().is_none_or(|w| *w == n.name))
                 {
                     let prefix = n.address.map(|a| a.prefix_len()).unwrap_or(32);
-                    let mut leases = self.servers.leases(&n.name).await.unwrap_or_default();
+                    let mut leases = self.dhcp.leases(&n.name).await.unwrap_or_default();
                     leases.sort_by_key(|l| l.ip);
                     rows.extend(leases.iter().map(|l| show::row(&n.name, l, prefix)));
                 }
@@ -83,26 +83,26 @@ impl Daemon {
     }
 
     async fn kernel(&self) -> Kernel {
-        self.rec.nl.observe().await.unwrap_or_default()
+        self.nl.observe().await.unwrap_or_default()
     }
 
     async fn lease_count(&self, network: &str) -> usize {
-        self.servers.leases(network).await.map(|l| l.len()).unwrap_or(0)
+        self.dhcp.leases(network).await.map(|l| l.len()).unwrap_or(0)
     }
 
     fn uplink_info(&self, k: &Kernel) -> Option<UplinkInfo> {
-        let u = self.rec.plan.uplink.as_ref()?;
-        let link = self.rec.uplink.as_deref().and_then(|n| k.link(n));
+        let u = self.plan.uplink.as_ref()?;
+        let link = self.rec.uplink().and_then(|n| k.link(n));
         let (addressing, gateway) = match &u.addressing {
             crate::config::Addressing::Dhcp => (
                 "dhcp".to_string(),
-                self.rec.lease.borrow().as_ref().and_then(|l| l.router),
+                self.lease.borrow().as_ref().and_then(|l| l.router),
             ),
             crate::config::Addressing::Static { gateway, .. } => ("static".to_string(), *gateway),
             crate::config::Addressing::Host => ("host".to_string(), None),
         };
         Some(UplinkInfo {
-            interface: self.rec.uplink.clone(),
+            interface: self.rec.uplink().map(str::to_string),
             addresses: link
                 .map(|l| k.addrs_of(l.index).map(|a| a.to_string()).collect())
                 .unwrap_or_default(),

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::reconcile::Reconciler;
@@ -28,13 +27,12 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
     };
     let p = plan(&cfg);
     let nl = Netlink::connect()?;
-    let (_tx, rx) = watch::channel(None);
     let state = StateDir::new(&state_dir);
-    let rec = Reconciler::new(nl.clone(), p, state.clone(), rx);
+    let rec = Reconciler::new(nl.clone(), state.clone());
     let mut removed = 0;
     fw::remove()?;
     let links = nl.links().await?;
-    for name in rec.owned_for_down() {
+    for name in rec.owned_for_down(&p) {
         if let Some(l) = links.iter().find(|l| l.name == name && l.is_bridge()) {
             nl.delete(l).await?;
             info!("bridge {name}: deleted");
@@ -56,6 +54,6 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
             }
         }
     }
-    state.clear().map_err(|e| RunError::Io(e.to_string()))?;
+    state.clear()?;
     Ok(removed)
 }

@@ -5,38 +5,43 @@
 mod control_calls;
 mod down;
 mod history;
-mod names;
 mod notify;
 mod reconcile;
 mod reload;
-mod services;
 pub mod state;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info};
 
 use crate::config::{self, Addressing, Config, Source};
 use crate::control;
+use crate::dhcp::service::DhcpServers;
 use crate::dns::server::DnsServers;
-use crate::firewall::apply as fw;
-use crate::links::netlink::is_unsupported;
-use crate::links::{watch as link_watch, Netlink};
+use crate::firewall::{apply as fw, watch as nft_watch};
+use crate::links::{watch as link_watch, LinkError, Netlink};
 use crate::plan::{plan, Plan};
-use crate::uplink::client;
-use names::{lease_names, pump_lease_names, NameMap};
-use reconcile::Reconciler;
+use crate::uplink::{client, UplinkLease};
+use reconcile::{Reconciler, Scope};
 
 pub use down::down;
 use state::StateDir;
-use std::sync::{Arc, RwLock};
 
 pub const DEFAULT_STATE_DIR: &str = "/run/netagent";
 pub const DEFAULT_LEASE_DIR: &str = "/var/lib/netagent/leases";
 
+/// The safety net: a full pass this often, for what no event announces.
+/// Links and our nft table are followed by their events within
+/// milliseconds; this pass only catches what slipped past them.
+const FULL_PASS: Duration = Duration::from_secs(30);
+/// How often the services are checked: a task that ended, a retry due.
+/// Cheap: no kernel dump, no child process.
+const SERVICE_CHECK: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
 pub struct Options {
     pub config: Option<PathBuf>,
     pub state_dir: PathBuf,
@@ -53,9 +58,35 @@ pub enum RunError {
     #[error("{0}")]
     Firewall(#[from] fw::FirewallError),
     #[error("{0}")]
-    Link(#[from] crate::links::LinkError),
+    Link(#[from] LinkError),
+    #[error("another netagent is running (it answers on {0}): stop it first")]
+    AlreadyRunning(PathBuf),
     #[error("{0}")]
-    Io(String),
+    Control(#[from] control::server::ListenError),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}: the kernel lacks bridge support (module bridge)")]
+    NoBridges(String),
+    /// `run --once` applied what it could; these failed.
+    #[error("{}", .0.join("; "))]
+    Incomplete(Vec<String>),
+    #[error("{0}")]
+    State(#[from] state::StateError),
+}
+
+impl RunError {
+    /// The exit status: 2 for a config the check refuses (nothing was
+    /// touched), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
 }
 
 fn describe(cfg: &Config, src: &Source) {
@@ -89,28 +120,28 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let socket = control::socket_path(&opts.state_dir);
     let mut calls = if opts.once {
         if control::client::call(&socket, &control::proto::Request::Status).is_ok() {
-            return Err(RunError::Io(format!(
-                "another netagent is running (it answers on {}): stop it first",
-                socket.display()
-            )));
+            return Err(RunError::AlreadyRunning(socket));
         }
         None
     } else {
-        Some(control::server::listen(&socket).map_err(|e| RunError::Io(e.to_string()))?)
+        Some(control::server::listen(&socket)?)
     };
     let nl = Netlink::connect()?;
-    let mut events = link_watch::watch()?;
+    let mut link_events = link_watch::watch()?;
+    let mut nft_events = nft_watch::watch().map_err(|source| RunError::Io {
+        what: "nftables events",
+        source,
+    })?;
     let (lease_tx, lease_rx) = watch::channel(None);
-    let mut rec = Reconciler::new(nl.clone(), p, StateDir::new(&opts.state_dir), lease_rx);
+    let mut rec = Reconciler::new(nl.clone(), StateDir::new(&opts.state_dir));
 
-    let first = match rec.tick().await {
-        Ok(r) => r,
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(e) = first.errors.iter().find(|e| e.contains("not supported")) {
-        return Err(RunError::Io(format!(
-            "{e}: the kernel lacks bridge support (module bridge)"
-        )));
+    let first = rec.apply(&p, None, Scope::All).await?;
+    if let Some(e) = first
+        .errors
+        .iter()
+        .find(|e| matches!(e, reconcile::ReconcileError::Link(l) if l.is_unsupported()))
+    {
+        return Err(RunError::NoBridges(e.to_string()));
     }
     if opts.once {
         println!(
@@ -121,53 +152,62 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         return if first.errors.is_empty() {
             Ok(())
         } else {
-            Err(RunError::Io(first.errors.join("; ")))
+            Err(RunError::Incomplete(
+                first.errors.iter().map(|e| e.to_string()).collect(),
+            ))
         };
     }
-    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut dns = DnsServers::new(uplink_dns(&rec));
-    let names = Arc::new(RwLock::new(lease_names(&mut dns, &rec.plan)));
-    tokio::spawn(pump_lease_names(events_rx, names.clone()));
-    let servers = services::DhcpServers::new(opts.lease_dir.clone(), Some(events_tx));
+    let (events_tx, mut lease_events) = mpsc::unbounded_channel();
     let mut d = Daemon {
+        dns: DnsServers::new(uplink_dns(&p, None)),
+        dhcp: DhcpServers::new(opts.lease_dir.clone(), Some(events_tx)),
         opts,
         cfg,
         src,
+        plan: p,
+        nl,
         rec,
-        servers,
-        dns,
-        names,
+        lease: lease_rx,
         since: crate::dhcp::lease::now(),
-        history: {
-            let mut h = history::ErrorLog::default();
-            h.note(crate::dhcp::lease::now(), &first.errors);
-            h
-        },
+        history: history::ErrorLog::default(),
         last_reload: None,
         lease_tx,
         uplink_dhcp: UplinkDhcp::Waiting,
     };
-    d.servers.sync(&d.rec.plan.dhcp);
-    d.dns.sync(&d.rec.plan);
-    let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| RunError::Io(format!("signals: {e}")))?;
-    let mut lease_changes = d.rec.lease.clone();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    d.sync_services();
+    d.note_errors();
+    let signal = |kind| {
+        signal(kind).map_err(|source| RunError::Io {
+            what: "signals",
+            source,
+        })
+    };
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut lease_changes = d.lease.clone();
+    let mut full = tokio::time::interval_at(tokio::time::Instant::now() + FULL_PASS, FULL_PASS);
+    let mut services = tokio::time::interval(SERVICE_CHECK);
     info!("networks are up");
     notify::notify(&format!("READY=1\nSTATUS={}", d.summary()));
     loop {
-        d.start_uplink_dhcp(&nl).await;
-        tokio::select! {
-            _ = tick.tick() => {}
-            Some(()) = events.recv() => {
-                // Let a burst of events settle (a new tap comes up in steps).
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        d.start_uplink_dhcp().await;
+        let scope = tokio::select! {
+            _ = full.tick() => Scope::All,
+            Some(()) = link_events.recv() => Scope::Links,
+            Some(()) = nft_events.recv() => Scope::Firewall,
+            _ = services.tick() => {
+                d.sync_services();
+                d.note_errors();
+                continue;
+            }
+            Some((network, change)) = lease_events.recv() => {
+                d.dns.lease_changed(&network, &change);
+                continue;
             }
             Ok(()) = lease_changes.changed() => {
-                if let Ok(mut w) = d.dns.uplink_dns.write() {
-                    *w = uplink_dns(&d.rec);
-                }
+                d.dns.set_uplink_dns(uplink_dns(&d.plan, d.lease.borrow().as_ref()));
+                Scope::Links
             }
             Some((req, reply)) = next_call(&mut calls) => {
                 let answer = d.handle(req).await;
@@ -181,8 +221,8 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                 let _ = d.reload(false, None).await;
                 continue;
             }
-        }
-        d.apply().await;
+        };
+        d.apply(scope).await;
     }
     notify::notify("STOPPING=1");
     let _ = std::fs::remove_file(control::socket_path(&d.opts.state_dir));
@@ -190,22 +230,26 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
 }
 
 /// The running agent's state, owned by its main loop: requests from the
-/// control socket and signals are handled one at a time, between ticks.
+/// control socket, events and signals are handled one at a time. It owns
+/// the plan and hands it to the reconciler and the services.
 struct Daemon {
     opts: Options,
     cfg: Config,
     src: Source,
+    plan: Plan,
+    nl: Netlink,
     rec: Reconciler,
-    servers: services::DhcpServers,
+    dhcp: DhcpServers,
     dns: DnsServers,
-    names: Arc<RwLock<NameMap>>,
+    /// The uplink's DHCP lease, as its client last reported it.
+    lease: watch::Receiver<Option<UplinkLease>>,
     /// Unix seconds.
     since: u64,
     /// What is wrong now, and every error met since the start, for `status`.
     history: history::ErrorLog,
     last_reload: Option<String>,
     /// Where the uplink's DHCP client reports its lease.
-    lease_tx: watch::Sender<Option<crate::uplink::UplinkLease>>,
+    lease_tx: watch::Sender<Option<UplinkLease>>,
     uplink_dhcp: UplinkDhcp,
 }
 
@@ -219,35 +263,53 @@ enum UplinkDhcp {
 }
 
 impl Daemon {
-    /// One reconcile pass, then the servers follow the plan.
-    async fn apply(&mut self) -> Vec<String> {
-        let errors = match self.rec.tick().await {
-            Ok(r) => r.errors,
+    /// One reconcile pass over `scope`, then the services follow the plan.
+    /// Returns the pass's errors.
+    async fn apply(&mut self, scope: Scope) -> Vec<String> {
+        let lease = self.lease.borrow().clone();
+        let errors = match self.rec.apply(&self.plan, lease.as_ref(), scope).await {
+            Ok(r) => r.errors.iter().map(|e| e.to_string()).collect(),
             Err(e) => {
-                if is_unsupported(&e) {
+                if e.is_unsupported() {
                     error!("{e}");
                 } else {
-                    warn!("{e}");
+                    tracing::warn!("{e}");
                 }
                 vec![e.to_string()]
             }
         };
-        self.servers.sync(&self.rec.plan.dhcp);
-        self.dns.sync(&self.rec.plan);
-        let mut now = errors.clone();
-        now.extend(self.servers.problems());
-        now.extend(self.dns.problems());
-        self.history.note(crate::dhcp::lease::now(), &now);
+        self.sync_services();
+        self.note_errors();
         errors
     }
 
+    /// The services follow the plan, on the bridges as last seen.
+    fn sync_services(&mut self) {
+        let rec = &self.rec;
+        self.dhcp.sync(&self.plan.dhcp, |l| rec.ifindex(l));
+        self.dns.sync(&self.plan, |l| rec.ifindex(l));
+    }
+
+    fn service_problems(&self) -> Vec<String> {
+        let mut v = self.dhcp.problems();
+        v.extend(self.dns.problems());
+        v
+    }
+
+    /// What is wrong now: what the last passes over links and over the
+    /// firewall could not do, and the services that do not serve.
+    fn note_errors(&mut self) {
+        let mut now = self.rec.unresolved();
+        now.extend(self.service_problems());
+        self.history.note(crate::dhcp::lease::now(), &now);
+    }
+
     /// Start the uplink's DHCP client once the uplink is known and has a MAC.
-    async fn start_uplink_dhcp(&mut self, nl: &Netlink) {
+    async fn start_uplink_dhcp(&mut self) {
         if !matches!(self.uplink_dhcp, UplinkDhcp::Waiting) {
             return;
         }
         if self
-            .rec
             .plan
             .uplink
             .as_ref()
@@ -256,10 +318,10 @@ impl Daemon {
             self.uplink_dhcp = UplinkDhcp::NotNeeded;
             return;
         }
-        let Some(name) = self.rec.uplink.clone() else {
+        let Some(name) = self.rec.uplink().map(str::to_string) else {
             return;
         };
-        let Ok(links) = nl.links().await else { return };
+        let Ok(links) = self.nl.links().await else { return };
         let Some(mac) = links.iter().find(|l| l.name == name).and_then(|l| l.mac) else {
             return;
         };
@@ -286,23 +348,16 @@ async fn next_call(
 
 /// The resolvers of last resort: those the config gives the uplink, then
 /// those its DHCP lease brought.
-fn uplink_dns(rec: &Reconciler) -> Vec<std::net::Ipv4Addr> {
-    let mut v = rec
-        .plan
-        .uplink
-        .as_ref()
-        .map(|u| u.dns.clone())
-        .unwrap_or_default();
-    if rec
-        .plan
+fn uplink_dns(plan: &Plan, lease: Option<&UplinkLease>) -> Vec<std::net::Ipv4Addr> {
+    let mut v = plan.uplink.as_ref().map(|u| u.dns.clone()).unwrap_or_default();
+    if plan
         .uplink
         .as_ref()
         .is_some_and(|u| u.addressing == Addressing::Host)
     {
         // Never our own bridges: a host whose resolv.conf points at a
         // bridge would send queries in a circle.
-        let own: Vec<std::net::Ipv4Addr> = rec
-            .plan
+        let own: Vec<std::net::Ipv4Addr> = plan
             .bridges
             .iter()
             .filter_map(|b| b.address.map(|a| a.addr()))
@@ -313,14 +368,12 @@ fn uplink_dns(rec: &Reconciler) -> Vec<std::net::Ipv4Addr> {
             }
         }
     }
-    if let Some(l) = &*rec.lease.borrow() {
-        v.extend(
-            l.dns
-                .iter()
-                .filter(|d| !v.contains(d))
-                .copied()
-                .collect::<Vec<_>>(),
-        );
+    if let Some(l) = lease {
+        for d in &l.dns {
+            if !v.contains(d) {
+                v.push(*d);
+            }
+        }
     }
     v
 }

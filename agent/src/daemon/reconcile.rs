@@ -1,18 +1,62 @@
-//! One reconcile pass over everything the plan covers: links, sysctls and
-//! the nft table. Called at start, on every link event and once a second.
+//! Makes the kernel match the plan it is handed: links, sysctls and the nft
+//! table. The daemon owns the plan and says what to look at (`Scope`): a
+//! link event looks at links, an nftables event at our table, the slow
+//! safety-net pass at everything. Nothing here holds the plan.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
-use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use super::state::StateDir;
+use super::state::{StateDir, StateError};
 use crate::config::Addressing;
 use crate::firewall::apply as fw;
 use crate::links::diff::{resolve_uplink, Desired, UplinkState};
-use crate::links::{apply, sysctl, LinkError, Netlink};
+use crate::links::sysctl::{self, SysctlError};
+use crate::links::{apply, LinkError, Netlink};
 use crate::plan::Plan;
 use crate::uplink::UplinkLease;
+
+/// What one pass looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Links, addresses, routes and their sysctls (a link event).
+    Links,
+    /// Our nft table (an nftables event).
+    Firewall,
+    /// Everything: the first pass, a reload, the slow safety net.
+    All,
+}
+
+/// One thing a pass could not do; the pass goes on with the rest.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReconcileError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error(transparent)]
+    Firewall(#[from] fw::FirewallError),
+    #[error(transparent)]
+    Sysctl(#[from] SysctlError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl ReconcileError {
+    /// The host lacks a feature netagent needs (no bridge module, no
+    /// nf_tables, no nft), rather than a passing failure.
+    pub(crate) fn is_unsupported(&self) -> bool {
+        match self {
+            ReconcileError::Link(e) => e.is_unsupported(),
+            ReconcileError::Firewall(e) => e.is_unsupported(),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) changes: usize,
+    pub(crate) errors: Vec<ReconcileError>,
+}
 
 /// Replace our table when it is missing, its rules were changed behind our
 /// back, or the plan's rules changed (`planned_change`, after a reload).
@@ -43,48 +87,63 @@ fn firewall(
     Ok(true)
 }
 
-pub struct Reconciler {
-    pub nl: Netlink,
-    pub plan: Plan,
-    pub state: StateDir,
-    pub lease: watch::Receiver<Option<UplinkLease>>,
+pub(crate) struct Reconciler {
+    nl: Netlink,
+    state: StateDir,
     /// The uplink's name once resolved (the DHCP client is started for it).
-    pub uplink: Option<String>,
+    uplink: Option<String>,
     owned: BTreeSet<String>,
     /// The ruleset last put in the kernel; None until the first pass, which
     /// adopts a matching table left by an earlier run.
     applied: Option<nftables::schema::Nftables<'static>>,
-}
-
-#[derive(Debug, Default)]
-pub struct Report {
-    pub changes: usize,
-    pub errors: Vec<String>,
+    /// Each link's index as last seen, for the services bound to bridges.
+    ifindex: HashMap<String, u32>,
+    /// What the last pass over links, and over the firewall, could not do:
+    /// a pass over one leaves the other's as it was.
+    unresolved_links: Vec<String>,
+    unresolved_firewall: Vec<String>,
 }
 
 impl Reconciler {
-    pub fn new(
-        nl: Netlink,
-        plan: Plan,
-        state: StateDir,
-        lease: watch::Receiver<Option<UplinkLease>>,
-    ) -> Self {
+    pub(crate) fn new(nl: Netlink, state: StateDir) -> Self {
         let owned = state.owned_bridges();
         Reconciler {
             nl,
-            plan,
             state,
-            lease,
             uplink: None,
             owned,
             applied: None,
+            ifindex: HashMap::new(),
+            unresolved_links: Vec::new(),
+            unresolved_firewall: Vec::new(),
         }
     }
 
-    fn uplink_state(&self, name: &str) -> UplinkState {
-        let (address, gateway) = match self.plan.uplink.as_ref().map(|u| &u.addressing) {
+    /// What is wrong now, as far as the last passes saw.
+    pub(crate) fn unresolved(&self) -> Vec<String> {
+        [self.unresolved_links.clone(), self.unresolved_firewall.clone()].concat()
+    }
+
+    /// The uplink's interface, once found.
+    pub(crate) fn uplink(&self) -> Option<&str> {
+        self.uplink.as_deref()
+    }
+
+    /// The config names another uplink: find it again on the next pass.
+    pub(crate) fn forget_uplink(&mut self) {
+        self.uplink = None;
+    }
+
+    /// A link's index as last seen (a re-created bridge gets a new one).
+    pub(crate) fn ifindex(&self, link: &str) -> Option<u32> {
+        self.ifindex.get(link).copied()
+    }
+
+    fn uplink_state(plan: &Plan, lease: Option<&UplinkLease>, name: &str) -> UplinkState {
+        let addressing = plan.uplink.as_ref().map(|u| &u.addressing);
+        let (address, gateway) = match addressing {
             Some(Addressing::Static { address, gateway }) => (Some(*address), *gateway),
-            Some(Addressing::Dhcp) => match &*self.lease.borrow() {
+            Some(Addressing::Dhcp) => match lease {
                 Some(l) => (Some(l.address), l.router),
                 None => (None, None),
             },
@@ -92,92 +151,124 @@ impl Reconciler {
         };
         UplinkState {
             name: name.to_string(),
-            managed: !matches!(
-                self.plan.uplink.as_ref().map(|u| &u.addressing),
-                Some(Addressing::Host)
-            ),
+            managed: !matches!(addressing, Some(Addressing::Host)),
             address,
             gateway,
         }
     }
 
-    pub async fn tick(&mut self) -> Result<Report, LinkError> {
+    /// One pass over `scope`. Err only when the kernel's links could not
+    /// even be read; every other failure is in the report.
+    pub(crate) async fn apply(
+        &mut self,
+        plan: &Plan,
+        lease: Option<&UplinkLease>,
+        scope: Scope,
+    ) -> Result<Report, LinkError> {
         let mut report = Report::default();
-        if let Some(u) = &self.plan.uplink {
+        if scope != Scope::Firewall {
+            let links = self.links(plan, lease, &mut report).await;
+            if let Err(e) = links {
+                self.unresolved_links = vec![e.to_string()];
+                return Err(e);
+            }
+            match sysctl::apply(&plan.sysctls) {
+                Ok(n) => report.changes += n,
+                Err(e) => report.errors.push(e.into()),
+            }
+            self.unresolved_links = report.errors.iter().map(|e| e.to_string()).collect();
+        }
+        if scope != Scope::Links {
+            let before = report.errors.len();
+            self.firewall(plan, &mut report).await;
+            self.unresolved_firewall = report.errors[before..].iter().map(|e| e.to_string()).collect();
+        }
+        for e in &report.errors {
+            if e.is_unsupported() {
+                error!("{e}");
+            } else {
+                warn!("{e}");
+            }
+        }
+        Ok(report)
+    }
+
+    async fn links(
+        &mut self,
+        plan: &Plan,
+        lease: Option<&UplinkLease>,
+        report: &mut Report,
+    ) -> Result<(), LinkError> {
+        if let Some(u) = &plan.uplink {
             if self.uplink.is_none() {
                 let links = self.nl.observe().await?;
-                self.uplink = resolve_uplink(&u.interface, &links, &self.plan.bridges);
+                self.uplink = resolve_uplink(&u.interface, &links, &plan.bridges);
                 if let Some(n) = &self.uplink {
                     info!("uplink is {n}");
                 }
             }
         }
-        let uplink = self.uplink.as_deref().map(|n| self.uplink_state(n));
-        let planned: BTreeSet<String> = self.plan.bridges.iter().map(|b| b.name.clone()).collect();
+        let uplink = self.uplink.as_deref().map(|n| Self::uplink_state(plan, lease, n));
+        let planned: BTreeSet<String> = plan.bridges.iter().map(|b| b.name.clone()).collect();
         let stale: Vec<String> = self.owned.difference(&planned).cloned().collect();
         let want = Desired {
-            bridges: &self.plan.bridges,
+            bridges: &plan.bridges,
             uplink: uplink.as_ref(),
             stale_bridges: &stale,
         };
         let out = apply::reconcile(&self.nl, &want).await?;
         report.changes += out.changes;
-        report.errors.extend(out.errors.iter().map(|e| e.to_string()));
+        report
+            .errors
+            .extend(out.errors.into_iter().map(ReconcileError::from));
+        self.ifindex = out.seen.iter().map(|l| (l.name.clone(), l.index)).collect();
 
         // Ownership: what we created, less what is gone from config and kernel.
         let mut owned = self.owned.clone();
         owned.extend(out.created.iter().cloned());
         if !stale.is_empty() {
-            let now = self.nl.links().await?;
-            owned.retain(|b| planned.contains(b) || now.iter().any(|l| &l.name == b));
+            owned.retain(|b| planned.contains(b) || self.ifindex.contains_key(b));
         }
         if owned != self.owned {
             if let Err(e) = self.state.set_owned_bridges(&owned) {
-                report.errors.push(e.to_string());
+                report.errors.push(e.into());
             }
             self.owned = owned;
         }
+        Ok(())
+    }
 
-        match sysctl::apply(&self.plan.sysctls) {
-            Ok(n) => report.changes += n,
-            Err(e) => report.errors.push(e.to_string()),
-        }
-
+    async fn firewall(&mut self, plan: &Plan, report: &mut Report) {
         // nft is a child process; run it off the async workers so a DHCP
         // burst is never kept waiting behind it.
-        let ruleset = self.plan.ruleset.clone();
+        let ruleset = plan.ruleset.clone();
         let planned_change = self.applied.as_ref().is_some_and(|a| *a != ruleset);
-        let fw_result = tokio::task::spawn_blocking(move || firewall(&ruleset, planned_change))
+        let result = tokio::task::spawn_blocking(move || firewall(&ruleset, planned_change))
             .await
-            .unwrap_or_else(|e| {
-                Err(fw::FirewallError::Failed {
+            .unwrap_or_else(|source| {
+                Err(fw::FirewallError::Worker {
                     action: "check",
-                    msg: e.to_string(),
+                    source,
                 })
             });
-        match fw_result {
+        match result {
             Ok(changed) => {
                 report.changes += usize::from(changed);
-                // Unchanged, it already holds this ruleset: no copy every second.
+                // Unchanged, it already holds this ruleset: no copy each pass.
                 if changed || self.applied.is_none() {
-                    self.applied = Some(self.plan.ruleset.clone());
+                    self.applied = Some(plan.ruleset.clone());
                 }
             }
-            Err(e) => report.errors.push(e.to_string()),
+            Err(e) => report.errors.push(e.into()),
         }
-        for e in &report.errors {
-            warn!("{e}");
-        }
-        Ok(report)
     }
 
     /// Bridges to delete on `netagent down`: those we created, and the
-    /// config's guest bridges.
-    pub fn owned_for_down(&self) -> BTreeSet<String> {
+    /// plan's guest bridges.
+    pub(crate) fn owned_for_down(&self, plan: &Plan) -> BTreeSet<String> {
         let mut all = self.owned.clone();
         all.extend(
-            self.plan
-                .bridges
+            plan.bridges
                 .iter()
                 .filter(|b| b.kind != crate::config::Kind::Bridge)
                 .map(|b| b.name.clone()),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tracing::{error, info};
 
-use super::names::lease_names;
+use super::reconcile::Scope;
 use super::{notify, uplink_dns, Daemon, UplinkDhcp};
 use crate::config;
 use crate::control::proto::ReloadOutcome;
@@ -62,19 +62,15 @@ impl Daemon {
             if let UplinkDhcp::Running(t) = std::mem::replace(&mut self.uplink_dhcp, UplinkDhcp::Waiting) {
                 t.abort();
             }
-            self.rec.uplink = None;
+            self.rec.forget_uplink();
             let _ = self.lease_tx.send(None);
         }
-        self.rec.plan = plan(&cfg);
+        self.plan = plan(&cfg);
         self.cfg = cfg;
         self.src = src;
-        if let Ok(mut w) = self.names.write() {
-            *w = lease_names(&mut self.dns, &self.rec.plan);
-        }
-        if let Ok(mut w) = self.dns.uplink_dns.write() {
-            *w = uplink_dns(&self.rec);
-        }
-        let errors = self.apply().await;
+        self.dns
+            .set_uplink_dns(uplink_dns(&self.plan, self.lease.borrow().as_ref()));
+        let errors = self.apply(Scope::All).await;
         self.last_reload = Some(format!(
             "{} UTC: {} change{} applied{}",
             crate::dhcp::lease::format_time(crate::dhcp::lease::now()),

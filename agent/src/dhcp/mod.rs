@@ -8,6 +8,7 @@ pub mod lease;
 pub mod pool;
 pub mod reply;
 pub mod server;
+pub mod service;
 pub mod show;
 pub mod wire;
 

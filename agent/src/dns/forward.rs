@@ -26,7 +26,7 @@ pub enum Upstream {
     Failed(String),
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Forwarder {
     resolvers: Mutex<HashMap<Vec<Ipv4Addr>, Arc<Tokio>>>,
 }

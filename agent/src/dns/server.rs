@@ -5,14 +5,15 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_server::ServerFuture;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::start_failures::StartFailures;
+use crate::dhcp::reply::Change;
+use crate::service::{Service, Supervisor, Want};
 
 use super::forward::Forwarder;
 use super::handler::Handler;
@@ -20,20 +21,80 @@ use super::udp::{serve, Shared};
 use super::zone::{LeaseNames, Zone};
 use crate::plan::{DnsZone, Plan};
 
-struct Running {
+/// A network's DNS server as a supervised service (see `service.rs`).
+#[derive(Debug)]
+pub(crate) struct DnsService {
     listen: Ipv4Addr,
     zone: Arc<RwLock<Arc<Zone>>>,
-    task: JoinHandle<()>,
+    leases: Arc<LeaseNames>,
+    tcp: JoinHandle<()>,
     udp: JoinHandle<()>,
 }
 
-pub struct DnsServers {
-    running: HashMap<String, Running>,
-    /// Lease names per network, shared with the DHCP event pump.
-    pub leases: HashMap<String, Arc<LeaseNames>>,
-    pub uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
+/// What a network's DNS server is asked to serve.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DnsSpec {
+    zone: DnsZone,
+    subnet: ipnet::Ipv4Net,
+}
+
+/// What every network's DNS server shares.
+#[derive(Debug)]
+pub(crate) struct DnsEnv {
+    /// Lease names per network: kept across restarts of its server, fed by
+    /// the DHCP servers' lease changes.
+    leases: HashMap<String, Arc<LeaseNames>>,
+    uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
     fwd: Arc<Forwarder>,
-    failing: StartFailures,
+}
+
+impl DnsEnv {
+    fn lease_names(&mut self, network: &str) -> Arc<LeaseNames> {
+        self.leases.entry(network.to_string()).or_default().clone()
+    }
+}
+
+impl Service for DnsService {
+    type Spec = DnsSpec;
+    type Env = DnsEnv;
+    const NAME: &'static str = "dns";
+
+    fn start(env: &mut DnsEnv, network: &str, spec: &DnsSpec) -> Result<Self, String> {
+        let z = &spec.zone;
+        start(env, z, spec.subnet).map_err(|e| format!("dns {network}: listen on {}:53: {e}", z.listen))
+    }
+
+    fn reconfigure(&mut self, _env: &mut DnsEnv, spec: &DnsSpec) -> bool {
+        // Another address is another socket: only a restart will do.
+        if spec.zone.listen != self.listen {
+            return false;
+        }
+        let Ok(mut w) = self.zone.write() else {
+            return false;
+        };
+        *w = Arc::new(Zone::new(spec.zone.clone(), spec.subnet));
+        info!("dns {}: zone reloaded", spec.zone.network);
+        self.leases.bump();
+        true
+    }
+
+    fn ended(&self) -> bool {
+        self.tcp.is_finished() || self.udp.is_finished()
+    }
+
+    fn stop(self) {
+        self.tcp.abort();
+        self.udp.abort();
+    }
+}
+
+/// One DNS server per network with DNS on.
+#[derive(Debug)]
+pub struct DnsServers {
+    sup: Supervisor<DnsService>,
+    env: DnsEnv,
+    /// Each served network's domain, for the names of its leases.
+    domains: HashMap<String, Option<String>>,
 }
 
 fn udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
@@ -54,117 +115,124 @@ fn tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(s.into())
 }
 
+fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Result<DnsService> {
+    let addr = SocketAddr::V4(SocketAddrV4::new(z.listen, 53));
+    let zone = Arc::new(RwLock::new(Arc::new(Zone::new(z.clone(), subnet))));
+    let leases = env.lease_names(&z.network);
+    // UDP: our own loop with an answer cache (see udp.rs); TCP: hickory-server.
+    let shared = Arc::new(Shared {
+        zone: zone.clone(),
+        leases: leases.clone(),
+        uplink_dns: env.uplink_dns.clone(),
+        fwd: env.fwd.clone(),
+    });
+    let sock = Arc::new(tokio::net::UdpSocket::from_std(udp(addr)?)?);
+    let handler = Handler {
+        zone: zone.clone(),
+        leases: leases.clone(),
+        uplink_dns: env.uplink_dns.clone(),
+        fwd: env.fwd.clone(),
+    };
+    let mut server = ServerFuture::new(handler);
+    server.register_listener(
+        tokio::net::TcpListener::from_std(tcp(addr)?)?,
+        Duration::from_secs(5),
+    );
+    let network = z.network.clone();
+    let udp = tokio::spawn(serve(sock, shared));
+    let tcp = tokio::spawn(async move {
+        if let Err(e) = server.block_until_done().await {
+            warn!("dns {network}: server stopped: {e}");
+        }
+    });
+    info!(
+        "dns {}: serving on {addr} (udp, tcp){}",
+        z.network,
+        z.domain.as_ref().map(|d| format!(" for {d}")).unwrap_or_default()
+    );
+    Ok(DnsService {
+        listen: z.listen,
+        zone,
+        leases,
+        tcp,
+        udp,
+    })
+}
+
 impl DnsServers {
     pub fn new(uplink_dns: Vec<Ipv4Addr>) -> Self {
         DnsServers {
-            running: HashMap::new(),
-            leases: HashMap::new(),
-            uplink_dns: Arc::new(RwLock::new(uplink_dns)),
-            fwd: Arc::new(Forwarder::default()),
-            failing: StartFailures::default(),
+            sup: Supervisor::default(),
+            env: DnsEnv {
+                leases: HashMap::new(),
+                uplink_dns: Arc::new(RwLock::new(uplink_dns)),
+                fwd: Arc::new(Forwarder::default()),
+            },
+            domains: HashMap::new(),
         }
     }
 
-    pub fn lease_names(&mut self, network: &str) -> Arc<LeaseNames> {
-        self.leases.entry(network.to_string()).or_default().clone()
+    /// The resolvers of last resort changed (an uplink lease, a reload).
+    pub fn set_uplink_dns(&self, servers: Vec<Ipv4Addr>) {
+        if let Ok(mut w) = self.env.uplink_dns.write() {
+            *w = servers;
+        }
     }
 
-    fn start(&mut self, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Result<Running> {
-        let addr = SocketAddr::V4(SocketAddrV4::new(z.listen, 53));
-        let zone = Arc::new(RwLock::new(Arc::new(Zone::new(z.clone(), subnet))));
-        let leases = self.lease_names(&z.network);
-        // UDP: our own loop with an answer cache (see udp.rs); TCP: hickory-server.
-        let shared = Arc::new(Shared {
-            zone: zone.clone(),
-            leases: leases.clone(),
-            uplink_dns: self.uplink_dns.clone(),
-            fwd: self.fwd.clone(),
-        });
-        let sock = Arc::new(tokio::net::UdpSocket::from_std(udp(addr)?)?);
-        let handler = Handler {
-            zone: zone.clone(),
-            leases,
-            uplink_dns: self.uplink_dns.clone(),
-            fwd: self.fwd.clone(),
+    /// A DHCP lease changed: its hostname is added or removed, in the
+    /// network's domain. Networks without DNS ignore it.
+    pub fn lease_changed(&mut self, network: &str, change: &Change) {
+        let Some(domain) = self.domains.get(network).cloned() else {
+            return;
         };
-        let mut server = ServerFuture::new(handler);
-        server.register_listener(
-            tokio::net::TcpListener::from_std(tcp(addr)?)?,
-            Duration::from_secs(5),
-        );
-        let network = z.network.clone();
-        let udp = tokio::spawn(serve(sock, shared));
-        let task = tokio::spawn(async move {
-            if let Err(e) = server.block_until_done().await {
-                warn!("dns {network}: server stopped: {e}");
-            }
-        });
-        info!(
-            "dns {}: serving on {addr} (udp, tcp){}",
-            z.network,
-            z.domain.as_ref().map(|d| format!(" for {d}")).unwrap_or_default()
-        );
-        Ok(Running {
-            listen: z.listen,
-            zone,
-            task,
-            udp,
-        })
-    }
-
-    /// One network's server: Ok if it runs, the reason if it cannot start,
-    /// None if it has not been tried yet.
-    pub fn state(&self, network: &str) -> Option<Result<(), String>> {
-        self.failing.state(network, self.running.contains_key(network))
-    }
-
-    /// Servers that could not start, with why.
-    pub fn problems(&self) -> Vec<String> {
-        self.failing.all()
-    }
-
-    /// Make the running servers match the plan's zones.
-    pub fn sync(&mut self, plan: &Plan) {
-        let subnets: HashMap<&str, ipnet::Ipv4Net> = plan
-            .bridges
-            .iter()
-            .filter_map(|b| b.address.map(|a| (b.network.as_str(), a.trunc())))
-            .collect();
-        let wanted: HashMap<&str, &DnsZone> = plan.dns.iter().map(|z| (z.network.as_str(), z)).collect();
-        self.running.retain(|name, r| {
-            let keep = wanted.get(name.as_str()).is_some_and(|z| z.listen == r.listen);
-            if !keep {
-                r.task.abort();
-                r.udp.abort();
-                info!("dns {name}: stopped");
-            }
-            keep
-        });
-        for z in &plan.dns {
-            let Some(subnet) = subnets.get(z.network.as_str()).copied() else {
-                continue;
-            };
-            if let Some(r) = self.running.get(&z.network) {
-                let same = r.zone.read().map(|cur| cur.plan == *z).unwrap_or(true);
-                if !same {
-                    if let Ok(mut w) = r.zone.write() {
-                        *w = Arc::new(Zone::new(z.clone(), subnet));
-                        info!("dns {}: zone reloaded", z.network);
-                    }
-                    self.lease_names(&z.network).bump();
-                }
-                continue;
-            }
-            match self.start(z, subnet) {
-                Ok(r) => {
-                    self.running.insert(z.network.clone(), r);
-                    self.failing.started(&z.network);
-                }
-                Err(e) => {
-                    let msg = format!("dns {}: listen on {}:53: {e}", z.network, z.listen);
-                    self.failing.failed(&z.network, msg);
-                }
-            }
+        let names = self.env.lease_names(network);
+        match change {
+            Change::Bound(l) => match &l.hostname {
+                Some(h) => names.add(l.ip, h, domain.as_deref()),
+                None => names.remove(l.ip),
+            },
+            Change::Gone(l) => names.remove(l.ip),
         }
+    }
+
+    /// Ok if it serves, the reason if it cannot, None if not tried yet.
+    pub fn state(&self, network: &str) -> Option<Result<(), String>> {
+        self.sup.state(network)
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        self.sup.problems()
+    }
+
+    /// Follow the plan's zones, each on its bridge's current interface index.
+    pub fn sync(&mut self, plan: &Plan, ifindex: impl Fn(&str) -> Option<u32>) {
+        let bridges: HashMap<&str, &crate::plan::BridgePlan> =
+            plan.bridges.iter().map(|b| (b.network.as_str(), b)).collect();
+        let specs: Vec<(DnsSpec, Option<u32>)> = plan
+            .dns
+            .iter()
+            .filter_map(|z| {
+                let b = bridges.get(z.network.as_str())?;
+                let spec = DnsSpec {
+                    zone: z.clone(),
+                    subnet: b.address?.trunc(),
+                };
+                Some((spec, ifindex(&b.name)))
+            })
+            .collect();
+        self.domains = plan
+            .dns
+            .iter()
+            .map(|z| (z.network.clone(), z.domain.clone()))
+            .collect();
+        let wanted: Vec<Want<'_, DnsSpec>> = specs
+            .iter()
+            .map(|(spec, link)| Want {
+                network: &spec.zone.network,
+                spec,
+                link: *link,
+            })
+            .collect();
+        self.sup.sync(&mut self.env, &wanted, Instant::now());
     }
 }

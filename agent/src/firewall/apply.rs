@@ -13,11 +13,42 @@ use super::TABLE;
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
     #[error("nftables: cannot run nft ({0}): netagent needs the nft program (Debian package nftables)")]
-    NoNft(String),
+    NoNft(#[source] std::io::Error),
     #[error("nftables: the kernel has no nf_tables support ({0}): load the nf_tables, nft_nat, nft_masq, nft_reject, nft_ct modules or use a kernel with them")]
     NoKernelSupport(String),
-    #[error("nftables: table inet {TABLE}: {action}: {msg}")]
-    Failed { action: &'static str, msg: String },
+    /// nft ran and refused; `stderr` is its own explanation.
+    #[error("nftables: table inet {TABLE}: {action}: {stderr}")]
+    Refused { action: &'static str, stderr: String },
+    /// nft's output could not be read.
+    #[error("nftables: table inet {TABLE}: {action}: {source}")]
+    Output {
+        action: &'static str,
+        #[source]
+        source: NftablesError,
+    },
+    /// The worker thread that ran nft died.
+    #[error("nftables: table inet {TABLE}: {action}: {source}")]
+    Worker {
+        action: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+impl FirewallError {
+    /// The kernel or the host lacks what netagent needs (not a mistake in
+    /// the rules): nft missing, or nf_tables not in the kernel.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, FirewallError::NoNft(_) | FirewallError::NoKernelSupport(_))
+    }
+}
+
+/// nft reports the kernel's errno only as words on stderr (it has no
+/// machine-readable error output); this is the one place they are read.
+fn nft_says(stderr: &str, errno: i32) -> bool {
+    let words = std::io::Error::from_raw_os_error(errno).to_string();
+    let words = words.split(" (os error").next().unwrap_or(&words);
+    stderr.contains(words)
 }
 
 fn table() -> NfListObject<'static> {
@@ -43,19 +74,16 @@ pub fn replace_batch(ruleset: &Nftables<'static>) -> Nftables<'static> {
 
 fn classify(action: &'static str, e: NftablesError) -> FirewallError {
     match e {
-        NftablesError::NftExecution { inner, .. } => FirewallError::NoNft(inner.to_string()),
+        NftablesError::NftExecution { inner, .. } => FirewallError::NoNft(inner),
         NftablesError::NftFailed { stderr, .. } => {
-            let msg = stderr.trim().replace('\n', " ");
-            if msg.contains("Protocol not supported") || msg.contains("Operation not supported") {
-                FirewallError::NoKernelSupport(msg)
+            let stderr = stderr.trim().replace('\n', " ");
+            if nft_says(&stderr, libc::EPROTONOSUPPORT) || nft_says(&stderr, libc::EOPNOTSUPP) {
+                FirewallError::NoKernelSupport(stderr)
             } else {
-                FirewallError::Failed { action, msg }
+                FirewallError::Refused { action, stderr }
             }
         }
-        other => FirewallError::Failed {
-            action,
-            msg: other.to_string(),
-        },
+        source => FirewallError::Output { action, source },
     }
 }
 
@@ -83,7 +111,7 @@ pub fn remove() -> Result<(), FirewallError> {
 pub fn rules_in_kernel() -> Result<Option<usize>, FirewallError> {
     match helper::get_current_ruleset_with_args(helper::DEFAULT_NFT, ["list", "table", "inet", TABLE]) {
         Ok(rs) => Ok(Some(count_rules(&rs))),
-        Err(NftablesError::NftFailed { stderr, .. }) if stderr.contains("No such file") => Ok(None),
+        Err(NftablesError::NftFailed { stderr, .. }) if nft_says(&stderr, libc::ENOENT) => Ok(None),
         Err(e) => Err(classify("list", e)),
     }
 }

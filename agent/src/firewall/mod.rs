@@ -4,5 +4,6 @@
 pub mod apply;
 pub mod render;
 pub mod ruleset;
+pub mod watch;
 
 pub use ruleset::{ruleset, TABLE};

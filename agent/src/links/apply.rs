@@ -30,6 +30,8 @@ pub struct Outcome {
     pub errors: Vec<LinkError>,
     /// Bridges created in this run (for the ownership record).
     pub created: Vec<String>,
+    /// The links as last observed.
+    pub seen: Vec<Link>,
 }
 
 pub async fn reconcile(nl: &Netlink, want: &Desired<'_>) -> Result<Outcome, LinkError> {
@@ -38,6 +40,7 @@ pub async fn reconcile(nl: &Netlink, want: &Desired<'_>) -> Result<Outcome, Link
         let k = nl.observe().await?;
         let acts = diff(want, &k, &owned_routes(&k));
         if acts.is_empty() {
+            out.seen = k.links;
             return Ok(out);
         }
         let before = out.errors.len();
@@ -56,10 +59,14 @@ pub async fn reconcile(nl: &Netlink, want: &Desired<'_>) -> Result<Outcome, Link
                 }
             }
         }
-        // A failing action would fail again the same way; the next tick retries.
+        // A failing action would fail again the same way; the next pass retries.
         if out.errors.len() > before {
+            out.seen = nl.links().await?;
             break;
         }
+    }
+    if out.seen.is_empty() {
+        out.seen = nl.links().await?;
     }
     Ok(out)
 }
@@ -68,7 +75,7 @@ fn find<'a>(k: &'a Kernel, name: &str) -> Result<&'a Link, LinkError> {
     k.link(name).ok_or_else(|| LinkError::Op {
         object: format!("link {name}"),
         action: "find".into(),
-        msg: "it disappeared".into(),
+        cause: super::netlink::Cause::Gone,
     })
 }
 

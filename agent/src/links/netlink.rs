@@ -19,40 +19,79 @@ use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, RouteMessageBuil
 use super::observe::{Addr, Kernel, Link, Route};
 use crate::config::MacAddr;
 
+/// Why the kernel refused a request: its errno, or a reply rtnetlink could
+/// not read. Decisions branch on this, never on the words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// The kernel's answer, as a positive errno (`libc::EEXIST`, ...).
+    Errno(i32),
+    /// Not an errno: a malformed or missing reply.
+    Protocol(String),
+    /// The object was gone by the time we acted on it.
+    Gone,
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::Errno(code) => {
+                let text = std::io::Error::from_raw_os_error(*code).to_string();
+                // Strip Rust's " (os error N)" suffix: the user wants the words.
+                f.write_str(text.split(" (os error").next().unwrap_or(&text))
+            }
+            Cause::Protocol(m) => f.write_str(m),
+            Cause::Gone => f.write_str("it disappeared"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("netlink: cannot open a route socket: {0}")]
     Socket(std::io::Error),
-    #[error("{object}: {action}: {msg}")]
+    #[error("{object}: {action}: {cause}")]
     Op {
         object: String,
         action: String,
-        msg: String,
+        cause: Cause,
     },
 }
 
+impl LinkError {
+    /// The kernel's errno, when the kernel refused.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            LinkError::Op {
+                cause: Cause::Errno(c),
+                ..
+            } => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// Whether the failure means the kernel lacks a feature (no bridge
+    /// module, no such link kind) rather than a mistake.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(
+            self.errno(),
+            Some(libc::EOPNOTSUPP | libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT | libc::ENOENT)
+        )
+    }
+}
+
 fn op(object: impl Into<String>, action: impl Into<String>, e: rtnetlink::Error) -> LinkError {
-    let msg = match &e {
+    let cause = match &e {
         rtnetlink::Error::NetlinkError(m) => match m.code.map(|c| -c.get()) {
-            Some(code) => {
-                let text = std::io::Error::from_raw_os_error(code).to_string();
-                // Strip Rust's " (os error N)" suffix: the user wants the words.
-                text.split(" (os error").next().unwrap_or(&text).to_string()
-            }
-            None => e.to_string(),
+            Some(code) => Cause::Errno(code),
+            None => Cause::Protocol(e.to_string()),
         },
-        other => other.to_string(),
+        other => Cause::Protocol(other.to_string()),
     };
     LinkError::Op {
         object: object.into(),
         action: action.into(),
-        msg,
+        cause,
     }
-}
-
-/// Whether a failure means the kernel lacks a feature rather than a mistake.
-pub fn is_unsupported(e: &LinkError) -> bool {
-    matches!(e, LinkError::Op { msg, .. } if msg.contains("not supported") || msg.contains("No such file"))
 }
 
 #[derive(Clone)]

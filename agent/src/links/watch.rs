@@ -13,6 +13,11 @@ pub fn watch() -> Result<mpsc::Receiver<()>, LinkError> {
         MulticastGroup::Link,
         MulticastGroup::Ipv4Ifaddr,
         MulticastGroup::Ipv4Route,
+        // Forwarding and rp_filter changes (`sysctl net.ipv4.ip_forward=0`),
+        // and IPv6 switched back on for a bridge (its addresses appear).
+        MulticastGroup::Ipv4Netconf,
+        MulticastGroup::Ipv6Netconf,
+        MulticastGroup::Ipv6Ifaddr,
     ])
     .map_err(LinkError::Socket)?;
     tokio::spawn(conn);

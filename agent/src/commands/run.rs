@@ -1,0 +1,60 @@
+//! `netagent run`: the daemon, on an async runtime.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use netagent::daemon;
+
+use super::CmdError;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Run {
+    /// The config file (default /etc/netagent/netagent.toml, else the embedded default).
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Where netagent records what it created.
+    #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    /// Where DHCP leases are kept across restarts.
+    #[arg(long, default_value = daemon::DEFAULT_LEASE_DIR)]
+    lease_dir: PathBuf,
+    /// Apply once, print how many changes were needed, and exit.
+    #[arg(long)]
+    once: bool,
+}
+
+impl Run {
+    pub(crate) fn run(self) -> Result<(), CmdError> {
+        let rt = runtime()?;
+        rt.block_on(daemon::run(daemon::Options {
+            config: self.config,
+            state_dir: self.state_dir,
+            lease_dir: self.lease_dir,
+            once: self.once,
+        }))?;
+        Ok(())
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NETAGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+/// Logging and the async runtime, for the commands that talk to the kernel.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
+    init_logging();
+    // One thread: the servers' sockets are served in order, with no wake-ups
+    // or stealing between workers; the blocking nft calls run on tokio's
+    // blocking pool, so they never hold the servers up.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CmdError::Runtime)
+}

@@ -1,0 +1,112 @@
+//! A network's DHCP server as a supervised service (see `service.rs`): its
+//! task, and the channel to reconfigure it in place (leases and socket stay)
+//! or ask for its leases.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::lease::Lease;
+use super::reply::Change;
+use super::server::{Control, Server};
+use crate::plan::DhcpPool;
+use crate::service::{Service, Supervisor, Want};
+
+#[derive(Debug)]
+pub(crate) struct DhcpService {
+    /// The bridge its socket is bound to.
+    interface: String,
+    control: mpsc::Sender<Control>,
+    task: JoinHandle<()>,
+}
+
+/// What every network's DHCP server shares.
+#[derive(Debug)]
+pub(crate) struct DhcpEnv {
+    lease_dir: PathBuf,
+    /// Lease changes, for the DNS names.
+    events: Option<mpsc::UnboundedSender<(String, Change)>>,
+}
+
+impl Service for DhcpService {
+    type Spec = DhcpPool;
+    type Env = DhcpEnv;
+    const NAME: &'static str = "dhcp";
+
+    fn start(env: &mut DhcpEnv, _network: &str, spec: &DhcpPool) -> Result<Self, String> {
+        let server =
+            Server::start(spec.clone(), &env.lease_dir, env.events.clone()).map_err(|e| e.to_string())?;
+        let (control, rx) = mpsc::channel(4);
+        let task = tokio::spawn(server.run(rx));
+        Ok(DhcpService {
+            interface: spec.interface.clone(),
+            control,
+            task,
+        })
+    }
+
+    fn reconfigure(&mut self, _env: &mut DhcpEnv, spec: &DhcpPool) -> bool {
+        // Another bridge is another socket: only a restart will do.
+        spec.interface == self.interface
+            && self
+                .control
+                .try_send(Control::Reconfigure(Box::new(spec.clone())))
+                .is_ok()
+    }
+
+    fn ended(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// One DHCP server per network that has a pool.
+#[derive(Debug)]
+pub struct DhcpServers {
+    sup: Supervisor<DhcpService>,
+    env: DhcpEnv,
+}
+
+impl DhcpServers {
+    pub fn new(lease_dir: PathBuf, events: Option<mpsc::UnboundedSender<(String, Change)>>) -> Self {
+        DhcpServers {
+            sup: Supervisor::default(),
+            env: DhcpEnv { lease_dir, events },
+        }
+    }
+
+    /// The live leases of one network's server; None if it is not running.
+    pub async fn leases(&self, network: &str) -> Option<Vec<Lease>> {
+        let s = self.sup.get(network)?;
+        let (tx, rx) = oneshot::channel();
+        s.control.send(Control::Leases(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Ok if it serves, the reason if it cannot, None if not tried yet.
+    pub fn state(&self, network: &str) -> Option<Result<(), String>> {
+        self.sup.state(network)
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        self.sup.problems()
+    }
+
+    /// Follow the plan's pools, each on its bridge's current interface index.
+    pub fn sync(&mut self, pools: &[DhcpPool], ifindex: impl Fn(&str) -> Option<u32>) {
+        let wanted: Vec<Want<'_, DhcpPool>> = pools
+            .iter()
+            .map(|p| Want {
+                network: &p.network,
+                spec: p,
+                link: ifindex(&p.interface),
+            })
+            .collect();
+        self.sup.sync(&mut self.env, &wanted, Instant::now());
+    }
+}
