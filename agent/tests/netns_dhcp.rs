@@ -305,3 +305,45 @@ fn netns_hostile_packets_are_dropped_and_service_goes_on() {
     );
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// A bridge deleted by hand comes back with a new interface index: the DHCP
+/// and DNS servers bound to the old one must serve again on the new one,
+/// without a restart of the agent, and `info` must say so.
+#[test]
+fn netns_dhcp_and_dns_serve_again_after_their_bridge_is_recreated() {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "0.0.0.0/32", "");
+    let cfg = t.write_config("n.toml", &config("nat", ""));
+    let agent = t.start(&cfg);
+    let c = Udhcpc::start(&t.g(g).ns, &t.dir, "web");
+    wait_event(&c.events, 0, &["bound"], T).expect("udhcpc got no lease");
+    drop(c);
+    let before = t.ifindex("virbr0");
+
+    t.app.ip(&["link", "del", "virbr0"]);
+    let back = wait_for(T, || {
+        t.ifindex("virbr0").is_some_and(|i| Some(&i) != before.as_ref())
+            && t.master_of("vg1").as_deref() == Some("virbr0")
+    });
+    assert!(back.is_some(), "the bridge did not come back:\n{}", agent.log());
+
+    let c = Udhcpc::start(&t.g(g).ns, &t.dir, "web");
+    let bound = wait_event(&c.events, 0, &["bound"], T);
+    let bound = bound.unwrap_or_else(|| panic!("no lease on the re-created bridge:\n{}", agent.log()));
+    assert!(in_pool(&bound.ip), "{bound:?}");
+    let answered = wait_for(Duration::from_secs(5), || {
+        let out = t
+            .g(g)
+            .ns
+            .cmd("dig")
+            .args(["+time=1", "+tries=1", "+short", "@10.77.0.1", "web"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        out == bound.ip
+    });
+    assert!(answered.is_some(), "DNS did not answer on the re-created bridge:\n{}", agent.log());
+    let info = String::from_utf8_lossy(&t.netagent(&["info", "n"]).stdout).into_owned();
+    assert!(info.contains("DHCP:           serving"), "{info}");
+    assert!(info.contains("DNS:            serving on 10.77.0.1:53"), "{info}");
+}
