@@ -65,8 +65,10 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Unit and namespace tests; the QEMU tests need the image and run in `qemu`.
+# As root every namespace test runs; NETAGENT_TESTS_NEED_ROOT turns a skip
+# (a normal user's `cargo test`) into a failure here.
 unit:
-	$(CARGO) test --workspace -- --skip qemu_
+	NETAGENT_TESTS_NEED_ROOT=1 $(CARGO) test --workspace -- --skip qemu_
 
 # The appliance: kernel, initramfs and netagent.img in build/image.
 IMAGE_DIR := build/image
@@ -87,7 +89,7 @@ reproducible: image
 
 # Boot the image under QEMU (TCG) and check it end to end.
 qemu: image
-	$(CARGO) test --test qemu_appliance -- --test-threads=1
+	NETAGENT_TESTS_NEED_ROOT=1 $(CARGO) test --test qemu_appliance -- --test-threads=1
 
 test: deps fmt-check clippy unit check-static reproducible qemu
 

@@ -4,9 +4,11 @@
 # $BENCH_OUT (default ./bench-results) and the median tables to stdout.
 #
 #   bench/run.sh [dhcp] [dns]        (default: both)
+#   bench/run.sh scale               (netagent alone: idle cost by host size)
 # Env: DUR, RATES, CLIENTS, REPS as the harness takes them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+[ "${*:-}" = scale ] && exec "$ROOT/bench/scale.sh"
 H=${BENCH_HARNESS:-$ROOT/../shared/bench}
 [ -d "$H" ] || H=$ROOT/../../shared/bench
 [ -x "$H/dhcp.sh" ] || { echo "benchmark harness not found (set BENCH_HARNESS)" >&2; exit 1; }

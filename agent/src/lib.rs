@@ -14,3 +14,4 @@ pub mod links;
 pub mod plan;
 pub(crate) mod service;
 pub mod uplink;
+pub mod util;

@@ -107,6 +107,12 @@ impl<S: Service> Supervisor<S> {
         Some(Err(reason))
     }
 
+    /// Whether a pass has work to do now: a service whose task ended, or a
+    /// retry that is due. Cheap, so it can be asked every second.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        self.running.values().any(|r| r.service.ended()) || self.down.values().any(|d| d.retry_at <= now)
+    }
+
     /// Why each service that should serve does not.
     pub(crate) fn problems(&self) -> Vec<String> {
         let mut v: Vec<String> = self.down.values().filter_map(|d| d.reason.clone()).collect();
@@ -302,8 +308,12 @@ mod tests {
     fn a_service_that_ended_is_shown_down_and_restarted_with_backoff() {
         let (mut s, mut env, t) = (Supervisor::<Fake>::default(), Env::default(), Instant::now());
         s.sync(&mut env, &want(&1, Some(7)), t);
+        assert!(!s.due(t));
         env.ended.set(true);
+        assert!(s.due(t), "an ended task is work for the next check");
         s.sync(&mut env, &want(&1, Some(7)), t);
+        assert!(!s.due(t + Duration::from_millis(500)));
+        assert!(s.due(t + Duration::from_secs(1)));
         assert_eq!(s.state("n"), Some(Err("fake n: stopped unexpectedly".into())));
         assert_eq!(s.problems().len(), 1);
         s.sync(&mut env, &want(&1, Some(7)), t + Duration::from_millis(500));

@@ -82,6 +82,7 @@ fn query_stream(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u
 
 #[test]
 fn netns_commands_and_a_reload_that_changes_only_the_difference() {
+    need_root!("netns_commands_and_a_reload_that_changes_only_the_difference");
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let dhcp_guest = t.guest("vg2", "0.0.0.0/32", "");
@@ -274,6 +275,7 @@ fn netns_commands_and_a_reload_that_changes_only_the_difference() {
 /// unit in contrib/ relies on it.
 #[test]
 fn netns_readiness_is_notified_as_systemd_expects() {
+    need_root!("netns_readiness_is_notified_as_systemd_expects");
     let t = Topo::new();
     let sock_path = t.dir.join("notify.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind notify socket");
@@ -311,6 +313,7 @@ fn netns_readiness_is_notified_as_systemd_expects() {
 /// program squats on the bridge's DNS port, then lets go.
 #[test]
 fn netns_status_names_the_errors_it_met() {
+    need_root!("netns_status_names_the_errors_it_met");
     let t = Topo::new();
     t.app.ip(&["link", "add", "virbr0", "type", "bridge"]);
     t.app.ip(&["addr", "add", "10.77.0.1/24", "dev", "virbr0"]);

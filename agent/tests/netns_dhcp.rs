@@ -30,6 +30,7 @@ fn in_pool(ip: &str) -> bool {
 
 #[test]
 fn netns_udhcpc_obtains_renews_and_releases() {
+    need_root!("netns_udhcpc_obtains_renews_and_releases");
     let mut t = Topo::new();
     let g = t.guest("vg1", "0.0.0.0/32", "");
     let cfg = t.write_config("n.toml", &config("nat", ""));
@@ -75,6 +76,7 @@ fn netns_udhcpc_obtains_renews_and_releases() {
 
 #[test]
 fn netns_isolated_network_hands_out_no_router() {
+    need_root!("netns_isolated_network_hands_out_no_router");
     let mut t = Topo::new();
     let g = t.guest("vg1", "0.0.0.0/32", "");
     let cfg = t.write_config("n.toml", &config("isolated", ""));
@@ -88,6 +90,7 @@ fn netns_isolated_network_hands_out_no_router() {
 
 #[test]
 fn netns_dhclient_obtains_reboots_and_releases() {
+    need_root!("netns_dhclient_obtains_reboots_and_releases");
     let mut t = Topo::new();
     let g = t.guest("vg1", "0.0.0.0/32", "");
     let cfg = t.write_config("n.toml", &config("nat", ""));
@@ -135,6 +138,7 @@ fn netns_dhclient_obtains_reboots_and_releases() {
 
 #[test]
 fn netns_dhcpcd_obtains_renews_and_releases() {
+    need_root!("netns_dhcpcd_obtains_renews_and_releases");
     let mut t = Topo::new();
     let g = t.guest("vg1", "0.0.0.0/32", "");
     let cfg = t.write_config("n.toml", &config("nat", ""));
@@ -177,6 +181,7 @@ fn netns_dhcpcd_obtains_renews_and_releases() {
 
 #[test]
 fn netns_static_hosts_and_distinct_addresses() {
+    need_root!("netns_static_hosts_and_distinct_addresses");
     let mut t = Topo::new();
     let s = t.guest("vg1", "0.0.0.0/32", "");
     t.g(s)
@@ -212,6 +217,7 @@ fn netns_static_hosts_and_distinct_addresses() {
 
 #[test]
 fn netns_a_client_from_another_subnet_is_naked_and_recovers() {
+    need_root!("netns_a_client_from_another_subnet_is_naked_and_recovers");
     let mut t = Topo::new();
     let g = t.guest("vg1", "0.0.0.0/32", "");
     let cfg = t.write_config("n.toml", &config("nat", ""));
@@ -250,6 +256,7 @@ fn netns_a_client_from_another_subnet_is_naked_and_recovers() {
 
 #[test]
 fn netns_hostile_packets_are_dropped_and_service_goes_on() {
+    need_root!("netns_hostile_packets_are_dropped_and_service_goes_on");
     let mut t = Topo::new();
     let bad = t.guest("vg1", "10.77.0.200/24", "");
     let good = t.guest("vg2", "0.0.0.0/32", "");
@@ -311,6 +318,7 @@ fn netns_hostile_packets_are_dropped_and_service_goes_on() {
 /// without a restart of the agent, and `info` must say so.
 #[test]
 fn netns_dhcp_and_dns_serve_again_after_their_bridge_is_recreated() {
+    need_root!("netns_dhcp_and_dns_serve_again_after_their_bridge_is_recreated");
     let mut t = Topo::new();
     let g = t.guest("vg1", "0.0.0.0/32", "");
     let cfg = t.write_config("n.toml", &config("nat", ""));
@@ -342,7 +350,11 @@ fn netns_dhcp_and_dns_serve_again_after_their_bridge_is_recreated() {
             .unwrap_or_default();
         out == bound.ip
     });
-    assert!(answered.is_some(), "DNS did not answer on the re-created bridge:\n{}", agent.log());
+    assert!(
+        answered.is_some(),
+        "DNS did not answer on the re-created bridge:\n{}",
+        agent.log()
+    );
     let info = String::from_utf8_lossy(&t.netagent(&["info", "n"]).stdout).into_owned();
     assert!(info.contains("DHCP:           serving"), "{info}");
     assert!(info.contains("DNS:            serving on 10.77.0.1:53"), "{info}");

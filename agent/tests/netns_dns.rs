@@ -119,6 +119,7 @@ domain = "iso"
 
 #[test]
 fn netns_dns_answers_guests_forwards_and_never_serves_the_uplink_side() {
+    need_root!("netns_dns_answers_guests_forwards_and_never_serves_the_uplink_side");
     let mut t = Topo::new();
     let web = t.guest("vg1", "0.0.0.0/32", "");
     let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
@@ -210,6 +211,7 @@ fn netns_dns_answers_guests_forwards_and_never_serves_the_uplink_side() {
 
 #[test]
 fn netns_dns_reload_swaps_records_without_restarting() {
+    need_root!("netns_dns_reload_swaps_records_without_restarting");
     let mut t = Topo::new();
     let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
     let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));

@@ -40,6 +40,7 @@ ports = ["vh*"]
 
 #[test]
 fn netns_port_forwards_reach_the_guest_from_everywhere() {
+    need_root!("netns_port_forwards_reach_the_guest_from_everywhere");
     let mut t = Topo::new();
     let srv = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let peer = t.guest("vg2", "10.77.0.11/24", "10.77.0.1");

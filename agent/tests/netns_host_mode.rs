@@ -13,6 +13,7 @@ use common::topo::*;
 
 #[test]
 fn netns_imported_libvirt_default_runs_beside_the_hosts_own_network() {
+    need_root!("netns_imported_libvirt_default_runs_beside_the_hosts_own_network");
     let mut t = Topo::new();
     // The host's network tools configured the uplink.
     t.app.ip(&["addr", "add", "10.99.0.2/24", "dev", UPLINK]);
@@ -108,6 +109,7 @@ fn netns_imported_libvirt_default_runs_beside_the_hosts_own_network() {
 /// puts every tap back on its own network's bridge.
 #[test]
 fn netns_taps_go_back_to_their_own_networks_after_libvirt_is_stopped() {
+    need_root!("netns_taps_go_back_to_their_own_networks_after_libvirt_is_stopped");
     let mut t = Topo::new();
     t.app.ip(&["addr", "add", "10.99.0.2/24", "dev", UPLINK]);
     t.app.ip(&["link", "set", UPLINK, "up"]);

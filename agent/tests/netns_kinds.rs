@@ -17,6 +17,7 @@ ports = ["vg*"]
 
 #[test]
 fn netns_nat_masquerades_and_keeps_the_outside_out() {
+    need_root!("netns_nat_masquerades_and_keeps_the_outside_out");
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let cfg = t.write_config("nat.toml", &with_uplink(NAT));
@@ -70,6 +71,7 @@ fn netns_nat_masquerades_and_keeps_the_outside_out() {
 
 #[test]
 fn netns_routed_guests_keep_their_addresses() {
+    need_root!("netns_routed_guests_keep_their_addresses");
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.88.0.10/24", "10.88.0.1");
     let cfg = t.write_config(
@@ -98,6 +100,7 @@ fn netns_routed_guests_keep_their_addresses() {
 
 #[test]
 fn netns_isolated_guests_reach_each_other_and_nothing_else() {
+    need_root!("netns_isolated_guests_reach_each_other_and_nothing_else");
     let mut t = Topo::new();
     let a = t.guest("vg1", "10.66.0.10/24", "10.66.0.1");
     let b = t.guest("vg2", "10.66.0.11/24", "10.66.0.1");
@@ -129,6 +132,7 @@ fn netns_isolated_guests_reach_each_other_and_nothing_else() {
 
 #[test]
 fn netns_open_network_is_plain_routing_without_our_rules() {
+    need_root!("netns_open_network_is_plain_routing_without_our_rules");
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.44.0.10/24", "10.44.0.1");
     let cfg = t.write_config(
@@ -155,6 +159,7 @@ fn netns_open_network_is_plain_routing_without_our_rules() {
 
 #[test]
 fn netns_bridged_guests_share_the_outside_segment() {
+    need_root!("netns_bridged_guests_share_the_outside_segment");
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.99.0.50/24", "");
     // No uplink of its own: the uplink NIC up0 is a port of br0.
@@ -182,6 +187,7 @@ fn netns_bridged_guests_share_the_outside_segment() {
 
 #[test]
 fn netns_custom_nat_snats_to_its_range_and_ports() {
+    need_root!("netns_custom_nat_snats_to_its_range_and_ports");
     let mut t = Topo::new();
     let g = t.guest("vg1", "172.30.5.10/24", "172.30.5.1");
     let cfg = t.write_config(
@@ -210,6 +216,7 @@ fn netns_custom_nat_snats_to_its_range_and_ports() {
 
 #[test]
 fn netns_custom_route_adds_its_static_route() {
+    need_root!("netns_custom_route_adds_its_static_route");
     let mut t = Topo::new();
     let g = t.guest("vg1", "172.20.0.2/16", "172.20.0.1");
     let cfg = t.write_config(
@@ -234,6 +241,7 @@ fn netns_custom_route_adds_its_static_route() {
 
 #[test]
 fn netns_networks_cannot_open_connections_into_each_other() {
+    need_root!("netns_networks_cannot_open_connections_into_each_other");
     let mut t = Topo::new();
     let a = t.guest("vga1", "10.77.0.10/24", "10.77.0.1");
     let b = t.guest("vgb1", "10.78.0.10/24", "10.78.0.1");

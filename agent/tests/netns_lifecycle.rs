@@ -19,6 +19,7 @@ fn nat_config() -> String {
 
 #[test]
 fn netns_a_port_that_appears_later_is_enslaved_at_once() {
+    need_root!("netns_a_port_that_appears_later_is_enslaved_at_once");
     let mut t = Topo::new();
     t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let cfg = t.write_config("nat.toml", &nat_config());
@@ -36,6 +37,7 @@ fn netns_a_port_that_appears_later_is_enslaved_at_once() {
 
 #[test]
 fn netns_deleted_bridge_and_table_come_back() {
+    need_root!("netns_deleted_bridge_and_table_come_back");
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let cfg = t.write_config("nat.toml", &nat_config());
@@ -75,6 +77,7 @@ fn netns_deleted_bridge_and_table_come_back() {
 
 #[test]
 fn netns_guests_stay_connected_across_restarts() {
+    need_root!("netns_guests_stay_connected_across_restarts");
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let cfg = t.write_config("nat.toml", &nat_config());
@@ -108,6 +111,7 @@ fn netns_guests_stay_connected_across_restarts() {
 
 #[test]
 fn netns_a_second_run_changes_nothing() {
+    need_root!("netns_a_second_run_changes_nothing");
     let mut t = Topo::new();
     t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let cfg = t.write_config("nat.toml", &nat_config());
@@ -135,6 +139,7 @@ fn netns_a_second_run_changes_nothing() {
 
 #[test]
 fn netns_reload_removes_what_the_config_drops_and_refuses_bad_configs() {
+    need_root!("netns_reload_removes_what_the_config_drops_and_refuses_bad_configs");
     let mut t = Topo::new();
     t.guest("vga1", "10.77.0.10/24", "10.77.0.1");
     t.guest("vgb1", "10.78.0.10/24", "10.78.0.1");
@@ -185,6 +190,7 @@ fn netns_reload_removes_what_the_config_drops_and_refuses_bad_configs() {
 
 #[test]
 fn netns_down_removes_everything_netagent_owns() {
+    need_root!("netns_down_removes_everything_netagent_owns");
     let mut t = Topo::new();
     t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     // Someone else's bridge and table must survive `down`.
@@ -205,6 +211,7 @@ fn netns_down_removes_everything_netagent_owns() {
 
 #[test]
 fn netns_missing_nft_is_named_and_nothing_is_applied() {
+    need_root!("netns_missing_nft_is_named_and_nothing_is_applied");
     let mut t = Topo::new();
     t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let cfg = t.write_config("nat.toml", &nat_config());
@@ -238,6 +245,7 @@ fn netns_missing_nft_is_named_and_nothing_is_applied() {
 
 #[test]
 fn netns_uplink_by_dhcp_from_busybox_udhcpd() {
+    need_root!("netns_uplink_by_dhcp_from_busybox_udhcpd");
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     let conf = t.write_config(
@@ -323,6 +331,7 @@ fn netns_uplink_by_dhcp_from_busybox_udhcpd() {
 
 #[test]
 fn netns_port_isolation_keeps_guests_apart_but_not_from_the_appliance() {
+    need_root!("netns_port_isolation_keeps_guests_apart_but_not_from_the_appliance");
     let mut t = Topo::new();
     let a = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
     t.guest("vg2", "10.77.0.11/24", "10.77.0.1");

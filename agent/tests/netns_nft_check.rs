@@ -12,6 +12,7 @@ use netagent::plan::plan;
 
 #[test]
 fn netns_nft_accepts_every_example_ruleset() {
+    need_root!("netns_nft_accepts_every_example_ruleset");
     let ns = Netns::new("nfc");
     let mut checked = 0;
     for (name, path) in common::example_configs() {
@@ -41,6 +42,7 @@ fn netns_nft_accepts_every_example_ruleset() {
 
 #[test]
 fn netns_nft_rejects_a_broken_ruleset() {
+    need_root!("netns_nft_rejects_a_broken_ruleset");
     // The check above means something only if nft -c can fail here.
     let ns = Netns::new("nfb");
     let out = ns.exec_stdin(

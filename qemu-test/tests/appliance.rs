@@ -307,6 +307,7 @@ fn workdir() -> PathBuf {
 
 #[test]
 fn qemu_direct_boot_serves_a_guest_and_powers_off() {
+    need_root!("qemu_direct_boot_serves_a_guest_and_powers_off");
     assert!(
         image_dir().join("initramfs.img").exists(),
         "run `make image` first"
@@ -419,6 +420,7 @@ fn qemu_direct_boot_serves_a_guest_and_powers_off() {
 
 #[test]
 fn qemu_broken_config_on_the_disk_falls_back_to_the_default() {
+    need_root!("qemu_broken_config_on_the_disk_falls_back_to_the_default");
     let (dir, disk) = disk_copy();
     let bad = dir.join("bad.toml");
     std::fs::write(
@@ -461,6 +463,7 @@ fn qemu_broken_config_on_the_disk_falls_back_to_the_default() {
 
 #[test]
 fn qemu_uefi_boot_applies_the_config_on_the_fat_partition() {
+    need_root!("qemu_uefi_boot_applies_the_config_on_the_fat_partition");
     let (dir, disk) = disk_copy();
     // A routed network instead of the default, put in place the way users do.
     let cfg = common::repo_root().join("config/route.toml");

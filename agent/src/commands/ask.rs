@@ -79,7 +79,7 @@ impl Status {
         ask(&self.state_dir, Request::Status, self.json, |v| {
             Ok(view::status_text(
                 &serde_json::from_value(v)?,
-                netagent::dhcp::lease::now(),
+                netagent::util::time::now(),
             ))
         })
     }

@@ -44,7 +44,7 @@ impl Leases {
                     &cfg,
                     self.network.as_deref(),
                     &self.lease_dir,
-                    netagent::dhcp::lease::now(),
+                    netagent::util::time::now(),
                 )
                 .map_err(CmdError::LeaseFiles)?
             }

@@ -170,6 +170,13 @@ impl Network {
     pub fn subnet(&self) -> Option<Ipv4Net> {
         self.address.map(|a| a.trunc())
     }
+
+    /// Its DNS settings when it serves DNS: on, and with an address to
+    /// listen on. The one place that decides it.
+    pub fn serves_dns(&self) -> Option<&Dns> {
+        self.address?;
+        self.dns.as_ref().filter(|d| d.enabled)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

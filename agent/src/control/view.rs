@@ -6,10 +6,10 @@ use std::fmt::Write;
 
 use super::proto::*;
 use crate::config::Network;
-use crate::dhcp::lease::format_time;
-use crate::dhcp::show::grid;
 use crate::links::observe::Kernel;
 use crate::plan::DhcpPool;
+use crate::util::grid::grid;
+use crate::util::time::format_time;
 
 /// active: the bridge exists and is up; down; or missing.
 pub fn state(k: &Kernel, bridge: &str) -> &'static str {
@@ -61,7 +61,7 @@ pub fn info(
         }
         None => Vec::new(),
     };
-    let dns = n.dns.as_ref().filter(|d| d.enabled);
+    let dns = n.serves_dns();
     NetworkInfo {
         row: row(n, k, leases),
         mac: link.and_then(|l| l.mac).or(n.mac).map(|m| m.to_string()),

@@ -57,7 +57,7 @@ impl Daemon {
                 let recent = self
                     .history
                     .entries()
-                    .map(|(t, m)| format!("{} UTC: {m}", crate::dhcp::lease::format_time(*t)))
+                    .map(|(t, m)| format!("{} UTC: {m}", crate::util::time::format_time(*t)))
                     .collect();
                 Response::data(&Status {
                     pid: std::process::id(),

@@ -168,7 +168,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         nl,
         rec,
         lease: lease_rx,
-        since: crate::dhcp::lease::now(),
+        since: crate::util::time::now(),
         history: history::ErrorLog::default(),
         last_reload: None,
         lease_tx,
@@ -194,11 +194,13 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         d.start_uplink_dhcp().await;
         let scope = tokio::select! {
             _ = full.tick() => Scope::All,
-            Some(()) = link_events.recv() => Scope::Links,
+            Some(changed) = link_events.next() => Scope::Kernel(changed),
             Some(()) = nft_events.recv() => Scope::Firewall,
             _ = services.tick() => {
-                d.sync_services();
-                d.note_errors();
+                if d.dhcp.due() || d.dns.due() {
+                    d.sync_services();
+                    d.note_errors();
+                }
                 continue;
             }
             Some((network, change)) = lease_events.recv() => {
@@ -207,7 +209,8 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             }
             Ok(()) = lease_changes.changed() => {
                 d.dns.set_uplink_dns(uplink_dns(&d.plan, d.lease.borrow().as_ref()));
-                Scope::Links
+                // What we want changed, not the kernel: nothing to read again.
+                Scope::Kernel(Default::default())
             }
             Some((req, reply)) = next_call(&mut calls) => {
                 let answer = d.handle(req).await;
@@ -301,7 +304,7 @@ impl Daemon {
     fn note_errors(&mut self) {
         let mut now = self.rec.unresolved();
         now.extend(self.service_problems());
-        self.history.note(crate::dhcp::lease::now(), &now);
+        self.history.note(crate::util::time::now(), &now);
     }
 
     /// Start the uplink's DHCP client once the uplink is known and has a MAC.

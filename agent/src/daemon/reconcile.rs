@@ -12,18 +12,20 @@ use crate::config::Addressing;
 use crate::firewall::apply as fw;
 use crate::links::diff::{resolve_uplink, Desired, UplinkState};
 use crate::links::sysctl::{self, SysctlError};
-use crate::links::{apply, LinkError, Netlink};
+use crate::links::watch::Changed;
+use crate::links::{apply, Kernel, LinkError, Netlink};
 use crate::plan::Plan;
 use crate::uplink::UplinkLease;
 
 /// What one pass looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scope {
-    /// Links, addresses, routes and their sysctls (a link event).
-    Links,
+    /// The kernel objects an rtnetlink event says changed; the rest are
+    /// taken as last read.
+    Kernel(Changed),
     /// Our nft table (an nftables event).
     Firewall,
-    /// Everything: the first pass, a reload, the slow safety net.
+    /// Everything, read afresh: the first pass, a reload, the safety net.
     All,
 }
 
@@ -96,6 +98,9 @@ pub(crate) struct Reconciler {
     /// The ruleset last put in the kernel; None until the first pass, which
     /// adopts a matching table left by an earlier run.
     applied: Option<nftables::schema::Nftables<'static>>,
+    /// The kernel as last read (and as our own changes left it), so an
+    /// event reads again only what it says changed.
+    kernel: Option<Kernel>,
     /// Each link's index as last seen, for the services bound to bridges.
     ifindex: HashMap<String, u32>,
     /// What the last pass over links, and over the firewall, could not do:
@@ -113,6 +118,7 @@ impl Reconciler {
             uplink: None,
             owned,
             applied: None,
+            kernel: None,
             ifindex: HashMap::new(),
             unresolved_links: Vec::new(),
             unresolved_firewall: Vec::new(),
@@ -166,8 +172,13 @@ impl Reconciler {
         scope: Scope,
     ) -> Result<Report, LinkError> {
         let mut report = Report::default();
-        if scope != Scope::Firewall {
-            let links = self.links(plan, lease, &mut report).await;
+        let changed = match scope {
+            Scope::Kernel(c) => Some(c),
+            Scope::All => Some(Changed::ALL),
+            Scope::Firewall => None,
+        };
+        if let Some(changed) = changed {
+            let links = self.links(plan, lease, changed, &mut report).await;
             if let Err(e) = links {
                 self.unresolved_links = vec![e.to_string()];
                 return Err(e);
@@ -178,7 +189,7 @@ impl Reconciler {
             }
             self.unresolved_links = report.errors.iter().map(|e| e.to_string()).collect();
         }
-        if scope != Scope::Links {
+        if matches!(scope, Scope::Firewall | Scope::All) {
             let before = report.errors.len();
             self.firewall(plan, &mut report).await;
             self.unresolved_firewall = report.errors[before..].iter().map(|e| e.to_string()).collect();
@@ -193,16 +204,35 @@ impl Reconciler {
         Ok(report)
     }
 
+    /// The kernel now: what `changed` names read afresh, the rest as last
+    /// read (everything afresh the first time).
+    async fn read(&mut self, changed: Changed) -> Result<Kernel, LinkError> {
+        let Some(mut k) = self.kernel.take().filter(|_| changed != Changed::ALL) else {
+            return self.nl.observe().await;
+        };
+        if changed.links {
+            k.links = self.nl.links().await?;
+        }
+        if changed.addrs {
+            k.addrs = self.nl.addrs().await?;
+        }
+        if changed.routes {
+            k.routes = self.nl.routes().await?;
+        }
+        Ok(k)
+    }
+
     async fn links(
         &mut self,
         plan: &Plan,
         lease: Option<&UplinkLease>,
+        changed: Changed,
         report: &mut Report,
     ) -> Result<(), LinkError> {
+        let kernel = self.read(changed).await?;
         if let Some(u) = &plan.uplink {
             if self.uplink.is_none() {
-                let links = self.nl.observe().await?;
-                self.uplink = resolve_uplink(&u.interface, &links, &plan.bridges);
+                self.uplink = resolve_uplink(&u.interface, &kernel, &plan.bridges);
                 if let Some(n) = &self.uplink {
                     info!("uplink is {n}");
                 }
@@ -216,12 +246,12 @@ impl Reconciler {
             uplink: uplink.as_ref(),
             stale_bridges: &stale,
         };
-        let out = apply::reconcile(&self.nl, &want).await?;
+        let out = apply::reconcile(&self.nl, &want, kernel).await?;
         report.changes += out.changes;
         report
             .errors
             .extend(out.errors.into_iter().map(ReconcileError::from));
-        self.ifindex = out.seen.iter().map(|l| (l.name.clone(), l.index)).collect();
+        self.ifindex = out.seen.links.iter().map(|l| (l.name.clone(), l.index)).collect();
 
         // Ownership: what we created, less what is gone from config and kernel.
         let mut owned = self.owned.clone();
@@ -229,6 +259,7 @@ impl Reconciler {
         if !stale.is_empty() {
             owned.retain(|b| planned.contains(b) || self.ifindex.contains_key(b));
         }
+        self.kernel = Some(out.seen);
         if owned != self.owned {
             if let Err(e) = self.state.set_owned_bridges(&owned) {
                 report.errors.push(e.into());

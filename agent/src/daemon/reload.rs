@@ -28,7 +28,7 @@ impl Daemon {
                     error!("reload refused, the running networks stay as they are:\n{e}");
                     self.last_reload = Some(format!(
                         "{} UTC: refused, {}",
-                        crate::dhcp::lease::format_time(crate::dhcp::lease::now()),
+                        crate::util::time::format_time(crate::util::time::now()),
                         first_line(&e.to_string())
                     ));
                 }
@@ -73,7 +73,7 @@ impl Daemon {
         let errors = self.apply(Scope::All).await;
         self.last_reload = Some(format!(
             "{} UTC: {} change{} applied{}",
-            crate::dhcp::lease::format_time(crate::dhcp::lease::now()),
+            crate::util::time::format_time(crate::util::time::now()),
             changes.len(),
             if changes.len() == 1 { "" } else { "s" },
             if errors.is_empty() { "" } else { " with errors" }

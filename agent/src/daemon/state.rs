@@ -10,21 +10,15 @@
 //! at any moment leaves either the old or the new file, never half of one.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct StateDir {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("state {path}: {action}: {err}")]
-pub struct StateError {
-    pub path: String,
-    pub action: &'static str,
-    pub err: std::io::Error,
-}
+/// A state file that could not be read or written.
+pub type StateError = crate::util::fs::FileError;
 
 impl StateDir {
     pub fn new(dir: impl Into<PathBuf>) -> StateDir {
@@ -44,7 +38,7 @@ impl StateDir {
 
     pub fn set_owned_bridges(&self, set: &BTreeSet<String>) -> Result<(), StateError> {
         let body = serde_json::to_vec_pretty(set).unwrap_or_default();
-        write_atomic(&self.path("bridges.json"), &body)
+        crate::util::fs::write_atomic(&self.path("bridges.json"), &body)
     }
 
     pub fn clear(&self) -> Result<(), StateError> {
@@ -59,27 +53,6 @@ impl StateDir {
             }),
         }
     }
-}
-
-/// Write `body` to `path` so that readers see the old or the new content,
-/// even across a crash or power loss: temp file, fsync, rename, fsync dir.
-pub fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StateError> {
-    let err = |action, err| StateError {
-        path: path.display().to_string(),
-        action,
-        err,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| err("create", e))?;
-    f.write_all(body).map_err(|e| err("write", e))?;
-    f.sync_all().map_err(|e| err("sync", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| err("rename", e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

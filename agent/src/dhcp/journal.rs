@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lease::{ClientId, Lease};
 use super::reply::Change;
-use crate::daemon::state::write_atomic;
+use crate::util::fs::write_atomic;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

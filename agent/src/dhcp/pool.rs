@@ -107,6 +107,16 @@ impl Pool {
         self.leases.values()
     }
 
+    /// Whether an offer is held (it is let go by the next `expire`).
+    pub fn has_offers(&self) -> bool {
+        !self.offers.is_empty()
+    }
+
+    /// When the first lease expires (Unix seconds), if any does.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.leases.values().filter_map(|l| l.expires).min()
+    }
+
     pub fn lease_of(&self, client: &ClientId) -> Option<&Lease> {
         self.by_client.get(client).and_then(|ip| self.leases.get(ip))
     }

@@ -15,11 +15,12 @@ use tracing::{debug, info, warn};
 
 use super::arp;
 use super::journal::{Journal, JournalError};
-use super::lease::now;
+use super::lease::Lease;
 use super::pool::Pool;
 use super::reply::{self, Change, Dest, Reply};
 use super::wire::{self, message_type};
 use crate::plan::DhcpPool;
+use crate::util::time::now;
 
 pub const SERVER_PORT: u16 = 67;
 pub const CLIENT_PORT: u16 = 68;
@@ -103,7 +104,15 @@ pub struct Server {
     drops: RateLimit,
     /// DISCOVERs left unanswered to catch up (logged with the sweep).
     shed: u64,
+    /// The first lease expiry (Unix seconds): the sweep sleeps until then,
+    /// so an idle server does not wake every few seconds for nothing.
+    next_expiry: Option<u64>,
 }
+
+/// The longest an idle server sleeps between sweeps.
+const MAX_SWEEP: Duration = Duration::from_secs(3600);
+/// How soon a sweep follows when offers are held or DISCOVERs were shed.
+const BUSY_SWEEP: Duration = Duration::from_secs(5);
 
 impl Server {
     /// Bind to the pool's bridge and load its leases.
@@ -138,6 +147,7 @@ impl Server {
             pool.leases().count()
         );
         Ok(Server {
+            next_expiry: pool.next_expiry(),
             pool,
             sock,
             journal,
@@ -149,15 +159,23 @@ impl Server {
 
     pub async fn run(mut self, mut control: mpsc::Receiver<Control>) {
         let mut buf = vec![0u8; 4096];
-        let mut sweep = tokio::time::interval(Duration::from_secs(5));
+        let sweep = tokio::time::sleep(self.until_sweep());
+        tokio::pin!(sweep);
         loop {
             tokio::select! {
                 r = self.sock.readable() => {
                     if r.is_ok() {
                         self.batch(&mut buf).await;
+                        let at = tokio::time::Instant::now() + self.until_sweep();
+                        if at < sweep.deadline() {
+                            sweep.as_mut().reset(at);
+                        }
                     }
                 }
-                _ = sweep.tick() => self.expire(),
+                _ = &mut sweep => {
+                    self.expire();
+                    sweep.as_mut().reset(tokio::time::Instant::now() + self.until_sweep());
+                }
                 c = control.recv() => match c {
                     Some(Control::Reconfigure(cfg)) => {
                         let dropped = self.pool.reconfigure(*cfg);
@@ -250,6 +268,9 @@ impl Server {
             return false;
         }
         for c in changes {
+            if let Change::Bound(Lease { expires: Some(e), .. }) = c {
+                self.next_expiry = Some(self.next_expiry.map_or(*e, |n| n.min(*e)));
+            }
             match c {
                 Change::Bound(l) => debug!(
                     "dhcp {}: {} bound to {} {}",
@@ -272,6 +293,18 @@ impl Server {
         true
     }
 
+    /// How long until the next sweep is due.
+    fn until_sweep(&self) -> Duration {
+        let mut d = MAX_SWEEP;
+        if self.shed > 0 || self.pool.has_offers() {
+            d = BUSY_SWEEP;
+        }
+        if let Some(e) = self.next_expiry {
+            d = d.min(Duration::from_secs(e.saturating_sub(now()) + 1));
+        }
+        d
+    }
+
     fn expire(&mut self) {
         if self.shed > 0 {
             warn!(
@@ -282,6 +315,7 @@ impl Server {
         }
         let gone: Vec<Change> = self.pool.expire(now()).into_iter().map(Change::Gone).collect();
         self.commit(&gone);
+        self.next_expiry = self.pool.next_expiry();
     }
 
     async fn send(&mut self, r: Reply) {

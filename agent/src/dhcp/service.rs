@@ -97,6 +97,11 @@ impl DhcpServers {
         self.sup.problems()
     }
 
+    /// Whether a sync has work now (a server ended, a retry is due).
+    pub fn due(&self) -> bool {
+        self.sup.due(Instant::now())
+    }
+
     /// Follow the plan's pools, each on its bridge's current interface index.
     pub fn sync(&mut self, pools: &[DhcpPool], ifindex: impl Fn(&str) -> Option<u32>) {
         let wanted: Vec<Want<'_, DhcpPool>> = pools

@@ -6,8 +6,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::journal::{path_for, replay};
-use super::lease::{format_time, Lease};
+use super::lease::Lease;
 use crate::config::Config;
+use crate::util::grid::grid;
+use crate::util::time::format_time;
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Row {
@@ -81,34 +83,6 @@ pub fn table(rows: &[Row]) -> String {
         })
         .collect();
     grid(&head, &cells)
-}
-
-/// Columns padded to their widest cell under a dashed rule, as virsh prints.
-pub fn grid(head: &[&str], cells: &[Vec<String>]) -> String {
-    let mut width: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for c in cells {
-        for (w, v) in width.iter_mut().zip(c) {
-            *w = (*w).max(v.len());
-        }
-    }
-    let line = |v: Vec<&str>| -> String {
-        let mut s = String::new();
-        for (i, (x, w)) in v.iter().zip(&width).enumerate() {
-            if i + 1 == v.len() {
-                s.push_str(x);
-            } else {
-                s.push_str(&format!("{x:<w$}   "));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(head.to_vec());
-    out.push_str(&"-".repeat(width.iter().sum::<usize>() + 3 * (width.len().saturating_sub(1))));
-    out.push('\n');
-    for c in cells {
-        out.push_str(&line(c.iter().map(|s| s.as_str()).collect()));
-    }
-    out
 }
 
 #[cfg(test)]

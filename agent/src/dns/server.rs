@@ -204,6 +204,11 @@ impl DnsServers {
         self.sup.problems()
     }
 
+    /// Whether a sync has work now (a server ended, a retry is due).
+    pub fn due(&self) -> bool {
+        self.sup.due(Instant::now())
+    }
+
     /// Follow the plan's zones, each on its bridge's current interface index.
     pub fn sync(&mut self, plan: &Plan, ifindex: impl Fn(&str) -> Option<u32>) {
         let bridges: HashMap<&str, &crate::plan::BridgePlan> =

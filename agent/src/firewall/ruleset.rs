@@ -153,11 +153,7 @@ fn filtered(n: &Network) -> bool {
 pub fn ruleset(cfg: &Config) -> Nftables<'static> {
     let mut b = Builder { objects: Vec::new() };
     let fwd: Vec<&Network> = cfg.networks.iter().filter(|n| filtered(n)).collect();
-    let dns: Vec<&Network> = cfg
-        .networks
-        .iter()
-        .filter(|n| n.address.is_some() && n.dns.as_ref().is_some_and(|d| d.enabled))
-        .collect();
+    let dns: Vec<&Network> = cfg.networks.iter().filter(|n| n.serves_dns().is_some()).collect();
     let nat: Vec<&Network> = cfg
         .networks
         .iter()

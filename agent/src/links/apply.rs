@@ -30,17 +30,23 @@ pub struct Outcome {
     pub errors: Vec<LinkError>,
     /// Bridges created in this run (for the ownership record).
     pub created: Vec<String>,
-    /// The links as last observed.
-    pub seen: Vec<Link>,
+    /// The kernel as last observed.
+    pub seen: Kernel,
 }
 
-pub async fn reconcile(nl: &Netlink, want: &Desired<'_>) -> Result<Outcome, LinkError> {
+/// Passes of observe, diff, act until nothing is left to do. The first
+/// pass works on `now` (the kernel as the caller last read it); after any
+/// change the kernel is read afresh.
+pub async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> Result<Outcome, LinkError> {
     let mut out = Outcome::default();
-    for _pass in 0..4 {
-        let k = nl.observe().await?;
+    let mut k = now;
+    for pass in 0..4 {
+        if pass > 0 {
+            k = nl.observe().await?;
+        }
         let acts = diff(want, &k, &owned_routes(&k));
         if acts.is_empty() {
-            out.seen = k.links;
+            out.seen = k;
             return Ok(out);
         }
         let before = out.errors.len();
@@ -61,13 +67,10 @@ pub async fn reconcile(nl: &Netlink, want: &Desired<'_>) -> Result<Outcome, Link
         }
         // A failing action would fail again the same way; the next pass retries.
         if out.errors.len() > before {
-            out.seen = nl.links().await?;
             break;
         }
     }
-    if out.seen.is_empty() {
-        out.seen = nl.links().await?;
-    }
+    out.seen = nl.observe().await?;
     Ok(out)
 }
 

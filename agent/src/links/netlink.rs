@@ -7,8 +7,8 @@ use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags,
-    LinkInfo, LinkLayerType, LinkMessage,
+    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute,
+    LinkExtentMask, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
 };
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
@@ -114,79 +114,40 @@ impl Netlink {
         Ok(Kernel { links, addrs, routes })
     }
 
+    /// Every link. Without statistics (the kernel leaves them out of the
+    /// dump: most of each message), and each message turned into a `Link`
+    /// as it arrives, so a host with a thousand links never holds a
+    /// thousand parsed messages at once.
     pub async fn links(&self) -> Result<Vec<Link>, LinkError> {
-        let msgs: Vec<LinkMessage> = self
-            .handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| op("links", "list", e))?;
-        Ok(msgs.iter().map(link_from).collect())
+        let mut req = self.handle.link().get();
+        req.message_mut()
+            .attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        let mut stream = std::pin::pin!(req.execute());
+        let mut out = Vec::new();
+        while let Some(m) = stream.try_next().await.map_err(|e| op("links", "list", e))? {
+            out.push(link_from(&m));
+        }
+        Ok(out)
     }
 
-    async fn addrs(&self) -> Result<Vec<Addr>, LinkError> {
-        let msgs: Vec<AddressMessage> = self
-            .handle
-            .address()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| op("addresses", "list", e))?;
-        Ok(msgs
-            .iter()
-            .filter_map(|m| {
-                let ip = m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
-                    _ => None,
-                })?;
-                Some(Addr {
-                    index: m.header.index,
-                    net: Ipv4Net::new(ip, m.header.prefix_len).ok()?,
-                })
-            })
-            .collect())
+    pub(crate) async fn addrs(&self) -> Result<Vec<Addr>, LinkError> {
+        let mut stream = std::pin::pin!(self.handle.address().get().execute());
+        let mut out = Vec::new();
+        while let Some(m) = stream.try_next().await.map_err(|e| op("addresses", "list", e))? {
+            out.extend(addr_from(&m));
+        }
+        Ok(out)
     }
 
-    async fn routes(&self) -> Result<Vec<Route>, LinkError> {
+    pub(crate) async fn routes(&self) -> Result<Vec<Route>, LinkError> {
         let req = RouteMessageBuilder::<Ipv4Addr>::new().build();
-        let msgs: Vec<RouteMessage> = self
-            .handle
-            .route()
-            .get(req)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| op("routes", "list", e))?;
-        Ok(msgs
-            .iter()
-            .filter(|m| {
-                m.header.table == RouteHeader::RT_TABLE_MAIN && m.header.address_family == AddressFamily::Inet
-            })
-            .filter_map(|m| {
-                let mut dst = Ipv4Addr::UNSPECIFIED;
-                let mut r = Route {
-                    proto: u8::from(m.header.protocol),
-                    to: Ipv4Net::default(),
-                    via: None,
-                    oif: None,
-                    metric: None,
-                };
-                for a in &m.attributes {
-                    match a {
-                        RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
-                        RouteAttribute::Gateway(RouteAddress::Inet(g)) => r.via = Some(*g),
-                        RouteAttribute::Oif(i) => r.oif = Some(*i),
-                        RouteAttribute::Priority(p) => r.metric = Some(*p),
-                        _ => {}
-                    }
-                }
-                r.to = Ipv4Net::new(dst, m.header.destination_prefix_length).ok()?;
-                Some(r)
-            })
-            .collect())
+        let mut stream = std::pin::pin!(self.handle.route().get(req).execute());
+        let mut out = Vec::new();
+        while let Some(m) = stream.try_next().await.map_err(|e| op("routes", "list", e))? {
+            out.extend(route_from(&m));
+        }
+        Ok(out)
     }
 
     /// Create a bridge. Forward delay 0 goes first, while STP is still off,
@@ -388,6 +349,43 @@ pub fn describe(link: &Link) -> String {
     } else {
         format!("link {}", link.name)
     }
+}
+
+fn addr_from(m: &AddressMessage) -> Option<Addr> {
+    let ip = m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
+        _ => None,
+    })?;
+    Some(Addr {
+        index: m.header.index,
+        net: Ipv4Net::new(ip, m.header.prefix_len).ok()?,
+    })
+}
+
+/// An IPv4 route of the main table.
+fn route_from(m: &RouteMessage) -> Option<Route> {
+    if m.header.table != RouteHeader::RT_TABLE_MAIN || m.header.address_family != AddressFamily::Inet {
+        return None;
+    }
+    let mut dst = Ipv4Addr::UNSPECIFIED;
+    let mut r = Route {
+        proto: u8::from(m.header.protocol),
+        to: Ipv4Net::default(),
+        via: None,
+        oif: None,
+        metric: None,
+    };
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => r.via = Some(*g),
+            RouteAttribute::Oif(i) => r.oif = Some(*i),
+            RouteAttribute::Priority(p) => r.metric = Some(*p),
+            _ => {}
+        }
+    }
+    r.to = Ipv4Net::new(dst, m.header.destination_prefix_length).ok()?;
+    Some(r)
 }
 
 fn link_from(m: &LinkMessage) -> Link {

@@ -38,7 +38,7 @@ pub struct DhcpOptions {
 pub fn pool(n: &Network) -> Option<DhcpPool> {
     let d = n.dhcp.as_ref()?;
     let addr = n.address?;
-    let dns_on = n.dns.as_ref().is_some_and(|d| d.enabled);
+    let dns_on = n.serves_dns().is_some();
     let dns_servers = if !d.dns_servers.is_empty() {
         d.dns_servers.clone()
     } else if dns_on {

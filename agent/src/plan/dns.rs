@@ -74,7 +74,7 @@ fn host(records: &mut Vec<Record>, ip: Ipv4Addr, name: &str, domain: Option<&str
 }
 
 pub fn zone(n: &Network) -> Option<DnsZone> {
-    let d = n.dns.as_ref().filter(|d| d.enabled)?;
+    let d = n.serves_dns()?;
     let addr = n.address?;
     let domain = d.domain.as_deref();
     let mut records = Vec::new();

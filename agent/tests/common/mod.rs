@@ -10,6 +10,32 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// Whether this test may make network namespaces. As a normal user the
+/// namespace tests skip with a word instead of failing; `make test` sets
+/// NETAGENT_TESTS_NEED_ROOT=1, so there a skip is a failure.
+pub fn have_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        std::env::var_os("NETAGENT_TESTS_NEED_ROOT").is_none(),
+        "{test}: needs root (network namespaces), and NETAGENT_TESTS_NEED_ROOT is set"
+    );
+    eprintln!("{test}: skipped, needs root (network namespaces)");
+    false
+}
+
+/// First line of every test that needs root: skip (as a normal user) or go on.
+#[macro_export]
+macro_rules! need_root {
+    ($name:literal) => {
+        if !common::have_root($name) {
+            return;
+        }
+    };
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }

@@ -1,0 +1,34 @@
+//! Files that must never be seen half-written.
+
+use std::io::Write;
+use std::path::Path;
+
+/// A file operation that failed, naming the file and the step.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {action}: {err}")]
+pub struct FileError {
+    pub path: String,
+    pub action: &'static str,
+    pub err: std::io::Error,
+}
+
+/// Write `body` to `path` so that readers see the old or the new content,
+/// even across a crash or power loss: temp file, fsync, rename, fsync dir.
+pub fn write_atomic(path: &Path, body: &[u8]) -> Result<(), FileError> {
+    let err = |action, err| FileError {
+        path: path.display().to_string(),
+        action,
+        err,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| err("create", e))?;
+    f.write_all(body).map_err(|e| err("write", e))?;
+    f.sync_all().map_err(|e| err("sync", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| err("rename", e))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

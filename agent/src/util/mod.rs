@@ -1,0 +1,6 @@
+//! Small helpers every layer uses, kept out of any one layer so that none
+//! imports another for them.
+
+pub mod fs;
+pub mod grid;
+pub mod time;
