@@ -21,7 +21,7 @@ fn netns_nft_accepts_every_example_ruleset() {
         if p.ruleset.objects.is_empty() {
             continue;
         }
-        let json = serde_json::to_vec(&p.ruleset).expect("serialize");
+        let json = serde_json::to_vec(&*p.ruleset).expect("serialize");
         let out = ns.exec_stdin("nft", &["-c", "-j", "-f", "-"], &json);
         assert!(
             out.status.success(),

@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 
 use super::state::{StateDir, StateError};
 use crate::config::Addressing;
-use crate::firewall::apply as fw;
+use crate::firewall::{apply as fw, kernel as fw_kernel, TABLE};
 use crate::links::diff::{resolve_uplink, Desired, UplinkState};
 use crate::links::sysctl::{self, SysctlError};
 use crate::links::watch::Changed;
@@ -61,21 +61,31 @@ pub(crate) struct Report {
 }
 
 /// Replace our table when it is missing, its rules were changed behind our
-/// back, or the plan's rules changed (`planned_change`, after a reload).
+/// back, or the plan's rules changed (`stale`, after a reload). `verified`
+/// is the ruleset generation at which our table was last found right: if
+/// nothing in nf_tables changed since, there is nothing to look at.
+/// Returns whether it replaced the table, and the generation at which the
+/// table is now known right (None after a replace: the next pass checks).
 fn firewall(
     ruleset: &nftables::schema::Nftables<'static>,
-    planned_change: bool,
-) -> Result<bool, fw::FirewallError> {
+    stale: bool,
+    verified: Option<u32>,
+) -> Result<(bool, Option<u32>), fw::FirewallError> {
+    let kernel_err = |action, source| fw::FirewallError::Kernel { action, source };
+    let gen = fw_kernel::generation().map_err(|e| kernel_err("read the generation", e))?;
+    if !stale && verified == Some(gen) {
+        return Ok((false, verified));
+    }
     let want = fw::count_rules(ruleset);
     let empty = ruleset.objects.is_empty();
-    let have = fw::rules_in_kernel()?;
-    let ok = !planned_change
+    let have = fw_kernel::rule_count(TABLE).map_err(|e| kernel_err("list", e))?;
+    let ok = !stale
         && match have {
             None => empty,
             Some(n) => !empty && n == want,
         };
     if ok {
-        return Ok(false);
+        return Ok((false, Some(gen)));
     }
     fw::apply(ruleset)?;
     if empty {
@@ -86,7 +96,7 @@ fn firewall(
             if have.is_some() { "replaced" } else { "loaded" }
         );
     }
-    Ok(true)
+    Ok((true, None))
 }
 
 pub(crate) struct Reconciler {
@@ -95,9 +105,12 @@ pub(crate) struct Reconciler {
     /// The uplink's name once resolved (the DHCP client is started for it).
     uplink: Option<String>,
     owned: BTreeSet<String>,
-    /// The ruleset last put in the kernel; None until the first pass, which
-    /// adopts a matching table left by an earlier run.
-    applied: Option<nftables::schema::Nftables<'static>>,
+    /// The plan's rules changed (a reload) and are not in the kernel yet.
+    /// False at start: the first pass adopts a matching table left by an
+    /// earlier run.
+    rules_stale: bool,
+    /// The nf_tables generation at which our table was last found right.
+    verified: Option<u32>,
     /// The kernel as last read (and as our own changes left it), so an
     /// event reads again only what it says changed.
     kernel: Option<Kernel>,
@@ -117,7 +130,8 @@ impl Reconciler {
             state,
             uplink: None,
             owned,
-            applied: None,
+            rules_stale: false,
+            verified: None,
             kernel: None,
             ifindex: HashMap::new(),
             unresolved_links: Vec::new(),
@@ -269,12 +283,17 @@ impl Reconciler {
         Ok(())
     }
 
+    /// The plan's rules changed: replace our table on the next pass.
+    pub(crate) fn rules_changed(&mut self) {
+        self.rules_stale = true;
+    }
+
     async fn firewall(&mut self, plan: &Plan, report: &mut Report) {
         // nft is a child process; run it off the async workers so a DHCP
         // burst is never kept waiting behind it.
         let ruleset = plan.ruleset.clone();
-        let planned_change = self.applied.as_ref().is_some_and(|a| *a != ruleset);
-        let result = tokio::task::spawn_blocking(move || firewall(&ruleset, planned_change))
+        let (stale, verified) = (self.rules_stale, self.verified);
+        let result = tokio::task::spawn_blocking(move || firewall(&ruleset, stale, verified))
             .await
             .unwrap_or_else(|source| {
                 Err(fw::FirewallError::Worker {
@@ -283,14 +302,15 @@ impl Reconciler {
                 })
             });
         match result {
-            Ok(changed) => {
+            Ok((changed, verified)) => {
                 report.changes += usize::from(changed);
-                // Unchanged, it already holds this ruleset: no copy each pass.
-                if changed || self.applied.is_none() {
-                    self.applied = Some(plan.ruleset.clone());
-                }
+                self.rules_stale = false;
+                self.verified = verified;
             }
-            Err(e) => report.errors.push(e.into()),
+            Err(e) => {
+                self.verified = None;
+                report.errors.push(e.into());
+            }
         }
     }
 

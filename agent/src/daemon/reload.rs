@@ -65,7 +65,11 @@ impl Daemon {
             self.rec.forget_uplink();
             let _ = self.lease_tx.send(None);
         }
-        self.plan = plan(&cfg);
+        let new = plan(&cfg);
+        if new.ruleset != self.plan.ruleset {
+            self.rec.rules_changed();
+        }
+        self.plan = new;
         self.cfg = cfg;
         self.src = src;
         self.dns

@@ -26,6 +26,13 @@ pub enum FirewallError {
         #[source]
         source: NftablesError,
     },
+    /// Reading our table's state over netlink failed.
+    #[error("nftables: table inet {TABLE}: {action}: {source}")]
+    Kernel {
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     /// The worker thread that ran nft died.
     #[error("nftables: table inet {TABLE}: {action}: {source}")]
     Worker {
@@ -87,10 +94,12 @@ fn classify(action: &'static str, e: NftablesError) -> FirewallError {
     }
 }
 
-/// `nft -c`: would the kernel take this batch? Changes nothing.
+/// `nft -c`: would the kernel take this batch? Changes nothing. At start
+/// the probe's small ruleset stands in for the plan's (see probe.rs).
 pub fn check(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
-    helper::apply_ruleset_with_args(&replace_batch(ruleset), helper::DEFAULT_NFT, ["-c"])
-        .map_err(|e| classify("check", e))
+    let probe = super::probe::ruleset();
+    let batch = replace_batch(probe.as_ref().unwrap_or(ruleset));
+    helper::apply_ruleset_with_args(&batch, helper::DEFAULT_NFT, ["-c"]).map_err(|e| classify("check", e))
 }
 
 pub fn apply(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
@@ -103,17 +112,6 @@ pub fn remove() -> Result<(), FirewallError> {
     apply(&Nftables {
         objects: Cow::Owned(Vec::new()),
     })
-}
-
-/// How many rules our table has in the kernel now; None if it is missing.
-/// Comparing counts catches a deleted table, a flushed chain or a deleted
-/// rule, cheaply, once a second.
-pub fn rules_in_kernel() -> Result<Option<usize>, FirewallError> {
-    match helper::get_current_ruleset_with_args(helper::DEFAULT_NFT, ["list", "table", "inet", TABLE]) {
-        Ok(rs) => Ok(Some(count_rules(&rs))),
-        Err(NftablesError::NftFailed { stderr, .. }) if nft_says(&stderr, libc::ENOENT) => Ok(None),
-        Err(e) => Err(classify("list", e)),
-    }
 }
 
 pub fn count_rules(rs: &Nftables<'_>) -> usize {

@@ -2,6 +2,8 @@
 //! rendering for people, and applying it to the kernel in one atomic batch.
 
 pub mod apply;
+pub(crate) mod kernel;
+mod probe;
 pub mod render;
 pub mod ruleset;
 pub mod watch;

@@ -1,6 +1,7 @@
 //! Make the kernel's links match: observe, diff, act, and again until the
 //! diff is empty (a new bridge needs a second pass for its ports).
 
+use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::diff::{diff, Action, Desired, OwnedRoute, RTPROT_NETAGENT};
@@ -34,6 +35,31 @@ pub struct Outcome {
     pub seen: Kernel,
 }
 
+/// Requests in flight at once: enough to keep the kernel busy, few enough
+/// that their answers fit the socket's buffer.
+const IN_FLIGHT: usize = 64;
+const STAGES: u8 = 4;
+
+/// Actions run stage by stage: what makes or removes a link, then a link's
+/// own settings and ports, then addresses and port flags (a port is
+/// isolated once it is a port), then routes (a gateway must be reachable
+/// through an address first).
+fn stage_of(a: &Action) -> u8 {
+    match a {
+        Action::CreateBridge { .. }
+        | Action::DeleteBridge { .. }
+        | Action::DelRoute { .. }
+        | Action::DelAddr { .. } => 0,
+        Action::SetMtu { .. }
+        | Action::SetMac { .. }
+        | Action::SetStp { .. }
+        | Action::Up { .. }
+        | Action::Enslave { .. } => 1,
+        Action::AddAddr { .. } | Action::Isolate { .. } => 2,
+        Action::AddRoute { .. } => 3,
+    }
+}
+
 /// Passes of observe, diff, act until nothing is left to do. The first
 /// pass works on `now` (the kernel as the caller last read it); after any
 /// change the kernel is read afresh.
@@ -50,18 +76,31 @@ pub async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> Result<
             return Ok(out);
         }
         let before = out.errors.len();
-        for a in &acts {
-            match act(nl, &k, a).await {
-                Ok(()) => {
-                    info!("{}", describe(a));
-                    out.changes += 1;
-                    if let Action::CreateBridge { name, .. } = a {
-                        out.created.push(name.clone());
+        // The actions of one stage do not depend on each other: they go to
+        // the kernel together (200 bridges are 200 round trips otherwise).
+        for stage in 0..STAGES {
+            let batch = acts.iter().filter(|a| stage_of(a) == stage);
+            let results: Vec<(&Action, Result<(), LinkError>)> = futures::stream::iter(batch)
+                .map(|a| {
+                    let k = &k;
+                    async move { (a, act(nl, k, a).await) }
+                })
+                .buffered(IN_FLIGHT)
+                .collect()
+                .await;
+            for (a, r) in results {
+                match r {
+                    Ok(()) => {
+                        info!("{}", describe(a));
+                        out.changes += 1;
+                        if let Action::CreateBridge { name, .. } = a {
+                            out.created.push(name.clone());
+                        }
                     }
-                }
-                Err(e) => {
-                    warn!("{e}");
-                    out.errors.push(e);
+                    Err(e) => {
+                        warn!("{e}");
+                        out.errors.push(e);
+                    }
                 }
             }
         }

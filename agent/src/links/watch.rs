@@ -13,6 +13,10 @@ use tokio::sync::mpsc;
 
 use super::netlink::LinkError;
 
+/// The event socket's receive buffer (the kernel doubles it; root may
+/// exceed net.core.rmem_max only with SO_RCVBUFFORCE, which this is not).
+const EVENT_BUFFER: usize = 4 << 20;
+
 /// The kinds of kernel objects that changed since the last look.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Changed {
@@ -84,7 +88,7 @@ impl Events {
 }
 
 pub fn watch() -> Result<Events, LinkError> {
-    let (conn, _handle, mut events) = rtnetlink::new_multicast_connection(&[
+    let (mut conn, _handle, mut events) = rtnetlink::new_multicast_connection(&[
         MulticastGroup::Link,
         MulticastGroup::Ipv4Ifaddr,
         MulticastGroup::Ipv4Route,
@@ -95,6 +99,13 @@ pub fn watch() -> Result<Events, LinkError> {
         MulticastGroup::Ipv6Ifaddr,
     ])
     .map_err(LinkError::Socket)?;
+    // Room for the burst a start or a reload makes (hundreds of bridges
+    // and ports each announce themselves several times): an overrun loses
+    // events, and then only the safety-net pass would see what they said.
+    {
+        use rtnetlink::sys::AsyncSocket;
+        let _ = conn.socket_mut().socket_ref().set_rx_buf_sz(EVENT_BUFFER);
+    }
     tokio::spawn(conn);
     // Capacity 1: a burst of events needs one pass, not one each; what each
     // changed is merged in `pending` meanwhile.

@@ -22,7 +22,8 @@ pub struct Plan {
     pub sysctls: Vec<Sysctl>,
     pub uplink: Option<UplinkPlan>,
     pub bridges: Vec<BridgePlan>,
-    pub ruleset: Nftables<'static>,
+    /// Shared: the reconciler hands it to the nft worker thread without a copy.
+    pub ruleset: std::sync::Arc<Nftables<'static>>,
     pub dhcp: Vec<DhcpPool>,
     pub dns: Vec<DnsZone>,
 }
@@ -75,7 +76,7 @@ pub fn plan(cfg: &Config) -> Plan {
             dns: u.dns.clone(),
         }),
         bridges: cfg.networks.iter().map(bridge).collect(),
-        ruleset: firewall::ruleset(cfg),
+        ruleset: std::sync::Arc::new(firewall::ruleset(cfg)),
         dhcp: cfg.networks.iter().filter_map(dhcp::pool).collect(),
         dns: cfg.networks.iter().filter_map(dns::zone).collect(),
     }
