@@ -5,12 +5,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::state::{StateDir, StateError};
 use crate::config::Addressing;
 use crate::firewall::{apply as fw, kernel as fw_kernel, TABLE};
 use crate::links::diff::{resolve_uplink, Desired, UplinkState};
+use crate::links::observe::Delta;
 use crate::links::sysctl::{self, SysctlError};
 use crate::links::watch::Changed;
 use crate::links::{apply, Kernel, LinkError, Netlink};
@@ -18,10 +19,10 @@ use crate::plan::Plan;
 use crate::uplink::UplinkLease;
 
 /// What one pass looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Scope {
-    /// The kernel objects an rtnetlink event says changed; the rest are
-    /// taken as last read.
+    /// What rtnetlink events announced: applied to the kept copy of the
+    /// kernel, nothing else read.
     Kernel(Changed),
     /// Our nft table (an nftables event).
     Firewall,
@@ -186,28 +187,41 @@ impl Reconciler {
         scope: Scope,
     ) -> Result<Report, LinkError> {
         let mut report = Report::default();
-        let changed = match scope {
-            Scope::Kernel(c) => Some(c),
-            Scope::All => Some(Changed::ALL),
+        let start = std::time::Instant::now();
+        let changed = match &scope {
+            Scope::Kernel(c) => Some(c.clone()),
+            Scope::All => Some(Changed::all()),
             Scope::Firewall => None,
         };
         if let Some(changed) = changed {
-            let links = self.links(plan, lease, changed, &mut report).await;
+            let links = self.links(plan, lease, &changed, &mut report).await;
             if let Err(e) = links {
                 self.unresolved_links = vec![e.to_string()];
                 return Err(e);
             }
-            match sysctl::apply(&plan.sysctls) {
-                Ok(n) => report.changes += n,
-                Err(e) => report.errors.push(e.into()),
+            // Settings are files to read one by one: only when an event
+            // says they changed, or links were made (a new bridge has
+            // settings of its own).
+            if changed.settings || changed.everything || report.changes > 0 {
+                match sysctl::apply(&plan.sysctls) {
+                    Ok(n) => report.changes += n,
+                    Err(e) => report.errors.push(e.into()),
+                }
             }
             self.unresolved_links = report.errors.iter().map(|e| e.to_string()).collect();
         }
+        let links_done = start.elapsed();
         if matches!(scope, Scope::Firewall | Scope::All) {
             let before = report.errors.len();
             self.firewall(plan, &mut report).await;
             self.unresolved_firewall = report.errors[before..].iter().map(|e| e.to_string()).collect();
         }
+        debug!(
+            "pass {scope:?}: {} changes; links {:.1} ms, firewall {:.1} ms",
+            report.changes,
+            links_done.as_secs_f64() * 1e3,
+            (start.elapsed() - links_done).as_secs_f64() * 1e3
+        );
         for e in &report.errors {
             if e.is_unsupported() {
                 error!("{e}");
@@ -218,20 +232,20 @@ impl Reconciler {
         Ok(report)
     }
 
-    /// The kernel now: what `changed` names read afresh, the rest as last
-    /// read (everything afresh the first time).
-    async fn read(&mut self, changed: Changed) -> Result<Kernel, LinkError> {
-        let Some(mut k) = self.kernel.take().filter(|_| changed != Changed::ALL) else {
+    /// The kernel now: the kept copy with what the events announced, or
+    /// read whole (the first time, or when events were lost).
+    async fn read(&mut self, changed: &Changed) -> Result<Kernel, LinkError> {
+        let Some(mut k) = self.kernel.take().filter(|_| !changed.everything) else {
             return self.nl.observe().await;
         };
-        if changed.links {
-            k.links = self.nl.links().await?;
-        }
-        if changed.addrs {
-            k.addrs = self.nl.addrs().await?;
-        }
-        if changed.routes {
-            k.routes = self.nl.routes().await?;
+        for d in &changed.deltas {
+            match d {
+                Delta::Reread(i) => match self.nl.link_by_index(*i).await? {
+                    Some(l) => k.apply(Delta::Link(l)),
+                    None => k.apply(Delta::LinkGone(*i)),
+                },
+                d => k.apply(d.clone()),
+            }
         }
         Ok(k)
     }
@@ -240,7 +254,7 @@ impl Reconciler {
         &mut self,
         plan: &Plan,
         lease: Option<&UplinkLease>,
-        changed: Changed,
+        changed: &Changed,
         report: &mut Report,
     ) -> Result<(), LinkError> {
         let kernel = self.read(changed).await?;

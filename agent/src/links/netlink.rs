@@ -140,6 +140,26 @@ impl Netlink {
         Ok(out)
     }
 
+    /// One link by index, read afresh; None when it is gone.
+    pub(crate) async fn link_by_index(&self, index: u32) -> Result<Option<Link>, LinkError> {
+        let mut req = self.handle.link().get().match_index(index);
+        req.message_mut()
+            .attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        let mut stream = std::pin::pin!(req.execute());
+        match stream.try_next().await {
+            Ok(m) => Ok(m.map(|m| link_from(&m))),
+            Err(e) => {
+                let e = op(format!("link {index}"), "read", e);
+                if e.errno() == Some(libc::ENODEV) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
     pub(crate) async fn routes(&self) -> Result<Vec<Route>, LinkError> {
         let req = RouteMessageBuilder::<Ipv4Addr>::new().build();
         let mut stream = std::pin::pin!(self.handle.route().get(req).execute());
@@ -351,7 +371,7 @@ pub fn describe(link: &Link) -> String {
     }
 }
 
-fn addr_from(m: &AddressMessage) -> Option<Addr> {
+pub(crate) fn addr_from(m: &AddressMessage) -> Option<Addr> {
     let ip = m.attributes.iter().find_map(|a| match a {
         AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
         _ => None,
@@ -363,7 +383,7 @@ fn addr_from(m: &AddressMessage) -> Option<Addr> {
 }
 
 /// An IPv4 route of the main table.
-fn route_from(m: &RouteMessage) -> Option<Route> {
+pub(crate) fn route_from(m: &RouteMessage) -> Option<Route> {
     if m.header.table != RouteHeader::RT_TABLE_MAIN || m.header.address_family != AddressFamily::Inet {
         return None;
     }
@@ -388,7 +408,7 @@ fn route_from(m: &RouteMessage) -> Option<Route> {
     Some(r)
 }
 
-fn link_from(m: &LinkMessage) -> Link {
+pub(crate) fn link_from(m: &LinkMessage) -> Link {
     let mut l = Link {
         index: m.header.index,
         up: m.header.flags.contains(LinkFlags::Up),

@@ -56,7 +56,57 @@ pub struct Kernel {
     pub routes: Vec<Route>,
 }
 
+/// One change the kernel announced, as an event carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delta {
+    Link(Link),
+    /// Deleted: its addresses and routes went with it (the kernel does not
+    /// announce the routes it flushes).
+    LinkGone(u32),
+    /// A bridge port's own settings changed (the event carries only those):
+    /// read this link again.
+    Reread(u32),
+    Addr(Addr),
+    AddrGone(Addr),
+    Route(Route),
+    RouteGone(Route),
+}
+
 impl Kernel {
+    /// Bring the copy up to date with one announced change.
+    pub fn apply(&mut self, d: Delta) {
+        match d {
+            Delta::Link(l) => {
+                // Set down, a link loses its routes without a word.
+                if !l.up {
+                    self.routes.retain(|r| r.oif != Some(l.index));
+                }
+                match self.links.iter_mut().find(|x| x.index == l.index) {
+                    Some(x) => *x = l,
+                    None => self.links.push(l),
+                }
+            }
+            Delta::LinkGone(i) => {
+                self.links.retain(|l| l.index != i);
+                self.addrs.retain(|a| a.index != i);
+                self.routes.retain(|r| r.oif != Some(i));
+            }
+            Delta::Reread(_) => {}
+            Delta::Addr(a) => {
+                if !self.addrs.contains(&a) {
+                    self.addrs.push(a);
+                }
+            }
+            Delta::AddrGone(a) => self.addrs.retain(|x| *x != a),
+            Delta::Route(r) => {
+                // A route is the one to its destination at its metric.
+                self.routes.retain(|x| !(x.to == r.to && x.metric == r.metric));
+                self.routes.push(r);
+            }
+            Delta::RouteGone(r) => self.routes.retain(|x| !(x.to == r.to && x.metric == r.metric)),
+        }
+    }
+
     pub fn link(&self, name: &str) -> Option<&Link> {
         self.links.iter().find(|l| l.name == name)
     }
@@ -89,4 +139,59 @@ impl Kernel {
 pub async fn bridge_ports() -> Result<HashMap<String, Vec<String>>, super::LinkError> {
     let nl = super::Netlink::connect()?;
     Ok(nl.observe().await?.ports_by_bridge())
+}
+
+#[cfg(test)]
+mod delta_tests {
+    use super::*;
+
+    fn link(index: u32, name: &str, up: bool) -> Link {
+        Link {
+            index,
+            name: name.into(),
+            kind: None,
+            mac: None,
+            mtu: 1500,
+            up,
+            controller: None,
+            stp: None,
+            isolated: None,
+            loopback: false,
+            physical: false,
+        }
+    }
+
+    fn route(to: &str, oif: u32) -> Route {
+        Route {
+            proto: 4,
+            to: to.parse().unwrap_or_default(),
+            via: None,
+            oif: Some(oif),
+            metric: None,
+        }
+    }
+
+    #[test]
+    fn deltas_keep_the_copy_as_the_kernel_has_it() {
+        let mut k = Kernel::default();
+        k.apply(Delta::Link(link(5, "virbr0", true)));
+        k.apply(Delta::Addr(Addr {
+            index: 5,
+            net: "10.0.0.1/24".parse().unwrap_or_default(),
+        }));
+        k.apply(Delta::Route(route("10.1.0.0/24", 5)));
+        k.apply(Delta::Route(route("10.1.0.0/24", 5)));
+        assert_eq!((k.links.len(), k.addrs.len(), k.routes.len()), (1, 1, 1), "{k:?}");
+        // A port appears, then is enslaved: the later message wins.
+        k.apply(Delta::Link(link(9, "vnet0", false)));
+        let mut enslaved = link(9, "vnet0", true);
+        enslaved.controller = Some(5);
+        k.apply(Delta::Link(enslaved));
+        assert_eq!(k.link("vnet0").and_then(|l| l.controller), Some(5));
+        // Set down, the bridge loses its routes; deleted, its addresses too.
+        k.apply(Delta::Link(link(5, "virbr0", false)));
+        assert!(k.routes.is_empty());
+        k.apply(Delta::LinkGone(5));
+        assert!(k.link("virbr0").is_none() && k.addrs.is_empty());
+    }
 }

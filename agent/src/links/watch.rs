@@ -1,7 +1,8 @@
 //! Events from the kernel: a VM's tap (`vnet7`) appearing, a bridge deleted
 //! by hand, an address removed, forwarding switched off. Each wakes the
-//! reconciler and says what kind of object changed, so it reads again only
-//! that kind from the kernel.
+//! reconciler and carries the changed object itself, so the reconciler
+//! brings its copy of the kernel up to date without reading the kernel
+//! again: a pass costs what the event touched, not the size of the host.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,67 +12,94 @@ use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::MulticastGroup;
 use tokio::sync::mpsc;
 
-use super::netlink::LinkError;
+use super::netlink::{addr_from, link_from, route_from, LinkError};
+use super::observe::Delta;
 
 /// The event socket's receive buffer (the kernel doubles it; root may
 /// exceed net.core.rmem_max only with SO_RCVBUFFORCE, which this is not).
 const EVENT_BUFFER: usize = 4 << 20;
 
-/// The kinds of kernel objects that changed since the last look.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// The most changes kept between two passes; past it the next pass reads
+/// everything again instead.
+const MAX_PENDING: usize = 4096;
+
+/// What the kernel announced since the last look.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Changed {
-    pub links: bool,
-    pub addrs: bool,
-    pub routes: bool,
+    /// Each change, in order, to bring a kept copy of the kernel up to date.
+    pub deltas: Vec<Delta>,
+    /// Too many to keep, or one the library could not read: read everything.
+    pub everything: bool,
     /// Forwarding, rp_filter or IPv6 settings: the sysctls.
     pub settings: bool,
 }
 
 impl Changed {
-    pub const ALL: Changed = Changed {
-        links: true,
-        addrs: true,
-        routes: true,
-        settings: true,
-    };
-
-    fn merge(&mut self, o: Changed) {
-        self.links |= o.links;
-        self.addrs |= o.addrs;
-        self.routes |= o.routes;
-        self.settings |= o.settings;
+    pub fn all() -> Changed {
+        Changed {
+            deltas: Vec::new(),
+            everything: true,
+            settings: true,
+        }
     }
 
-    /// What one event changed. A link that goes away takes its routes with
-    /// it without a route event (the kernel does not announce routes it
-    /// flushes), so a link event means routes are read again too.
-    pub fn of(msg: &NetlinkPayload<RouteNetlinkMessage>) -> Changed {
+    /// Record one event.
+    fn note(&mut self, msg: &NetlinkPayload<RouteNetlinkMessage>) {
         use RouteNetlinkMessage as M;
-        let mut c = Changed::default();
-        match msg {
+        let delta = match msg {
             NetlinkPayload::InnerMessage(m) => match m {
-                M::NewLink(_) | M::DelLink(_) | M::SetLink(_) => {
-                    c.links = true;
-                    c.routes = true;
+                // A bridge port's own attributes come as an AF_BRIDGE
+                // message that carries only those: read that link again.
+                M::NewLink(l) | M::SetLink(l) if l.header.interface_family == AddressFamily::Bridge => {
+                    Some(Delta::Reread(l.header.index))
                 }
-                M::NewAddress(a) | M::DelAddress(a) if a.header.family == AddressFamily::Inet => {
-                    c.addrs = true
+                M::NewLink(l) | M::SetLink(l) => Some(Delta::Link(link_from(l))),
+                M::DelLink(l) if l.header.interface_family == AddressFamily::Bridge => {
+                    Some(Delta::Reread(l.header.index))
                 }
-                M::NewRoute(r) | M::DelRoute(r) if r.header.address_family == AddressFamily::Inet => {
-                    c.routes = true
+                M::DelLink(l) => Some(Delta::LinkGone(l.header.index)),
+                M::NewAddress(a) if a.header.family == AddressFamily::Inet => addr_from(a).map(Delta::Addr),
+                M::DelAddress(a) if a.header.family == AddressFamily::Inet => {
+                    addr_from(a).map(Delta::AddrGone)
                 }
+                M::NewRoute(r) if r.header.address_family == AddressFamily::Inet => {
+                    route_from(r).map(Delta::Route)
+                }
+                M::DelRoute(r) if r.header.address_family == AddressFamily::Inet => {
+                    route_from(r).map(Delta::RouteGone)
+                }
+                // IPv4 routes of other tables are not ours to watch.
+                M::NewRoute(_) | M::DelRoute(_) if !settings_route(m) => None,
                 // IPv6 addresses and routes come and go with IPv6 being on:
                 // the bridges' disable_ipv6 setting.
-                _ => c.settings = true,
+                _ => {
+                    self.settings = true;
+                    None
+                }
             },
-            // A message the library could not read: look at everything.
-            _ => c = Changed::ALL,
+            _ => {
+                self.everything = true;
+                None
+            }
+        };
+        if let Some(d) = delta {
+            if self.deltas.len() >= MAX_PENDING {
+                self.everything = true;
+                self.deltas.clear();
+            }
+            if !self.everything {
+                self.deltas.push(d);
+            }
         }
-        c
     }
 }
 
-/// Link events, merged while the reconciler is busy.
+/// An IPv6 route (the other routes that reach `note`'s catch-all arm).
+fn settings_route(m: &RouteNetlinkMessage) -> bool {
+    matches!(m, RouteNetlinkMessage::NewRoute(r) | RouteNetlinkMessage::DelRoute(r) if r.header.address_family == AddressFamily::Inet6)
+}
+
+/// Link events, kept while the reconciler is busy.
 #[derive(Debug)]
 pub struct Events {
     wake: mpsc::Receiver<()>,
@@ -115,7 +143,7 @@ pub fn watch() -> Result<Events, LinkError> {
     tokio::spawn(async move {
         while let Some((msg, _)) = events.next().await {
             if let Ok(mut p) = shared.lock() {
-                p.merge(Changed::of(&msg.payload));
+                p.note(&msg.payload);
             }
             if tx.try_send(()).is_err() && tx.is_closed() {
                 return;
