@@ -30,6 +30,17 @@ pub(crate) enum Scope {
     All,
 }
 
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Kernel(c) if c.everything => f.write_str("kernel (read whole)"),
+            Scope::Kernel(c) => write!(f, "kernel ({} events)", c.deltas.len()),
+            Scope::Firewall => f.write_str("firewall"),
+            Scope::All => f.write_str("all"),
+        }
+    }
+}
+
 /// One thing a pass could not do; the pass goes on with the rest.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReconcileError {
@@ -217,7 +228,7 @@ impl Reconciler {
             self.unresolved_firewall = report.errors[before..].iter().map(|e| e.to_string()).collect();
         }
         debug!(
-            "pass {scope:?}: {} changes; links {:.1} ms, firewall {:.1} ms",
+            "pass over {scope}: {} changes; links {:.1} ms, firewall {:.1} ms",
             report.changes,
             links_done.as_secs_f64() * 1e3,
             (start.elapsed() - links_done).as_secs_f64() * 1e3

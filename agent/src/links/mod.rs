@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod diff;
+mod dump;
 pub mod netlink;
 pub mod observe;
 pub mod sysctl;

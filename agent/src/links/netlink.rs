@@ -13,7 +13,7 @@ use rtnetlink::packet_route::link::{
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
 };
-use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, RouteMessageBuilder};
 
 use super::observe::{Addr, Kernel, Link, Route};
@@ -114,29 +114,32 @@ impl Netlink {
         Ok(Kernel { links, addrs, routes })
     }
 
-    /// Every link. Without statistics (the kernel leaves them out of the
-    /// dump: most of each message), and each message turned into a `Link`
-    /// as it arrives, so a host with a thousand links never holds a
-    /// thousand parsed messages at once.
+    /// Every link, without statistics (the kernel leaves them out: most of
+    /// each message), read with `dump` (see dump.rs).
     pub async fn links(&self) -> Result<Vec<Link>, LinkError> {
-        let mut req = self.handle.link().get();
-        req.message_mut()
-            .attributes
+        let mut req = LinkMessage::default();
+        req.attributes
             .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let mut stream = std::pin::pin!(req.execute());
         let mut out = Vec::new();
-        while let Some(m) = stream.try_next().await.map_err(|e| op("links", "list", e))? {
-            out.push(link_from(&m));
-        }
+        super::dump::dump("links", RouteNetlinkMessage::GetLink(req), |m| {
+            if let RouteNetlinkMessage::NewLink(l) = m {
+                out.push(link_from(l));
+            }
+        })
+        .await?;
         Ok(out)
     }
 
     pub(crate) async fn addrs(&self) -> Result<Vec<Addr>, LinkError> {
-        let mut stream = std::pin::pin!(self.handle.address().get().execute());
         let mut out = Vec::new();
-        while let Some(m) = stream.try_next().await.map_err(|e| op("addresses", "list", e))? {
-            out.extend(addr_from(&m));
-        }
+        let mut req = AddressMessage::default();
+        req.header.family = AddressFamily::Inet;
+        super::dump::dump("addresses", RouteNetlinkMessage::GetAddress(req), |m| {
+            if let RouteNetlinkMessage::NewAddress(a) = m {
+                out.extend(addr_from(a));
+            }
+        })
+        .await?;
         Ok(out)
     }
 
@@ -162,11 +165,13 @@ impl Netlink {
 
     pub(crate) async fn routes(&self) -> Result<Vec<Route>, LinkError> {
         let req = RouteMessageBuilder::<Ipv4Addr>::new().build();
-        let mut stream = std::pin::pin!(self.handle.route().get(req).execute());
         let mut out = Vec::new();
-        while let Some(m) = stream.try_next().await.map_err(|e| op("routes", "list", e))? {
-            out.extend(route_from(&m));
-        }
+        super::dump::dump("routes", RouteNetlinkMessage::GetRoute(req), |m| {
+            if let RouteNetlinkMessage::NewRoute(r) = m {
+                out.extend(route_from(r));
+            }
+        })
+        .await?;
         Ok(out)
     }
 

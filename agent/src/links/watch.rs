@@ -6,10 +6,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
-use rtnetlink::packet_core::NetlinkPayload;
+use netlink_sys::{protocols::NETLINK_ROUTE, AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
+use rtnetlink::packet_core::{NetlinkBuffer, NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::MulticastGroup;
 use tokio::sync::mpsc;
 
 use super::netlink::{addr_from, link_from, route_from, LinkError};
@@ -115,35 +114,65 @@ impl Events {
     }
 }
 
-pub fn watch() -> Result<Events, LinkError> {
-    let (mut conn, _handle, mut events) = rtnetlink::new_multicast_connection(&[
-        MulticastGroup::Link,
-        MulticastGroup::Ipv4Ifaddr,
-        MulticastGroup::Ipv4Route,
-        // Forwarding and rp_filter changes (`sysctl net.ipv4.ip_forward=0`),
-        // and IPv6 switched back on for a bridge (its addresses appear).
-        MulticastGroup::Ipv4Netconf,
-        MulticastGroup::Ipv6Netconf,
-        MulticastGroup::Ipv6Ifaddr,
-    ])
-    .map_err(LinkError::Socket)?;
-    // Room for the burst a start or a reload makes (hundreds of bridges
-    // and ports each announce themselves several times): an overrun loses
-    // events, and then only the safety-net pass would see what they said.
-    {
-        use rtnetlink::sys::AsyncSocket;
-        let _ = conn.socket_mut().socket_ref().set_rx_buf_sz(EVENT_BUFFER);
+/// rtnetlink groups: links, IPv4 addresses and routes, IPv6 addresses,
+/// IPv4 and IPv6 netconf (forwarding, rp_filter).
+const GROUPS: [u32; 6] = [1, 5, 7, 9, 24, 25];
+const RTM_NEWNETCONF: u16 = 80;
+const RTM_DELNETCONF: u16 = 81;
+
+impl Changed {
+    /// Record every message of one datagram from the event socket. Each
+    /// message is parsed, turned into a delta and dropped at once: a burst
+    /// of thousands of events costs the kernel's socket buffer, not ours.
+    pub fn note_datagram(&mut self, buf: &[u8]) {
+        let mut off = 0;
+        while off < buf.len() {
+            let Ok(nb) = NetlinkBuffer::new_checked(&buf[off..]) else {
+                self.everything = true;
+                return;
+            };
+            let len = (nb.length() as usize).max(16);
+            let kind = nb.message_type();
+            let Some(one) = buf.get(off..off + len) else {
+                self.everything = true;
+                return;
+            };
+            match NetlinkMessage::<RouteNetlinkMessage>::deserialize(one) {
+                Ok(m) => self.note(&m.payload),
+                // Netconf messages are not parsed by the library: settings.
+                Err(_) if kind == RTM_NEWNETCONF || kind == RTM_DELNETCONF => self.settings = true,
+                Err(_) => self.everything = true,
+            }
+            off += (len + 3) & !3;
+        }
     }
-    tokio::spawn(conn);
-    // Capacity 1: a burst of events needs one pass, not one each; what each
-    // changed is merged in `pending` meanwhile.
+}
+
+pub fn watch() -> Result<Events, LinkError> {
+    let mut sock = TokioSocket::new(NETLINK_ROUTE).map_err(LinkError::Socket)?;
+    sock.socket_mut()
+        .bind(&SocketAddr::new(0, 0))
+        .map_err(LinkError::Socket)?;
+    for g in GROUPS {
+        sock.socket_ref().add_membership(g).map_err(LinkError::Socket)?;
+    }
+    // Room for the burst a start or a reload makes (hundreds of bridges and
+    // ports each announce themselves several times). An overrun is noticed
+    // (ENOBUFS) and the next pass reads everything.
+    let _ = sock.socket_ref().set_rx_buf_sz(EVENT_BUFFER);
+    // Capacity 1: a burst of events needs one pass, not one each; what they
+    // said is kept in `pending` meanwhile.
     let (tx, wake) = mpsc::channel(1);
     let pending = Arc::new(Mutex::new(Changed::default()));
     let shared = pending.clone();
     tokio::spawn(async move {
-        while let Some((msg, _)) = events.next().await {
+        loop {
+            let got = sock.recv_from_full().await;
             if let Ok(mut p) = shared.lock() {
-                p.note(&msg.payload);
+                match &got {
+                    Ok((buf, _)) => p.note_datagram(buf),
+                    Err(_) => p.everything = true,
+                }
             }
             if tx.try_send(()).is_err() && tx.is_closed() {
                 return;
