@@ -4,13 +4,14 @@
 Run inside a fresh network namespace (bench/scale.sh makes one per size).
 For NETWORKS x PORTS (NAT networks with DHCP and DNS, veth ports), prints
 one JSON line: `run --once` cold and no-op times, idle CPU and RSS of
-`netagent run` over IDLE seconds, and the time from a new port's link
+`netagent run` over IDLE seconds (after SETTLE seconds), and the time from a new port's link
 appearing to its being enslaved (median and worst of several).
 """
 import json, os, subprocess, sys, tempfile, time
 
 BIN, NETS, PORTS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-IDLE = float(os.environ.get("IDLE", "20"))
+IDLE = float(os.environ.get("IDLE", "30"))
+SETTLE = float(os.environ.get("SETTLE", "10"))
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -86,7 +87,9 @@ def main():
             if time.time() - t > 60 or agent.poll() is not None:
                 raise SystemExit("netagent did not come up:\n" + open(log.name).read())
             time.sleep(0.05)
-        time.sleep(3)  # servers start, first events settle
+        # Servers start and the burst of events from the first pass settles;
+        # the window then holds one 30 s safety-net pass.
+        time.sleep(SETTLE)
         c0, t0 = cpu_ticks(agent.pid), time.time()
         time.sleep(IDLE)
         c1, t1 = cpu_ticks(agent.pid), time.time()

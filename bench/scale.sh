@@ -2,7 +2,7 @@
 # `make bench BENCH=scale`: netagent's idle cost and reaction time as the
 # host grows (networks x ports), each size in a namespace of its own that
 # is removed afterwards. One JSON line per size; see BENCHMARKS.md.
-#   SIZES="1x1 50x4 200x2 1x500" IDLE=20 bench/scale.sh
+#   SIZES="1x1 50x4 200x2 1x500" SETTLE=10 IDLE=30 bench/scale.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/target/x86_64-unknown-linux-gnu/release/netagent}

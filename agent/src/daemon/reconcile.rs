@@ -111,6 +111,8 @@ fn firewall(
     Ok((true, None))
 }
 
+type FirewallJob = tokio::task::JoinHandle<Result<(bool, Option<u32>), fw::FirewallError>>;
+
 pub(crate) struct Reconciler {
     nl: Netlink,
     state: StateDir,
@@ -199,6 +201,10 @@ impl Reconciler {
     ) -> Result<Report, LinkError> {
         let mut report = Report::default();
         let start = std::time::Instant::now();
+        // The firewall's check (and replace) runs on a worker thread while
+        // the links are made: rules name interfaces, not links, so neither
+        // waits for the other.
+        let firewall = matches!(scope, Scope::Firewall | Scope::All).then(|| self.start_firewall(plan));
         let changed = match &scope {
             Scope::Kernel(c) => Some(c.clone()),
             Scope::All => Some(Changed::all()),
@@ -208,6 +214,9 @@ impl Reconciler {
             let links = self.links(plan, lease, &changed, &mut report).await;
             if let Err(e) = links {
                 self.unresolved_links = vec![e.to_string()];
+                if let Some(fw) = firewall {
+                    self.finish_firewall(fw, &mut Report::default()).await;
+                }
                 return Err(e);
             }
             // Settings are files to read one by one: only when an event
@@ -222,9 +231,10 @@ impl Reconciler {
             self.unresolved_links = report.errors.iter().map(|e| e.to_string()).collect();
         }
         let links_done = start.elapsed();
-        if matches!(scope, Scope::Firewall | Scope::All) {
+        // (The firewall's time below is what it took beyond the links'.)
+        if let Some(fw) = firewall {
             let before = report.errors.len();
-            self.firewall(plan, &mut report).await;
+            self.finish_firewall(fw, &mut report).await;
             self.unresolved_firewall = report.errors[before..].iter().map(|e| e.to_string()).collect();
         }
         debug!(
@@ -313,19 +323,21 @@ impl Reconciler {
         self.rules_stale = true;
     }
 
-    async fn firewall(&mut self, plan: &Plan, report: &mut Report) {
-        // nft is a child process; run it off the async workers so a DHCP
-        // burst is never kept waiting behind it.
+    /// nft is a child process: it runs on tokio's blocking pool, so a DHCP
+    /// burst is never kept waiting behind it.
+    fn start_firewall(&self, plan: &Plan) -> FirewallJob {
         let ruleset = plan.ruleset.clone();
         let (stale, verified) = (self.rules_stale, self.verified);
-        let result = tokio::task::spawn_blocking(move || firewall(&ruleset, stale, verified))
-            .await
-            .unwrap_or_else(|source| {
-                Err(fw::FirewallError::Worker {
-                    action: "check",
-                    source,
-                })
-            });
+        tokio::task::spawn_blocking(move || firewall(&ruleset, stale, verified))
+    }
+
+    async fn finish_firewall(&mut self, job: FirewallJob, report: &mut Report) {
+        let result = job.await.unwrap_or_else(|source| {
+            Err(fw::FirewallError::Worker {
+                action: "check",
+                source,
+            })
+        });
         match result {
             Ok((changed, verified)) => {
                 report.changes += usize::from(changed);
