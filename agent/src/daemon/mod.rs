@@ -101,19 +101,23 @@ fn describe(cfg: &Config, src: &Source) {
 }
 
 /// Check what can be checked before touching anything, so that a kernel
-/// without nf_tables or a missing nft leaves the machine as it was.
-fn preflight(p: &Plan) -> Result<(), RunError> {
-    if !p.ruleset.objects.is_empty() {
-        fw::check(&p.ruleset)?;
-    }
-    Ok(())
+/// without nf_tables or a missing nft leaves the machine as it was. It runs
+/// on a worker thread while the kernel is first read (which changes nothing).
+fn preflight(p: &Plan) -> tokio::task::JoinHandle<Result<(), fw::FirewallError>> {
+    let rules = p.ruleset.clone();
+    tokio::task::spawn_blocking(move || {
+        if rules.objects.is_empty() {
+            return Ok(());
+        }
+        fw::check(&rules)
+    })
 }
 
 pub async fn run(opts: Options) -> Result<(), RunError> {
     let (cfg, src) = config::load(opts.config.as_deref())?;
     describe(&cfg, &src);
     let p = plan(&cfg);
-    preflight(&p)?;
+    let preflight = preflight(&p);
 
     // One agent per state directory: a second one would fight the first
     // over the same bridges, so it stops here, before touching anything.
@@ -134,6 +138,20 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     })?;
     let (lease_tx, lease_rx) = watch::channel(None);
     let mut rec = Reconciler::new(nl.clone(), StateDir::new(&opts.state_dir));
+    rec.read_whole().await?;
+    let checked = preflight.await.unwrap_or_else(|source| {
+        Err(fw::FirewallError::Worker {
+            action: "check",
+            source,
+        })
+    });
+    if let Err(e) = checked {
+        // Nothing was touched: leave no socket behind either.
+        if calls.is_some() {
+            let _ = std::fs::remove_file(&socket);
+        }
+        return Err(e.into());
+    }
 
     let first = rec.apply(&p, None, Scope::All).await?;
     if let Some(e) = first

@@ -128,6 +128,9 @@ pub(crate) struct Reconciler {
     /// The kernel as last read (and as our own changes left it), so an
     /// event reads again only what it says changed.
     kernel: Option<Kernel>,
+    /// The kept copy was read whole just now (`read_whole`): the next pass
+    /// over everything need not read it again.
+    fresh: bool,
     /// Each link's index as last seen, for the services bound to bridges.
     ifindex: HashMap<String, u32>,
     /// What the last pass over links, and over the firewall, could not do:
@@ -147,6 +150,7 @@ impl Reconciler {
             rules_stale: false,
             verified: None,
             kernel: None,
+            fresh: false,
             ifindex: HashMap::new(),
             unresolved_links: Vec::new(),
             unresolved_firewall: Vec::new(),
@@ -253,10 +257,19 @@ impl Reconciler {
         Ok(report)
     }
 
+    /// Read the kernel whole into the kept copy; changes nothing (at start,
+    /// while the firewall's dry run goes on beside it).
+    pub(crate) async fn read_whole(&mut self) -> Result<(), LinkError> {
+        self.kernel = Some(self.nl.observe().await?);
+        self.fresh = true;
+        Ok(())
+    }
+
     /// The kernel now: the kept copy with what the events announced, or
     /// read whole (the first time, or when events were lost).
     async fn read(&mut self, changed: &Changed) -> Result<Kernel, LinkError> {
-        let Some(mut k) = self.kernel.take().filter(|_| !changed.everything) else {
+        let fresh = std::mem::take(&mut self.fresh);
+        let Some(mut k) = self.kernel.take().filter(|_| fresh || !changed.everything) else {
             return self.nl.observe().await;
         };
         for d in &changed.deltas {

@@ -67,10 +67,16 @@ pub async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> Result<
     let mut out = Outcome::default();
     let mut k = now;
     for pass in 0..4 {
+        let t = std::time::Instant::now();
         if pass > 0 {
             k = nl.observe().await?;
         }
         let acts = diff(want, &k, &owned_routes(&k));
+        tracing::debug!(
+            "links pass {pass}: read and diff {:.1} ms, {} actions",
+            t.elapsed().as_secs_f64() * 1e3,
+            acts.len()
+        );
         if acts.is_empty() {
             out.seen = k;
             return Ok(out);

@@ -238,13 +238,15 @@ pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<
             // that libvirt or QEMU attached to another of our bridges stays
             // there. Naming the link outright moves it.
             let placed = current.is_some() && !b.ports.iter().any(|p| p == &l.name);
-            if !foreign && !placed {
-                out.push(Action::Enslave {
-                    port: l.name.clone(),
-                    bridge: b.name.clone(),
-                });
+            if foreign || placed {
+                continue;
             }
-            continue;
+            // Enslaved now; brought up and isolated in the same pass (the
+            // actions' stages put those after the enslaving).
+            out.push(Action::Enslave {
+                port: l.name.clone(),
+                bridge: b.name.clone(),
+            });
         }
         if !l.up {
             out.push(Action::Up { link: l.name.clone() });
