@@ -2,6 +2,8 @@
 //! becomes a `Config`, the config a `Plan` (pure data: links, nftables rules,
 //! DHCP pools, DNS zones), and the plan is made true on the kernel.
 
+#![warn(unreachable_pub, missing_debug_implementations, rust_2018_idioms)]
+
 pub mod appliance;
 pub mod config;
 pub mod control;
@@ -13,5 +15,5 @@ pub mod libvirt;
 pub mod links;
 pub mod plan;
 pub(crate) mod service;
-pub mod uplink;
+pub(crate) mod uplink;
 pub mod util;

@@ -6,12 +6,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
-pub struct Console {
+pub(crate) struct Console {
     outs: Arc<Mutex<Vec<File>>>,
 }
 
 impl Console {
-    pub fn open() -> Console {
+    pub(crate) fn open() -> Console {
         let outs = ["/dev/ttyS0", "/dev/tty0"]
             .iter()
             .filter_map(|p| OpenOptions::new().write(true).open(p).ok())
@@ -21,7 +21,7 @@ impl Console {
         }
     }
 
-    pub fn line(&self, s: &str) {
+    pub(crate) fn line(&self, s: &str) {
         let mut g = self.outs.lock().unwrap_or_else(|e| e.into_inner());
         for f in g.iter_mut() {
             // The serial line wants CR LF.
@@ -31,7 +31,7 @@ impl Console {
     }
 
     /// Copy a child's output to the consoles, line by line.
-    pub fn tee(&self, from: impl Read + Send + 'static) {
+    pub(crate) fn tee(&self, from: impl Read + Send + 'static) {
         let me = self.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(from).lines().map_while(Result::ok) {

@@ -3,10 +3,10 @@
 //! partition, run `netagent run` as a supervised child, reap orphans, and
 //! power off cleanly on the ACPI power button or a signal.
 
-pub mod console;
+pub(crate) mod console;
 pub mod init;
-pub mod modalias;
-pub mod modules;
-pub mod mounts;
-pub mod power;
-pub mod supervise;
+pub(crate) mod modalias;
+pub(crate) mod modules;
+pub(crate) mod mounts;
+pub(crate) mod power;
+pub(crate) mod supervise;

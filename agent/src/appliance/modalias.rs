@@ -3,7 +3,7 @@
 
 /// Glob match with `*`, `?` and `[...]` classes (no escapes: modules.alias
 /// does not use them).
-pub fn matches(pat: &[u8], s: &[u8]) -> bool {
+pub(crate) fn matches(pat: &[u8], s: &[u8]) -> bool {
     let (mut p, mut i) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while i < s.len() {
@@ -76,7 +76,7 @@ fn class(pat: &[u8], c: u8) -> Option<(bool, usize)> {
 }
 
 /// `modules.alias` lines: (pattern, module).
-pub fn parse_aliases(text: &str) -> Vec<(String, String)> {
+pub(crate) fn parse_aliases(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
@@ -88,7 +88,7 @@ pub fn parse_aliases(text: &str) -> Vec<(String, String)> {
 
 /// `modules.dep` lines: module name → (its file, the files it needs, in
 /// load order: deepest first).
-pub fn parse_deps(text: &str) -> std::collections::HashMap<String, (String, Vec<String>)> {
+pub(crate) fn parse_deps(text: &str) -> std::collections::HashMap<String, (String, Vec<String>)> {
     text.lines()
         .filter_map(|l| {
             let (file, deps) = l.split_once(':')?;
@@ -102,7 +102,7 @@ pub fn parse_deps(text: &str) -> std::collections::HashMap<String, (String, Vec<
 
 /// `kernel/net/bridge/bridge.ko[.xz]` → `bridge`; dashes and underscores are
 /// the same in module names.
-pub fn module_name(file: &str) -> String {
+pub(crate) fn module_name(file: &str) -> String {
     let base = file.rsplit('/').next().unwrap_or(file);
     let base = base.split(".ko").next().unwrap_or(base);
     base.replace('-', "_")

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use super::modalias::{matches, module_name, parse_aliases, parse_deps};
 
-pub struct Loader {
+pub(crate) struct Loader {
     dir: PathBuf,
     aliases: Vec<(String, String)>,
     deps: HashMap<String, (String, Vec<String>)>,
@@ -26,7 +26,7 @@ const NOT_IN_IMAGE: &str = "not in this image";
 /// What the appliance always needs, hardware or not. crc32c first: libcrc32c
 /// (under nf_tables) asks the crypto API for it by name, a soft dependency
 /// modules.dep does not list.
-pub const ALWAYS: &[&str] = &[
+pub(crate) const ALWAYS: &[&str] = &[
     "crc32c_generic",
     "bridge",
     "nf_tables",
@@ -52,7 +52,7 @@ pub const ALWAYS: &[&str] = &[
 ];
 
 impl Loader {
-    pub fn open() -> std::io::Result<Loader> {
+    pub(crate) fn open() -> std::io::Result<Loader> {
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")?
             .trim()
             .to_string();
@@ -87,7 +87,7 @@ impl Loader {
     }
 
     /// Load `name` and what it depends on; true if it was loaded now.
-    pub fn load(&mut self, name: &str) -> bool {
+    pub(crate) fn load(&mut self, name: &str) -> bool {
         let name = name.replace('-', "_");
         if self.done.contains(&name) {
             return false;
@@ -128,7 +128,7 @@ impl Loader {
     }
 
     /// Load every module whose alias matches `modalias`.
-    pub fn load_modalias(&mut self, modalias: &str) -> usize {
+    pub(crate) fn load_modalias(&mut self, modalias: &str) -> usize {
         let hits: Vec<String> = self
             .aliases
             .iter()
@@ -139,7 +139,7 @@ impl Loader {
     }
 
     /// Walk /sys/devices until a pass loads nothing new.
-    pub fn coldplug(&mut self) -> usize {
+    pub(crate) fn coldplug(&mut self) -> usize {
         let mut total = 0;
         let mut seen: HashSet<String> = HashSet::new();
         for _pass in 0..8 {
@@ -185,7 +185,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<String>) {
 
 /// Devices that appear later (USB NICs, hotplugged virtio): listen for
 /// kernel uevents and load modules for each MODALIAS.
-pub fn hotplug(mut loader: Loader) {
+pub(crate) fn hotplug(mut loader: Loader) {
     // SAFETY: plain socket/bind calls on a netlink socket we own.
     let fd = unsafe {
         libc::socket(

@@ -7,7 +7,13 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-pub fn mount(src: &str, target: &str, fstype: &str, flags: libc::c_ulong, data: &str) -> std::io::Result<()> {
+pub(crate) fn mount(
+    src: &str,
+    target: &str,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> std::io::Result<()> {
     let _ = std::fs::create_dir_all(target);
     let c = |s: &str| CString::new(s).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput));
     let (s, t, f, d) = (c(src)?, c(target)?, c(fstype)?, c(data)?);
@@ -28,7 +34,7 @@ pub fn mount(src: &str, target: &str, fstype: &str, flags: libc::c_ulong, data: 
 }
 
 /// proc, sysfs, devtmpfs, /run and /tmp.
-pub fn basics() {
+pub(crate) fn basics() {
     let nosuid = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     for (src, target, fs, flags, data) in [
         ("proc", "/proc", "proc", nosuid, ""),
@@ -67,13 +73,13 @@ pub fn basics() {
     }
 }
 
-pub const BOOT: &str = "/boot";
-pub const CONFIG_NAME: &str = "netagent.toml";
+pub(crate) const BOOT: &str = "/boot";
+pub(crate) const CONFIG_NAME: &str = "netagent.toml";
 
 /// Mount each block device read-only as vfat until one has netagent.toml
 /// at its root; disks can take seconds to appear (USB), so keep looking
 /// until `wait` passes.
-pub fn find_boot_config(wait: Duration) -> Option<PathBuf> {
+pub(crate) fn find_boot_config(wait: Duration) -> Option<PathBuf> {
     let start = Instant::now();
     loop {
         let mut devs: Vec<String> = std::fs::read_dir("/sys/class/block")
@@ -102,7 +108,7 @@ pub fn find_boot_config(wait: Duration) -> Option<PathBuf> {
     }
 }
 
-pub fn umount(target: &str) {
+pub(crate) fn umount(target: &str) {
     if let Ok(t) = CString::new(target) {
         // SAFETY: a NUL-terminated path.
         unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };

@@ -15,7 +15,7 @@ const EVENT_SIZE: usize = 24;
 /// Input devices appear when their drivers load, possibly after PID 1 got
 /// here (devtmpfs makes the node a moment later), so look again every half
 /// second for devices not yet watched.
-pub fn watch_buttons(tx: Sender<()>) {
+pub(crate) fn watch_buttons(tx: Sender<()>) {
     std::thread::spawn(move || {
         let mut watched = std::collections::HashSet::new();
         loop {
@@ -49,7 +49,7 @@ fn read_keys(mut f: File, tx: Sender<()>) {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Halt {
+pub(crate) enum Halt {
     PowerOff,
     Reboot,
 }
@@ -58,7 +58,7 @@ pub enum Halt {
 /// (halt) and SIGUSR2 power off, SIGTERM reboots; SIGINT is Ctrl-Alt-Del
 /// (the kernel sends it once `disable_ctrl_alt_del` ran), which reboots as
 /// a PC does.
-pub fn on_signal(sig: i32) -> Option<(Halt, &'static str)> {
+pub(crate) fn on_signal(sig: i32) -> Option<(Halt, &'static str)> {
     match sig {
         libc::SIGUSR1 => Some((Halt::PowerOff, "SIGUSR1")),
         libc::SIGUSR2 => Some((Halt::PowerOff, "SIGUSR2")),
@@ -70,13 +70,13 @@ pub fn on_signal(sig: i32) -> Option<(Halt, &'static str)> {
 
 /// Have the kernel turn Ctrl-Alt-Del into SIGINT for PID 1 instead of an
 /// immediate reboot, so netagent stops cleanly first.
-pub fn disable_ctrl_alt_del() {
+pub(crate) fn disable_ctrl_alt_del() {
     // SAFETY: reboot with RB_DISABLE_CAD only sets a kernel flag.
     unsafe { libc::reboot(libc::RB_DISABLE_CAD) };
 }
 
 /// Flush filesystems and power off or reboot. Does not return.
-pub fn halt(how: Halt) -> ! {
+pub(crate) fn halt(how: Halt) -> ! {
     // SAFETY: sync and reboot take no pointers; reboot only returns on error.
     unsafe {
         libc::sync();

@@ -9,19 +9,19 @@ const MAX_EXITS: usize = 5;
 const WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// Start it again after this pause.
     Restart(Duration),
     Reboot,
 }
 
 #[derive(Default)]
-pub struct Exits {
+pub(crate) struct Exits {
     times: Vec<Instant>,
 }
 
 impl Exits {
-    pub fn record(&mut self, now: Instant) -> Next {
+    pub(crate) fn record(&mut self, now: Instant) -> Next {
         self.times.retain(|t| now.duration_since(*t) < WINDOW);
         self.times.push(now);
         if self.times.len() > MAX_EXITS {

@@ -17,7 +17,7 @@ use super::units::{Ipv4Range, LeaseTime, PortRange};
 /// libvirt's and dnsmasq's default lease.
 pub const DEFAULT_LEASE: LeaseTime = LeaseTime::Seconds(3600);
 
-pub struct Checker<'a, 'c> {
+pub(super) struct Checker<'a, 'c> {
     pub c: &'c mut Collector<'a>,
 }
 
@@ -153,7 +153,7 @@ impl Checker<'_, '_> {
         self.c.add(span, field, format!("missing: {what}"));
     }
 
-    pub fn uplink(&mut self, raw: &S<RawUplink>) -> Option<Uplink> {
+    pub(super) fn uplink(&mut self, raw: &S<RawUplink>) -> Option<Uplink> {
         let u = raw.get_ref();
         let interface = match &u.interface {
             None => UplinkInterface::Auto,
@@ -200,7 +200,7 @@ impl Checker<'_, '_> {
         })
     }
 
-    pub fn network(&mut self, raw: &S<RawNetwork>, index: usize) -> Option<Network> {
+    pub(super) fn network(&mut self, raw: &S<RawNetwork>, index: usize) -> Option<Network> {
         let n = raw.get_ref();
         let name = match &n.name {
             Some(v) => {
@@ -925,7 +925,7 @@ impl Checker<'_, '_> {
 
 /// Without `ranges`, DHCP serves the whole subnet but the bridge's address,
 /// which for the usual .1 bridge is libvirt's default .2–.254.
-pub fn default_ranges(addr: Ipv4Net) -> Vec<Ipv4Range> {
+pub(super) fn default_ranges(addr: Ipv4Net) -> Vec<Ipv4Range> {
     let first = u32::from(addr.network()) + 1;
     let last = u32::from(addr.broadcast()) - 1;
     let me = u32::from(addr.addr());

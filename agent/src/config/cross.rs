@@ -9,7 +9,7 @@ use super::model::*;
 use super::problem::Collector;
 use super::raw::{RawNetwork, RawUplink, S};
 
-pub fn check_cross(
+pub(super) fn check_cross(
     c: &mut Collector<'_>,
     uplink: Option<(&S<RawUplink>, &Uplink)>,
     nets: &[(&S<RawNetwork>, &Network)],

@@ -52,20 +52,20 @@ pub fn line_col(src: &str, at: usize) -> (usize, usize) {
 }
 
 /// Collects problems against one source text.
-pub struct Collector<'a> {
+pub(super) struct Collector<'a> {
     src: &'a str,
     pub list: Vec<Problem>,
 }
 
 impl<'a> Collector<'a> {
-    pub fn new(src: &'a str) -> Self {
+    pub(super) fn new(src: &'a str) -> Self {
         Collector {
             src,
             list: Vec::new(),
         }
     }
 
-    pub fn add(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
         let (line, col) = line_col(self.src, span.start);
         self.list.push(Problem {
             line,
@@ -75,7 +75,7 @@ impl<'a> Collector<'a> {
         });
     }
 
-    pub fn finish(mut self, file: &str) -> Problems {
+    pub(super) fn finish(mut self, file: &str) -> Problems {
         self.list.sort_by_key(|p| (p.line, p.col));
         self.list.dedup();
         Problems {

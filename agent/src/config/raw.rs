@@ -8,17 +8,17 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-pub type S<T> = Spanned<T>;
+pub(super) type S<T> = Spanned<T>;
 
 #[derive(Debug, Deserialize, Default)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     pub uplink: Option<S<RawUplink>>,
     #[serde(default)]
     pub network: Vec<S<RawNetwork>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawUplink {
+pub(super) struct RawUplink {
     pub interface: Option<S<String>>,
     pub address: Option<S<String>>,
     pub gateway: Option<S<String>>,
@@ -27,7 +27,7 @@ pub struct RawUplink {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawNetwork {
+pub(super) struct RawNetwork {
     pub name: Option<S<String>>,
     pub kind: Option<S<String>>,
     pub bridge: Option<S<String>>,
@@ -49,7 +49,7 @@ pub struct RawNetwork {
 
 /// `[[network.forward]]`: a port of the appliance forwarded to a guest.
 #[derive(Debug, Deserialize)]
-pub struct RawForward {
+pub(super) struct RawForward {
     pub protocol: Option<S<String>>,
     pub port: Option<S<PortValue>>,
     pub to: Option<S<String>>,
@@ -61,26 +61,26 @@ pub struct RawForward {
 /// A port may be written `8080` or `"8000-8010"`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum PortValue {
+pub(super) enum PortValue {
     Number(i64),
     Text(String),
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawRoute {
+pub(super) struct RawRoute {
     pub to: Option<S<String>>,
     pub via: Option<S<String>>,
     pub metric: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawNat {
+pub(super) struct RawNat {
     pub ports: Option<S<String>>,
     pub address: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawDhcp {
+pub(super) struct RawDhcp {
     pub ranges: Option<Vec<S<String>>>,
     pub lease_time: Option<S<LeaseValue>>,
     pub router: Option<S<bool>>,
@@ -96,26 +96,26 @@ pub struct RawDhcp {
 /// A lease time may be written `3600`, `"1h"`, `"infinite"` or `0`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum LeaseValue {
+pub(super) enum LeaseValue {
     Seconds(i64),
     Text(String),
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawPxe {
+pub(super) struct RawPxe {
     pub file: Option<S<String>>,
     pub server: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawDhcpHost {
+pub(super) struct RawDhcpHost {
     pub mac: Option<S<String>>,
     pub ip: Option<S<String>>,
     pub name: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawDns {
+pub(super) struct RawDns {
     pub enabled: Option<S<bool>>,
     pub domain: Option<S<String>>,
     pub local_only: Option<S<bool>>,
@@ -130,20 +130,20 @@ pub struct RawDns {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawForwarder {
+pub(super) struct RawForwarder {
     pub domain: Option<S<String>>,
     pub addr: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawDnsHost {
+pub(super) struct RawDnsHost {
     pub ip: Option<S<String>>,
     #[serde(default)]
     pub names: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawSrv {
+pub(super) struct RawSrv {
     pub service: Option<S<String>>,
     pub protocol: Option<S<String>>,
     pub domain: Option<S<String>>,
@@ -154,7 +154,7 @@ pub struct RawSrv {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawTxt {
+pub(super) struct RawTxt {
     pub name: Option<S<String>>,
     pub value: Option<S<String>>,
 }

@@ -7,14 +7,14 @@ use toml::Spanned;
 use super::problem::Collector;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Seg {
+pub(super) enum Seg {
     Key(String),
     Index(usize),
 }
 
 /// serde_ignored's path as plain segments, without the private keys that
 /// `Spanned` uses to carry positions through serde.
-pub fn segments(p: &serde_ignored::Path<'_>) -> Vec<Seg> {
+pub(super) fn segments(p: &serde_ignored::Path<'_>) -> Vec<Seg> {
     use serde_ignored::Path;
     let mut out = match p {
         Path::Root => return Vec::new(),
@@ -36,7 +36,7 @@ pub fn segments(p: &serde_ignored::Path<'_>) -> Vec<Seg> {
     out
 }
 
-pub fn report(c: &mut Collector<'_>, src: &str, paths: &[Vec<Seg>], names: &[Option<String>]) {
+pub(super) fn report(c: &mut Collector<'_>, src: &str, paths: &[Vec<Seg>], names: &[Option<String>]) {
     if paths.is_empty() {
         return;
     }

@@ -4,7 +4,7 @@
 
 pub mod client;
 pub mod proto;
-pub mod server;
+pub(crate) mod server;
 pub mod view;
 
 use std::path::{Path, PathBuf};

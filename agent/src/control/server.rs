@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 
 use super::proto::{Request, Response};
 
-pub type Call = (Request, oneshot::Sender<Response>);
+pub(crate) type Call = (Request, oneshot::Sender<Response>);
 
 /// The longest request line accepted; requests are a few dozen bytes.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -32,7 +32,7 @@ pub enum ListenError {
 
 /// Bind the socket (root only: mode 0600) and serve it; requests arrive on
 /// the returned channel.
-pub fn listen(path: &Path) -> Result<mpsc::Receiver<Call>, ListenError> {
+pub(crate) fn listen(path: &Path) -> Result<mpsc::Receiver<Call>, ListenError> {
     let io = |action, err| ListenError::Io {
         path: path.to_path_buf(),
         action,

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 const KEEP: usize = 20;
 
 #[derive(Default)]
-pub struct ErrorLog {
+pub(super) struct ErrorLog {
     /// (unix seconds, message)
     entries: VecDeque<(u64, String)>,
     /// The errors of the last pass: what is wrong now, and how a new error
@@ -17,7 +17,7 @@ pub struct ErrorLog {
 
 impl ErrorLog {
     /// Record the errors of one pass made at `now`.
-    pub fn note(&mut self, now: u64, errors: &[String]) {
+    pub(super) fn note(&mut self, now: u64, errors: &[String]) {
         for e in errors {
             if !self.active.contains(e) {
                 if self.entries.len() == KEEP {
@@ -30,11 +30,11 @@ impl ErrorLog {
     }
 
     /// What is wrong now.
-    pub fn now(&self) -> &[String] {
+    pub(super) fn now(&self) -> &[String] {
         &self.active
     }
 
-    pub fn entries(&self) -> impl Iterator<Item = &(u64, String)> {
+    pub(super) fn entries(&self) -> impl Iterator<Item = &(u64, String)> {
         self.entries.iter()
     }
 }

@@ -8,7 +8,7 @@ mod history;
 mod notify;
 mod reconcile;
 mod reload;
-pub mod state;
+pub(crate) mod state;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 use tracing::debug;
 
-pub fn notify(state: &str) {
+pub(super) fn notify(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
@@ -24,7 +24,7 @@ pub fn notify(state: &str) {
 }
 
 /// For RELOADING=1: systemd wants the time of the reload in microseconds.
-pub fn monotonic_usec() -> u64 {
+pub(super) fn monotonic_usec() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -13,15 +13,15 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
-pub struct StateDir {
+pub(crate) struct StateDir {
     pub dir: PathBuf,
 }
 
 /// A state file that could not be read or written.
-pub type StateError = crate::util::fs::FileError;
+pub(crate) type StateError = crate::util::fs::FileError;
 
 impl StateDir {
-    pub fn new(dir: impl Into<PathBuf>) -> StateDir {
+    pub(crate) fn new(dir: impl Into<PathBuf>) -> StateDir {
         StateDir { dir: dir.into() }
     }
 
@@ -29,19 +29,19 @@ impl StateDir {
         self.dir.join(name)
     }
 
-    pub fn owned_bridges(&self) -> BTreeSet<String> {
+    pub(crate) fn owned_bridges(&self) -> BTreeSet<String> {
         std::fs::read(self.path("bridges.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     }
 
-    pub fn set_owned_bridges(&self, set: &BTreeSet<String>) -> Result<(), StateError> {
+    pub(crate) fn set_owned_bridges(&self, set: &BTreeSet<String>) -> Result<(), StateError> {
         let body = serde_json::to_vec_pretty(set).unwrap_or_default();
         crate::util::fs::write_atomic(&self.path("bridges.json"), &body)
     }
 
-    pub fn clear(&self) -> Result<(), StateError> {
+    pub(crate) fn clear(&self) -> Result<(), StateError> {
         let p = self.path("bridges.json");
         match std::fs::remove_file(&p) {
             Ok(()) => Ok(()),

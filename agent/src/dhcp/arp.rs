@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 
 use crate::config::MacAddr;
 
-pub fn set_neighbour(fd: RawFd, ifname: &str, ip: Ipv4Addr, mac: MacAddr) -> std::io::Result<()> {
+pub(crate) fn set_neighbour(fd: RawFd, ifname: &str, ip: Ipv4Addr, mac: MacAddr) -> std::io::Result<()> {
     // SAFETY: arpreq is plain old data; zeroed is a valid value.
     let mut req: libc::arpreq = unsafe { std::mem::zeroed() };
     let sin = libc::sockaddr_in {

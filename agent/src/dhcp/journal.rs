@@ -30,25 +30,25 @@ enum Record {
 
 #[derive(Debug, thiserror::Error)]
 #[error("lease file {path}: {action}: {err}")]
-pub struct JournalError {
+pub(crate) struct JournalError {
     pub path: String,
     pub action: &'static str,
     pub err: std::io::Error,
 }
 
-pub struct Journal {
+pub(crate) struct Journal {
     path: PathBuf,
     file: File,
     lines: usize,
 }
 
-pub fn path_for(dir: &Path, network: &str) -> PathBuf {
+pub(crate) fn path_for(dir: &Path, network: &str) -> PathBuf {
     dir.join(format!("{network}.jsonl"))
 }
 
 /// Replay a lease file: the leases it ends with (expired ones included;
 /// the pool drops those) and how many lines it had.
-pub fn replay(path: &Path) -> (Vec<Lease>, usize) {
+pub(crate) fn replay(path: &Path) -> (Vec<Lease>, usize) {
     let Ok(f) = File::open(path) else {
         return (Vec::new(), 0);
     };
@@ -89,7 +89,7 @@ pub fn replay(path: &Path) -> (Vec<Lease>, usize) {
 
 impl Journal {
     /// Open the network's lease file, returning the leases it holds.
-    pub fn open(dir: &Path, network: &str) -> Result<(Journal, Vec<Lease>), JournalError> {
+    pub(crate) fn open(dir: &Path, network: &str) -> Result<(Journal, Vec<Lease>), JournalError> {
         let path = path_for(dir, network);
         let err = |action, err| JournalError {
             path: path.display().to_string(),
@@ -110,7 +110,7 @@ impl Journal {
     }
 
     /// Record a batch of changes durably (one write, one fdatasync).
-    pub fn append(&mut self, changes: &[Change]) -> Result<(), JournalError> {
+    pub(crate) fn append(&mut self, changes: &[Change]) -> Result<(), JournalError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -136,12 +136,12 @@ impl Journal {
     }
 
     /// Whether the file has grown enough past `live` leases to rewrite it.
-    pub fn wants_compaction(&self, live: usize) -> bool {
+    pub(crate) fn wants_compaction(&self, live: usize) -> bool {
         self.lines > 2 * live + 1000
     }
 
     /// Rewrite the file as just the live leases, atomically.
-    pub fn compact<'a>(&mut self, live: impl Iterator<Item = &'a Lease>) -> Result<(), JournalError> {
+    pub(crate) fn compact<'a>(&mut self, live: impl Iterator<Item = &'a Lease>) -> Result<(), JournalError> {
         let mut buf = Vec::new();
         let mut n = 0;
         for l in live {

@@ -2,13 +2,13 @@
 //! leases kept in memory and journaled to disk, replies decided by pure
 //! functions (`pool`, `reply`) and sent by a thin socket layer (`server`).
 
-pub mod arp;
-pub mod journal;
+pub(crate) mod arp;
+pub(crate) mod journal;
 pub mod lease;
-pub mod pool;
+pub(crate) mod pool;
 pub mod reply;
-pub mod server;
-pub mod service;
+pub(crate) mod server;
+pub(crate) mod service;
 pub mod show;
 pub mod wire;
 

@@ -17,9 +17,9 @@ use crate::config::MacAddr;
 use crate::plan::DhcpPool;
 
 /// How long an offered address is held for the client it was offered to.
-pub const OFFER_HOLD_SECS: u64 = 30;
+pub(crate) const OFFER_HOLD_SECS: u64 = 30;
 /// How long a declined address is not handed out (dnsmasq: 10 minutes).
-pub const DECLINE_SECS: u64 = 600;
+pub(crate) const DECLINE_SECS: u64 = 600;
 
 #[derive(Debug, Clone)]
 pub struct Pool {
@@ -291,7 +291,7 @@ mod tests {
     use crate::config;
     use crate::plan::plan;
 
-    pub fn pool(extra: &str) -> Pool {
+    pub(super) fn pool(extra: &str) -> Pool {
         let src = format!(
             "[[network]]\nname = \"n\"\nkind = \"isolated\"\nbridge = \"br0\"\naddress = \"10.0.0.1/24\"\n[network.dhcp]\nranges = [\"10.0.0.10-10.0.0.13\"]\n{extra}"
         );

@@ -60,6 +60,7 @@ impl std::fmt::Display for Drop {
     }
 }
 
+#[derive(Debug)]
 pub struct Outcome {
     pub reply: Option<Reply>,
     pub changes: Vec<Change>,

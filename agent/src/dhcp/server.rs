@@ -22,8 +22,8 @@ use super::wire::{self, message_type};
 use crate::plan::DhcpPool;
 use crate::util::time::now;
 
-pub const SERVER_PORT: u16 = 67;
-pub const CLIENT_PORT: u16 = 68;
+pub(crate) const SERVER_PORT: u16 = 67;
+pub(crate) const CLIENT_PORT: u16 = 68;
 /// Packets handled per batch before their replies go out.
 const BATCH: usize = 128;
 /// DISCOVERs answered per full batch when the server is behind.
@@ -31,7 +31,7 @@ const SHED_DISCOVERS_AFTER: usize = 48;
 const DISCOVER: u8 = 1;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServerError {
+pub(crate) enum ServerError {
     #[error("dhcp {network}: socket on {ifname}: {err}")]
     Socket {
         network: String,
@@ -43,7 +43,7 @@ pub enum ServerError {
 }
 
 /// Messages from the daemon to a running server.
-pub enum Control {
+pub(crate) enum Control {
     /// The network's DHCP settings changed (reload): keep leases that fit.
     Reconfigure(Box<DhcpPool>),
     /// `netagent leases`: the leases that have not expired.
@@ -96,7 +96,7 @@ impl RateLimit {
     }
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pool: Pool,
     sock: UdpSocket,
     journal: Journal,
@@ -116,7 +116,7 @@ const BUSY_SWEEP: Duration = Duration::from_secs(5);
 
 impl Server {
     /// Bind to the pool's bridge and load its leases.
-    pub fn start(
+    pub(crate) fn start(
         cfg: DhcpPool,
         lease_dir: &std::path::Path,
         events: Option<mpsc::UnboundedSender<(String, Change)>>,
@@ -157,7 +157,7 @@ impl Server {
         })
     }
 
-    pub async fn run(mut self, mut control: mpsc::Receiver<Control>) {
+    pub(crate) async fn run(mut self, mut control: mpsc::Receiver<Control>) {
         let mut buf = vec![0u8; 4096];
         let sweep = tokio::time::sleep(self.until_sweep());
         tokio::pin!(sweep);

@@ -67,13 +67,13 @@ impl Service for DhcpService {
 
 /// One DHCP server per network that has a pool.
 #[derive(Debug)]
-pub struct DhcpServers {
+pub(crate) struct DhcpServers {
     sup: Supervisor<DhcpService>,
     env: DhcpEnv,
 }
 
 impl DhcpServers {
-    pub fn new(lease_dir: PathBuf, events: Option<mpsc::UnboundedSender<(String, Change)>>) -> Self {
+    pub(crate) fn new(lease_dir: PathBuf, events: Option<mpsc::UnboundedSender<(String, Change)>>) -> Self {
         DhcpServers {
             sup: Supervisor::default(),
             env: DhcpEnv { lease_dir, events },
@@ -81,7 +81,7 @@ impl DhcpServers {
     }
 
     /// The live leases of one network's server; None if it is not running.
-    pub async fn leases(&self, network: &str) -> Option<Vec<Lease>> {
+    pub(crate) async fn leases(&self, network: &str) -> Option<Vec<Lease>> {
         let s = self.sup.get(network)?;
         let (tx, rx) = oneshot::channel();
         s.control.send(Control::Leases(tx)).await.ok()?;
@@ -89,21 +89,21 @@ impl DhcpServers {
     }
 
     /// Ok if it serves, the reason if it cannot, None if not tried yet.
-    pub fn state(&self, network: &str) -> Option<Result<(), String>> {
+    pub(crate) fn state(&self, network: &str) -> Option<Result<(), String>> {
         self.sup.state(network)
     }
 
-    pub fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         self.sup.problems()
     }
 
     /// Whether a sync has work now (a server ended, a retry is due).
-    pub fn due(&self) -> bool {
+    pub(crate) fn due(&self) -> bool {
         self.sup.due(Instant::now())
     }
 
     /// Follow the plan's pools, each on its bridge's current interface index.
-    pub fn sync(&mut self, pools: &[DhcpPool], ifindex: impl Fn(&str) -> Option<u32>) {
+    pub(crate) fn sync(&mut self, pools: &[DhcpPool], ifindex: impl Fn(&str) -> Option<u32>) {
         let wanted: Vec<Want<'_, DhcpPool>> = pools
             .iter()
             .map(|p| Want {

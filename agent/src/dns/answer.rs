@@ -13,11 +13,11 @@ use super::handler::rdata;
 use super::zone::{Decision, LeaseNames, Zone};
 
 /// Local answers live this long in caches downstream (leases come and go).
-pub const LOCAL_TTL: u32 = 60;
+pub(crate) const LOCAL_TTL: u32 = 60;
 /// The UDP payload we offer with EDNS (the DNS flag day size).
 const EDNS_PAYLOAD: u16 = 1232;
 
-pub struct Answer {
+pub(crate) struct Answer {
     pub bytes: Vec<u8>,
     /// How long the same question may get the same answer (None: never reuse).
     pub reusable: Option<Duration>,
@@ -61,7 +61,7 @@ fn encode(
 }
 
 /// Answer `query`; None when it should be dropped (it is not a query).
-pub async fn answer(
+pub(crate) async fn answer(
     zone: &Zone,
     leases: &LeaseNames,
     ups: &[Ipv4Addr],
@@ -97,7 +97,7 @@ pub async fn answer(
 
 /// The response to one question, before encoding: the same for UDP (above)
 /// and TCP (`handler.rs`).
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub code: ResponseCode,
     pub authoritative: bool,
     pub answers: Vec<Record>,
@@ -111,7 +111,7 @@ fn secs(ttl: u32) -> Option<Duration> {
 }
 
 /// Decide with the zone, then answer locally or ask the upstreams.
-pub async fn resolve(
+pub(crate) async fn resolve(
     zone: &Zone,
     leases: &LeaseNames,
     ups: &[Ipv4Addr],
@@ -166,7 +166,10 @@ pub async fn resolve(
                     reusable: secs(ttl),
                 }
             }
-            Upstream::Failed(_) => other(ResponseCode::ServFail),
+            Upstream::Failed(why) => {
+                tracing::debug!("dns: no upstream answered: {why}");
+                other(ResponseCode::ServFail)
+            }
         },
     }
 }

@@ -17,7 +17,7 @@ use hickory_server::proto::ProtoErrorKind;
 type Tokio = Resolver<TokioConnectionProvider>;
 
 #[derive(Debug)]
-pub enum Upstream {
+pub(crate) enum Upstream {
     Records(Vec<Record>),
     /// Negative answer: its response code (NXDOMAIN or NOERROR/no data) and
     /// the SOA for negative caching, when the upstream sent one.
@@ -27,7 +27,7 @@ pub enum Upstream {
 }
 
 #[derive(Debug, Default)]
-pub struct Forwarder {
+pub(crate) struct Forwarder {
     resolvers: Mutex<HashMap<Vec<Ipv4Addr>, Arc<Tokio>>>,
 }
 
@@ -57,7 +57,7 @@ impl Forwarder {
             .clone()
     }
 
-    pub async fn ask(&self, ups: &[Ipv4Addr], name: &Name, qtype: RecordType) -> Upstream {
+    pub(crate) async fn ask(&self, ups: &[Ipv4Addr], name: &Name, qtype: RecordType) -> Upstream {
         let mut fqdn = name.clone();
         fqdn.set_fqdn(true);
         match self.get(ups).lookup(fqdn, qtype).await {

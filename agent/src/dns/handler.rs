@@ -16,7 +16,7 @@ use super::forward::Forwarder;
 use super::zone::{LeaseNames, Zone};
 use crate::plan::RecordData;
 
-pub struct Handler {
+pub(crate) struct Handler {
     /// Swapped whole on reload; queries in flight keep the zone they began with.
     pub zone: Arc<RwLock<Arc<Zone>>>,
     pub leases: Arc<LeaseNames>,
@@ -24,7 +24,7 @@ pub struct Handler {
     pub fwd: Arc<Forwarder>,
 }
 
-pub fn rdata(r: &RecordData) -> Option<RData> {
+pub(crate) fn rdata(r: &RecordData) -> Option<RData> {
     let name = |s: &str| Name::from_ascii(format!("{}.", s.trim_end_matches('.'))).ok();
     Some(match r {
         RecordData::A(ip) => RData::A(A::from(*ip)),

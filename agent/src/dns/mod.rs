@@ -4,11 +4,11 @@
 //! query is decided by `zone::decide` (pure); `handler` speaks DNS through
 //! hickory-server, `forward` asks upstreams through hickory-resolver.
 
-pub mod answer;
-pub mod forward;
-pub mod handler;
-pub mod resolv_conf;
-pub mod server;
-pub mod udp;
-pub mod wire;
+pub(crate) mod answer;
+pub(crate) mod forward;
+pub(crate) mod handler;
+pub(crate) mod resolv_conf;
+pub(crate) mod server;
+pub(crate) mod udp;
+pub(crate) mod wire;
 pub mod zone;

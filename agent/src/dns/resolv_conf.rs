@@ -4,10 +4,10 @@
 
 use std::net::Ipv4Addr;
 
-pub const PATH: &str = "/etc/resolv.conf";
+pub(crate) const PATH: &str = "/etc/resolv.conf";
 
 /// IPv4 nameservers in file order; comments, IPv6 and junk are skipped.
-pub fn nameservers(text: &str) -> Vec<Ipv4Addr> {
+pub(crate) fn nameservers(text: &str) -> Vec<Ipv4Addr> {
     text.lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
@@ -17,7 +17,7 @@ pub fn nameservers(text: &str) -> Vec<Ipv4Addr> {
 }
 
 /// The host's IPv4 resolvers now; none if the file cannot be read.
-pub fn read() -> Vec<Ipv4Addr> {
+pub(crate) fn read() -> Vec<Ipv4Addr> {
     std::fs::read_to_string(PATH)
         .map(|t| nameservers(&t))
         .unwrap_or_default()

@@ -90,7 +90,7 @@ impl Service for DnsService {
 
 /// One DNS server per network with DNS on.
 #[derive(Debug)]
-pub struct DnsServers {
+pub(crate) struct DnsServers {
     sup: Supervisor<DnsService>,
     env: DnsEnv,
     /// Each served network's domain, for the names of its leases.
@@ -160,7 +160,7 @@ fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Resu
 }
 
 impl DnsServers {
-    pub fn new(uplink_dns: Vec<Ipv4Addr>) -> Self {
+    pub(crate) fn new(uplink_dns: Vec<Ipv4Addr>) -> Self {
         DnsServers {
             sup: Supervisor::default(),
             env: DnsEnv {
@@ -173,7 +173,7 @@ impl DnsServers {
     }
 
     /// The resolvers of last resort changed (an uplink lease, a reload).
-    pub fn set_uplink_dns(&self, servers: Vec<Ipv4Addr>) {
+    pub(crate) fn set_uplink_dns(&self, servers: Vec<Ipv4Addr>) {
         if let Ok(mut w) = self.env.uplink_dns.write() {
             *w = servers;
         }
@@ -181,7 +181,7 @@ impl DnsServers {
 
     /// A DHCP lease changed: its hostname is added or removed, in the
     /// network's domain. Networks without DNS ignore it.
-    pub fn lease_changed(&mut self, network: &str, change: &Change) {
+    pub(crate) fn lease_changed(&mut self, network: &str, change: &Change) {
         let Some(domain) = self.domains.get(network).cloned() else {
             return;
         };
@@ -196,21 +196,21 @@ impl DnsServers {
     }
 
     /// Ok if it serves, the reason if it cannot, None if not tried yet.
-    pub fn state(&self, network: &str) -> Option<Result<(), String>> {
+    pub(crate) fn state(&self, network: &str) -> Option<Result<(), String>> {
         self.sup.state(network)
     }
 
-    pub fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         self.sup.problems()
     }
 
     /// Whether a sync has work now (a server ended, a retry is due).
-    pub fn due(&self) -> bool {
+    pub(crate) fn due(&self) -> bool {
         self.sup.due(Instant::now())
     }
 
     /// Follow the plan's zones, each on its bridge's current interface index.
-    pub fn sync(&mut self, plan: &Plan, ifindex: impl Fn(&str) -> Option<u32>) {
+    pub(crate) fn sync(&mut self, plan: &Plan, ifindex: impl Fn(&str) -> Option<u32>) {
         let bridges: HashMap<&str, &crate::plan::BridgePlan> =
             plan.bridges.iter().map(|b| (b.network.as_str(), b)).collect();
         let specs: Vec<(DnsSpec, Option<u32>)> = plan

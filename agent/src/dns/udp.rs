@@ -30,14 +30,14 @@ struct Cached {
     generation: u64,
 }
 
-pub struct Shared {
+pub(crate) struct Shared {
     pub zone: Arc<RwLock<Arc<Zone>>>,
     pub leases: Arc<LeaseNames>,
     pub uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
     pub fwd: Arc<Forwarder>,
 }
 
-pub async fn serve(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
+pub(crate) async fn serve(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
     let cache: Arc<Mutex<HashMap<Key, Cached>>> = Arc::new(Mutex::new(HashMap::new()));
     let mut buf = vec![0u8; 4096];
     loop {

@@ -5,7 +5,7 @@
 
 /// The parts of a query the answer cache is keyed on.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Question<'a> {
+pub(crate) struct Question<'a> {
     /// The question section as sent: name, type, class.
     pub section: &'a [u8],
     /// The name in lower case, as wire labels.
@@ -15,7 +15,7 @@ pub struct Question<'a> {
     pub edns: bool,
 }
 
-pub fn question(b: &[u8]) -> Option<Question<'_>> {
+pub(crate) fn question(b: &[u8]) -> Option<Question<'_>> {
     if b.len() < 12 {
         return None;
     }

@@ -68,7 +68,7 @@ fn table() -> NfListObject<'static> {
 
 /// The batch that makes our table exactly `ruleset` (or removes it when
 /// the ruleset is empty).
-pub fn replace_batch(ruleset: &Nftables<'static>) -> Nftables<'static> {
+pub(crate) fn replace_batch(ruleset: &Nftables<'static>) -> Nftables<'static> {
     let mut objects = vec![
         NfObject::CmdObject(NfCmd::Add(table())),
         NfObject::CmdObject(NfCmd::Delete(table())),
@@ -96,25 +96,25 @@ fn classify(action: &'static str, e: NftablesError) -> FirewallError {
 
 /// `nft -c`: would the kernel take this batch? Changes nothing. At start
 /// the probe's small ruleset stands in for the plan's (see probe.rs).
-pub fn check(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
+pub(crate) fn check(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
     let probe = super::probe::ruleset();
     let batch = replace_batch(probe.as_ref().unwrap_or(ruleset));
     helper::apply_ruleset_with_args(&batch, helper::DEFAULT_NFT, ["-c"]).map_err(|e| classify("check", e))
 }
 
-pub fn apply(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
+pub(crate) fn apply(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
     helper::apply_ruleset_with_args(&replace_batch(ruleset), helper::DEFAULT_NFT, helper::DEFAULT_ARGS)
         .map_err(|e| classify("replace", e))
 }
 
 /// Remove our table, if it is there (`netagent down`).
-pub fn remove() -> Result<(), FirewallError> {
+pub(crate) fn remove() -> Result<(), FirewallError> {
     apply(&Nftables {
         objects: Cow::Owned(Vec::new()),
     })
 }
 
-pub fn count_rules(rs: &Nftables<'_>) -> usize {
+pub(crate) fn count_rules(rs: &Nftables<'_>) -> usize {
     rs.objects
         .iter()
         .filter(|o| matches!(o, NfObject::ListObject(NfListObject::Rule(_))))

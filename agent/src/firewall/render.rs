@@ -11,8 +11,8 @@ use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 pub fn render(rs: &Nftables<'_>) -> String {
     let mut tables = Vec::new();
-    let mut chains: Vec<&Chain> = Vec::new();
-    let mut rules: Vec<&Rule> = Vec::new();
+    let mut chains: Vec<&Chain<'_>> = Vec::new();
+    let mut rules: Vec<&Rule<'_>> = Vec::new();
     for o in rs.objects.iter() {
         match o {
             NfObject::ListObject(NfListObject::Table(t)) => tables.push(t),

@@ -71,7 +71,7 @@ fn message_names(body: &[u8], table: &str) -> bool {
 }
 
 /// A channel that receives a unit each time our table may have changed.
-pub fn watch() -> std::io::Result<mpsc::Receiver<()>> {
+pub(crate) fn watch() -> std::io::Result<mpsc::Receiver<()>> {
     let mut sock = TokioSocket::new(NETLINK_NETFILTER)?;
     sock.socket_mut().bind(&SocketAddr::new(0, 0))?;
     sock.socket_ref().add_membership(NFNLGRP_NFTABLES)?;

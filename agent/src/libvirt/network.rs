@@ -21,7 +21,7 @@ pub struct Imported {
     pub warnings: Vec<String>,
 }
 
-pub fn import(xml: &str) -> Result<Imported, String> {
+pub(super) fn import(xml: &str) -> Result<Imported, String> {
     let doc = Document::parse(xml).map_err(|e| format!("not XML: {e}"))?;
     let root = doc.root_element();
     if root.tag_name().name() != "network" {

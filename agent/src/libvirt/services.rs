@@ -10,7 +10,7 @@ use crate::config::units::{Ipv4Range, MacAddr, PortRange};
 use crate::config::DEFAULT_LEASE;
 use crate::config::{Dhcp, DhcpHost, Dns, DnsHost, Forwarder, Kind, Nat, Pxe, Srv, Txt};
 
-pub fn import_nat(c: &mut Ctx, n: Node<'_, '_>) -> Nat {
+pub(super) fn import_nat(c: &mut Ctx, n: Node<'_, '_>) -> Nat {
     check_attrs(c, n, &["ipv6"]);
     if yes(n.attribute("ipv6")) == Some(true) {
         c.warn("<forward/nat ipv6='yes'> is not imported: netagent serves IPv4 only");
@@ -36,7 +36,7 @@ pub fn import_nat(c: &mut Ctx, n: Node<'_, '_>) -> Nat {
     nat
 }
 
-pub fn import_dhcp(c: &mut Ctx, n: Node<'_, '_>, kind: Kind, domain: Option<String>) -> Dhcp {
+pub(super) fn import_dhcp(c: &mut Ctx, n: Node<'_, '_>, kind: Kind, domain: Option<String>) -> Dhcp {
     let mut ranges = Vec::new();
     let mut lease_time = None;
     for r in children(n, "range") {
@@ -100,7 +100,7 @@ pub fn import_dhcp(c: &mut Ctx, n: Node<'_, '_>, kind: Kind, domain: Option<Stri
     }
 }
 
-pub fn import_dns(
+pub(super) fn import_dns(
     c: &mut Ctx,
     n: Option<Node<'_, '_>>,
     kind: Kind,

@@ -7,24 +7,24 @@ use roxmltree::Node;
 
 use crate::config::units::LeaseTime;
 
-pub struct Ctx {
+pub(super) struct Ctx {
     pub name: String,
     pub warnings: Vec<String>,
 }
 
 impl Ctx {
-    pub fn warn(&mut self, msg: impl AsRef<str>) {
+    pub(super) fn warn(&mut self, msg: impl AsRef<str>) {
         self.warnings
             .push(format!("network \"{}\": {}", self.name, msg.as_ref()));
     }
 
-    pub fn drop_el(&mut self, n: Node<'_, '_>, why: &str) {
+    pub(super) fn drop_el(&mut self, n: Node<'_, '_>, why: &str) {
         self.warn(format!("<{}> {why}; not imported", path(n)));
     }
 }
 
 /// `forward/nat` for an element, for messages.
-pub fn path(n: Node<'_, '_>) -> String {
+pub(super) fn path(n: Node<'_, '_>) -> String {
     let mut parts: Vec<&str> = n
         .ancestors()
         .filter(|a| a.is_element())
@@ -35,23 +35,23 @@ pub fn path(n: Node<'_, '_>) -> String {
     parts.join("/")
 }
 
-pub fn child<'a, 'i>(n: Node<'a, 'i>, tag: &str) -> Option<Node<'a, 'i>> {
+pub(super) fn child<'a, 'i>(n: Node<'a, 'i>, tag: &str) -> Option<Node<'a, 'i>> {
     n.children()
         .find(|c| c.is_element() && c.tag_name().name() == tag)
 }
 
-pub fn children<'a, 'i>(n: Node<'a, 'i>, tag: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
+pub(super) fn children<'a, 'i>(n: Node<'a, 'i>, tag: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
     n.children()
         .filter(move |c| c.is_element() && c.tag_name().name() == tag)
 }
 
-pub fn yes(v: Option<&str>) -> Option<bool> {
+pub(super) fn yes(v: Option<&str>) -> Option<bool> {
     v.map(|v| matches!(v, "yes" | "on"))
 }
 
 /// Attributes that carry nothing netagent can use, per element, besides
 /// those the element's importer reads.
-pub fn check_attrs(c: &mut Ctx, n: Node<'_, '_>, known: &[&str]) {
+pub(super) fn check_attrs(c: &mut Ctx, n: Node<'_, '_>, known: &[&str]) {
     for a in n.attributes() {
         if !known.contains(&a.name()) {
             c.warn(format!(
@@ -64,7 +64,7 @@ pub fn check_attrs(c: &mut Ctx, n: Node<'_, '_>, known: &[&str]) {
     }
 }
 
-pub fn ip_attr(c: &mut Ctx, n: Node<'_, '_>, attr: &str) -> Option<Ipv4Addr> {
+pub(super) fn ip_attr(c: &mut Ctx, n: Node<'_, '_>, attr: &str) -> Option<Ipv4Addr> {
     let v = n.attribute(attr)?;
     match v.parse() {
         Ok(ip) => Some(ip),
@@ -78,7 +78,7 @@ pub fn ip_attr(c: &mut Ctx, n: Node<'_, '_>, attr: &str) -> Option<Ipv4Addr> {
     }
 }
 
-pub fn lease(c: &mut Ctx, n: Node<'_, '_>) -> Option<LeaseTime> {
+pub(super) fn lease(c: &mut Ctx, n: Node<'_, '_>) -> Option<LeaseTime> {
     let l = child(n, "lease")?;
     let expiry: u64 = match l.attribute("expiry").map(str::parse) {
         Some(Ok(e)) => e,

@@ -9,7 +9,7 @@ use super::netlink::{LinkError, Netlink};
 use super::observe::{Kernel, Link};
 
 /// The routes in `k` that carry netagent's protocol mark.
-pub fn owned_routes(k: &Kernel) -> Vec<OwnedRoute> {
+pub(crate) fn owned_routes(k: &Kernel) -> Vec<OwnedRoute> {
     k.routes
         .iter()
         .filter(|r| r.proto == RTPROT_NETAGENT)
@@ -26,7 +26,7 @@ pub fn owned_routes(k: &Kernel) -> Vec<OwnedRoute> {
 }
 
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub changes: usize,
     pub errors: Vec<LinkError>,
     /// Bridges created in this run (for the ownership record).
@@ -63,7 +63,7 @@ fn stage_of(a: &Action) -> u8 {
 /// Passes of observe, diff, act until nothing is left to do. The first
 /// pass works on `now` (the kernel as the caller last read it); after any
 /// change the kernel is read afresh.
-pub async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> Result<Outcome, LinkError> {
+pub(crate) async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> Result<Outcome, LinkError> {
     let mut out = Outcome::default();
     let mut k = now;
     for pass in 0..4 {
@@ -154,7 +154,7 @@ async fn act(nl: &Netlink, k: &Kernel, a: &Action) -> Result<(), LinkError> {
 }
 
 /// One log line per change, in the words of `ip`.
-pub fn describe(a: &Action) -> String {
+pub(crate) fn describe(a: &Action) -> String {
     match a {
         Action::CreateBridge { name, stp, .. } => {
             format!("bridge {name}: created (stp {})", if *stp { "on" } else { "off" })

@@ -13,10 +13,10 @@ use crate::plan::BridgePlan;
 
 /// The route protocol number netagent marks its routes with, so it can tell
 /// them from everyone else's without keeping state (like `proto static`).
-pub const RTPROT_NETAGENT: u8 = 78;
+pub(crate) const RTPROT_NETAGENT: u8 = 78;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     CreateBridge {
         name: String,
         mac: Option<MacAddr>,
@@ -74,7 +74,7 @@ pub enum Action {
 /// The uplink as it must be: its name (resolved from `auto`) and, when
 /// netagent addresses it, the address and gateway (static, or from DHCP).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UplinkState {
+pub(crate) struct UplinkState {
     pub name: String,
     /// False when the host's own tools own the uplink: hands off entirely.
     pub managed: bool,
@@ -84,7 +84,7 @@ pub struct UplinkState {
 
 /// A route as the kernel reports it, with its protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnedRoute {
+pub(crate) struct OwnedRoute {
     pub to: Ipv4Net,
     pub via: Option<Ipv4Addr>,
     pub dev: String,
@@ -95,7 +95,11 @@ pub struct OwnedRoute {
 /// loopback (and not a bridge or a guest port). Devices backed by hardware
 /// win over software links, so a veth or tap never becomes the uplink when
 /// a real NIC exists.
-pub fn resolve_uplink(want: &UplinkInterface, kernel: &Kernel, bridges: &[BridgePlan]) -> Option<String> {
+pub(crate) fn resolve_uplink(
+    want: &UplinkInterface,
+    kernel: &Kernel,
+    bridges: &[BridgePlan],
+) -> Option<String> {
     if let UplinkInterface::Named(n) = want {
         return Some(n.clone());
     }
@@ -115,7 +119,7 @@ pub fn resolve_uplink(want: &UplinkInterface, kernel: &Kernel, bridges: &[Bridge
 }
 
 /// Which planned bridge `link` should be a port of, if any.
-pub fn bridge_for<'a>(
+pub(crate) fn bridge_for<'a>(
     link: &Link,
     bridges: &'a [BridgePlan],
     uplink: Option<&str>,
@@ -144,14 +148,14 @@ pub fn bridge_for<'a>(
         })
 }
 
-pub struct Desired<'a> {
+pub(crate) struct Desired<'a> {
     pub bridges: &'a [BridgePlan],
     pub uplink: Option<&'a UplinkState>,
     /// Bridges netagent created earlier that the plan no longer has.
     pub stale_bridges: &'a [String],
 }
 
-pub fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<Action> {
+pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<Action> {
     let mut out = Vec::new();
     let uplink_name = want.uplink.map(|u| u.name.as_str());
 

@@ -2,13 +2,13 @@
 //! what must change to match the plan (`diff`, pure), and doing it
 //! (`netlink`, `apply`), plus watching for ports that appear later (`watch`).
 
-pub mod apply;
-pub mod diff;
+pub(crate) mod apply;
+pub(crate) mod diff;
 mod dump;
-pub mod netlink;
+pub(crate) mod netlink;
 pub mod observe;
-pub mod sysctl;
-pub mod watch;
+pub(crate) mod sysctl;
+pub(crate) mod watch;
 
 pub use netlink::{LinkError, Netlink};
 pub use observe::{Kernel, Link};

@@ -99,6 +99,12 @@ pub struct Netlink {
     handle: Handle,
 }
 
+impl std::fmt::Debug for Netlink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Netlink")
+    }
+}
+
 impl Netlink {
     /// Open a route netlink socket; its driver runs on the current tokio runtime.
     pub fn connect() -> Result<Netlink, LinkError> {
@@ -368,7 +374,7 @@ impl Netlink {
 }
 
 /// "bridge virbr0" or "link eth0", for error messages.
-pub fn describe(link: &Link) -> String {
+pub(crate) fn describe(link: &Link) -> String {
     if link.is_bridge() {
         format!("bridge {}", link.name)
     } else {

@@ -6,7 +6,7 @@ use crate::plan::Sysctl;
 
 #[derive(Debug, thiserror::Error)]
 #[error("sysctl {path}: set to {value}: {err}")]
-pub struct SysctlError {
+pub(crate) struct SysctlError {
     pub path: String,
     pub value: String,
     pub err: std::io::Error,
@@ -14,7 +14,7 @@ pub struct SysctlError {
 
 /// Apply each setting; returns how many changed. A setting for a link that
 /// does not exist yet is skipped, and the next reconcile sets it.
-pub fn apply(settings: &[Sysctl]) -> Result<usize, SysctlError> {
+pub(crate) fn apply(settings: &[Sysctl]) -> Result<usize, SysctlError> {
     let mut changed = 0;
     for s in settings {
         let path = PathBuf::from("/proc/sys").join(&s.path);

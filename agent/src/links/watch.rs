@@ -24,7 +24,7 @@ const MAX_PENDING: usize = 4096;
 
 /// What the kernel announced since the last look.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Changed {
+pub(crate) struct Changed {
     /// Each change, in order, to bring a kept copy of the kernel up to date.
     pub deltas: Vec<Delta>,
     /// Too many to keep, or one the library could not read: read everything.
@@ -34,7 +34,7 @@ pub struct Changed {
 }
 
 impl Changed {
-    pub fn all() -> Changed {
+    pub(crate) fn all() -> Changed {
         Changed {
             deltas: Vec::new(),
             everything: true,
@@ -100,14 +100,14 @@ fn settings_route(m: &RouteNetlinkMessage) -> bool {
 
 /// Link events, kept while the reconciler is busy.
 #[derive(Debug)]
-pub struct Events {
+pub(crate) struct Events {
     wake: mpsc::Receiver<()>,
     pending: Arc<Mutex<Changed>>,
 }
 
 impl Events {
     /// What changed since the last call; waits for a change.
-    pub async fn next(&mut self) -> Option<Changed> {
+    pub(crate) async fn next(&mut self) -> Option<Changed> {
         self.wake.recv().await?;
         let mut p = self.pending.lock().ok()?;
         Some(std::mem::take(&mut *p))
@@ -124,7 +124,7 @@ impl Changed {
     /// Record every message of one datagram from the event socket. Each
     /// message is parsed, turned into a delta and dropped at once: a burst
     /// of thousands of events costs the kernel's socket buffer, not ours.
-    pub fn note_datagram(&mut self, buf: &[u8]) {
+    pub(crate) fn note_datagram(&mut self, buf: &[u8]) {
         let mut off = 0;
         while off < buf.len() {
             let Ok(nb) = NetlinkBuffer::new_checked(&buf[off..]) else {
@@ -148,7 +148,7 @@ impl Changed {
     }
 }
 
-pub fn watch() -> Result<Events, LinkError> {
+pub(crate) fn watch() -> Result<Events, LinkError> {
     let mut sock = TokioSocket::new(NETLINK_ROUTE).map_err(LinkError::Socket)?;
     sock.socket_mut()
         .bind(&SocketAddr::new(0, 0))

@@ -35,7 +35,7 @@ pub struct DhcpOptions {
     pub pxe: Option<Pxe>,
 }
 
-pub fn pool(n: &Network) -> Option<DhcpPool> {
+pub(super) fn pool(n: &Network) -> Option<DhcpPool> {
     let d = n.dhcp.as_ref()?;
     let addr = n.address?;
     let dns_on = n.serves_dns().is_some();

@@ -88,7 +88,12 @@ async fn exchange(
 const BROADCAST: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::BROADCAST, SERVER_PORT);
 
 /// Run forever, keeping a lease for `ifname` and publishing it on `tx`.
-pub async fn run(ifname: String, mac: MacAddr, hostname: String, tx: watch::Sender<Option<UplinkLease>>) {
+pub(crate) async fn run(
+    ifname: String,
+    mac: MacAddr,
+    hostname: String,
+    tx: watch::Sender<Option<UplinkLease>>,
+) {
     loop {
         let sock = match socket(&ifname) {
             Ok(s) => s,

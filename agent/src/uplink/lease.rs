@@ -11,7 +11,7 @@ use crate::config::MacAddr;
 
 /// What the upstream DHCP server gave the uplink.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UplinkLease {
+pub(crate) struct UplinkLease {
     pub address: Ipv4Net,
     pub router: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
@@ -54,12 +54,12 @@ fn base(xid: u32, mac: MacAddr, kind: MessageType, hostname: &str) -> Message {
     m
 }
 
-pub fn discover(xid: u32, mac: MacAddr, hostname: &str) -> Message {
+pub(crate) fn discover(xid: u32, mac: MacAddr, hostname: &str) -> Message {
     base(xid, mac, MessageType::Discover, hostname)
 }
 
 /// REQUEST in SELECTING state: for the offered address, naming the server.
-pub fn request_offer(xid: u32, mac: MacAddr, hostname: &str, offer: &UplinkLease) -> Message {
+pub(crate) fn request_offer(xid: u32, mac: MacAddr, hostname: &str, offer: &UplinkLease) -> Message {
     let mut m = base(xid, mac, MessageType::Request, hostname);
     let o = m.opts_mut();
     o.insert(DhcpOption::RequestedIpAddress(offer.address.addr()));
@@ -68,23 +68,15 @@ pub fn request_offer(xid: u32, mac: MacAddr, hostname: &str, offer: &UplinkLease
 }
 
 /// REQUEST in RENEWING/REBINDING state: ciaddr set, no server id (§4.3.2).
-pub fn request_renew(xid: u32, mac: MacAddr, hostname: &str, have: Ipv4Addr) -> Message {
+pub(crate) fn request_renew(xid: u32, mac: MacAddr, hostname: &str, have: Ipv4Addr) -> Message {
     let mut m = base(xid, mac, MessageType::Request, hostname);
     m.set_ciaddr(have);
     m.set_flags(Flags::default());
     m
 }
 
-pub fn release(xid: u32, mac: MacAddr, lease: &UplinkLease) -> Message {
-    let mut m = base(xid, mac, MessageType::Release, "");
-    m.set_ciaddr(lease.address.addr());
-    m.set_flags(Flags::default());
-    m.opts_mut().insert(DhcpOption::ServerIdentifier(lease.server));
-    m
-}
-
 #[derive(Debug, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     Offer(UplinkLease),
     Ack(UplinkLease),
     Nak,
@@ -92,7 +84,7 @@ pub enum Reply {
 
 /// What a server's message means for the exchange `xid` of `mac`, or None
 /// when it is not for us or makes no sense (it is then ignored).
-pub fn read_reply(m: &Message, xid: u32, mac: MacAddr) -> Option<Reply> {
+pub(crate) fn read_reply(m: &Message, xid: u32, mac: MacAddr) -> Option<Reply> {
     if m.opcode() != Opcode::BootReply || m.xid() != xid || m.chaddr().get(..6) != Some(&mac.0[..]) {
         return None;
     }

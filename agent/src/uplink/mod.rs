@@ -1,7 +1,7 @@
 //! The appliance's own side: the uplink's address, either static or leased
 //! from the upstream network's DHCP server by our client.
 
-pub mod client;
-pub mod lease;
+pub(crate) mod client;
+pub(crate) mod lease;
 
-pub use lease::UplinkLease;
+pub(crate) use lease::UplinkLease;
