@@ -1,11 +1,18 @@
 //! PID 1's main line. Single-threaded until the modules are loaded and the
 //! signal mask is set, so every thread it starts later inherits the mask and
-//! signals arrive only where `sigtimedwait` collects them.
+//! signals arrive only on the signalfd the main loop reads.
 
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
 
 use tracing::{error, info, warn};
 
@@ -26,22 +33,45 @@ fn logging(console: &Console) {
         .try_init();
 }
 
-fn loopback_up() {
-    // SAFETY: an ioctl on our own socket with a zeroed, then named, ifreq.
-    unsafe {
-        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        if s < 0 {
-            return;
-        }
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (d, c) in req.ifr_name.iter_mut().zip(b"lo\0") {
-            *d = *c as libc::c_char;
-        }
-        if libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req) == 0 {
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            libc::ioctl(s, libc::SIOCSIFFLAGS, &req);
-        }
-        libc::close(s);
+/// `ip link set lo up`, over rtnetlink (lo is interface 1 in every network
+/// namespace).
+fn loopback_up() -> std::io::Result<()> {
+    use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+    use rtnetlink::packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
+    use rtnetlink::packet_route::link::{LinkFlags, LinkMessage};
+    use rtnetlink::packet_route::RouteNetlinkMessage;
+
+    let mut sock = Socket::new(NETLINK_ROUTE)?;
+    sock.bind_auto()?;
+    sock.connect(&SocketAddr::new(0, 0))?;
+    let mut link = LinkMessage::default();
+    link.header.index = 1;
+    link.header.flags = LinkFlags::Up;
+    link.header.change_mask = LinkFlags::Up;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_ACK;
+    let mut msg = NetlinkMessage::new(
+        header,
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::SetLink(link)),
+    );
+    msg.finalize();
+    let mut buf = vec![0u8; msg.buffer_len()];
+    msg.serialize(&mut buf);
+    sock.send(&buf, 0)?;
+    let mut answer = vec![0u8; 4096];
+    let n = sock.recv(&mut &mut answer[..], 0)?;
+    match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&answer[..n]) {
+        Ok(m) => match m.payload {
+            NetlinkPayload::Error(e) => match e.code {
+                Some(code) => Err(std::io::Error::from_raw_os_error(-code.get())),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        },
+        Err(e) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.to_string(),
+        )),
     }
 }
 
@@ -101,23 +131,21 @@ fn spawn(console: &Console, cfg: &Option<PathBuf>) -> std::io::Result<Child> {
     Ok(child)
 }
 
-fn block_signals() -> libc::sigset_t {
-    // SAFETY: building and installing a signal mask for this thread (and its future children threads).
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [
-            libc::SIGCHLD,
-            libc::SIGTERM,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGINT,
-        ] {
-            libc::sigaddset(&mut set, s);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
+/// Block the signals PID 1 answers in this thread (threads started later
+/// inherit the mask) and collect them on a signalfd instead.
+fn block_signals() -> nix::Result<SignalFd> {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGINT,
+    ] {
+        set.add(s);
     }
+    set.thread_block()?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
 }
 
 fn shutdown(console: &Console, child: &mut Option<Child>, how: Halt, why: &str) -> ! {
@@ -130,8 +158,7 @@ fn shutdown(console: &Console, child: &mut Option<Child>, how: Halt, why: &str) 
         }
     ));
     if let Some(c) = child.as_mut() {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
         for _ in 0..50 {
             if matches!(c.try_wait(), Ok(Some(_))) {
                 break;
@@ -170,8 +197,16 @@ pub fn run() -> ! {
         }
         Err(e) => warn!("modules: {e}; using what the kernel has built in"),
     }
-    loopback_up();
-    let set = block_signals();
+    if let Err(e) = loopback_up() {
+        warn!("lo: up: {e}");
+    }
+    let signals = match block_signals() {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            warn!("signals: {e}; power keys and signals are not answered");
+            None
+        }
+    };
     power::disable_ctrl_alt_del();
     if let Ok(l) = Loader::open() {
         std::thread::spawn(move || modules::hotplug(l));
@@ -189,62 +224,64 @@ pub fn run() -> ! {
         }
     };
     let mut exits = Exits::default();
+    // When netagent run is to be started again. The pause never blocks this
+    // loop: signals are answered and children reaped meanwhile.
+    let mut restart_at: Option<Instant> = None;
     loop {
-        if child.is_none() {
-            // A restart that could not spawn: try again, counted as an exit.
-            match exits.record(std::time::Instant::now()) {
-                Next::Restart(pause) => {
-                    std::thread::sleep(pause);
-                    child = spawn(&console, &cfg).ok();
-                }
-                Next::Reboot => {
-                    error!("cannot start netagent run; rebooting in 10 s");
-                    std::thread::sleep(Duration::from_secs(10));
-                    power::halt(Halt::Reboot);
+        if child.is_none() && restart_at.is_none_or(|t| Instant::now() >= t) {
+            restart_at = None;
+            match spawn(&console, &cfg) {
+                Ok(c) => child = Some(c),
+                Err(e) => {
+                    error!("cannot start netagent run: {e}");
+                    // A restart that could not spawn counts as an exit.
+                    restart_at = schedule_restart(&mut exits, "cannot start");
                 }
             }
         }
         if rx.try_recv().is_ok() {
             shutdown(&console, &mut child, Halt::PowerOff, "power button pressed");
         }
-        let timeout = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 200_000_000,
-        };
-        // SAFETY: waiting for one of the blocked signals, with a timeout.
-        let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &timeout) };
-        if let Some((how, why)) = power::on_signal(sig) {
+        if let Some((how, why)) = next_signal(&signals).and_then(power::on_signal) {
             shutdown(&console, &mut child, how, why);
         }
         // Reap every child that ended: ours and orphans handed to PID 1.
-        loop {
-            let mut status = 0;
-            // SAFETY: waitpid with WNOHANG on any child.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                break;
-            }
-            if child.as_ref().is_some_and(|c| c.id() as i32 == pid) {
+        while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            let Some(pid) = status.pid() else { break };
+            if child.as_ref().is_some_and(|c| c.id() as i32 == pid.as_raw()) {
                 child = None;
-                match exits.record(std::time::Instant::now()) {
-                    Next::Restart(pause) => {
-                        error!(
-                            "netagent run ended (status {status}); starting it again in {} s",
-                            pause.as_secs()
-                        );
-                        std::thread::sleep(pause);
-                        match spawn(&console, &cfg) {
-                            Ok(c) => child = Some(c),
-                            Err(e) => error!("cannot start netagent run: {e}"),
-                        }
-                    }
-                    Next::Reboot => {
-                        error!("netagent run keeps ending (status {status}); rebooting in 10 s");
-                        std::thread::sleep(Duration::from_secs(10));
-                        power::halt(Halt::Reboot);
-                    }
-                }
+                restart_at = schedule_restart(&mut exits, &format!("ended ({status:?})"));
             }
         }
     }
+}
+
+/// When to start netagent run again after it ended; reboots instead when it
+/// keeps ending.
+fn schedule_restart(exits: &mut Exits, why: &str) -> Option<Instant> {
+    match exits.record(Instant::now()) {
+        Next::Restart(pause) => {
+            error!("netagent run {why}; starting it again in {} s", pause.as_secs());
+            Some(Instant::now() + pause)
+        }
+        Next::Reboot => {
+            error!("netagent run keeps ending ({why}); rebooting in 10 s");
+            std::thread::sleep(Duration::from_secs(10));
+            power::halt(Halt::Reboot)
+        }
+    }
+}
+
+/// The next blocked signal, waiting at most 200 ms.
+fn next_signal(signals: &Option<SignalFd>) -> Option<i32> {
+    let Some(fd) = signals else {
+        std::thread::sleep(Duration::from_millis(200));
+        return None;
+    };
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut fds, PollTimeout::from(200u16)).ok()? == 0 {
+        return None;
+    }
+    let info = fd.read_signal().ok()??;
+    i32::try_from(info.ssi_signo).ok()
 }

@@ -5,9 +5,7 @@
 //! that appear later arrive as uevents with a MODALIAS and load the same way.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use tracing::{debug, info, warn};
@@ -21,7 +19,14 @@ pub(crate) struct Loader {
     done: HashSet<String>,
 }
 
-const NOT_IN_IMAGE: &str = "not in this image";
+/// Why a module did not load.
+#[derive(Debug)]
+enum InsertError {
+    /// The image leaves it out (its dependencies may list more than the
+    /// appliance ships): not worth a warning.
+    NotInImage,
+    Failed(String),
+}
 
 /// What the appliance always needs, hardware or not. crc32c first: libcrc32c
 /// (under nf_tables) asks the crypto API for it by name, a soft dependency
@@ -67,23 +72,20 @@ impl Loader {
         })
     }
 
-    fn insert(&self, file: &str) -> Result<(), String> {
+    fn insert(&self, file: &str) -> Result<(), InsertError> {
         let path = self.dir.join(file);
         if !path.exists() {
-            return Err(NOT_IN_IMAGE.into());
+            return Err(InsertError::NotInImage);
         }
-        let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let params = CString::default();
-        // SAFETY: finit_module reads the open module file and a NUL-terminated parameter string.
-        let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), 0) };
-        if r == 0 {
-            return Ok(());
+        let f = File::open(&path).map_err(|e| InsertError::Failed(format!("{}: {e}", path.display())))?;
+        match nix::kmod::finit_module(&f, c"", nix::kmod::ModuleInitFlags::empty()) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
+            Err(e) => Err(InsertError::Failed(format!(
+                "{}: {}",
+                path.display(),
+                std::io::Error::from(e)
+            ))),
         }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EEXIST) {
-            return Ok(());
-        }
-        Err(format!("{}: {e}", path.display()))
     }
 
     /// Load `name` and what it depends on; true if it was loaded now.
@@ -105,8 +107,8 @@ impl Loader {
             if !self.done.contains(&dn) && !Path::new("/sys/module").join(&dn).exists() {
                 self.done.insert(dn.clone());
                 match self.insert(&d) {
-                    Err(e) if e == NOT_IN_IMAGE => debug!("module {dn}: {e}"),
-                    Err(e) => warn!("module {dn}: {e}"),
+                    Err(InsertError::NotInImage) => debug!("module {dn}: not in this image"),
+                    Err(InsertError::Failed(e)) => warn!("module {dn}: {e}"),
                     Ok(()) => debug!("module {dn} loaded"),
                 }
             }
@@ -116,11 +118,11 @@ impl Loader {
                 info!("module {name} loaded");
                 true
             }
-            Err(e) if e == NOT_IN_IMAGE => {
+            Err(InsertError::NotInImage) => {
                 debug!("module {name}: not in this image");
                 false
             }
-            Err(e) => {
+            Err(InsertError::Failed(e)) => {
                 warn!("module {name}: {e}");
                 false
             }
@@ -186,42 +188,25 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<String>) {
 /// Devices that appear later (USB NICs, hotplugged virtio): listen for
 /// kernel uevents and load modules for each MODALIAS.
 pub(crate) fn hotplug(mut loader: Loader) {
-    // SAFETY: plain socket/bind calls on a netlink socket we own.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            libc::NETLINK_KOBJECT_UEVENT,
-        )
+    let mut sock = match netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_KOBJECT_UEVENT) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("uevents: {e}");
+            return;
+        }
     };
-    if fd < 0 {
-        warn!("uevents: {}", std::io::Error::last_os_error());
-        return;
-    }
-    // SAFETY: sockaddr_nl is plain data; zeroed then filled.
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    addr.nl_groups = 1;
-    // SAFETY: addr is a valid sockaddr_nl for the call's duration.
-    let r = unsafe {
-        libc::bind(
-            fd,
-            &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        )
-    };
-    if r < 0 {
-        warn!("uevents: bind: {}", std::io::Error::last_os_error());
+    // Group 1: the kernel's own uevents.
+    if let Err(e) = sock.bind(&netlink_sys::SocketAddr::new(0, 1)) {
+        warn!("uevents: bind: {e}");
         return;
     }
     let mut buf = vec![0u8; 8192];
     loop {
-        // SAFETY: reading into our own buffer.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-        if n <= 0 {
-            continue;
-        }
-        let msg = &buf[..n as usize];
+        let n = match sock.recv(&mut &mut buf[..], 0) {
+            Ok(n) if n > 0 => n,
+            _ => continue,
+        };
+        let msg = &buf[..n];
         let add = msg.starts_with(b"add@");
         for field in msg.split(|&b| b == 0) {
             if let (true, Some(m)) = (add, field.strip_prefix(b"MODALIAS=")) {

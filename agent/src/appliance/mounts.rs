@@ -1,7 +1,7 @@
 //! The filesystems PID 1 mounts, and finding the boot disk's FAT partition
 //! with `netagent.toml` on it.
 
-use std::ffi::CString;
+use nix::mount::{MntFlags, MsFlags};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -11,47 +11,32 @@ pub(crate) fn mount(
     src: &str,
     target: &str,
     fstype: &str,
-    flags: libc::c_ulong,
+    flags: MsFlags,
     data: &str,
 ) -> std::io::Result<()> {
     let _ = std::fs::create_dir_all(target);
-    let c = |s: &str| CString::new(s).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput));
-    let (s, t, f, d) = (c(src)?, c(target)?, c(fstype)?, c(data)?);
-    // SAFETY: all pointers are NUL-terminated strings that live for the call.
-    let r = unsafe {
-        libc::mount(
-            s.as_ptr(),
-            t.as_ptr(),
-            f.as_ptr(),
-            flags,
-            d.as_ptr() as *const libc::c_void,
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    nix::mount::mount(Some(src), target, Some(fstype), flags, Some(data)).map_err(std::io::Error::from)
 }
 
 /// proc, sysfs, devtmpfs, /run and /tmp.
 pub(crate) fn basics() {
-    let nosuid = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     for (src, target, fs, flags, data) in [
         ("proc", "/proc", "proc", nosuid, ""),
         ("sysfs", "/sys", "sysfs", nosuid, ""),
-        ("devtmpfs", "/dev", "devtmpfs", libc::MS_NOSUID, "mode=0755"),
+        ("devtmpfs", "/dev", "devtmpfs", MsFlags::MS_NOSUID, "mode=0755"),
         (
             "tmpfs",
             "/run",
             "tmpfs",
-            libc::MS_NOSUID | libc::MS_NODEV,
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             "mode=0755",
         ),
         (
             "tmpfs",
             "/tmp",
             "tmpfs",
-            libc::MS_NOSUID | libc::MS_NODEV,
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             "mode=1777",
         ),
     ] {
@@ -92,7 +77,7 @@ pub(crate) fn find_boot_config(wait: Duration) -> Option<PathBuf> {
         devs.sort();
         for d in devs {
             let dev = format!("/dev/{d}");
-            if mount(&dev, BOOT, "vfat", libc::MS_RDONLY, "").is_ok() {
+            if mount(&dev, BOOT, "vfat", MsFlags::MS_RDONLY, "").is_ok() {
                 let p = Path::new(BOOT).join(CONFIG_NAME);
                 if p.exists() {
                     info!("boot disk: {dev} has {CONFIG_NAME}");
@@ -109,8 +94,5 @@ pub(crate) fn find_boot_config(wait: Duration) -> Option<PathBuf> {
 }
 
 pub(crate) fn umount(target: &str) {
-    if let Ok(t) = CString::new(target) {
-        // SAFETY: a NUL-terminated path.
-        unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
-    }
+    let _ = nix::mount::umount2(target, MntFlags::MNT_DETACH);
 }

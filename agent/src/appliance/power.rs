@@ -2,6 +2,7 @@
 //! KEY_POWER press on an input device; the kernel does nothing with it on
 //! its own, so PID 1 watches for it.
 
+use nix::sys::reboot::RebootMode;
 use std::fs::File;
 use std::io::Read;
 use std::sync::mpsc::Sender;
@@ -71,20 +72,17 @@ pub(crate) fn on_signal(sig: i32) -> Option<(Halt, &'static str)> {
 /// Have the kernel turn Ctrl-Alt-Del into SIGINT for PID 1 instead of an
 /// immediate reboot, so netagent stops cleanly first.
 pub(crate) fn disable_ctrl_alt_del() {
-    // SAFETY: reboot with RB_DISABLE_CAD only sets a kernel flag.
-    unsafe { libc::reboot(libc::RB_DISABLE_CAD) };
+    let _ = nix::sys::reboot::set_cad_enabled(false);
 }
 
 /// Flush filesystems and power off or reboot. Does not return.
 pub(crate) fn halt(how: Halt) -> ! {
-    // SAFETY: sync and reboot take no pointers; reboot only returns on error.
-    unsafe {
-        libc::sync();
-        libc::reboot(match how {
-            Halt::PowerOff => libc::RB_POWER_OFF,
-            Halt::Reboot => libc::RB_AUTOBOOT,
-        });
-    }
+    nix::unistd::sync();
+    // Returns only on failure; then PID 1 waits rather than exit (a kernel panic).
+    let _ = nix::sys::reboot::reboot(match how {
+        Halt::PowerOff => RebootMode::RB_POWER_OFF,
+        Halt::Reboot => RebootMode::RB_AUTOBOOT,
+    });
     loop {
         std::thread::sleep(std::time::Duration::from_secs(60));
     }

@@ -73,8 +73,7 @@ async fn accept(listener: UnixListener, tx: mpsc::Sender<Call>) {
 /// Only root (or the user the agent runs as) may talk to the agent; the
 /// file mode says so too, this holds even if the mode is changed.
 fn allowed(conn: &UnixStream) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     conn.peer_cred().is_ok_and(|c| c.uid() == 0 || c.uid() == me)
 }
 

@@ -8,34 +8,45 @@ use std::os::fd::RawFd;
 
 use crate::config::MacAddr;
 
+/// A `sockaddr` holding an IPv4 address (what `sockaddr_in` would be).
+fn inet(ip: Ipv4Addr) -> libc::sockaddr {
+    let mut sa_data = [0 as libc::c_char; 14];
+    // sockaddr_in: 2 bytes of port (0), then the address in network order.
+    for (d, s) in sa_data[2..6].iter_mut().zip(ip.octets()) {
+        *d = s as libc::c_char;
+    }
+    libc::sockaddr {
+        sa_family: libc::AF_INET as libc::sa_family_t,
+        sa_data,
+    }
+}
+
 pub(crate) fn set_neighbour(fd: RawFd, ifname: &str, ip: Ipv4Addr, mac: MacAddr) -> std::io::Result<()> {
-    // SAFETY: arpreq is plain old data; zeroed is a valid value.
-    let mut req: libc::arpreq = unsafe { std::mem::zeroed() };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(ip).to_be(),
+    let mut ha = [0 as libc::c_char; 14];
+    for (d, s) in ha.iter_mut().zip(mac.0) {
+        *d = s as libc::c_char;
+    }
+    let mut dev = [0 as libc::c_char; 16];
+    for (d, s) in dev.iter_mut().zip(ifname.bytes().take(15)) {
+        *d = s as libc::c_char;
+    }
+    let req = libc::arpreq {
+        arp_pa: inet(ip),
+        arp_ha: libc::sockaddr {
+            sa_family: libc::ARPHRD_ETHER,
+            sa_data: ha,
         },
-        sin_zero: [0; 8],
+        arp_flags: libc::ATF_COM,
+        // Only proxy entries (ATF_PUBL) have a netmask.
+        arp_netmask: libc::sockaddr {
+            sa_family: 0,
+            sa_data: [0; 14],
+        },
+        arp_dev: dev,
     };
-    // SAFETY: sockaddr_in fits in sockaddr (16 bytes each); copying its bytes.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            &sin as *const libc::sockaddr_in as *const u8,
-            &mut req.arp_pa as *mut libc::sockaddr as *mut u8,
-            std::mem::size_of::<libc::sockaddr_in>(),
-        );
-    }
-    req.arp_ha.sa_family = libc::ARPHRD_ETHER;
-    for (d, s) in req.arp_ha.sa_data.iter_mut().zip(mac.0) {
-        *d = s as libc::c_char;
-    }
-    req.arp_flags = libc::ATF_COM;
-    for (d, s) in req.arp_dev.iter_mut().zip(ifname.bytes().take(15)) {
-        *d = s as libc::c_char;
-    }
-    // SAFETY: SIOCSARP takes a pointer to an arpreq that lives for the call.
+    // SAFETY: SIOCSARP reads the arpreq, which lives for the call. No
+    // maintained crate wraps it (nix and rustix leave the ARP ioctls out);
+    // this is the only unsafe code in netagent.
     let r = unsafe { libc::ioctl(fd, libc::SIOCSARP, &req as *const libc::arpreq) };
     if r < 0 {
         return Err(std::io::Error::last_os_error());
