@@ -239,3 +239,58 @@ fn netns_dns_reload_swaps_records_without_restarting() {
         agent.log()
     );
 }
+
+/// An answer built for a small EDNS buffer (truncated) is never replayed to
+/// a client that can take more, and a kept answer's TTL counts down.
+#[test]
+fn netns_dns_cache_keeps_answers_apart_by_buffer_size_and_counts_ttls_down() {
+    need_root!("netns_dns_cache_keeps_answers_apart_by_buffer_size_and_counts_ttls_down");
+    let mut t = Topo::new();
+    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
+    let long = "x".repeat(200);
+    let txt: String = (0..5)
+        .map(|i| format!("[[network.dns.txt]]\nname = \"big\"\nvalue = \"{i}{long}\"\n"))
+        .collect();
+    let cfg = t.write_config(
+        "dns.toml",
+        &with_uplink(&NETWORKS.replace("[[network.dns.txt]]", &format!("{txt}[[network.dns.txt]]"))),
+    );
+    let agent = t.start(&cfg);
+    let ns = &t.g(asker).ns;
+    assert!(
+        wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["cache.lab"])
+            == "10.77.0.20")
+        .is_some(),
+        "{}",
+        agent.log()
+    );
+    let small = dig(ns, "10.77.0.1", &["+bufsize=512", "+ignore", "big.lab", "TXT"]);
+    assert!(
+        small.contains("flags: qr aa tc") || small.contains(" tc"),
+        "512 bytes cannot hold it:\n{small}"
+    );
+    let big = dig(ns, "10.77.0.1", &["+bufsize=1232", "+ignore", "big.lab", "TXT"]);
+    assert_eq!(
+        big.matches("\tTXT\t").count(),
+        5,
+        "after the truncated one, 1232 bytes get all five:\n{big}"
+    );
+    assert!(!big.contains(" tc"), "{big}");
+
+    // TTLs of a kept answer count down (a local name's TTL here).
+    let ttl = |o: &str| -> Option<u32> {
+        o.lines()
+            .find(|l| l.starts_with("cache.lab.") && l.contains("\tA\t"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let first = ttl(&dig(ns, "10.77.0.1", &["cache.lab"])).expect("a TTL");
+    std::thread::sleep(Duration::from_millis(2100));
+    let later = ttl(&dig(ns, "10.77.0.1", &["cache.lab"])).expect("a TTL");
+    assert!(
+        later + 2 <= first,
+        "the TTL did not count down: {first} then {later}"
+    );
+}

@@ -15,17 +15,21 @@ use tracing::debug;
 
 use super::answer::answer;
 use super::forward::Forwarder;
-use super::wire::question;
+use super::wire::{age_ttls, question, reusable_for, ttl_offsets, Shape};
 use super::zone::{LeaseNames, Zone};
 
 /// Entries kept before the cache starts over (bounded memory under floods
 /// of unique names).
 const CACHE_MAX: usize = 10_000;
 
-type Key = (Vec<u8>, u16, bool);
+/// The question (name, type) and the shape of the client it was built for.
+type Key = (Vec<u8>, u16, Shape);
 
 struct Cached {
     bytes: Arc<Vec<u8>>,
+    /// Where its TTLs sit, to count them down on replay.
+    ttls: Arc<Vec<usize>>,
+    stored: Instant,
     until: Instant,
     generation: u64,
 }
@@ -53,12 +57,15 @@ pub(crate) async fn serve(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
         if let Some(q) = &q {
             let hit = {
                 let c = cache.lock().unwrap_or_else(|e| e.into_inner());
-                c.get(&(q.key.clone(), q.qtype, q.edns))
+                c.get(&(q.key.clone(), q.qtype, q.shape()))
                     .filter(|e| e.generation == shared.leases.generation() && e.until > Instant::now())
-                    .map(|e| e.bytes.clone())
+                    .map(|e| (e.bytes.clone(), e.ttls.clone(), e.stored))
             };
-            if let Some(bytes) = hit {
+            if let Some((bytes, ttls, stored)) = hit {
                 let mut out = bytes.as_ref().clone();
+                // A record kept for 20 s says 20 s less (RFC 1035 §3.2.1).
+                let aged = u32::try_from(stored.elapsed().as_secs()).unwrap_or(u32::MAX);
+                age_ttls(&mut out, &ttls, aged);
                 out[..2].copy_from_slice(&query[..2]);
                 // RD as the client set it; the question as the client wrote it.
                 out[2] = (out[2] & !1) | (query[2] & 1);
@@ -67,7 +74,10 @@ pub(crate) async fn serve(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
                 continue;
             }
         }
-        let key = q.map(|q| (q.key, q.qtype, q.edns));
+        let key = q.map(|q| {
+            let shape = q.shape();
+            (q.key, q.qtype, shape)
+        });
         let query = query.to_vec();
         let (sock, shared, cache) = (sock.clone(), shared.clone(), cache.clone());
         tokio::spawn(async move {
@@ -95,18 +105,25 @@ async fn full_path(
         return;
     };
     let _ = sock.send_to(&a.bytes, from).await;
-    if let (Some(key), Some(ttl)) = (key, a.reusable) {
-        let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-        if c.len() >= CACHE_MAX {
-            c.clear();
-        }
-        c.insert(
-            key,
-            Cached {
-                bytes: Arc::new(a.bytes),
-                until: Instant::now() + ttl,
-                generation,
-            },
-        );
+    let Some(key) = key.filter(|k| reusable_for(&a.bytes, k.2)) else {
+        return;
+    };
+    let (Some(ttl), Some(ttls)) = (a.reusable, ttl_offsets(&a.bytes)) else {
+        return;
+    };
+    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if c.len() >= CACHE_MAX {
+        c.clear();
     }
+    let now = Instant::now();
+    c.insert(
+        key,
+        Cached {
+            bytes: Arc::new(a.bytes),
+            ttls: Arc::new(ttls),
+            stored: now,
+            until: now + ttl,
+            generation,
+        },
+    );
 }

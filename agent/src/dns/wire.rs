@@ -13,6 +13,94 @@ pub(crate) struct Question<'a> {
     pub qtype: u16,
     /// Whether the query carries an EDNS OPT record (the answer must too).
     pub edns: bool,
+    /// The largest UDP answer the client takes: 512 without EDNS, else
+    /// what its OPT record says (never less than 512, RFC 6891 §6.2.5).
+    pub udp_size: u16,
+    /// The DNSSEC OK bit of its OPT record.
+    pub dnssec_ok: bool,
+}
+
+/// What shapes an answer besides its question: an answer built for one
+/// client is replayed only to clients of the same shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Shape {
+    pub edns: bool,
+    pub dnssec_ok: bool,
+    /// The client's buffer, rounded down to a class: 512, 1232 (the DNS
+    /// flag day size), 4096.
+    pub size_class: u16,
+}
+
+impl Question<'_> {
+    pub(crate) fn shape(&self) -> Shape {
+        let size_class = [4096, 1232, 512]
+            .into_iter()
+            .find(|c| self.udp_size >= *c)
+            .unwrap_or(512);
+        Shape {
+            edns: self.edns,
+            dnssec_ok: self.dnssec_ok,
+            size_class,
+        }
+    }
+}
+
+/// Whether an answer may be kept for the clients of `shape`: not
+/// truncated (a client that can take more must get more), and no longer
+/// than the smallest buffer of the class.
+pub(crate) fn reusable_for(answer: &[u8], shape: Shape) -> bool {
+    let truncated = answer.get(2).is_some_and(|f| f & 0x02 != 0);
+    !truncated && answer.len() <= usize::from(shape.size_class)
+}
+
+/// Where the TTL of each record in an answer sits (the OPT record's is not
+/// a TTL and is left out), so a replayed answer can count them down. None
+/// when the message cannot be walked.
+pub(crate) fn ttl_offsets(b: &[u8]) -> Option<Vec<usize>> {
+    let count =
+        |i: usize| -> Option<usize> { Some(usize::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]))) };
+    let (qd, records) = (count(4)?, count(6)? + count(8)? + count(10)?);
+    let mut i = 12;
+    for _ in 0..qd {
+        i = skip_name(b, i)? + 4;
+    }
+    let mut out = Vec::with_capacity(records);
+    for _ in 0..records {
+        i = skip_name(b, i)?;
+        let rtype = u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]);
+        if rtype != 41 {
+            out.push(i + 4);
+        }
+        let rdlen = count(i + 8)?;
+        i += 10 + rdlen;
+        if i > b.len() {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// The offset just past the name at `i` (labels, or a compression pointer).
+fn skip_name(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let len = *b.get(i)?;
+        match len {
+            0 => return Some(i + 1),
+            l if l & 0xc0 == 0xc0 => return Some(i + 2),
+            l if l <= 63 => i += 1 + usize::from(l),
+            _ => return None,
+        }
+    }
+}
+
+/// Lower every TTL at `offsets` by `elapsed` seconds.
+pub(crate) fn age_ttls(b: &mut [u8], offsets: &[usize], elapsed: u32) {
+    for &o in offsets {
+        if let Some(t) = b.get_mut(o..o + 4) {
+            let ttl = u32::from_be_bytes([t[0], t[1], t[2], t[3]]).saturating_sub(elapsed);
+            t.copy_from_slice(&ttl.to_be_bytes());
+        }
+    }
 }
 
 pub(crate) fn question(b: &[u8]) -> Option<Question<'_>> {
@@ -49,11 +137,15 @@ pub(crate) fn question(b: &[u8]) -> Option<Question<'_>> {
     }
     let end = i + 4;
     let edns = count(10) == 1;
+    let (mut udp_size, mut dnssec_ok) = (512, false);
     if edns {
-        // The one additional record must be an OPT for the root name.
+        // The one additional record must be an OPT for the root name:
+        // name 0, type 41, class = UDP size, TTL = rcode, version, flags.
         if b.get(end) != Some(&0) || b.get(end + 1..end + 3) != Some(&[0, 41]) {
             return None;
         }
+        udp_size = u16::from_be_bytes([*b.get(end + 3)?, *b.get(end + 4)?]).max(512);
+        dnssec_ok = b.get(end + 7)? & 0x80 != 0;
     } else if b.len() != end {
         return None;
     }
@@ -62,6 +154,8 @@ pub(crate) fn question(b: &[u8]) -> Option<Question<'_>> {
         key,
         qtype,
         edns,
+        udp_size,
+        dnssec_ok,
     })
 }
 
@@ -77,6 +171,66 @@ mod tests {
             b.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
         }
         b
+    }
+
+    #[test]
+    fn the_shape_follows_the_clients_buffer_and_do_bit() {
+        let plain = query(b"\x03web\x00", false);
+        let q = question(&plain).unwrap();
+        assert_eq!(
+            q.shape(),
+            Shape {
+                edns: false,
+                dnssec_ok: false,
+                size_class: 512
+            }
+        );
+        let mut small = query(b"\x03web\x00", true);
+        let n = small.len();
+        small[n - 8..n - 6].copy_from_slice(&512u16.to_be_bytes());
+        let mut big = small.clone();
+        big[n - 8..n - 6].copy_from_slice(&1232u16.to_be_bytes());
+        big[n - 4] = 0x80; // DO
+        let (s, b) = (question(&small).unwrap().shape(), question(&big).unwrap().shape());
+        assert_eq!((s.size_class, s.dnssec_ok), (512, false));
+        assert_eq!((b.size_class, b.dnssec_ok), (1232, true));
+        assert_ne!(s, b, "a 512-byte answer is not replayed to a 1232-byte client");
+        // A buffer below 512 counts as 512.
+        small[n - 8..n - 6].copy_from_slice(&100u16.to_be_bytes());
+        assert_eq!(question(&small).unwrap().udp_size, 512);
+    }
+
+    #[test]
+    fn truncated_or_oversized_answers_are_not_kept() {
+        let shape = Shape {
+            edns: true,
+            dnssec_ok: false,
+            size_class: 512,
+        };
+        let mut a = vec![0u8; 100];
+        assert!(reusable_for(&a, shape));
+        a[2] |= 0x02; // TC
+        assert!(!reusable_for(&a, shape));
+        assert!(!reusable_for(&vec![0u8; 600], shape));
+    }
+
+    #[test]
+    fn ttls_are_found_and_counted_down_but_not_the_opt_record() {
+        // Answer: web. A 10.0.0.1 TTL 60, compressed name, then an OPT.
+        let mut a = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 1];
+        a.extend_from_slice(b"\x03web\x00\x00\x01\x00\x01");
+        a.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 1]);
+        a.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]);
+        let offs = ttl_offsets(&a).unwrap();
+        assert_eq!(offs.len(), 1);
+        age_ttls(&mut a, &offs, 20);
+        assert_eq!(&a[offs[0]..offs[0] + 4], &40u32.to_be_bytes());
+        age_ttls(&mut a, &offs, 100);
+        assert_eq!(&a[offs[0]..offs[0] + 4], &0u32.to_be_bytes());
+        assert!(
+            ttl_offsets(&a[..a.len() - 3]).is_none(),
+            "a cut message cannot be walked"
+        );
     }
 
     #[test]
