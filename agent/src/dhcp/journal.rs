@@ -4,14 +4,18 @@
 //! - The server writes a batch of changes with one write and one fdatasync
 //!   before it sends the replies of that batch, so an ACKed lease is on disk
 //!   (group commit: no per-packet write, and nothing acknowledged is lost).
-//! - A kill -9 can only cut the last line short; replay skips a line that
-//!   does not parse.
+//! - A kill -9 can only cut the last line short, a full disk a line in the
+//!   middle; replay skips each line that does not parse (bad UTF-8 or half
+//!   a JSON object) and keeps every other. After a failed write the next one
+//!   starts on a fresh line, so a torn line never swallows a good record.
+//! - The file is 0600: it names every guest's MAC and hostname.
 //! - When the file has grown well past the live leases it is rewritten
 //!   whole into a temporary file and renamed over the old one.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -40,6 +44,17 @@ pub(crate) struct Journal {
     path: PathBuf,
     file: File,
     lines: usize,
+    /// The last write failed and may have left half a line.
+    torn: bool,
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
 pub(crate) fn path_for(dir: &Path, network: &str) -> PathBuf {
@@ -55,10 +70,14 @@ pub(crate) fn replay(path: &Path) -> (Vec<Lease>, usize) {
     let mut by_ip: HashMap<Ipv4Addr, Lease> = HashMap::new();
     let mut by_client: HashMap<ClientId, Ipv4Addr> = HashMap::new();
     let mut lines = 0;
-    for line in BufReader::new(f).lines() {
+    for line in BufReader::new(f).split(b'\n') {
+        // Bytes, not text: one line of bad UTF-8 must not end the replay.
         let Ok(line) = line else { break };
         lines += 1;
-        match serde_json::from_str::<Record>(&line) {
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Record>(&line) {
             Ok(Record::Bound(l)) => {
                 // A client holds one address: a new one replaces its old one.
                 if let Some(old) = by_client.insert(l.client.clone(), l.ip) {
@@ -98,12 +117,13 @@ impl Journal {
         };
         std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
         let (leases, lines) = replay(&path);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| err("open", e))?;
-        let mut j = Journal { path, file, lines };
+        let file = open_append(&path).map_err(|e| err("open", e))?;
+        let mut j = Journal {
+            path,
+            file,
+            lines,
+            torn: false,
+        };
         // Start from a clean file: it also drops a torn last line.
         j.compact(leases.iter())?;
         Ok((j, leases))
@@ -114,7 +134,10 @@ impl Journal {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut buf = Vec::with_capacity(changes.len() * 160);
+        let mut buf = Vec::with_capacity(changes.len() * 160 + 1);
+        if self.torn {
+            buf.push(b'\n');
+        }
         for c in changes {
             let r = match c {
                 Change::Bound(l) => Record::Bound(l.clone()),
@@ -129,8 +152,10 @@ impl Journal {
             action,
             err,
         };
-        self.file.write_all(&buf).map_err(|e| err("append", e))?;
-        self.file.sync_data().map_err(|e| err("sync", e))?;
+        let written = self.file.write_all(&buf).map_err(|e| err("append", e));
+        let synced = written.and_then(|()| self.file.sync_data().map_err(|e| err("sync", e)));
+        self.torn = synced.is_err();
+        synced?;
         self.lines += changes.len();
         Ok(())
     }
@@ -155,15 +180,13 @@ impl Journal {
             action: e.action,
             err: e.err,
         })?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|err| JournalError {
-                path: self.path.display().to_string(),
-                action: "reopen",
-                err,
-            })?;
+        self.file = open_append(&self.path).map_err(|err| JournalError {
+            path: self.path.display().to_string(),
+            action: "reopen",
+            err,
+        })?;
         self.lines = n;
+        self.torn = false;
         Ok(())
     }
 }
@@ -204,6 +227,47 @@ mod tests {
         assert_eq!(ips, vec![2, 3]);
         let text = std::fs::read_to_string(path_for(&dir, "n")).unwrap();
         assert_eq!(text.lines().count(), 2, "compacted on open: {text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_damaged_line_anywhere_loses_only_itself_and_the_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("netagent-journal-mid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut j, _) = Journal::open(&dir, "n").unwrap();
+        j.append(&[Change::Bound(lease(1, "a"))]).unwrap();
+        let mut f = OpenOptions::new().append(true).open(path_for(&dir, "n")).unwrap();
+        // Bad UTF-8, half an object, and an empty line, in the middle.
+        f.write_all(b"{\"bound\":\"caf\xe9\"}\n{\"bound\":{\"ip\":\"10.0.0.7\"\n\n")
+            .unwrap();
+        drop(f);
+        j.append(&[Change::Bound(lease(2, "b")), Change::Bound(lease(3, "c"))])
+            .unwrap();
+        drop(j);
+        let (_j, leases) = Journal::open(&dir, "n").unwrap();
+        let ips: Vec<u8> = leases.iter().map(|l| l.ip.octets()[3]).collect();
+        assert_eq!(ips, vec![1, 2, 3], "every good line after the damage is kept");
+        let mode = std::fs::metadata(path_for(&dir, "n"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn after_a_torn_write_the_next_record_starts_a_fresh_line() {
+        let dir = std::env::temp_dir().join(format!("netagent-journal-torn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut j, _) = Journal::open(&dir, "n").unwrap();
+        // As a full disk leaves it: half a record, no newline, write failed.
+        j.file.write_all(b"{\"bound\":{\"ip\"").unwrap();
+        j.torn = true;
+        j.append(&[Change::Bound(lease(4, "d"))]).unwrap();
+        drop(j);
+        let (_j, leases) = Journal::open(&dir, "n").unwrap();
+        assert_eq!(leases.len(), 1, "the record after the torn line survives");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -23,7 +23,17 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> Result<(), FileError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| err("create", e))?;
+    // 0600: lease files name every guest; state files are root's alone.
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| err("create", e))?
+    };
     f.write_all(body).map_err(|e| err("write", e))?;
     f.sync_all().map_err(|e| err("sync", e))?;
     std::fs::rename(&tmp, path).map_err(|e| err("rename", e))?;
