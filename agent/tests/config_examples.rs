@@ -302,6 +302,34 @@ via = "10.3.0.1"
 }
 
 #[test]
+fn names_routes_and_records_that_would_break_the_host_are_refused() {
+    let long = "t".repeat(256);
+    let p = problems(&format!(
+        r#"{UPLINK}
+[[network]]
+name = "a"
+bridge = "default"
+address = "10.0.0.1/24"
+[[network.route]]
+to = "0.0.0.0/0"
+via = "10.0.0.5"
+[network.dns]
+[[network.dns.txt]]
+name = "x"
+value = "{long}"
+[[network]]
+name = "b"
+bridge = "lo"
+address = "10.1.0.1/24"
+"#
+    ));
+    has(&p, 6, "`default` cannot be a bridge's name");
+    has(&p, 9, "would send all of the host's traffic to a guest");
+    has(&p, 14, "a TXT value has at most 255");
+    has(&p, 17, "`lo` cannot be a bridge's name");
+}
+
+#[test]
 fn syntax_errors_have_a_position() {
     let p = problems("[[network]\nname = 1\n");
     assert_eq!(p.list.len(), 1);

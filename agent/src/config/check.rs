@@ -249,7 +249,11 @@ impl Checker<'_, '_> {
         // between networks still run and the user sees all problems at once.
         let bridge = match &n.bridge {
             Some(v) => {
-                self.ifname(v, &f("bridge"));
+                if self.ifname(v, &f("bridge")).is_some() {
+                    if let Some(why) = reserved_bridge_name(v.get_ref()) {
+                        self.c.add(v.span(), f("bridge"), why);
+                    }
+                }
                 v.get_ref().clone()
             }
             None => {
@@ -492,7 +496,13 @@ impl Checker<'_, '_> {
                 let to: Option<Ipv4Net> =
                     self.parse(v, &format!("{field}.to"), "a subnet (like 10.20.0.0/16)");
                 if let Some(t) = to {
-                    if t.addr() != t.network() {
+                    if t.prefix_len() == 0 {
+                        self.c.add(
+                            v.span(),
+                            format!("{field}.to"),
+                            format!("{t} would send all of the host's traffic to a guest: route a smaller subnet, or set the uplink's gateway"),
+                        );
+                    } else if t.addr() != t.network() {
                         self.c.add(
                             v.span(),
                             format!("{field}.to"),
@@ -901,6 +911,18 @@ impl Checker<'_, '_> {
                 }
             };
             let value = match &r.value {
+                // One TXT string holds at most 255 bytes (RFC 1035 §3.3).
+                Some(v) if v.get_ref().len() > 255 => {
+                    self.c.add(
+                        v.span(),
+                        format!("{fi}.value"),
+                        format!(
+                            "is {} bytes; a TXT value has at most 255: split it over several [[network.dns.txt]] with the same name",
+                            v.get_ref().len()
+                        ),
+                    );
+                    None
+                }
                 Some(v) => Some(v.get_ref().clone()),
                 None => {
                     self.missing(t.span(), &fi, "value = \"...\"");
@@ -921,6 +943,16 @@ impl Checker<'_, '_> {
             txt,
         })
     }
+}
+
+/// Names that are valid for a link but must not be a network's bridge:
+/// `all` and `default` are the kernel's settings directories under
+/// /proc/sys/net/*/conf (a bridge so named would change every interface's
+/// settings), `lo` is the loopback.
+fn reserved_bridge_name(name: &str) -> Option<String> {
+    matches!(name, "all" | "default" | "lo").then(|| {
+        format!("`{name}` cannot be a bridge's name (it is the kernel's own): pick another, such as virbr1")
+    })
 }
 
 /// Without `ranges`, DHCP serves the whole subnet but the bridge's address,
