@@ -18,6 +18,10 @@ use crate::plan::DhcpPool;
 
 /// How long an offered address is held for the client it was offered to.
 pub(crate) const OFFER_HOLD_SECS: u64 = 30;
+/// Declined addresses set aside at once, at most: past it a DECLINE still
+/// ends the client's lease but the address is not held back.
+const MAX_DECLINED: usize = 64;
+
 /// How long a declined address is not handed out (dnsmasq: 10 minutes).
 pub(crate) const DECLINE_SECS: u64 = 600;
 
@@ -245,10 +249,27 @@ impl Pool {
         None
     }
 
-    /// DECLINE: the client found `ip` in use; set it aside for a while.
-    pub fn decline(&mut self, client: &ClientId, ip: Ipv4Addr, now: u64) -> Option<Lease> {
-        self.declined.insert(ip, now + DECLINE_SECS);
-        self.release(client, ip)
+    /// DECLINE: the client found `ip` in use; set it aside for a while. A
+    /// client may decline only the address offered or leased to itself,
+    /// inside the pool; any other DECLINE is ignored (else one guest could
+    /// take addresses away from others, or lock the pool), and at most
+    /// MAX_DECLINED addresses rest at once. Returns the lease it gave up,
+    /// and whether the DECLINE was taken.
+    pub fn decline(&mut self, client: &ClientId, ip: Ipv4Addr, now: u64) -> (Option<Lease>, bool) {
+        let offered = self
+            .offers
+            .get(&ip)
+            .is_some_and(|(c, until)| c == client && *until > now);
+        let leased = self.leases.get(&ip).is_some_and(|l| &l.client == client);
+        if !(offered || leased) || !self.in_ranges(ip) {
+            return (None, false);
+        }
+        self.declined.retain(|_, until| *until > now);
+        if self.declined.len() < MAX_DECLINED {
+            self.declined.insert(ip, now + DECLINE_SECS);
+        }
+        self.offers.remove(&ip);
+        (self.release(client, ip), true)
     }
 
     /// Remove leases that have run out; returns them (DNS forgets their names).
@@ -354,10 +375,31 @@ mod tests {
         assert!(!p.available(a, &id(2), mac(2), 10));
         assert!(p.available(a, &id(2), mac(2), OFFER_HOLD_SECS + 1));
         p.bind(a, &id(1), mac(1), None, Some(1000));
-        p.decline(&id(1), a, 10);
+        assert_eq!(p.decline(&id(2), a, 10), (None, false), "not its address");
+        assert!(p.lease_of(&id(1)).is_some(), "the holder keeps it");
+        assert!(p.decline(&id(1), a, 10).1);
         assert!(p.lease_of(&id(1)).is_none());
         assert!(!p.available(a, &id(1), mac(1), 20));
         assert!(p.available(a, &id(1), mac(1), 10 + DECLINE_SECS));
+    }
+
+    #[test]
+    fn declines_touch_only_the_senders_own_address_and_are_bounded() {
+        let mut p = pool("");
+        // Outside the pool, or never offered: ignored, nothing grows.
+        assert!(!p.decline(&id(1), "10.0.0.1".parse().unwrap(), 0).1);
+        assert!(!p.decline(&id(1), "192.168.9.9".parse().unwrap(), 0).1);
+        assert!(p.declined.is_empty());
+        // Many invented clients, each declining its own offer: bounded.
+        for n in 0..200u32 {
+            let c = ClientId(n.to_be_bytes().to_vec());
+            let Some(a) = p.choose(&c, mac(1), None, 0) else {
+                break;
+            };
+            p.hold_offer(a, &c, 0);
+            assert!(p.decline(&c, a, 0).1);
+        }
+        assert!(p.declined.len() <= MAX_DECLINED, "{}", p.declined.len());
     }
 
     #[test]

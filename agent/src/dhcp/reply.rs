@@ -140,8 +140,12 @@ pub fn handle(pool: &mut Pool, m: &Message, now: u64) -> Result<Outcome, Drop> {
         }
         MessageType::Decline => match requested_ip(m) {
             Some(ip) if server_id(m).is_none_or(|s| s == pool.cfg.server) => {
-                let gone = pool.decline(&client, ip, now);
-                none(gone.into_iter().map(Change::Gone).collect())
+                match pool.decline(&client, ip, now) {
+                    (gone, true) => none(gone.into_iter().map(Change::Gone).collect()),
+                    (_, false) => Err(Drop::Ignored(
+                        "DECLINE of an address not offered or leased to the sender",
+                    )),
+                }
             }
             _ => Err(Drop::Ignored("DECLINE without a requested address")),
         },
