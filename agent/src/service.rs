@@ -68,6 +68,27 @@ fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1 << attempts.saturating_sub(1).min(3))
 }
 
+/// A set of services under one supervisor: what the daemon asks of it.
+pub(crate) trait Supervised {
+    type S: Service;
+    fn supervisor(&self) -> &Supervisor<Self::S>;
+
+    /// Ok if it serves, the reason if it cannot, None if not tried yet.
+    fn state(&self, network: &str) -> Option<Result<(), String>> {
+        self.supervisor().state(network)
+    }
+
+    /// Why each service that should serve does not.
+    fn problems(&self) -> Vec<String> {
+        self.supervisor().problems()
+    }
+
+    /// Whether a sync has work now (a server ended, a retry is due).
+    fn due(&self) -> bool {
+        self.supervisor().due(Instant::now())
+    }
+}
+
 pub(crate) struct Supervisor<S: Service> {
     running: HashMap<String, Running<S>>,
     down: HashMap<String, Down>,

@@ -5,6 +5,7 @@ use crate::control::proto::{Request, Response, Services, Status, UplinkInfo};
 use crate::control::view;
 use crate::dhcp::show;
 use crate::links::observe::Kernel;
+use crate::service::Supervised;
 
 use super::Daemon;
 

@@ -24,6 +24,7 @@ use crate::dns::server::DnsServers;
 use crate::firewall::{apply as fw, watch as nft_watch};
 use crate::links::{watch as link_watch, LinkError, Netlink};
 use crate::plan::{plan, Plan};
+use crate::service::Supervised;
 use crate::uplink::{client, UplinkLease};
 use reconcile::{Reconciler, Scope};
 

@@ -12,7 +12,7 @@ use super::lease::Lease;
 use super::reply::Change;
 use super::server::{Control, Server};
 use crate::plan::DhcpPool;
-use crate::service::{Service, Supervisor, Want};
+use crate::service::{Service, Supervised, Supervisor, Want};
 
 #[derive(Debug)]
 pub(crate) struct DhcpService {
@@ -65,6 +65,13 @@ impl Service for DhcpService {
     }
 }
 
+impl Supervised for DhcpServers {
+    type S = DhcpService;
+    fn supervisor(&self) -> &Supervisor<DhcpService> {
+        &self.sup
+    }
+}
+
 /// One DHCP server per network that has a pool.
 #[derive(Debug)]
 pub(crate) struct DhcpServers {
@@ -86,20 +93,6 @@ impl DhcpServers {
         let (tx, rx) = oneshot::channel();
         s.control.send(Control::Leases(tx)).await.ok()?;
         rx.await.ok()
-    }
-
-    /// Ok if it serves, the reason if it cannot, None if not tried yet.
-    pub(crate) fn state(&self, network: &str) -> Option<Result<(), String>> {
-        self.sup.state(network)
-    }
-
-    pub(crate) fn problems(&self) -> Vec<String> {
-        self.sup.problems()
-    }
-
-    /// Whether a sync has work now (a server ended, a retry is due).
-    pub(crate) fn due(&self) -> bool {
-        self.sup.due(Instant::now())
     }
 
     /// Follow the plan's pools, each on its bridge's current interface index.

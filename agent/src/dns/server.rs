@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::dhcp::reply::Change;
-use crate::service::{Service, Supervisor, Want};
+use crate::service::{Service, Supervised, Supervisor, Want};
 
 use super::forward::Forwarder;
 use super::handler::Handler;
@@ -85,6 +85,13 @@ impl Service for DnsService {
     fn stop(self) {
         self.tcp.abort();
         self.udp.abort();
+    }
+}
+
+impl Supervised for DnsServers {
+    type S = DnsService;
+    fn supervisor(&self) -> &Supervisor<DnsService> {
+        &self.sup
     }
 }
 
@@ -193,20 +200,6 @@ impl DnsServers {
             },
             Change::Gone(l) => names.remove(l.ip),
         }
-    }
-
-    /// Ok if it serves, the reason if it cannot, None if not tried yet.
-    pub(crate) fn state(&self, network: &str) -> Option<Result<(), String>> {
-        self.sup.state(network)
-    }
-
-    pub(crate) fn problems(&self) -> Vec<String> {
-        self.sup.problems()
-    }
-
-    /// Whether a sync has work now (a server ended, a retry is due).
-    pub(crate) fn due(&self) -> bool {
-        self.sup.due(Instant::now())
     }
 
     /// Follow the plan's zones, each on its bridge's current interface index.
