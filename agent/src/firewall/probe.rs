@@ -45,7 +45,7 @@ address = "10.255.2.1/24"
 /// (a unit test keeps it whole), and then the caller checks the real one.
 pub(crate) fn ruleset() -> Option<Nftables<'static>> {
     let cfg = config::parse(PROBE, "probe").ok()?;
-    Some(super::ruleset(&cfg))
+    Some(crate::plan::plan(&cfg).ruleset.as_ref().clone())
 }
 
 #[cfg(test)]
@@ -56,7 +56,7 @@ mod tests {
     #[test]
     fn the_probe_uses_every_kind_of_statement() {
         let cfg = config::parse(PROBE, "probe").unwrap_or_else(|p| panic!("{p}"));
-        let text = render::render(&super::super::ruleset(&cfg));
+        let text = render::render(&crate::plan::plan(&cfg).ruleset);
         for needle in [
             "masquerade",
             "dnat ip to",

@@ -14,7 +14,8 @@ use nftables::stmt::{JumpTarget, Match, NATFamily, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use crate::config::units::PortRange;
-use crate::config::{Config, Forward, Kind, Network};
+use crate::config::{Forward, Kind};
+use crate::plan::BridgePlan;
 
 pub const TABLE: &str = "netagent";
 const FAMILY: NfFamily = NfFamily::INet;
@@ -145,17 +146,17 @@ impl Builder {
 
 /// Networks whose forwarded traffic we filter (libvirt adds rules for these
 /// only; `open` and `bridge` are left to the host's own rules).
-fn filtered(n: &Network) -> bool {
+fn filtered(n: &BridgePlan) -> bool {
     matches!(n.kind, Kind::Nat | Kind::Route | Kind::Isolated) && n.address.is_some()
 }
 
-/// The whole ruleset. Empty (no table at all) when no network needs a rule.
-pub fn ruleset(cfg: &Config) -> Nftables<'static> {
+/// The whole ruleset for the plan's bridges. Empty (no table at all) when
+/// no network needs a rule.
+pub fn ruleset(bridges: &[BridgePlan]) -> Nftables<'static> {
     let mut b = Builder { objects: Vec::new() };
-    let fwd: Vec<&Network> = cfg.networks.iter().filter(|n| filtered(n)).collect();
-    let dns: Vec<&Network> = cfg.networks.iter().filter(|n| n.serves_dns().is_some()).collect();
-    let nat: Vec<&Network> = cfg
-        .networks
+    let fwd: Vec<&BridgePlan> = bridges.iter().filter(|n| filtered(n)).collect();
+    let dns: Vec<&BridgePlan> = bridges.iter().filter(|n| n.dns && n.address.is_some()).collect();
+    let nat: Vec<&BridgePlan> = bridges
         .iter()
         .filter(|n| n.kind == Kind::Nat && n.address.is_some())
         .collect();
@@ -174,7 +175,7 @@ pub fn ruleset(cfg: &Config) -> Nftables<'static> {
         forward_chains(&mut b, &fwd);
     }
     if nat.iter().any(|n| !n.forwards.is_empty()) {
-        port_forward_chains(&mut b, cfg, &nat);
+        port_forward_chains(&mut b, bridges, &nat);
     }
     if !dns.is_empty() {
         input_chain(&mut b, &dns);
@@ -189,7 +190,7 @@ pub fn ruleset(cfg: &Config) -> Nftables<'static> {
 
 /// libvirt's three forward chains, evaluated in its order: traffic within
 /// one bridge, then into a guest network, then out of one.
-fn forward_chains(b: &mut Builder, nets: &[&Network]) {
+fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
     b.chain("forward", Some((NfChainType::Filter, NfHook::Forward, 0)));
     b.chain("guest_cross", None);
     b.chain("guest_input", None);
@@ -199,8 +200,10 @@ fn forward_chains(b: &mut Builder, nets: &[&Network]) {
         b.rule("forward", vec![Statement::Jump(JumpTarget { target: c.into() })]);
     }
     for n in nets {
-        let Some(sub) = n.subnet() else { continue };
-        let br = n.bridge.as_str();
+        let Some(sub) = n.address.map(|a| a.trunc()) else {
+            continue;
+        };
+        let br = n.name.as_str();
         // The guests' subnet, and the subnets routed behind guests by the
         // network's static routes: both are "inside" this network.
         let inside: Vec<Ipv4Net> = std::iter::once(sub)
@@ -259,7 +262,7 @@ fn forward_chains(b: &mut Builder, nets: &[&Network]) {
 /// to the guest, whether it comes from outside, from a guest (hairpin) or
 /// from the appliance itself. The bridges' addresses are left alone, so a
 /// forward can never take over the DNS or DHCP the guests rely on.
-fn port_forward_chains(b: &mut Builder, cfg: &Config, nat: &[&Network]) {
+fn port_forward_chains(b: &mut Builder, all: &[BridgePlan], nat: &[&BridgePlan]) {
     b.chain("prerouting", Some((NfChainType::NAT, NfHook::Prerouting, -100)));
     b.chain("output", Some((NfChainType::NAT, NfHook::Output, -100)));
     b.chain("port_forward", None);
@@ -289,8 +292,7 @@ fn port_forward_chains(b: &mut Builder, cfg: &Config, nat: &[&Network]) {
         vec![m(payload("ip", "daddr"), Operator::NEQ, net(lo)), local(), jump()],
     );
     // ip daddr { 192.168.122.1, ... } return
-    let bridges: Vec<Expression<'static>> = cfg
-        .networks
+    let bridges: Vec<Expression<'static>> = all
         .iter()
         .filter_map(|n| n.address.map(|a| s(a.addr().to_string())))
         .collect();
@@ -330,7 +332,7 @@ fn port_forward_chains(b: &mut Builder, cfg: &Config, nat: &[&Network]) {
 /// The DNS server answers a bridge's guests and the appliance itself, never
 /// the uplink side: netagent must not become an open resolver. DHCP needs no
 /// rule: its sockets are bound to the guest bridges.
-fn input_chain(b: &mut Builder, nets: &[&Network]) {
+fn input_chain(b: &mut Builder, nets: &[&BridgePlan]) {
     b.chain("input", Some((NfChainType::Filter, NfHook::Input, 0)));
     for n in nets {
         let Some(addr) = n.address else { continue };
@@ -348,7 +350,7 @@ fn input_chain(b: &mut Builder, nets: &[&Network]) {
                 m(
                     meta(MetaKey::Iifname),
                     Operator::NEQ,
-                    set(vec![s(n.bridge.clone()), s("lo")]),
+                    set(vec![s(n.name.clone()), s("lo")]),
                 ),
                 Statement::Drop(None),
             ],
@@ -358,16 +360,18 @@ fn input_chain(b: &mut Builder, nets: &[&Network]) {
 
 /// libvirt's masquerade rules: never for local multicast or broadcast, TCP
 /// and UDP to unprivileged ports, then everything else.
-fn nat_chain(b: &mut Builder, nets: &[&Network]) {
+fn nat_chain(b: &mut Builder, nets: &[&BridgePlan]) {
     b.chain("postrouting", Some((NfChainType::NAT, NfHook::Postrouting, 100)));
     for n in nets {
-        let Some(own) = n.subnet() else { continue };
+        let Some(own) = n.address.map(|a| a.trunc()) else {
+            continue;
+        };
         for f in &n.forwards {
             // A guest reaching a forward to a guest of its own bridge would
             // get the reply straight from it, past the DNAT: masquerade so the
             // reply comes back through the appliance.
             // oifname "virbr0" ip saddr 192.168.122.0/24 ip daddr 192.168.122.10 meta l4proto tcp th dport 80 ct status dnat masquerade
-            let mut r = vec![oif(&n.bridge), saddr(own)];
+            let mut r = vec![oif(&n.name), saddr(own)];
             r.extend(to_guest(f));
             r.push(m(ct("status"), Operator::IN, s("dnat")));
             r.push(Statement::Masquerade(None));
@@ -375,7 +379,9 @@ fn nat_chain(b: &mut Builder, nets: &[&Network]) {
         }
     }
     for n in nets {
-        let Some(own) = n.subnet() else { continue };
+        let Some(own) = n.address.map(|a| a.trunc()) else {
+            continue;
+        };
         let nat = n.nat.clone().unwrap_or_default();
         for sub in std::iter::once(own).chain(n.routes.iter().map(|r| r.to)) {
             // ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 return

@@ -11,7 +11,7 @@ use ipnet::Ipv4Net;
 use nftables::schema::Nftables;
 
 use crate::config::{Addressing, Network};
-use crate::config::{Config, Kind, MacAddr, UplinkInterface};
+use crate::config::{Config, Forward, Kind, MacAddr, Nat, UplinkInterface};
 use crate::firewall;
 
 pub use dhcp::{DhcpOptions, DhcpPool};
@@ -56,6 +56,10 @@ pub struct BridgePlan {
     pub ports: Vec<String>,
     pub port_isolation: bool,
     pub routes: Vec<RoutePlan>,
+    /// The firewall's part: NAT settings, port forwards, whether DNS serves.
+    pub nat: Option<Nat>,
+    pub forwards: Vec<Forward>,
+    pub dns: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +72,7 @@ pub struct RoutePlan {
 }
 
 pub fn plan(cfg: &Config) -> Plan {
+    let bridges: Vec<BridgePlan> = cfg.networks.iter().map(bridge).collect();
     Plan {
         sysctls: sysctls(cfg),
         uplink: cfg.uplink.as_ref().map(|u| UplinkPlan {
@@ -75,8 +80,8 @@ pub fn plan(cfg: &Config) -> Plan {
             addressing: u.addressing.clone(),
             dns: u.dns.clone(),
         }),
-        bridges: cfg.networks.iter().map(bridge).collect(),
-        ruleset: std::sync::Arc::new(firewall::ruleset(cfg)),
+        ruleset: std::sync::Arc::new(firewall::ruleset(&bridges)),
+        bridges,
         dhcp: cfg.networks.iter().filter_map(dhcp::pool).collect(),
         dns: cfg.networks.iter().filter_map(dns::zone).collect(),
     }
@@ -105,6 +110,9 @@ fn bridge(n: &Network) -> BridgePlan {
                 dev: n.bridge.clone(),
             })
             .collect(),
+        nat: n.nat.clone(),
+        forwards: n.forwards.clone(),
+        dns: n.serves_dns().is_some(),
     }
 }
 
