@@ -330,6 +330,38 @@ address = "10.1.0.1/24"
 }
 
 #[test]
+fn resolvers_that_are_our_own_and_routes_over_other_subnets_are_refused() {
+    let p = problems(
+        r#"[uplink]
+interface = "eth0"
+address = "10.99.0.2/24"
+dns = ["10.1.0.1"]
+[[network]]
+name = "a"
+bridge = "virbr0"
+address = "10.0.0.1/24"
+[[network.route]]
+to = "10.1.0.0/24"
+via = "10.0.0.5"
+[[network.route]]
+to = "10.99.0.0/16"
+via = "10.0.0.5"
+[network.dns]
+[[network.dns.forwarder]]
+addr = "10.0.0.1"
+[[network]]
+name = "b"
+bridge = "virbr1"
+address = "10.1.0.1/24"
+"#,
+    );
+    has(&p, 4, "is network \"b\"'s own address");
+    has(&p, 10, "overlaps 10.1.0.0/24 of network \"b\"");
+    has(&p, 13, "overlaps the uplink's subnet 10.99.0.0/24");
+    has(&p, 17, "is network \"a\"'s own address");
+}
+
+#[test]
 fn syntax_errors_have_a_position() {
     let p = problems("[[network]\nname = 1\n");
     assert_eq!(p.list.len(), 1);

@@ -80,6 +80,70 @@ pub(super) fn check_cross(
         }
     }
 
+    // A resolver that is one of our own addresses would send queries in a
+    // circle (a forwarder to ourselves, an uplink resolver on a bridge).
+    let own: HashMap<std::net::Ipv4Addr, &str> = nets
+        .iter()
+        .filter_map(|(_, n)| n.address.map(|a| (a.addr(), n.name.as_str())))
+        .collect();
+    let circle = |ip: &std::net::Ipv4Addr| {
+        own.get(ip).map(|n| {
+            format!("{ip} is network \"{n}\"'s own address: queries sent there would come back to netagent; name a resolver outside")
+        })
+    };
+    if let Some((ru, u)) = uplink {
+        for (v, ip) in ru.get_ref().dns.iter().zip(&u.dns) {
+            if let Some(why) = circle(ip) {
+                c.add(v.span(), "uplink.dns", why);
+            }
+        }
+    }
+    for (raw, n) in nets {
+        let (Some(rd), Some(d)) = (&raw.get_ref().dns, &n.dns) else {
+            continue;
+        };
+        for (i, (rf, f)) in rd.get_ref().forwarder.iter().zip(&d.forwarders).enumerate() {
+            if let (Some(v), Some(why)) = (&rf.get_ref().addr, f.addr.as_ref().and_then(circle)) {
+                c.add(
+                    v.span(),
+                    format!("network \"{}\" dns.forwarder[{i}].addr", n.name),
+                    why,
+                );
+            }
+        }
+    }
+
+    // A static route must not take another network's subnet or the uplink's.
+    for (raw, n) in nets {
+        for (i, (rr, r)) in raw.get_ref().route.iter().zip(&n.routes).enumerate() {
+            let Some(v) = &rr.get_ref().to else { continue };
+            let overlaps = |s: ipnet::Ipv4Net| s.contains(&r.to.network()) || r.to.contains(&s.network());
+            let clash = nets
+                .iter()
+                .filter(|(_, o)| o.name != n.name)
+                .find_map(|(_, o)| {
+                    o.subnet()
+                        .filter(|s| overlaps(*s))
+                        .map(|s| format!("{s} of network \"{}\"", o.name))
+                })
+                .or_else(|| {
+                    uplink.and_then(|(_, u)| match u.addressing {
+                        Addressing::Static { address, .. } if overlaps(address.trunc()) => {
+                            Some(format!("the uplink's subnet {}", address.trunc()))
+                        }
+                        _ => None,
+                    })
+                });
+            if let Some(what) = clash {
+                c.add(
+                    v.span(),
+                    format!("network \"{}\" route[{i}].to", n.name),
+                    format!("{} overlaps {what}: the route would take that traffic to a guest; route a subnet of its own", r.to),
+                );
+            }
+        }
+    }
+
     // Subnets must not overlap: the kernel could not route between them.
     let uplink_net = uplink.and_then(|(_, u)| match u.addressing {
         Addressing::Static { address, .. } => Some(address.trunc()),

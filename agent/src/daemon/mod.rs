@@ -369,33 +369,59 @@ async fn next_call(
 }
 
 /// The resolvers of last resort: those the config gives the uplink, then
-/// those its DHCP lease brought.
+/// those of the host's resolv.conf (host mode), then those its DHCP lease
+/// brought. Never one of our own bridges' addresses: queries sent there
+/// would come back to us in a circle (`check` refuses them in the config;
+/// resolv.conf and a DHCP lease are not checked).
 fn uplink_dns(plan: &Plan, lease: Option<&UplinkLease>) -> Vec<std::net::Ipv4Addr> {
-    let mut v = plan.uplink.as_ref().map(|u| u.dns.clone()).unwrap_or_default();
-    if plan
-        .uplink
-        .as_ref()
-        .is_some_and(|u| u.addressing == Addressing::Host)
-    {
-        // Never our own bridges: a host whose resolv.conf points at a
-        // bridge would send queries in a circle.
-        let own: Vec<std::net::Ipv4Addr> = plan
-            .bridges
-            .iter()
-            .filter_map(|b| b.address.map(|a| a.addr()))
-            .collect();
-        for d in crate::dns::resolv_conf::read() {
-            if !v.contains(&d) && !own.contains(&d) {
-                v.push(d);
-            }
+    let own: Vec<std::net::Ipv4Addr> = plan
+        .bridges
+        .iter()
+        .filter_map(|b| b.address.map(|a| a.addr()))
+        .collect();
+    let mut v: Vec<std::net::Ipv4Addr> = Vec::new();
+    let mut add = |d: std::net::Ipv4Addr| {
+        if !v.contains(&d) && !own.contains(&d) {
+            v.push(d);
         }
+    };
+    let uplink = plan.uplink.as_ref();
+    uplink.iter().flat_map(|u| u.dns.iter()).for_each(|d| add(*d));
+    if uplink.is_some_and(|u| u.addressing == Addressing::Host) {
+        crate::dns::resolv_conf::read().into_iter().for_each(&mut add);
     }
-    if let Some(l) = lease {
-        for d in &l.dns {
-            if !v.contains(d) {
-                v.push(*d);
-            }
-        }
-    }
+    lease.iter().flat_map(|l| l.dns.iter()).for_each(|d| add(*d));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolvers_of_last_resort_never_include_our_own_bridges() {
+        let src = "[uplink]\ninterface = \"eth0\"\naddress = \"dhcp\"\ndns = [\"9.9.9.9\"]\n\
+                   [[network]]\nname = \"n\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\n";
+        let cfg = config::parse(src, "t.toml").unwrap_or_else(|p| panic!("{p}"));
+        let p = plan(&cfg);
+        let lease = UplinkLease {
+            address: "10.99.0.5/24".parse().unwrap_or_default(),
+            router: None,
+            // A LAN's DHCP server may name the appliance's own bridge.
+            dns: vec![
+                "10.0.0.1".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                "9.9.9.9".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                "1.1.1.1".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            ],
+            server: std::net::Ipv4Addr::UNSPECIFIED,
+            lease: Duration::from_secs(60),
+            renew: Duration::from_secs(30),
+            rebind: Duration::from_secs(50),
+        };
+        let got: Vec<String> = uplink_dns(&p, Some(&lease))
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(got, ["9.9.9.9", "1.1.1.1"]);
+    }
 }
