@@ -358,4 +358,15 @@ fn netns_dhcp_and_dns_serve_again_after_their_bridge_is_recreated() {
     let info = String::from_utf8_lossy(&t.netagent(&["info", "n"]).stdout).into_owned();
     assert!(info.contains("DHCP:           serving"), "{info}");
     assert!(info.contains("DNS:            serving on 10.77.0.1:53"), "{info}");
+    // Sockets for many networks and TCP clients: the open-file limit was raised.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", agent.pid())).unwrap_or_default();
+    let files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .map(|l| l.split_whitespace().skip(3).take(2).collect())
+        .unwrap_or_default();
+    assert!(
+        files.len() == 2 && files[0] == files[1],
+        "soft limit not raised: {limits}"
+    );
 }

@@ -114,8 +114,21 @@ fn preflight(p: &Plan) -> tokio::task::JoinHandle<Result<(), fw::FirewallError>>
     })
 }
 
+/// Every network holds sockets (DHCP, DNS over UDP and TCP), and each DNS
+/// client over TCP one more: the soft limit on open files goes up to the
+/// hard one, so a busy host never runs out at the default 1,024.
+fn raise_open_files() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 pub async fn run(opts: Options) -> Result<(), RunError> {
     let (cfg, src) = config::load(opts.config.as_deref())?;
+    raise_open_files();
     describe(&cfg, &src);
     let p = plan(&cfg);
     let preflight = preflight(&p);

@@ -15,7 +15,7 @@ use tracing::debug;
 
 use super::answer::answer;
 use super::forward::Forwarder;
-use super::wire::{age_ttls, question, reusable_for, ttl_offsets, Shape};
+use super::wire::{age_ttls, question, reusable_for, servfail, ttl_offsets, Shape};
 use super::zone::{LeaseNames, Zone};
 
 /// Entries kept before the cache starts over (bounded memory under floods
@@ -41,8 +41,15 @@ pub(crate) struct Shared {
     pub fwd: Arc<Forwarder>,
 }
 
+/// Questions on the full path at once, per network. Past it a new question
+/// gets SERVFAIL at once: a flood of random names toward a black-holed
+/// upstream holds a bounded number of tasks and sockets, and cached answers
+/// keep flowing.
+const IN_FLIGHT: usize = 1024;
+
 pub(crate) async fn serve(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
     let cache: Arc<Mutex<HashMap<Key, Cached>>> = Arc::new(Mutex::new(HashMap::new()));
+    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut buf = vec![0u8; 4096];
     loop {
         let (n, from) = match sock.recv_from(&mut buf).await {
@@ -78,10 +85,17 @@ pub(crate) async fn serve(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
             let shape = q.shape();
             (q.key, q.qtype, shape)
         });
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            if let Some(reply) = servfail(query) {
+                let _ = sock.send_to(&reply, from).await;
+            }
+            continue;
+        };
         let query = query.to_vec();
         let (sock, shared, cache) = (sock.clone(), shared.clone(), cache.clone());
         tokio::spawn(async move {
             full_path(&sock, &shared, &cache, key, &query, from).await;
+            drop(slot);
         });
     }
 }

@@ -93,6 +93,20 @@ fn skip_name(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
+/// SERVFAIL for a query we will not work on now (too many in flight): its
+/// header and question, no records. None for what is not a plain query.
+pub(crate) fn servfail(query: &[u8]) -> Option<Vec<u8>> {
+    let q = question(query)?;
+    let mut out = Vec::with_capacity(12 + q.section.len());
+    out.extend_from_slice(&query[..2]);
+    // QR, the client's opcode (0) and RD; RA; RCODE 2.
+    out.push(0x80 | (query[2] & 0x01));
+    out.push(0x80 | 2);
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(q.section);
+    Some(out)
+}
+
 /// Lower every TTL at `offsets` by `elapsed` seconds.
 pub(crate) fn age_ttls(b: &mut [u8], offsets: &[usize], elapsed: u32) {
     for &o in offsets {
@@ -198,6 +212,17 @@ mod tests {
         // A buffer below 512 counts as 512.
         small[n - 8..n - 6].copy_from_slice(&100u16.to_be_bytes());
         assert_eq!(question(&small).unwrap().udp_size, 512);
+    }
+
+    #[test]
+    fn servfail_keeps_the_id_and_question() {
+        let q = query(b"\x03web\x00", true);
+        let r = servfail(&q).unwrap();
+        assert_eq!(&r[..2], &q[..2]);
+        assert_eq!((r[2] & 0x80, r[3] & 0x0f), (0x80, 2), "a response, SERVFAIL");
+        assert_eq!(&r[4..12], &[0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&r[12..], &q[12..12 + 9]);
+        assert!(servfail(&[1, 2, 3]).is_none());
     }
 
     #[test]
