@@ -370,3 +370,37 @@ fn netns_dhcp_and_dns_serve_again_after_their_bridge_is_recreated() {
         "soft limit not raised: {limits}"
     );
 }
+
+/// `netagent leases --release IP|MAC`: the admin ends a lease (a pool
+/// filled by a runaway guest), and the address is free again.
+#[test]
+fn netns_an_admin_releases_a_lease_by_address_or_mac() {
+    need_root!("netns_an_admin_releases_a_lease_by_address_or_mac");
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "0.0.0.0/32", "");
+    let cfg = t.write_config("n.toml", &config("nat", ""));
+    let agent = t.start(&cfg);
+    let c = Udhcpc::start(&t.g(g).ns, &t.dir, "web");
+    let bound = wait_event(&c.events, 0, &["bound"], T).expect("udhcpc got no lease");
+    drop(c);
+    let listed = |t: &Topo| String::from_utf8_lossy(&t.netagent(&["leases", "--json"]).stdout).into_owned();
+    assert!(listed(&t).contains(&bound.ip), "{}", listed(&t));
+
+    let out = t.netagent(&["leases", "--release", &bound.ip]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && text.contains(&bound.ip),
+        "{text}\n{}",
+        agent.log()
+    );
+    assert!(!listed(&t).contains(&bound.ip), "still leased: {}", listed(&t));
+    assert!(agent.log().contains("ended by the admin"), "{}", agent.log());
+
+    // Nothing left to release, or nonsense: refused with the reason (exit 2).
+    let again = t.netagent(&["leases", "--release", &bound.ip]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no lease of"));
+    let junk = t.netagent(&["leases", "--release", "not-an-address"]);
+    assert_eq!(junk.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&junk.stderr).contains("neither an IPv4 address nor a MAC"));
+}

@@ -24,10 +24,32 @@ pub(crate) struct Leases {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// End the leases of this address or MAC (in NETWORK, or in every
+    /// network), as if their clients had released them; prints them.
+    #[arg(long, value_name = "IP|MAC")]
+    release: Option<String>,
 }
 
 impl Leases {
     pub(crate) fn run(self) -> Result<(), CmdError> {
+        if let Some(target) = self.release {
+            let req = Request::Release {
+                network: self.network,
+                target,
+            };
+            let r = client::call(&control::socket_path(&self.state_dir), &req)?;
+            if !r.ok {
+                return Err(CmdError::Refused(r.error.unwrap_or_default()));
+            }
+            let rows: Vec<show::Row> = serde_json::from_value(r.data)?;
+            if self.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("released:");
+                print!("{}", show::table(&rows));
+            }
+            return Ok(());
+        }
         let req = Request::Leases {
             network: self.network.clone(),
         };

@@ -15,6 +15,12 @@ pub enum Request {
     Leases {
         network: Option<String>,
     },
+    /// End the leases of an address or a MAC (in one network, or in all),
+    /// as if their clients had released them.
+    Release {
+        network: Option<String>,
+        target: String,
+    },
     Status,
     /// Check the config (the agent's own, or `file`) and apply the
     /// difference; with `dry_run`, only say what would change.

@@ -3,6 +3,7 @@
 
 use crate::control::proto::{Request, Response, Services, Status, UplinkInfo};
 use crate::control::view;
+use crate::dhcp::pool::Holder;
 use crate::dhcp::show;
 use crate::links::observe::Kernel;
 use crate::service::Supervised;
@@ -32,6 +33,36 @@ impl Daemon {
                 };
                 let pool = self.plan.dhcp.iter().find(|p| p.network == n.name);
                 Response::data(&view::info(n, pool, &k, leases, self.uplink_info(&k), &services))
+            }
+            Request::Release { network, target } => {
+                if let Some(w) = &network {
+                    if !self.cfg.networks.iter().any(|n| &n.name == w) {
+                        return Response::error(self.no_such(w));
+                    }
+                }
+                let holder: Holder = match target.parse() {
+                    Ok(h) => h,
+                    Err(e) => return Response::error(e),
+                };
+                let mut rows = Vec::new();
+                for n in self
+                    .cfg
+                    .networks
+                    .iter()
+                    .filter(|n| n.dhcp.is_some() && network.as_ref().is_none_or(|w| *w == n.name))
+                {
+                    let prefix = n.address.map(|a| a.prefix_len()).unwrap_or(32);
+                    let gone = self
+                        .dhcp
+                        .release(&n.name, holder.clone())
+                        .await
+                        .unwrap_or_default();
+                    rows.extend(gone.iter().map(|l| show::row(&n.name, l, prefix)));
+                }
+                if rows.is_empty() {
+                    return Response::error(format!("no lease of {target}"));
+                }
+                Response::data(&rows)
             }
             Request::Leases { network } => {
                 if let Some(w) = &network {

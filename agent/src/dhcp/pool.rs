@@ -18,6 +18,25 @@ use crate::plan::DhcpPool;
 
 /// How long an offered address is held for the client it was offered to.
 pub(crate) const OFFER_HOLD_SECS: u64 = 30;
+/// Whose leases an admin ends: an address's, or a MAC's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    Ip(Ipv4Addr),
+    Mac(MacAddr),
+}
+
+impl std::str::FromStr for Holder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Holder, String> {
+        if let Ok(ip) = s.parse() {
+            return Ok(Holder::Ip(ip));
+        }
+        s.parse()
+            .map(Holder::Mac)
+            .map_err(|_| format!("`{s}` is neither an IPv4 address nor a MAC address"))
+    }
+}
+
 /// Declined addresses set aside at once, at most: past it a DECLINE still
 /// ends the client's lease but the address is not held back.
 const MAX_DECLINED: usize = 64;
@@ -249,6 +268,28 @@ impl Pool {
         None
     }
 
+    /// End every lease of `holder` (an address, or all of a MAC's), as the
+    /// admin asks; returns them.
+    pub fn release_holder(&mut self, holder: &Holder) -> Vec<Lease> {
+        let ips: Vec<Ipv4Addr> = self
+            .leases
+            .values()
+            .filter(|l| match holder {
+                Holder::Ip(ip) => l.ip == *ip,
+                Holder::Mac(m) => l.mac == *m,
+            })
+            .map(|l| l.ip)
+            .collect();
+        let mut out = Vec::new();
+        for ip in ips {
+            if let Some(l) = self.leases.remove(&ip) {
+                self.by_client.remove(&l.client);
+                out.push(l);
+            }
+        }
+        out
+    }
+
     /// DECLINE: the client found `ip` in use; set it aside for a while. A
     /// client may decline only the address offered or leased to itself,
     /// inside the pool; any other DECLINE is ignored (else one guest could
@@ -400,6 +441,22 @@ mod tests {
             assert!(p.decline(&c, a, 0).1);
         }
         assert!(p.declined.len() <= MAX_DECLINED, "{}", p.declined.len());
+    }
+
+    #[test]
+    fn an_admin_ends_the_leases_of_an_address_or_a_mac() {
+        let mut p = pool("");
+        let a = p.choose(&id(1), mac(1), None, 0).unwrap();
+        p.bind(a, &id(1), mac(1), None, None);
+        let b = p.choose(&id(2), mac(1), None, 0).unwrap();
+        p.bind(b, &id(2), mac(1), None, None);
+        let c = p.choose(&id(3), mac(3), None, 0).unwrap();
+        p.bind(c, &id(3), mac(3), None, None);
+        assert_eq!("52:54:00:00:00:01".parse::<Holder>(), Ok(Holder::Mac(mac(1))));
+        assert_eq!(p.release_holder(&Holder::Mac(mac(1))).len(), 2, "both client-ids of that MAC");
+        assert_eq!(p.release_holder(&Holder::Ip(c)).len(), 1);
+        assert_eq!(p.leases().count(), 0);
+        assert!("web".parse::<Holder>().is_err());
     }
 
     #[test]

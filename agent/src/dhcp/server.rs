@@ -48,6 +48,11 @@ pub(crate) enum Control {
     Reconfigure(Box<DhcpPool>),
     /// `netagent leases`: the leases that have not expired.
     Leases(tokio::sync::oneshot::Sender<Vec<super::lease::Lease>>),
+    /// `netagent leases --release`: end the leases of this address or MAC.
+    Release(
+        super::pool::Holder,
+        tokio::sync::oneshot::Sender<Vec<super::lease::Lease>>,
+    ),
 }
 
 fn socket(ifname: &str) -> std::io::Result<UdpSocket> {
@@ -182,6 +187,16 @@ impl Server {
                         let changes: Vec<Change> = dropped.into_iter().map(Change::Gone).collect();
                         self.commit(&changes);
                         info!("dhcp {}: settings reloaded", self.pool.cfg.network);
+                    }
+                    Some(Control::Release(holder, reply)) => {
+                        let gone = self.pool.release_holder(&holder);
+                        let changes: Vec<Change> = gone.iter().cloned().map(Change::Gone).collect();
+                        if self.commit(&changes) {
+                            for l in &gone {
+                                info!("dhcp {}: lease of {} ({}) ended by the admin", self.pool.cfg.network, l.ip, l.mac);
+                            }
+                            let _ = reply.send(gone);
+                        }
                     }
                     Some(Control::Leases(reply)) => {
                         let t = now();

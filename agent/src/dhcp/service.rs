@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::lease::Lease;
+use super::pool::Holder;
 use super::reply::Change;
 use super::server::{Control, Server};
 use crate::plan::DhcpPool;
@@ -85,6 +86,15 @@ impl DhcpServers {
             sup: Supervisor::default(),
             env: DhcpEnv { lease_dir, events },
         }
+    }
+
+    /// End the leases of `holder` in one network's server; None if it is
+    /// not running.
+    pub(crate) async fn release(&self, network: &str, holder: Holder) -> Option<Vec<Lease>> {
+        let s = self.sup.get(network)?;
+        let (tx, rx) = oneshot::channel();
+        s.control.send(Control::Release(holder, tx)).await.ok()?;
+        rx.await.ok()
     }
 
     /// The live leases of one network's server; None if it is not running.
