@@ -18,6 +18,10 @@ use crate::plan::DhcpPool;
 
 /// How long an offered address is held for the client it was offered to.
 pub(crate) const OFFER_HOLD_SECS: u64 = 30;
+/// Leases one MAC may hold under different client-ids (a host with a few
+/// OSes or containers behind one NIC), at most.
+const MAX_PER_MAC: usize = 4;
+
 /// Whose leases an admin ends: an address's, or a MAC's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holder {
@@ -48,6 +52,8 @@ pub(crate) const DECLINE_SECS: u64 = 600;
 pub struct Pool {
     pub cfg: DhcpPool,
     leases: HashMap<Ipv4Addr, Lease>,
+    /// How many leases each MAC holds (one per client-id it used).
+    per_mac: HashMap<MacAddr, usize>,
     by_client: HashMap<ClientId, Ipv4Addr>,
     offers: HashMap<Ipv4Addr, (ClientId, u64)>,
     /// The address last offered to each client (an index into `offers`).
@@ -70,6 +76,7 @@ impl Pool {
         Pool {
             cfg,
             leases: HashMap::new(),
+            per_mac: HashMap::new(),
             by_client: HashMap::new(),
             offers: HashMap::new(),
             offered: HashMap::new(),
@@ -116,14 +123,42 @@ impl Pool {
     fn insert(&mut self, l: Lease) {
         if let Some(old) = self.by_client.insert(l.client.clone(), l.ip) {
             if old != l.ip {
-                self.leases.remove(&old);
+                self.take(old);
             }
         }
+        *self.per_mac.entry(l.mac).or_default() += 1;
         if let Some(prev) = self.leases.insert(l.ip, l.clone()) {
+            self.forget_mac(prev.mac);
             if prev.client != l.client {
                 self.by_client.remove(&prev.client);
             }
         }
+    }
+
+    /// Remove the lease of `ip` from the lease map (the caller sees to
+    /// `by_client`).
+    fn take(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        let l = self.leases.remove(&ip)?;
+        self.forget_mac(l.mac);
+        Some(l)
+    }
+
+    fn forget_mac(&mut self, mac: MacAddr) {
+        if let Some(n) = self.per_mac.get_mut(&mac) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_mac.remove(&mac);
+            }
+        }
+    }
+
+    /// Whether `mac` already holds MAX_PER_MAC leases and `client` (one of
+    /// its client-ids) would be one more: a guest that makes up client-ids
+    /// cannot empty the pool.
+    pub fn mac_full(&self, client: &ClientId, mac: MacAddr) -> bool {
+        !self.by_client.contains_key(client)
+            && !self.statics.contains_key(&mac)
+            && self.per_mac.get(&mac).is_some_and(|n| *n >= MAX_PER_MAC)
     }
 
     pub fn leases(&self) -> impl Iterator<Item = &Lease> {
@@ -263,7 +298,7 @@ impl Pool {
     pub fn release(&mut self, client: &ClientId, ip: Ipv4Addr) -> Option<Lease> {
         if self.leases.get(&ip).is_some_and(|l| &l.client == client) {
             self.by_client.remove(client);
-            return self.leases.remove(&ip);
+            return self.take(ip);
         }
         None
     }
@@ -282,7 +317,7 @@ impl Pool {
             .collect();
         let mut out = Vec::new();
         for ip in ips {
-            if let Some(l) = self.leases.remove(&ip) {
+            if let Some(l) = self.take(ip) {
                 self.by_client.remove(&l.client);
                 out.push(l);
             }
@@ -323,7 +358,7 @@ impl Pool {
             .collect();
         let mut out = Vec::new();
         for ip in gone {
-            if let Some(l) = self.leases.remove(&ip) {
+            if let Some(l) = self.take(ip) {
                 self.by_client.remove(&l.client);
                 out.push(l);
             }
@@ -453,10 +488,36 @@ mod tests {
         let c = p.choose(&id(3), mac(3), None, 0).unwrap();
         p.bind(c, &id(3), mac(3), None, None);
         assert_eq!("52:54:00:00:00:01".parse::<Holder>(), Ok(Holder::Mac(mac(1))));
-        assert_eq!(p.release_holder(&Holder::Mac(mac(1))).len(), 2, "both client-ids of that MAC");
+        assert_eq!(
+            p.release_holder(&Holder::Mac(mac(1))).len(),
+            2,
+            "both client-ids of that MAC"
+        );
         assert_eq!(p.release_holder(&Holder::Ip(c)).len(), 1);
         assert_eq!(p.leases().count(), 0);
         assert!("web".parse::<Holder>().is_err());
+    }
+
+    #[test]
+    fn one_mac_cannot_hold_more_than_a_handful_of_leases() {
+        let mut p = pool("");
+        for n in 0..MAX_PER_MAC as u32 {
+            let c = ClientId(n.to_be_bytes().to_vec());
+            assert!(!p.mac_full(&c, mac(1)));
+            let a = p.choose(&c, mac(1), None, 0).unwrap();
+            p.bind(a, &c, mac(1), None, Some(100));
+        }
+        let extra = ClientId(99u32.to_be_bytes().to_vec());
+        assert!(p.mac_full(&extra, mac(1)), "a fifth made-up client-id");
+        assert!(
+            !p.mac_full(&ClientId(0u32.to_be_bytes().to_vec()), mac(1)),
+            "one it holds may renew"
+        );
+        assert!(!p.mac_full(&id(2), mac(2)), "another MAC is not affected");
+        // Expired or released, the count goes down again.
+        p.expire(1000);
+        assert!(!p.mac_full(&extra, mac(1)));
+        assert!(p.per_mac.is_empty());
     }
 
     #[test]

@@ -161,6 +161,11 @@ fn discover(
     client: &ClientId,
     now: u64,
 ) -> Result<Outcome, Drop> {
+    if pool.mac_full(client, mac) {
+        return Err(Drop::Ignored(
+            "this MAC holds as many leases as one MAC may, under other client-ids",
+        ));
+    }
     let ip = pool
         .choose(client, mac, requested_ip(m), now)
         .ok_or(Drop::Exhausted)?;
