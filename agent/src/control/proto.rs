@@ -148,6 +148,9 @@ pub struct Status {
     pub recent: Vec<String>,
     /// The last reload and how it went.
     pub last_reload: Option<String>,
+    /// What is not wrong yet but soon will be: a DHCP pool over 90 % full.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// What a reload did, or (dry run) would do.

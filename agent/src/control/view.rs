@@ -249,6 +249,12 @@ pub fn status_text(s: &Status, now: u64) -> String {
             let _ = writeln!(out, "  {e}");
         }
     }
+    if !s.warnings.is_empty() {
+        field(&mut out, "Warnings", s.warnings.len());
+        for w in &s.warnings {
+            let _ = writeln!(out, "  {w}");
+        }
+    }
     if !s.recent.is_empty() {
         field(&mut out, "Errors met", s.recent.len());
         for e in &s.recent {
@@ -428,8 +434,13 @@ address = "10.9.0.1/24"
                 "2026-11-18 11:06:41 UTC: dns default: listen on 192.168.122.1:53: Address in use".into(),
             ],
             last_reload: None,
+            warnings: vec!["dhcp default: pool 95 % full (240 of 253 addresses leased)".into()],
         };
         let t = status_text(&s, 1_795_000_000 + 3725);
+        assert!(
+            t.contains("Warnings:       1\n  dhcp default: pool 95 % full"),
+            "{t}"
+        );
         assert!(
             t.contains("running (pid 42) since 2026-11-18 11:06:40 UTC; 1h 2min ago"),
             "{t}"

@@ -86,6 +86,11 @@ impl Daemon {
             }
             Request::Status => {
                 let errors = self.history.now().to_vec();
+                let mut warnings = Vec::new();
+                for p in &self.plan.dhcp {
+                    let leases = self.dhcp.leases(&p.network).await.unwrap_or_default();
+                    warnings.extend(show::fullness(p, &leases));
+                }
                 let recent = self
                     .history
                     .entries()
@@ -100,6 +105,7 @@ impl Daemon {
                     errors,
                     recent,
                     last_reload: self.last_reload.clone(),
+                    warnings,
                 })
             }
             Request::Reload { dry_run, file } => match self.reload(dry_run, file).await {

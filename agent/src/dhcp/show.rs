@@ -60,6 +60,23 @@ pub fn row(network: &str, l: &Lease, prefix: u8) -> Row {
     }
 }
 
+/// A warning when the pool's ranges are more than 90 % leased: new guests
+/// will soon get no address (`netagent leases --release` frees some).
+pub(crate) fn fullness(pool: &crate::plan::DhcpPool, leases: &[Lease]) -> Option<String> {
+    let size: u64 = pool.ranges.iter().map(|r| r.len()).sum();
+    let used = leases
+        .iter()
+        .filter(|l| pool.ranges.iter().any(|r| r.contains(l.ip)))
+        .count() as u64;
+    (size > 0 && used * 10 > size * 9).then(|| {
+        format!(
+            "dhcp {}: pool {} % full ({used} of {size} addresses leased): new guests will soon get none; widen the ranges or release leases",
+            pool.network,
+            used * 100 / size
+        )
+    })
+}
+
 pub fn table(rows: &[Row]) -> String {
     let head = [
         " Expiry Time",
@@ -108,5 +125,37 @@ mod tests {
             lines[2].contains("2026-11-28 01:00:00   52:54:00:aa:bb:cc   ipv4       192.168.122.45/24   web"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn a_pool_over_90_percent_full_is_a_warning() {
+        let src =
+            "[[network]]\nname = \"n\"\nkind = \"isolated\"\nbridge = \"b0\"\naddress = \"10.0.0.1/24\"\n\
+                   [network.dhcp]\nranges = [\"10.0.0.10-10.0.0.19\"]\n";
+        let cfg = crate::config::parse(src, "t").unwrap_or_else(|p| panic!("{p}"));
+        let pool = crate::plan::plan(&cfg).dhcp.remove(0);
+        let lease = |n: u8| {
+            let mac = crate::config::MacAddr([0x52, 0x54, 0, 0, 0, n]);
+            Lease {
+                ip: std::net::Ipv4Addr::new(10, 0, 0, n),
+                client: crate::dhcp::ClientId::from_mac(mac),
+                mac,
+                hostname: None,
+                expires: None,
+            }
+        };
+        let nine: Vec<Lease> = (10..19).map(lease).collect();
+        assert_eq!(fullness(&pool, &nine), None, "90 % is not over 90 %");
+        let mut ten = nine.clone();
+        ten.push(lease(19));
+        let w = fullness(&pool, &ten).unwrap_or_default();
+        assert!(
+            w.starts_with("dhcp n: pool 100 % full (10 of 10 addresses leased)"),
+            "{w}"
+        );
+        // A static host's address outside the ranges does not count.
+        let mut outside = nine;
+        outside.push(lease(200));
+        assert_eq!(fullness(&pool, &outside), None);
     }
 }
