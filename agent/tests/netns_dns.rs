@@ -294,3 +294,42 @@ fn netns_dns_cache_keeps_answers_apart_by_buffer_size_and_counts_ttls_down() {
         "the TTL did not count down: {first} then {later}"
     );
 }
+
+/// A guest that forges the source address of a DNS query (an outside host's)
+/// gets nothing sent to that host: the agent's DNS is no reflector.
+#[test]
+fn netns_dns_answers_no_forged_source() {
+    need_root!("netns_dns_answers_no_forged_source");
+    let mut t = Topo::new();
+    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
+    let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
+    let agent = t.start(&cfg);
+    let ns = &t.g(asker).ns;
+    assert!(
+        wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["cache.lab"])
+            == "10.77.0.20")
+        .is_some(),
+        "{}",
+        agent.log()
+    );
+    // The victim: an outside address, listening where the answer would go.
+    t.out.ip(&["addr", "add", "10.99.0.77/24", "dev", "out0"]);
+    let victim = UdpServer::start(&t.out.name, sa("10.99.0.77:5353"));
+    // The guest sends from that address (it owns it only on its own side).
+    ns.ip(&["addr", "add", "10.99.0.77/32", "dev", "eth0"]);
+    for _ in 0..3 {
+        dig(
+            ns,
+            "10.77.0.1",
+            &["-b", "10.99.0.77#5353", "+tries=1", "+time=1", "cache.lab"],
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        victim.peers().is_empty(),
+        "answers reached the forged source: {:?}",
+        victim.peers()
+    );
+    // The guest's own address still gets answers.
+    assert_eq!(short(ns, "10.77.0.1", &["cache.lab"]), "10.77.0.20");
+}

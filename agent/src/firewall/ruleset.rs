@@ -355,6 +355,23 @@ fn input_chain(b: &mut Builder, nets: &[&BridgePlan]) {
                 Statement::Drop(None),
             ],
         );
+        // A guest cannot speak to the agent from an address that is not its
+        // network's: our DNS would answer a forged address (reflection).
+        // Strict rp_filter would do it, but a host's conf/all/rp_filter = 2
+        // (systemd's default) overrides it.
+        // iifname "virbr0" ip saddr != { 0.0.0.0, 192.168.122.0/24 } drop
+        if filtered(n) {
+            let mut own = vec![s("0.0.0.0"), net(addr.trunc())];
+            own.extend(n.routes.iter().map(|r| net(r.to)));
+            b.rule(
+                "input",
+                vec![
+                    m(meta(MetaKey::Iifname), Operator::EQ, s(n.name.clone())),
+                    m(payload("ip", "saddr"), Operator::NEQ, set(own)),
+                    Statement::Drop(None),
+                ],
+            );
+        }
     }
 }
 
