@@ -101,3 +101,76 @@ fn netns_port_forwards_reach_the_guest_from_everywhere() {
     // The bridge's own address is never forwarded.
     assert!(tcp_connect(&t.g(peer).ns.name, None, sa("10.77.0.1:8080")).is_err());
 }
+
+/// Port forwards open no holes: an isolated network's guest reaches no
+/// forwarded guest, and a guest that forges a source inside a forward's
+/// `from` gets nothing through.
+#[test]
+fn netns_port_forwards_obey_isolation_and_cannot_be_spoofed() {
+    need_root!("netns_port_forwards_obey_isolation_and_cannot_be_spoofed");
+    let mut t = Topo::new();
+    let srv = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let liar = t.guest("vh1", "10.78.0.10/24", "10.78.0.1");
+    let iso = t.guest("vk1", "10.66.0.10/24", "10.66.0.1");
+    let extra = r#"
+[[network.forward]]
+protocol = "udp"
+port = 5400
+to = "10.77.0.10"
+from = ["10.99.0.0/24"]
+
+[[network]]
+name = "iso"
+kind = "isolated"
+bridge = "virbr2"
+address = "10.66.0.1/24"
+stp = false
+ports = ["vk*"]
+"#;
+    // The UDP forward belongs to "web": insert it before "other".
+    let networks = NETWORKS.replacen(
+        "[[network]]\nname = \"other\"",
+        &format!("{extra}\n[[network]]\nname = \"other\""),
+        1,
+    );
+    let cfg = t.write_config("fwd.toml", &with_uplink(&networks));
+    let agent = t.start(&cfg);
+    let http = TcpServer::start(&t.g(srv).ns.name, sa("10.77.0.10:80"));
+    let udp = UdpServer::start(&t.g(srv).ns.name, sa("10.77.0.10:5400"));
+    // The forward works for the outside.
+    let mut c = tcp_connect(&t.out.name, None, sa("10.99.0.2:8080")).expect("outside -> forward");
+    echo(&mut c, b"outside").expect("echo");
+    udp_send(&t.out.name, sa("10.99.0.1:4001"), sa("10.99.0.2:5400"));
+    assert!(
+        wait_for(std::time::Duration::from_secs(2), || !udp.peers().is_empty()).is_some(),
+        "{}",
+        agent.log()
+    );
+
+    // An isolated guest: no way out, not even through a port forward.
+    assert!(
+        tcp_connect(&t.g(iso).ns.name, None, sa("10.99.0.2:8080")).is_err(),
+        "an isolated guest reached a forwarded guest"
+    );
+    assert_eq!(http.wait_count(1).len(), 1);
+    // Not one way either (a reply could not come back over TCP; a UDP
+    // datagram needs none).
+    let range = UdpServer::start(&t.g(srv).ns.name, sa("10.77.0.10:5305"));
+    udp_send(&t.g(iso).ns.name, sa("10.66.0.10:4003"), sa("10.99.0.2:5305"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        range.peers().is_empty(),
+        "an isolated guest's datagram got through: {:?}",
+        range.peers()
+    );
+
+    // A guest of another network sends from an address inside `from`.
+    t.g(liar).ns.ip(&["addr", "add", "10.99.0.50/32", "dev", "eth0"]);
+    udp_send(&t.g(liar).ns.name, sa("10.99.0.50:4002"), sa("10.99.0.2:5400"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let peers = udp.peers();
+    assert!(
+        peers.iter().all(|p| *p == sa("10.99.0.1:4001")),
+        "a forged source got through: {peers:?}"
+    );
+}

@@ -192,10 +192,14 @@ pub fn ruleset(bridges: &[BridgePlan]) -> Nftables<'static> {
 /// one bridge, then into a guest network, then out of one.
 fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
     b.chain("forward", Some((NfChainType::Filter, NfHook::Forward, 0)));
+    // First what no accept below may let through: a guest's forged source,
+    // and anything leaving an isolated network. (The accepts of traffic
+    // into a network, port forwards included, would otherwise come first.)
+    b.chain("guest_guard", None);
     b.chain("guest_cross", None);
     b.chain("guest_input", None);
     b.chain("guest_output", None);
-    for c in ["guest_cross", "guest_input", "guest_output"] {
+    for c in ["guest_guard", "guest_cross", "guest_input", "guest_output"] {
         // jump guest_cross
         b.rule("forward", vec![Statement::Jump(JumpTarget { target: c.into() })]);
     }
@@ -209,6 +213,28 @@ fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
         let inside: Vec<Ipv4Net> = std::iter::once(sub)
             .chain(n.routes.iter().map(|r| r.to))
             .collect();
+        if n.kind == Kind::Isolated {
+            // iifname "virbr2" oifname != "virbr2" reject
+            b.rule(
+                "guest_guard",
+                vec![
+                    iif(br),
+                    m(meta(MetaKey::Oifname), Operator::NEQ, s(br.to_string())),
+                    reject(),
+                ],
+            );
+        } else {
+            // iifname "virbr0" ip saddr != { 192.168.122.0/24 } reject
+            let own: Vec<Expression<'static>> = inside.iter().map(|n| net(*n)).collect();
+            b.rule(
+                "guest_guard",
+                vec![
+                    iif(br),
+                    m(payload("ip", "saddr"), Operator::NEQ, set(own)),
+                    reject(),
+                ],
+            );
+        }
         // iifname "virbr0" oifname "virbr0" accept
         b.rule("guest_cross", vec![iif(br), oif(br), accept()]);
         for &net in &inside {
