@@ -18,7 +18,7 @@ use crate::service::{Service, Supervised, Supervisor, Want};
 use super::forward::Forwarder;
 use super::handler::Handler;
 use super::udp::{serve, Shared};
-use super::zone::{LeaseNames, Zone};
+use super::zone::{LeaseNames, Named, Zone};
 use crate::plan::{DnsZone, Plan};
 
 /// A network's DNS server as a supervised service (see `service.rs`).
@@ -195,10 +195,14 @@ impl DnsServers {
         let names = self.env.lease_names(network);
         match change {
             Change::Bound(l) => match &l.hostname {
-                Some(h) => names.add(l.ip, h, domain.as_deref()),
+                Some(h) => {
+                    if let Named::Refused(why) = names.add(l.ip, h, domain.as_deref()) {
+                        warn!("dns {network}: {} ({}) gets no name: {why}", l.ip, l.mac);
+                    }
+                }
                 None => names.remove(l.ip),
             },
-            Change::Gone(l) => names.remove(l.ip),
+            Change::Gone(l) => names.gone(l.ip),
         }
     }
 

@@ -33,6 +33,24 @@ struct LeaseMap {
     by_ip: HashMap<Ipv4Addr, String>,
     /// name (short and qualified) → addresses
     names: HashMap<String, Vec<Ipv4Addr>>,
+    /// Names refused to a lease, so the refusal is logged once, not at
+    /// every renewal.
+    refused: HashMap<Ipv4Addr, String>,
+}
+
+/// Names a guest may never take: what browsers and resolvers ask for on
+/// their own (a guest answering `wpad` would proxy everyone's web traffic).
+const RESERVED: &[&str] = &["localhost", "wpad", "isatap", "local"];
+
+/// What became of a lease's hostname.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Named {
+    /// It resolves now.
+    Added,
+    /// Refused, and why; the first time for this lease.
+    Refused(String),
+    /// Refused before, for the same lease and name.
+    StillRefused,
 }
 
 impl LeaseNames {
@@ -44,14 +62,37 @@ impl LeaseNames {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn add(&self, ip: Ipv4Addr, host: &str, domain: Option<&str>) {
+    /// Give `ip` the name `host`, unless it is reserved or another live
+    /// lease holds it (first holder wins, as dnsmasq does). A static
+    /// record of the same name always wins too (see `decide`).
+    pub fn add(&self, ip: Ipv4Addr, host: &str, domain: Option<&str>) -> Named {
         self.remove(ip);
-        let Ok(mut m) = self.inner.write() else { return };
-        m.by_ip.insert(ip, host.to_string());
-        for n in names_for(host, domain) {
+        let Ok(mut m) = self.inner.write() else {
+            return Named::StillRefused;
+        };
+        let lower = host.to_ascii_lowercase();
+        let why = if RESERVED.contains(&lower.as_str()) {
+            Some(format!("`{host}` is a name no guest may take"))
+        } else {
+            names_for(&lower, domain)
+                .iter()
+                .find_map(|n| m.names.get(n).and_then(|ips| ips.iter().find(|a| **a != ip)))
+                .map(|holder| format!("`{host}` is held by {holder}"))
+        };
+        if let Some(why) = why {
+            return if m.refused.insert(ip, lower.clone()).as_deref() == Some(&lower) {
+                Named::StillRefused
+            } else {
+                Named::Refused(why)
+            };
+        }
+        m.refused.remove(&ip);
+        m.by_ip.insert(ip, lower.clone());
+        for n in names_for(&lower, domain) {
             m.names.entry(n).or_default().push(ip);
         }
         self.bump();
+        Named::Added
     }
 
     pub fn remove(&self, ip: Ipv4Addr) {
@@ -71,6 +112,14 @@ impl LeaseNames {
                     m.names.remove(&k);
                 }
             }
+        }
+    }
+
+    /// The lease is gone: its name, and any refusal remembered for it.
+    pub fn gone(&self, ip: Ipv4Addr) {
+        self.remove(ip);
+        if let Ok(mut m) = self.inner.write() {
+            m.refused.remove(&ip);
         }
     }
 
@@ -157,12 +206,20 @@ impl Zone {
     ) -> Decision {
         let name = qname.trim_end_matches('.').to_ascii_lowercase();
         let mut found: Vec<RecordData> = self.records.get(&name).cloned().unwrap_or_default();
-        if let Some(ips) = leases.lookup(&name) {
-            found.extend(ips.into_iter().map(RecordData::A));
+        // A configured name (a static host, the bridge's own) is never
+        // shared with a guest that claims it.
+        if found.is_empty() {
+            if let Some(ips) = leases.lookup(&name) {
+                found.extend(ips.into_iter().map(RecordData::A));
+            }
         }
         if found.is_empty() && self.reverse_zone_of_subnet(&name) {
             let ip = reverse_ip(&name);
-            if let Some(host) = ip.and_then(|ip| leases.host_of(ip)) {
+            // A lease whose name is a configured one's has no name here.
+            if let Some(host) = ip
+                .and_then(|ip| leases.host_of(ip))
+                .filter(|h| !self.records.contains_key(h))
+            {
                 let fq = match &self.plan.domain {
                     Some(d) => format!("{host}.{d}"),
                     None => host,
@@ -266,6 +323,44 @@ mod tests {
     }
 
     const UP: [Ipv4Addr; 1] = [Ipv4Addr::new(192, 0, 2, 53)];
+
+    #[test]
+    fn a_guest_cannot_take_a_name_that_is_not_its_own() {
+        let z = zone("nat", "");
+        let l = LeaseNames::default();
+        let ip = |s: &str| -> Ipv4Addr { s.parse().unwrap() };
+        let a = |s: &str| Decision::Answer(vec![RecordData::A(ip(s))]);
+        // A static host's name and the bridge's own stay theirs.
+        assert_eq!(l.add(ip("10.0.0.66"), "db", Some("lab")), Named::Added);
+        assert_eq!(z.decide(&l, "db.lab", RecordType::A, &UP), a("10.0.0.5"));
+        assert_eq!(
+            z.decide(&l, "66.0.0.10.in-addr.arpa", RecordType::PTR, &UP),
+            Decision::NxDomain,
+            "nor does its address say it is db"
+        );
+        assert_eq!(l.add(ip("10.0.0.67"), "virbr0", Some("lab")), Named::Added);
+        assert_eq!(z.decide(&l, "virbr0.lab", RecordType::A, &UP), a("10.0.0.1"));
+        // First holder wins; the refusal is said once, not at each renewal.
+        assert_eq!(l.add(ip("10.0.0.50"), "web", Some("lab")), Named::Added);
+        assert!(
+            matches!(l.add(ip("10.0.0.51"), "Web", Some("lab")), Named::Refused(w) if w.contains("held by 10.0.0.50"))
+        );
+        assert_eq!(l.add(ip("10.0.0.51"), "Web", Some("lab")), Named::StillRefused);
+        assert_eq!(z.decide(&l, "web.lab", RecordType::A, &UP), a("10.0.0.50"));
+        // Names every client asks for on its own are nobody's.
+        assert!(matches!(
+            l.add(ip("10.0.0.52"), "wpad", Some("lab")),
+            Named::Refused(_)
+        ));
+        assert!(matches!(
+            l.add(ip("10.0.0.53"), "localhost", None),
+            Named::Refused(_)
+        ));
+        // Gone, the name is free for the next.
+        l.gone(ip("10.0.0.50"));
+        assert_eq!(l.add(ip("10.0.0.51"), "web", Some("lab")), Named::Added);
+        assert_eq!(z.decide(&l, "web.lab", RecordType::A, &UP), a("10.0.0.51"));
+    }
 
     #[test]
     fn local_names_leases_and_reverse() {
