@@ -35,29 +35,18 @@ impl Daemon {
                 Response::data(&view::info(n, pool, &k, leases, self.uplink_info(&k), &services))
             }
             Request::Release { network, target } => {
-                if let Some(w) = &network {
-                    if !self.cfg.networks.iter().any(|n| &n.name == w) {
-                        return Response::error(self.no_such(w));
-                    }
-                }
+                let nets = match self.dhcp_networks(network.as_deref()) {
+                    Ok(n) => n,
+                    Err(e) => return Response::error(e),
+                };
                 let holder: Holder = match target.parse() {
                     Ok(h) => h,
                     Err(e) => return Response::error(e),
                 };
                 let mut rows = Vec::new();
-                for n in self
-                    .cfg
-                    .networks
-                    .iter()
-                    .filter(|n| n.dhcp.is_some() && network.as_ref().is_none_or(|w| *w == n.name))
-                {
-                    let prefix = n.address.map(|a| a.prefix_len()).unwrap_or(32);
-                    let gone = self
-                        .dhcp
-                        .release(&n.name, holder.clone())
-                        .await
-                        .unwrap_or_default();
-                    rows.extend(gone.iter().map(|l| show::row(&n.name, l, prefix)));
+                for (name, prefix) in nets {
+                    let gone = self.dhcp.release(&name, holder.clone()).await.unwrap_or_default();
+                    rows.extend(gone.iter().map(|l| show::row(&name, l, prefix)));
                 }
                 if rows.is_empty() {
                     return Response::error(format!("no lease of {target}"));
@@ -65,22 +54,15 @@ impl Daemon {
                 Response::data(&rows)
             }
             Request::Leases { network } => {
-                if let Some(w) = &network {
-                    if !self.cfg.networks.iter().any(|n| &n.name == w) {
-                        return Response::error(self.no_such(w));
-                    }
-                }
+                let nets = match self.dhcp_networks(network.as_deref()) {
+                    Ok(n) => n,
+                    Err(e) => return Response::error(e),
+                };
                 let mut rows = Vec::new();
-                for n in self
-                    .cfg
-                    .networks
-                    .iter()
-                    .filter(|n| n.dhcp.is_some() && network.as_ref().is_none_or(|w| *w == n.name))
-                {
-                    let prefix = n.address.map(|a| a.prefix_len()).unwrap_or(32);
-                    let mut leases = self.dhcp.leases(&n.name).await.unwrap_or_default();
+                for (name, prefix) in nets {
+                    let mut leases = self.dhcp.leases(&name).await.unwrap_or_default();
                     leases.sort_by_key(|l| l.ip);
-                    rows.extend(leases.iter().map(|l| show::row(&n.name, l, prefix)));
+                    rows.extend(leases.iter().map(|l| show::row(&name, l, prefix)));
                 }
                 Response::data(&rows)
             }
@@ -113,6 +95,23 @@ impl Daemon {
                 Err(problems) => Response::error(problems),
             },
         }
+    }
+
+    /// The networks with DHCP a request names (one, or all when none is
+    /// named), each with its prefix length; an error for an unknown name.
+    fn dhcp_networks(&self, network: Option<&str>) -> Result<Vec<(String, u8)>, String> {
+        if let Some(w) = network {
+            if !self.cfg.networks.iter().any(|n| n.name == w) {
+                return Err(self.no_such(w));
+            }
+        }
+        Ok(self
+            .cfg
+            .networks
+            .iter()
+            .filter(|n| n.dhcp.is_some() && network.is_none_or(|w| w == n.name))
+            .map(|n| (n.name.clone(), n.address.map(|a| a.prefix_len()).unwrap_or(32)))
+            .collect())
     }
 
     fn no_such(&self, name: &str) -> String {
