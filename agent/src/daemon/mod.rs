@@ -223,7 +223,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     info!("networks are up");
     notify::notify(&format!("READY=1\nSTATUS={}", d.summary()));
     loop {
-        d.start_uplink_dhcp().await;
+        d.start_uplink_dhcp();
         let scope = tokio::select! {
             _ = full.tick() => Scope::All,
             Some(changed) = link_events.next() => Scope::Kernel(changed),
@@ -340,7 +340,7 @@ impl Daemon {
     }
 
     /// Start the uplink's DHCP client once the uplink is known and has a MAC.
-    async fn start_uplink_dhcp(&mut self) {
+    fn start_uplink_dhcp(&mut self) {
         if !matches!(self.uplink_dhcp, UplinkDhcp::Waiting) {
             return;
         }
@@ -356,8 +356,9 @@ impl Daemon {
         let Some(name) = self.rec.uplink().map(str::to_string) else {
             return;
         };
-        let Ok(links) = self.nl.links().await else { return };
-        let Some(mac) = links.iter().find(|l| l.name == name).and_then(|l| l.mac) else {
+        // From the kept copy of the kernel: this runs on every turn of the
+        // loop until the uplink appears, and must not read the kernel each time.
+        let Some(mac) = self.rec.mac_of(&name) else {
             return;
         };
         info!("uplink {name}: starting DHCP client");

@@ -172,6 +172,11 @@ impl Reconciler {
         self.uplink = None;
     }
 
+    /// A link's MAC as last seen.
+    pub(crate) fn mac_of(&self, link: &str) -> Option<crate::config::MacAddr> {
+        self.kernel.as_ref()?.link(link)?.mac
+    }
+
     /// A link's index as last seen (a re-created bridge gets a new one).
     pub(crate) fn ifindex(&self, link: &str) -> Option<u32> {
         self.ifindex.get(link).copied()

@@ -78,10 +78,12 @@ impl Udhcpc {
         let s = script(
             dir,
             &format!("udhcpc-{}.sh", ns.name),
+            // The event is written once the address is in place: a test that
+            // reads "bound" may use the address at once.
             &format!(
-                "echo \"$1 ip=$ip router=$router dns=$(echo $dns | tr ' ' ,)\" >> {ev}\n\
-                 case \"$1\" in bound|renew) ip addr flush dev $interface; ip addr add $ip/$mask dev $interface;\n\
-                 [ -n \"$router\" ] && ip route replace default via $router dev $interface;; esac; exit 0",
+                "case \"$1\" in bound|renew) ip addr flush dev $interface; ip addr add $ip/$mask dev $interface;\n\
+                 [ -n \"$router\" ] && ip route replace default via $router dev $interface;; esac\n\
+                 echo \"$1 ip=$ip router=$router dns=$(echo $dns | tr ' ' ,)\" >> {ev}; exit 0",
                 ev = events.display()
             ),
         );
