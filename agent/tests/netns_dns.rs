@@ -29,6 +29,11 @@ fn short(ns: &Netns, server: &str, args: &[&str]) -> String {
     dig(ns, server, &a).trim().to_string()
 }
 
+/// Wait until `name` resolves to `want` through the agent, as seen from `ns`.
+fn resolves(ns: &Netns, name: &str, want: &str) -> bool {
+    wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &[name]) == want).is_some()
+}
+
 /// dnsmasq on the outside, authoritative for upstream.test only.
 struct Upstream(Child);
 
@@ -217,20 +222,10 @@ fn netns_dns_reload_swaps_records_without_restarting() {
     let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
     let agent = t.start(&cfg);
     let ns = &t.g(asker).ns;
-    assert!(
-        wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["cache.lab"])
-            == "10.77.0.20")
-        .is_some()
-    );
+    assert!(resolves(ns, "cache.lab", "10.77.0.20"));
     std::fs::write(&cfg, with_uplink(NETWORKS).replace("10.77.0.20", "10.77.0.21")).expect("write");
     agent.signal(libc::SIGHUP);
-    assert!(
-        wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["cache.lab"])
-            == "10.77.0.21")
-        .is_some(),
-        "{}",
-        agent.log()
-    );
+    assert!(resolves(ns, "cache.lab", "10.77.0.21"), "{}", agent.log());
     assert!(agent.log().contains("zone reloaded"));
     assert_eq!(
         agent.log().matches("dns nat: serving").count(),
@@ -257,13 +252,7 @@ fn netns_dns_cache_keeps_answers_apart_by_buffer_size_and_counts_ttls_down() {
     );
     let agent = t.start(&cfg);
     let ns = &t.g(asker).ns;
-    assert!(
-        wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["cache.lab"])
-            == "10.77.0.20")
-        .is_some(),
-        "{}",
-        agent.log()
-    );
+    assert!(resolves(ns, "cache.lab", "10.77.0.20"), "{}", agent.log());
     let small = dig(ns, "10.77.0.1", &["+bufsize=512", "+ignore", "big.lab", "TXT"]);
     assert!(
         small.contains("flags: qr aa tc") || small.contains(" tc"),
@@ -305,13 +294,7 @@ fn netns_dns_answers_no_forged_source() {
     let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
     let agent = t.start(&cfg);
     let ns = &t.g(asker).ns;
-    assert!(
-        wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &["cache.lab"])
-            == "10.77.0.20")
-        .is_some(),
-        "{}",
-        agent.log()
-    );
+    assert!(resolves(ns, "cache.lab", "10.77.0.20"), "{}", agent.log());
     // The victim: an outside address, listening where the answer would go.
     t.out.ip(&["addr", "add", "10.99.0.77/24", "dev", "out0"]);
     let victim = UdpServer::start(&t.out.name, sa("10.99.0.77:5353"));

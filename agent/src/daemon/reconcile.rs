@@ -214,8 +214,9 @@ impl Reconciler {
         // the links are made: rules name interfaces, not links, so neither
         // waits for the other.
         let firewall = matches!(scope, Scope::Firewall | Scope::All).then(|| self.start_firewall(plan));
-        let changed = match &scope {
-            Scope::Kernel(c) => Some(c.clone()),
+        let label = scope.to_string();
+        let changed = match scope {
+            Scope::Kernel(c) => Some(c),
             Scope::All => Some(Changed::all()),
             Scope::Firewall => None,
         };
@@ -247,7 +248,7 @@ impl Reconciler {
             self.unresolved_firewall = report.errors[before..].iter().map(|e| e.to_string()).collect();
         }
         debug!(
-            "pass over {scope}: {} changes; links {:.1} ms, firewall {:.1} ms",
+            "pass over {label}: {} changes; links {:.1} ms, firewall {:.1} ms",
             report.changes,
             links_done.as_secs_f64() * 1e3,
             (start.elapsed() - links_done).as_secs_f64() * 1e3

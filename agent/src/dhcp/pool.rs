@@ -315,6 +315,11 @@ impl Pool {
             })
             .map(|l| l.ip)
             .collect();
+        self.take_all(ips)
+    }
+
+    /// Remove these addresses' leases, client index included; returns them.
+    fn take_all(&mut self, ips: Vec<Ipv4Addr>) -> Vec<Lease> {
         let mut out = Vec::new();
         for ip in ips {
             if let Some(l) = self.take(ip) {
@@ -356,13 +361,7 @@ impl Pool {
             .filter(|l| l.expired(now))
             .map(|l| l.ip)
             .collect();
-        let mut out = Vec::new();
-        for ip in gone {
-            if let Some(l) = self.take(ip) {
-                self.by_client.remove(&l.client);
-                out.push(l);
-            }
-        }
+        let out = self.take_all(gone);
         self.offers.retain(|_, (_, until)| *until > now);
         let offers = &self.offers;
         self.offered
