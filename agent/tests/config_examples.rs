@@ -375,3 +375,46 @@ fn an_empty_file_asks_for_a_network() {
     let p = problems("");
     has(&p, 1, "no [[network]] is defined");
 }
+
+#[test]
+fn a_bridge_network_serves_the_physical_lan_only_when_told_to() {
+    let p = problems(
+        r#"[[network]]
+name = "lan"
+kind = "bridge"
+bridge = "br0"
+address = "192.168.1.2/24"
+ports = ["eth0"]
+[network.dhcp]
+[network.dns]
+"#,
+    );
+    has(&p, 7, "serve_lan = true");
+    has(&p, 8, "serve_lan = true");
+    let ok = r#"[[network]]
+name = "lan"
+kind = "bridge"
+bridge = "br0"
+address = "192.168.1.2/24"
+ports = ["eth0"]
+serve_lan = true
+[network.dhcp]
+[network.dns]
+"#;
+    let cfg = config::parse(ok, "t.toml").unwrap_or_else(|p| panic!("{p}"));
+    assert!(cfg.networks[0].dhcp.is_some() && cfg.networks[0].serves_dns().is_some());
+    // Serving nothing needs no permission; asking for it where it means nothing is a mistake.
+    let p = problems("[[network]]\nname = \"n\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\nserve_lan = true\n");
+    has(&p, 5, "only means something on a kind = \"bridge\" network");
+}
+
+#[test]
+fn adopting_an_existing_bridge_is_said_in_the_config() {
+    let src = "[[network]]\nname = \"n\"\nkind = \"isolated\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\nadopt = true\n";
+    let cfg = config::parse(src, "t.toml").unwrap_or_else(|p| panic!("{p}"));
+    assert!(cfg.networks[0].adopt);
+    let back = config::parse(&config::write::write(&cfg), "w.toml").unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(back, cfg);
+    let cfg = config::parse(&src.replace("adopt = true\n", ""), "t.toml").unwrap_or_else(|p| panic!("{p}"));
+    assert!(!cfg.networks[0].adopt);
+}

@@ -321,7 +321,9 @@ fn netns_status_names_the_errors_it_met() {
     let squatter = in_ns(&t.app.name, || {
         UdpSocket::bind("10.77.0.1:53").expect("bind the squatter")
     });
-    let cfg = t.write_config("n.toml", &with_uplink(NETWORKS));
+    // The bridge was made by hand, before netagent: the config adopts it.
+    let adopted = NETWORKS.replacen("bridge = \"virbr0\"\n", "bridge = \"virbr0\"\nadopt = true\n", 1);
+    let cfg = t.write_config("n.toml", &with_uplink(&adopted));
     let _agent = t.start(&cfg);
     let failing = wait_for(T, || {
         text(&t.netagent(&["status"])).contains("dns web: listen on 10.77.0.1:53")

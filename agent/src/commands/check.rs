@@ -14,9 +14,14 @@ pub(crate) struct Check {
 
 impl Check {
     pub(crate) fn run(self) -> Result<(), CmdError> {
+        let links = host_links();
+        let non_bridge = |name: &str| {
+            let l = links.iter().find(|l| l.name == name)?;
+            (!l.is_bridge()).then(|| l.kind.clone().unwrap_or_else(|| "network interface".into()))
+        };
         let mut bad = Vec::new();
         for f in &self.files {
-            match config::load(Some(f)) {
+            match config::load_on_host(Some(f), &non_bridge) {
                 Ok((cfg, _)) => println!(
                     "{}: ok ({} network{})",
                     f.display(),
@@ -32,4 +37,18 @@ impl Check {
             Err(CmdError::Check(bad))
         }
     }
+}
+
+/// This host's links, to refuse a bridge name that is a NIC; none when the
+/// kernel cannot be asked (the config checks stand on their own).
+fn host_links() -> Vec<netagent::links::Link> {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return Vec::new();
+    };
+    rt.block_on(async {
+        match netagent::links::Netlink::connect() {
+            Ok(nl) => nl.links().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    })
 }

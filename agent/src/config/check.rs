@@ -17,8 +17,15 @@ use super::units::{Ipv4Range, LeaseTime, PortRange};
 /// libvirt's and dnsmasq's default lease.
 pub const DEFAULT_LEASE: LeaseTime = LeaseTime::Seconds(3600);
 
+/// What the host says about a name: the kind of an existing link that is
+/// not a bridge ("veth", "network interface"), or None. `check` asks the
+/// kernel; parsing a config for the daemon asks nothing (it refuses such a
+/// link at run time, when it meets it).
+pub type NonBridge<'h> = &'h dyn Fn(&str) -> Option<String>;
+
 pub(super) struct Checker<'a, 'c> {
     pub c: &'c mut Collector<'a>,
+    pub host: NonBridge<'c>,
 }
 
 impl Checker<'_, '_> {
@@ -252,6 +259,12 @@ impl Checker<'_, '_> {
                 if self.ifname(v, &f("bridge")).is_some() {
                     if let Some(why) = reserved_bridge_name(v.get_ref()) {
                         self.c.add(v.span(), f("bridge"), why);
+                    } else if let Some(what) = (self.host)(v.get_ref()) {
+                        self.c.add(
+                            v.span(),
+                            f("bridge"),
+                            format!("{} is an existing {what}, not a bridge: netagent will not make it one; name the bridge something else", v.get_ref()),
+                        );
                     }
                 }
                 v.get_ref().clone()
@@ -302,6 +315,15 @@ impl Checker<'_, '_> {
             }
         }
         let port_isolation = n.port_isolation.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
+        let adopt = n.adopt.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
+        let serve_lan = n.serve_lan.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
+        if let (Some(v), true, false) = (&n.serve_lan, serve_lan, kind == Kind::Bridge) {
+            self.c.add(
+                v.span(),
+                f("serve_lan"),
+                format!("serve_lan only means something on a kind = \"bridge\" network (a {kind} network's DHCP and DNS serve its own guests): remove it"),
+            );
+        }
 
         let mut routes = Vec::new();
         for (i, r) in n.route.iter().enumerate() {
@@ -343,6 +365,23 @@ impl Checker<'_, '_> {
             .dhcp
             .as_ref()
             .and_then(|v| self.dhcp(v, &f("dhcp"), kind, address, dns_domain, !routes.is_empty()));
+        // A bridged network shares the physical LAN: a server here answers
+        // every machine on it, against the LAN's own.
+        if kind == Kind::Bridge && !serve_lan {
+            let dns_on = n.dns.as_ref().filter(|d| d.get_ref().enabled.as_ref().is_none_or(|e| *e.get_ref()));
+            for (span, what) in [
+                (n.dhcp.as_ref().map(|d| d.span()), "dhcp"),
+                (dns_on.map(|d| d.span()), "dns"),
+            ] {
+                if let Some(span) = span {
+                    self.c.add(
+                        span,
+                        f(what),
+                        format!("a bridge network shares the physical LAN: netagent's {} would answer every machine on it, competing with the LAN's own server; remove [network.{what}], or set serve_lan = true if netagent is meant to serve that LAN", what.to_uppercase()),
+                    );
+                }
+            }
+        }
         let mut forwards = Vec::new();
         for (i, raw) in n.forward.iter().enumerate() {
             let field = f(&format!("forward[{i}]"));
@@ -375,6 +414,8 @@ impl Checker<'_, '_> {
             stp,
             ports,
             port_isolation,
+            adopt,
+            serve_lan,
             routes,
             nat,
             dhcp,

@@ -28,6 +28,8 @@ pub fn default_config() -> Config {
             stp: true,
             ports: vec!["vnet*".into(), ALL_NICS.into()],
             port_isolation: false,
+            adopt: false,
+            serve_lan: false,
             routes: Vec::new(),
             nat: Some(Nat::default()),
             dhcp: Some(Dhcp {

@@ -28,6 +28,8 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
         ("stp", n.stp.to_string()),
         ("ports", list(&n.ports)),
         ("port_isolation", n.port_isolation.to_string()),
+        ("adopt", n.adopt.to_string()),
+        ("serve_lan", n.serve_lan.to_string()),
         (
             "route",
             list(

@@ -16,7 +16,7 @@ pub mod write;
 
 use std::path::{Path, PathBuf};
 
-pub use check::DEFAULT_LEASE;
+pub use check::{NonBridge, DEFAULT_LEASE};
 pub use default::default_config;
 pub use model::*;
 pub use problem::{line_col, Problem, Problems};
@@ -29,6 +29,12 @@ pub const SYSTEM_CONFIG: &str = "/etc/netagent/netagent.toml";
 
 /// Parse and check config text. `file` names it in problems.
 pub fn parse(src: &str, file: &str) -> Result<Config, Problems> {
+    parse_on_host(src, file, &|_| None)
+}
+
+/// `parse`, and refuse bridge names that are links of another kind on
+/// this host (what `host` says).
+pub fn parse_on_host(src: &str, file: &str, host: NonBridge<'_>) -> Result<Config, Problems> {
     let mut c = Collector::new(src);
     let mut unknown_paths = Vec::new();
     let de = match toml::Deserializer::parse(src) {
@@ -47,7 +53,7 @@ pub fn parse(src: &str, file: &str) -> Result<Config, Problems> {
         .collect();
     unknown::report(&mut c, src, &unknown_paths, &names);
 
-    let mut ck = check::Checker { c: &mut c };
+    let mut ck = check::Checker { c: &mut c, host };
     let uplink = raw.uplink.as_ref().and_then(|u| ck.uplink(u).map(|m| (u, m)));
     let nets: Vec<_> = raw
         .network
@@ -115,6 +121,11 @@ impl LoadError {
 /// Read and check the named file; with no name, the system file if it
 /// exists, else the embedded default.
 pub fn load(path: Option<&Path>) -> Result<(Config, Source), LoadError> {
+    load_on_host(path, &|_| None)
+}
+
+/// `load`, with the host's links checked as `parse_on_host` does.
+pub fn load_on_host(path: Option<&Path>, host: NonBridge<'_>) -> Result<(Config, Source), LoadError> {
     let path = match path {
         Some(p) => p.to_path_buf(),
         None if Path::new(SYSTEM_CONFIG).exists() => PathBuf::from(SYSTEM_CONFIG),
@@ -124,6 +135,6 @@ pub fn load(path: Option<&Path>) -> Result<(Config, Source), LoadError> {
         path: path.display().to_string(),
         err,
     })?;
-    let cfg = parse(&src, &path.display().to_string()).map_err(LoadError::Invalid)?;
+    let cfg = parse_on_host(&src, &path.display().to_string(), host).map_err(LoadError::Invalid)?;
     Ok((cfg, Source::File(path)))
 }

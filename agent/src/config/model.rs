@@ -93,6 +93,14 @@ pub struct Network {
     /// but the uplink.
     pub ports: Vec<String>,
     pub port_isolation: bool,
+    /// Take over a bridge of this name that exists and that netagent did not
+    /// create (a bridge libvirt or the host's tools made). Without it such a
+    /// bridge is refused, so a typo cannot take over `docker0`.
+    pub adopt: bool,
+    /// A `bridge` network may serve DHCP and DNS on the physical LAN it
+    /// shares, but only when the config says so: otherwise netagent would
+    /// be a rogue server competing with the LAN's own.
+    pub serve_lan: bool,
     pub routes: Vec<StaticRoute>,
     pub nat: Option<Nat>,
     pub dhcp: Option<Dhcp>,

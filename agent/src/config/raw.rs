@@ -38,6 +38,8 @@ pub(super) struct RawNetwork {
     #[serde(default)]
     pub ports: Vec<S<String>>,
     pub port_isolation: Option<S<bool>>,
+    pub adopt: Option<S<bool>>,
+    pub serve_lan: Option<S<bool>>,
     #[serde(default)]
     pub route: Vec<S<RawRoute>>,
     pub nat: Option<S<RawNat>>,

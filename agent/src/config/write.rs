@@ -80,6 +80,12 @@ fn network(o: &mut String, n: &Network) {
     if n.port_isolation {
         o.push_str("port_isolation = true\n");
     }
+    if n.adopt {
+        o.push_str("adopt = true\n");
+    }
+    if n.serve_lan {
+        o.push_str("serve_lan = true\n");
+    }
     for r in &n.routes {
         o.push_str("\n[[network.route]]\n");
         let _ = writeln!(o, "to = {}", q(&r.to.to_string()));

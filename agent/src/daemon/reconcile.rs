@@ -52,6 +52,8 @@ pub(crate) enum ReconcileError {
     Sysctl(#[from] SysctlError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    UplinkClash(#[from] crate::links::clash::UplinkClash),
 }
 
 impl ReconcileError {
@@ -313,6 +315,7 @@ impl Reconciler {
             bridges: &plan.bridges,
             uplink: uplink.as_ref(),
             stale_bridges: &stale,
+            owned: &self.owned,
         };
         let out = apply::reconcile(&self.nl, &want, kernel).await?;
         report.changes += out.changes;
@@ -326,6 +329,14 @@ impl Reconciler {
         owned.extend(out.created.iter().cloned());
         if !stale.is_empty() {
             owned.retain(|b| planned.contains(b) || self.ifindex.contains_key(b));
+        }
+        if let Some(u) = self.uplink.as_deref() {
+            let addrs: Vec<ipnet::Ipv4Net> = out.seen.link(u).map(|l| out.seen.addrs_of(l.index).collect()).unwrap_or_default();
+            report.errors.extend(
+                crate::links::clash::uplink_clashes(u, &addrs, &plan.bridges)
+                    .into_iter()
+                    .map(ReconcileError::from),
+            );
         }
         self.kernel = Some(out.seen);
         if owned != self.owned {
@@ -371,13 +382,14 @@ impl Reconciler {
     }
 
     /// Bridges to delete on `netagent down`: those we created, and the
-    /// plan's guest bridges.
+    /// guest bridges the config adopted (netagent runs them now, as libvirt
+    /// did). Never a bridge netagent was refused.
     pub(crate) fn owned_for_down(&self, plan: &Plan) -> BTreeSet<String> {
         let mut all = self.owned.clone();
         all.extend(
             plan.bridges
                 .iter()
-                .filter(|b| b.kind != crate::config::Kind::Bridge)
+                .filter(|b| b.kind != crate::config::Kind::Bridge && b.adopt)
                 .map(|b| b.name.clone()),
         );
         all

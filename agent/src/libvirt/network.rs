@@ -299,6 +299,10 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         stp,
         ports: Vec::new(),
         port_isolation,
+        // libvirt (or the host's tools, for a bridged network) made the
+        // bridge: the moved host's netagent takes it over as it is.
+        adopt: true,
+        serve_lan: false,
         routes,
         nat,
         dhcp,

@@ -66,11 +66,15 @@ fn stage_of(a: &Action) -> u8 {
 pub(crate) async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> Result<Outcome, LinkError> {
     let mut out = Outcome::default();
     let mut k = now;
+    // A bridge made in an earlier pass is ours in the next.
+    let mut owned = want.owned.clone();
     for pass in 0..4 {
         let t = std::time::Instant::now();
         if pass > 0 {
             k = nl.observe().await?;
         }
+        owned.extend(out.created.iter().cloned());
+        let want = &Desired { owned: &owned, ..*want };
         let acts = diff(want, &k, &owned_routes(&k));
         tracing::debug!(
             "links pass {pass}: read and diff {:.1} ms, {} actions",
@@ -78,6 +82,7 @@ pub(crate) async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> 
             acts.len()
         );
         if acts.is_empty() {
+            out.errors.extend(want.refusals(&k).into_iter().map(LinkError::from));
             out.seen = k;
             return Ok(out);
         }
@@ -116,6 +121,9 @@ pub(crate) async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> 
         }
     }
     out.seen = nl.observe().await?;
+    owned.extend(out.created.iter().cloned());
+    let want = Desired { owned: &owned, ..*want };
+    out.errors.extend(want.refusals(&out.seen).into_iter().map(LinkError::from));
     Ok(out)
 }
 

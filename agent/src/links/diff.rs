@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::observe::{Kernel, Link};
+use super::refuse::{refusal, Refusal};
 use crate::config::ifname::{glob_match, ALL_NICS};
 use crate::config::{Kind, MacAddr, UplinkInterface};
 use crate::plan::BridgePlan;
@@ -148,11 +149,27 @@ pub(crate) fn bridge_for<'a>(
         })
 }
 
+#[derive(Clone, Copy)]
 pub(crate) struct Desired<'a> {
     pub bridges: &'a [BridgePlan],
     pub uplink: Option<&'a UplinkState>,
     /// Bridges netagent created earlier that the plan no longer has.
     pub stale_bridges: &'a [String],
+    /// Bridges netagent created (the ownership record): others are left
+    /// alone unless the config adopts them.
+    pub owned: &'a std::collections::BTreeSet<String>,
+}
+
+impl Desired<'_> {
+    /// The planned bridges netagent may touch in kernel `k`.
+    fn usable<'k>(&'k self, k: &'k Kernel) -> impl Iterator<Item = &'k BridgePlan> + 'k {
+        self.bridges.iter().filter(move |b| refusal(b, k, self.owned).is_none())
+    }
+
+    /// Why each planned bridge netagent may not touch is left alone.
+    pub(crate) fn refusals(&self, k: &Kernel) -> Vec<Refusal> {
+        self.bridges.iter().filter_map(|b| refusal(b, k, self.owned)).collect()
+    }
 }
 
 pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<Action> {
@@ -165,7 +182,7 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
         }
     }
 
-    for b in want.bridges {
+    for b in want.usable(k) {
         let Some(l) = k.link(&b.name) else {
             out.push(Action::CreateBridge {
                 name: b.name.clone(),
@@ -175,10 +192,6 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
             });
             continue;
         };
-        if !l.is_bridge() {
-            // Refusing beats enslaving ports to a NIC; `check` cannot know.
-            continue;
-        }
         if let Some(m) = b.mtu {
             if l.mtu != m {
                 out.push(Action::SetMtu {
@@ -231,7 +244,7 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
         let Some(b) = bridge_for(l, want.bridges, uplink_name) else {
             continue;
         };
-        let Some(br) = k.link(&b.name).filter(|br| br.is_bridge()) else {
+        let Some(br) = k.link(&b.name).filter(|_| refusal(b, k, want.owned).is_none()) else {
             continue;
         };
         if l.controller != Some(br.index) {
@@ -289,8 +302,7 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
 
     // Routes marked as ours are exactly the planned ones.
     let mut routes: Vec<OwnedRoute> = want
-        .bridges
-        .iter()
+        .usable(k)
         .flat_map(|b| b.routes.iter())
         .map(|r| OwnedRoute {
             to: r.to,
@@ -345,6 +357,11 @@ mod tests {
             up: true,
             ..Link::default()
         }
+    }
+
+    /// The ownership record after netagent created the default plan's bridge.
+    fn ours() -> std::collections::BTreeSet<String> {
+        ["virbr0".to_string()].into()
     }
 
     fn kernel() -> Kernel {
@@ -407,6 +424,7 @@ mod tests {
             bridges: &p.bridges,
             uplink: Some(&up),
             stale_bridges: &[],
+            owned: &ours(),
         };
         let mut k = kernel();
         let acts = diff(&want, &k, &[]);
@@ -462,6 +480,7 @@ mod tests {
             bridges: &p.bridges,
             uplink: Some(&up),
             stale_bridges: &[],
+            owned: &ours(),
         };
         let mut k = kernel();
         settled(&mut k, &p);
@@ -481,6 +500,7 @@ mod tests {
             bridges: &p.bridges,
             uplink: Some(&up),
             stale_bridges: &["virbr9".to_string()],
+            owned: &ours(),
         };
         let mut k = kernel();
         settled(&mut k, &p);
@@ -542,6 +562,7 @@ mod tests {
             bridges: &p.bridges,
             uplink: Some(&up),
             stale_bridges: &[],
+            owned: &ours(),
         };
         let mut k = kernel();
         settled(&mut k, &p);
@@ -564,6 +585,7 @@ mod tests {
             bridges: &p.bridges,
             uplink: None,
             stale_bridges: &[],
+            owned: &["virbr0".to_string(), "virbr1".to_string()].into(),
         };
         let mut k = kernel();
         settled(&mut k, &p);
@@ -607,6 +629,7 @@ mod tests {
             bridges: &p.bridges,
             uplink: Some(&up),
             stale_bridges: &[],
+            owned: &ours(),
         };
         let mut k = kernel();
         settled(&mut k, &p);

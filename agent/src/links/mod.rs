@@ -3,9 +3,11 @@
 //! (`netlink`, `apply`), plus watching for ports that appear later (`watch`).
 
 pub(crate) mod apply;
+pub(crate) mod clash;
 pub(crate) mod diff;
 mod dump;
 pub(crate) mod netlink;
+pub(crate) mod refuse;
 pub mod observe;
 pub(crate) mod sysctl;
 pub(crate) mod watch;

@@ -55,6 +55,9 @@ pub enum LinkError {
         action: String,
         cause: Cause,
     },
+    /// A link the plan names that netagent will not touch.
+    #[error(transparent)]
+    Refused(#[from] super::refuse::Refusal),
 }
 
 impl LinkError {

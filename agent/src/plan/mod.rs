@@ -55,6 +55,8 @@ pub struct BridgePlan {
     /// Names and globs of the interfaces to enslave, now and when they appear.
     pub ports: Vec<String>,
     pub port_isolation: bool,
+    /// Manage the bridge of this name even if netagent did not create it.
+    pub adopt: bool,
     pub routes: Vec<RoutePlan>,
     /// The firewall's part: NAT settings, port forwards, whether DNS serves.
     pub nat: Option<Nat>,
@@ -100,6 +102,7 @@ fn bridge(n: &Network) -> BridgePlan {
         address: n.address,
         ports: n.ports.clone(),
         port_isolation: n.port_isolation,
+        adopt: n.adopt,
         routes: n
             .routes
             .iter()
