@@ -102,6 +102,10 @@ pub(crate) struct DnsServers {
     env: DnsEnv,
     /// Each served network's domain, for the names of its leases.
     domains: HashMap<String, Option<String>>,
+    /// Each served network's configured names (static hosts, the bridge's
+    /// own), lower case: a guest of another network in the same domain
+    /// cannot take them.
+    names: HashMap<String, std::collections::HashSet<String>>,
 }
 
 fn udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
@@ -176,6 +180,7 @@ impl DnsServers {
                 fwd: Arc::new(Forwarder::default()),
             },
             domains: HashMap::new(),
+            names: HashMap::new(),
         }
     }
 
@@ -196,7 +201,8 @@ impl DnsServers {
         match change {
             Change::Bound(l) => match &l.hostname {
                 Some(h) => {
-                    if let Named::Refused(why) = names.add(l.ip, h, domain.as_deref()) {
+                    let taken = self.taken_elsewhere(network, h, domain.as_deref());
+                    if let Named::Refused(why) = names.add_unless(l.ip, h, domain.as_deref(), taken) {
                         warn!("dns {network}: {} ({}) gets no name: {why}", l.ip, l.mac);
                     }
                 }
@@ -204,6 +210,29 @@ impl DnsServers {
             },
             Change::Gone(l) => names.gone(l.ip),
         }
+    }
+
+    /// Networks that share a domain share its names: `host.domain` held by
+    /// another of them (configured, or a live lease: first holder wins) is
+    /// not for this guest. Without a domain, each network's names are its own.
+    fn taken_elsewhere(&self, network: &str, host: &str, domain: Option<&str>) -> Option<String> {
+        let d = domain?;
+        let fq = format!("{}.{d}", host.to_ascii_lowercase());
+        let mut others: Vec<&String> = self
+            .domains
+            .iter()
+            .filter(|(n, od)| n.as_str() != network && od.as_deref() == Some(d))
+            .map(|(n, _)| n)
+            .collect();
+        others.sort();
+        others.into_iter().find_map(|n| {
+            if self.names.get(n).is_some_and(|s| s.contains(&fq)) {
+                return Some(format!("`{host}` is a name of network \"{n}\", which shares the domain {d}"));
+            }
+            let held = self.env.leases.get(n).and_then(|l| l.lookup(&fq))?;
+            let ip = held.first()?;
+            Some(format!("`{host}` is held by {ip} in network \"{n}\", which shares the domain {d}"))
+        })
     }
 
     /// Follow the plan's zones, each on its bridge's current interface index.
@@ -227,6 +256,14 @@ impl DnsServers {
             .iter()
             .map(|z| (z.network.clone(), z.domain.clone()))
             .collect();
+        self.names = plan
+            .dns
+            .iter()
+            .map(|z| {
+                let names = z.records.iter().map(|r| r.name.to_ascii_lowercase()).collect();
+                (z.network.clone(), names)
+            })
+            .collect();
         let wanted: Vec<Want<'_, DnsSpec>> = specs
             .iter()
             .map(|(spec, link)| Want {
@@ -236,5 +273,56 @@ impl DnsServers {
             })
             .collect();
         self.sup.sync(&mut self.env, &wanted, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dhcp::lease::{ClientId, Lease};
+
+    fn servers(domain_b: &str) -> DnsServers {
+        let src = format!(
+            "[[network]]\nname = \"a\"\nkind = \"isolated\"\nbridge = \"virbr1\"\naddress = \"10.1.0.1/24\"\n[network.dns]\ndomain = \"lab\"\n\
+             [[network]]\nname = \"b\"\nkind = \"isolated\"\nbridge = \"virbr2\"\naddress = \"10.2.0.1/24\"\n[network.dns]\ndomain = \"{domain_b}\"\n\
+             [[network.dns.host]]\nip = \"10.2.0.5\"\nnames = [\"db\"]\n"
+        );
+        let cfg = crate::config::parse(&src, "t.toml").unwrap_or_else(|p| panic!("{p}"));
+        let mut s = DnsServers::new(Vec::new());
+        // No bridge yet: nothing listens, the names are known.
+        s.sync(&crate::plan::plan(&cfg), |_| None);
+        s
+    }
+
+    fn bound(s: &mut DnsServers, network: &str, ip: &str, host: &str) -> Option<Vec<Ipv4Addr>> {
+        let mac = crate::config::MacAddr([0x52, 0x54, 0, 0, 0, ip.len() as u8]);
+        let lease = Lease {
+            ip: ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
+            client: ClientId::from_mac(mac),
+            mac,
+            hostname: Some(host.into()),
+            expires: None,
+        };
+        s.lease_changed(network, &Change::Bound(lease));
+        let domain = s.domains.get(network).cloned().flatten().unwrap_or_default();
+        s.env.lease_names(network).lookup(&format!("{}.{domain}", host.to_ascii_lowercase()))
+    }
+
+    #[test]
+    fn networks_that_share_a_domain_share_its_names() {
+        let mut s = servers("lab");
+        // Network b's static host `db`, and a guest of b that came first.
+        assert_eq!(bound(&mut s, "a", "10.1.0.9", "db"), None);
+        assert!(bound(&mut s, "b", "10.2.0.7", "web").is_some());
+        assert_eq!(bound(&mut s, "a", "10.1.0.10", "WEB"), None);
+        assert!(bound(&mut s, "a", "10.1.0.11", "app").is_some());
+    }
+
+    #[test]
+    fn networks_with_their_own_domains_keep_their_own_names() {
+        let mut s = servers("other");
+        assert!(bound(&mut s, "a", "10.1.0.9", "db").is_some());
+        assert!(bound(&mut s, "b", "10.2.0.7", "web").is_some());
+        assert!(bound(&mut s, "a", "10.1.0.10", "web").is_some());
     }
 }

@@ -66,6 +66,12 @@ impl LeaseNames {
     /// lease holds it (first holder wins, as dnsmasq does). A static
     /// record of the same name always wins too (see `decide`).
     pub fn add(&self, ip: Ipv4Addr, host: &str, domain: Option<&str>) -> Named {
+        self.add_unless(ip, host, domain, None)
+    }
+
+    /// `add`, refusing with `taken` when the caller knows the name is
+    /// another network's (one that shares the domain).
+    pub fn add_unless(&self, ip: Ipv4Addr, host: &str, domain: Option<&str>, taken: Option<String>) -> Named {
         self.remove(ip);
         let Ok(mut m) = self.inner.write() else {
             return Named::StillRefused;
@@ -73,6 +79,8 @@ impl LeaseNames {
         let lower = host.to_ascii_lowercase();
         let why = if RESERVED.contains(&lower.as_str()) {
             Some(format!("`{host}` is a name no guest may take"))
+        } else if taken.is_some() {
+            taken
         } else {
             names_for(&lower, domain)
                 .iter()
@@ -123,7 +131,7 @@ impl LeaseNames {
         }
     }
 
-    fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+    pub(crate) fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
         self.inner.read().ok()?.names.get(name).cloned()
     }
 
