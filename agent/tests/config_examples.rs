@@ -404,7 +404,9 @@ serve_lan = true
     let cfg = config::parse(ok, "t.toml").unwrap_or_else(|p| panic!("{p}"));
     assert!(cfg.networks[0].dhcp.is_some() && cfg.networks[0].serves_dns().is_some());
     // Serving nothing needs no permission; asking for it where it means nothing is a mistake.
-    let p = problems("[[network]]\nname = \"n\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\nserve_lan = true\n");
+    let p = problems(
+        "[[network]]\nname = \"n\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\nserve_lan = true\n",
+    );
     has(&p, 5, "only means something on a kind = \"bridge\" network");
 }
 

@@ -43,18 +43,6 @@ fn text(o: &std::process::Output) -> String {
     )
 }
 
-/// A DNS query for `name` A IN with the given ID.
-fn query(id: u16, name: &str) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    q
-}
-
 /// Query the bridge's DNS from the guest every 5 ms until `stop`; returns
 /// (sent, answered).
 fn query_stream(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u32, u32)> {
@@ -67,7 +55,7 @@ fn query_stream(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u
             while !stop.load(Ordering::SeqCst) {
                 let id = sent as u16;
                 sent += 1;
-                let _ = s.send_to(&query(id, "virbr0"), "10.77.0.1:53");
+                let _ = s.send_to(&dns_query(id, "virbr0"), "10.77.0.1:53");
                 if let Ok(n) = s.recv(&mut buf) {
                     if n > 2 && buf[..2] == id.to_be_bytes() {
                         answered += 1;

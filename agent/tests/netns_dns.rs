@@ -316,3 +316,82 @@ fn netns_dns_answers_no_forged_source() {
     // The guest's own address still gets answers.
     assert_eq!(short(ns, "10.77.0.1", &["cache.lab"]), "10.77.0.20");
 }
+
+/// One query over TCP on `c`: the answer's length, or None when the agent
+/// closed the connection.
+fn tcp_ask(c: &mut std::net::TcpStream, id: u16) -> Option<usize> {
+    use std::io::{Read, Write};
+    let q = dns_query(id, "cache.lab");
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    c.write_all(&framed).ok()?;
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    c.read_exact(&mut body).ok()?;
+    (body[..2] == id.to_be_bytes()).then_some(body.len())
+}
+
+/// TCP is bounded by design: connections past the cap are closed at once,
+/// and one connection lives a bounded time however often it asks. While
+/// hundreds are held, UDP DNS and the control socket answer.
+#[test]
+fn netns_dns_tcp_connections_are_bounded_and_a_trickle_cannot_hold_one() {
+    use std::io::Read;
+    need_root!("netns_dns_tcp_connections_are_bounded_and_a_trickle_cannot_hold_one");
+    let mut t = Topo::new();
+    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
+    let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
+    let agent = t.start(&cfg);
+    let ns = t.g(asker).ns.name.clone();
+    assert!(
+        resolves(&t.g(asker).ns, "cache.lab", "10.77.0.20"),
+        "{}",
+        agent.log()
+    );
+
+    let held: Vec<std::net::TcpStream> = in_ns(&ns, || {
+        (0..400)
+            .filter_map(|_| std::net::TcpStream::connect("10.77.0.1:53").ok())
+            .collect()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let open = held
+        .iter()
+        .filter(|c| {
+            let _ = c.set_read_timeout(Some(Duration::from_millis(5)));
+            let mut b = [0u8; 1];
+            matches!((&**c).read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut)
+        })
+        .count();
+    eprintln!("{} connections made, {open} held open by the agent", held.len());
+    assert!(
+        (64..=128).contains(&open),
+        "{open} of {} connections held",
+        held.len()
+    );
+    assert_eq!(short(&t.g(asker).ns, "10.77.0.1", &["cache.lab"]), "10.77.0.20");
+    assert!(t.netagent(&["status"]).status.success());
+    drop(held);
+
+    // A trickle: a query every 2 s keeps no connection forever.
+    let mut c = in_ns(&ns, || {
+        std::net::TcpStream::connect("10.77.0.1:53").expect("connect")
+    });
+    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let start = std::time::Instant::now();
+    let mut answered = 0;
+    while tcp_ask(&mut c, answered).is_some() {
+        answered += 1;
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "a trickle held a connection for a minute"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    eprintln!(
+        "the trickling connection was closed after {:?} and {answered} answers",
+        start.elapsed()
+    );
+    assert!(answered >= 5, "closed too early: {answered} answers");
+}

@@ -52,7 +52,8 @@ fn netns_a_bridge_name_that_is_a_nic_is_refused_and_left_alone() {
     let healthy = t.guest("vg2", "10.78.0.10/24", "");
     // `eth5`: a NIC of the host (a veth here) the user typed as a bridge name.
     let peer = common::unique("nx");
-    t.app.ip(&["link", "add", "eth5", "type", "veth", "peer", "name", &peer]);
+    t.app
+        .ip(&["link", "add", "eth5", "type", "veth", "peer", "name", &peer]);
     t.app.ip(&["addr", "add", "192.0.2.5/24", "dev", "eth5"]);
     let cfg = t.write_config("n.toml", &two_networks("eth5", ""));
 
@@ -67,10 +68,15 @@ fn netns_a_bridge_name_that_is_a_nic_is_refused_and_left_alone() {
     );
 
     let _agent = t.start(&cfg);
-    let said = wait_for(T, || status(&t).contains("bridge eth5: refused: it is a veth, not a bridge"));
+    let said = wait_for(T, || {
+        status(&t).contains("bridge eth5: refused: it is a veth, not a bridge")
+    });
     assert!(said.is_some(), "{}", status(&t));
     let a = addrs(&t, "eth5");
-    assert!(a.contains("192.0.2.5/24") && !a.contains("10.77.0.1"), "eth5 was touched: {a}");
+    assert!(
+        a.contains("192.0.2.5/24") && !a.contains("10.77.0.1"),
+        "eth5 was touched: {a}"
+    );
     assert_eq!(t.master_of("vg1"), None, "a port was enslaved to a NIC");
     // The other network is up and serves its guest.
     assert!(wait_for(T, || ping(&t.g(healthy).ns, "10.78.0.1")).is_some());
@@ -83,7 +89,15 @@ fn netns_someone_elses_bridge_is_adopted_only_when_the_config_says_so() {
     let g = t.guest("vg1", "10.77.0.10/24", "");
     let healthy = t.guest("vg2", "10.78.0.10/24", "");
     // As docker0 is on a container host: a bridge with its own address and MAC.
-    t.app.ip(&["link", "add", "docker0", "address", "02:42:ac:11:00:01", "type", "bridge"]);
+    t.app.ip(&[
+        "link",
+        "add",
+        "docker0",
+        "address",
+        "02:42:ac:11:00:01",
+        "type",
+        "bridge",
+    ]);
     t.app.ip(&["addr", "add", "172.17.0.1/16", "dev", "docker0"]);
     t.app.ip(&["link", "set", "docker0", "up"]);
     let cfg = t.write_config("n.toml", &two_networks("docker0", ""));
@@ -94,7 +108,10 @@ fn netns_someone_elses_bridge_is_adopted_only_when_the_config_says_so() {
     assert!(said.is_some(), "{}", status(&t));
     assert!(wait_for(T, || ping(&t.g(healthy).ns, "10.78.0.1")).is_some());
     let a = addrs(&t, "docker0");
-    assert!(a.contains("172.17.0.1/16") && !a.contains("10.77.0.1"), "docker0 was touched: {a}");
+    assert!(
+        a.contains("172.17.0.1/16") && !a.contains("10.77.0.1"),
+        "docker0 was touched: {a}"
+    );
     assert_eq!(mac(&t, "docker0"), "02:42:ac:11:00:01");
     assert_eq!(t.master_of("vg1"), None);
 
@@ -102,7 +119,11 @@ fn netns_someone_elses_bridge_is_adopted_only_when_the_config_says_so() {
     std::fs::write(&cfg, two_networks("docker0", "adopt = true")).expect("write config");
     let o = t.netagent(&["reload"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("adopt"), "the reload does not name the change: {}", text(&o));
+    assert!(
+        text(&o).contains("adopt"),
+        "the reload does not name the change: {}",
+        text(&o)
+    );
     let took = wait_for(T, || {
         t.master_of("vg1").as_deref() == Some("docker0") && ping(&t.g(g).ns, "10.77.0.1")
     });

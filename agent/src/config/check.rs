@@ -368,7 +368,10 @@ impl Checker<'_, '_> {
         // A bridged network shares the physical LAN: a server here answers
         // every machine on it, against the LAN's own.
         if kind == Kind::Bridge && !serve_lan {
-            let dns_on = n.dns.as_ref().filter(|d| d.get_ref().enabled.as_ref().is_none_or(|e| *e.get_ref()));
+            let dns_on = n
+                .dns
+                .as_ref()
+                .filter(|d| d.get_ref().enabled.as_ref().is_none_or(|e| *e.get_ref()));
             for (span, what) in [
                 (n.dhcp.as_ref().map(|d| d.span()), "dhcp"),
                 (dns_on.map(|d| d.span()), "dns"),

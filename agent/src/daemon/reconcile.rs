@@ -331,7 +331,11 @@ impl Reconciler {
             owned.retain(|b| planned.contains(b) || self.ifindex.contains_key(b));
         }
         if let Some(u) = self.uplink.as_deref() {
-            let addrs: Vec<ipnet::Ipv4Net> = out.seen.link(u).map(|l| out.seen.addrs_of(l.index).collect()).unwrap_or_default();
+            let addrs: Vec<ipnet::Ipv4Net> = out
+                .seen
+                .link(u)
+                .map(|l| out.seen.addrs_of(l.index).collect())
+                .unwrap_or_default();
             report.errors.extend(
                 crate::links::clash::uplink_clashes(u, &addrs, &plan.bridges)
                     .into_iter()

@@ -1,21 +1,31 @@
 //! The full path for one query: decode with hickory-proto, decide with the
-//! zone, answer or forward, encode. Used for UDP queries the answer cache
-//! has not seen; its result is what the cache then replays.
+//! zone, answer or forward, encode. Used for TCP queries and for UDP
+//! queries the answer cache has not seen; its result is what the cache
+//! then replays.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_server::proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_server::proto::rr::rdata::{A, PTR, SRV, TXT};
+use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::forward::{Forwarder, Upstream};
-use super::handler::rdata;
 use super::zone::{Decision, LeaseNames, Zone};
+use crate::plan::RecordData;
 
 /// Local answers live this long in caches downstream (leases come and go).
 pub(crate) const LOCAL_TTL: u32 = 60;
 /// The UDP payload we offer with EDNS (the DNS flag day size).
 const EDNS_PAYLOAD: u16 = 1232;
+
+/// How the answer travels: over UDP it must fit the client's buffer (or
+/// say TC); over TCP it may be as large as DNS allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    Udp,
+    Tcp,
+}
 
 pub(crate) struct Answer {
     pub bytes: Vec<u8>,
@@ -25,6 +35,7 @@ pub(crate) struct Answer {
 
 fn encode(
     req: &Message,
+    transport: Transport,
     code: ResponseCode,
     authoritative: bool,
     answers: Vec<Record>,
@@ -48,6 +59,10 @@ fn encode(
         }
         None => 512,
     };
+    let limit = match transport {
+        Transport::Udp => limit,
+        Transport::Tcp => usize::from(u16::MAX),
+    };
     let mut full = m.clone();
     full.add_answers(answers);
     full.add_name_servers(soa);
@@ -67,13 +82,14 @@ pub(crate) async fn answer(
     ups: &[Ipv4Addr],
     fwd: &Forwarder,
     query: &[u8],
+    transport: Transport,
 ) -> Option<Answer> {
     let req = Message::from_vec(query).ok()?;
     if req.message_type() != MessageType::Query {
         return None;
     }
     let err = |code| {
-        encode(&req, code, false, vec![], vec![]).map(|bytes| Answer {
+        encode(&req, transport, code, false, vec![], vec![]).map(|bytes| Answer {
             bytes,
             reusable: None,
         })
@@ -88,15 +104,14 @@ pub(crate) async fn answer(
         return err(ResponseCode::Refused);
     }
     let r = resolve(zone, leases, ups, fwd, q.name(), q.query_type()).await;
-    let bytes = encode(&req, r.code, r.authoritative, r.answers, r.soa)?;
+    let bytes = encode(&req, transport, r.code, r.authoritative, r.answers, r.soa)?;
     Some(Answer {
         bytes,
         reusable: r.reusable,
     })
 }
 
-/// The response to one question, before encoding: the same for UDP (above)
-/// and TCP (`handler.rs`).
+/// The response to one question, before encoding.
 pub(crate) struct Resolved {
     pub code: ResponseCode,
     pub authoritative: bool,
@@ -108,6 +123,26 @@ pub(crate) struct Resolved {
 
 fn secs(ttl: u32) -> Option<Duration> {
     (ttl > 0).then(|| Duration::from_secs(u64::from(ttl)))
+}
+
+pub(crate) fn rdata(r: &RecordData) -> Option<RData> {
+    let name = |s: &str| Name::from_ascii(format!("{}.", s.trim_end_matches('.'))).ok();
+    Some(match r {
+        RecordData::A(ip) => RData::A(A::from(*ip)),
+        RecordData::Ptr(n) => RData::PTR(PTR(name(n)?)),
+        RecordData::Srv {
+            priority,
+            weight,
+            port,
+            target,
+        } => RData::SRV(SRV::new(
+            *priority,
+            *weight,
+            *port,
+            name(target).unwrap_or_else(Name::root),
+        )),
+        RecordData::Txt(t) => RData::TXT(TXT::new(vec![t.clone()])),
+    })
 }
 
 /// Decide with the zone, then answer locally or ask the upstreams.

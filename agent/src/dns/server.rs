@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use hickory_server::ServerFuture;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -16,7 +15,6 @@ use crate::dhcp::reply::Change;
 use crate::service::{Service, Supervised, Supervisor, Want};
 
 use super::forward::Forwarder;
-use super::handler::Handler;
 use super::udp::{serve, Shared};
 use super::zone::{LeaseNames, Named, Zone};
 use crate::plan::{DnsZone, Plan};
@@ -130,7 +128,7 @@ fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Resu
     let addr = SocketAddr::V4(SocketAddrV4::new(z.listen, 53));
     let zone = Arc::new(RwLock::new(Arc::new(Zone::new(z.clone(), subnet))));
     let leases = env.lease_names(&z.network);
-    // UDP: our own loop with an answer cache (see udp.rs); TCP: hickory-server.
+    // UDP with an answer cache (udp.rs), TCP with bounds (tcp.rs).
     let shared = Arc::new(Shared {
         zone: zone.clone(),
         leases: leases.clone(),
@@ -138,24 +136,9 @@ fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Resu
         fwd: env.fwd.clone(),
     });
     let sock = Arc::new(tokio::net::UdpSocket::from_std(udp(addr)?)?);
-    let handler = Handler {
-        zone: zone.clone(),
-        leases: leases.clone(),
-        uplink_dns: env.uplink_dns.clone(),
-        fwd: env.fwd.clone(),
-    };
-    let mut server = ServerFuture::new(handler);
-    server.register_listener(
-        tokio::net::TcpListener::from_std(tcp(addr)?)?,
-        Duration::from_secs(5),
-    );
-    let network = z.network.clone();
-    let udp = tokio::spawn(serve(sock, shared));
-    let tcp = tokio::spawn(async move {
-        if let Err(e) = server.block_until_done().await {
-            warn!("dns {network}: server stopped: {e}");
-        }
-    });
+    let listener = tokio::net::TcpListener::from_std(tcp(addr)?)?;
+    let udp = tokio::spawn(serve(sock, shared.clone()));
+    let tcp = tokio::spawn(super::tcp::serve(listener, shared, z.network.clone()));
     info!(
         "dns {}: serving on {addr} (udp, tcp){}",
         z.network,
@@ -227,11 +210,15 @@ impl DnsServers {
         others.sort();
         others.into_iter().find_map(|n| {
             if self.names.get(n).is_some_and(|s| s.contains(&fq)) {
-                return Some(format!("`{host}` is a name of network \"{n}\", which shares the domain {d}"));
+                return Some(format!(
+                    "`{host}` is a name of network \"{n}\", which shares the domain {d}"
+                ));
             }
             let held = self.env.leases.get(n).and_then(|l| l.lookup(&fq))?;
             let ip = held.first()?;
-            Some(format!("`{host}` is held by {ip} in network \"{n}\", which shares the domain {d}"))
+            Some(format!(
+                "`{host}` is held by {ip} in network \"{n}\", which shares the domain {d}"
+            ))
         })
     }
 
@@ -305,7 +292,9 @@ mod tests {
         };
         s.lease_changed(network, &Change::Bound(lease));
         let domain = s.domains.get(network).cloned().flatten().unwrap_or_default();
-        s.env.lease_names(network).lookup(&format!("{}.{domain}", host.to_ascii_lowercase()))
+        s.env
+            .lease_names(network)
+            .lookup(&format!("{}.{domain}", host.to_ascii_lowercase()))
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tracing::debug;
 
-use super::answer::answer;
+use super::answer::{answer, Transport};
 use super::forward::Forwarder;
 use super::wire::{age_ttls, question, reusable_for, servfail, ttl_offsets, Shape};
 use super::zone::{LeaseNames, Zone};
@@ -115,7 +115,7 @@ async fn full_path(
     };
     let ups = shared.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
     // Malformed queries are dropped here: hickory-proto refuses to decode them.
-    let Some(a) = answer(&zone, &shared.leases, &ups, &shared.fwd, query).await else {
+    let Some(a) = answer(&zone, &shared.leases, &ups, &shared.fwd, query, Transport::Udp).await else {
         return;
     };
     let _ = sock.send_to(&a.bytes, from).await;

@@ -74,7 +74,10 @@ pub(crate) async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> 
             k = nl.observe().await?;
         }
         owned.extend(out.created.iter().cloned());
-        let want = &Desired { owned: &owned, ..*want };
+        let want = &Desired {
+            owned: &owned,
+            ..*want
+        };
         let acts = diff(want, &k, &owned_routes(&k));
         tracing::debug!(
             "links pass {pass}: read and diff {:.1} ms, {} actions",
@@ -82,7 +85,8 @@ pub(crate) async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> 
             acts.len()
         );
         if acts.is_empty() {
-            out.errors.extend(want.refusals(&k).into_iter().map(LinkError::from));
+            out.errors
+                .extend(want.refusals(&k).into_iter().map(LinkError::from));
             out.seen = k;
             return Ok(out);
         }
@@ -122,8 +126,12 @@ pub(crate) async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> 
     }
     out.seen = nl.observe().await?;
     owned.extend(out.created.iter().cloned());
-    let want = Desired { owned: &owned, ..*want };
-    out.errors.extend(want.refusals(&out.seen).into_iter().map(LinkError::from));
+    let want = Desired {
+        owned: &owned,
+        ..*want
+    };
+    out.errors
+        .extend(want.refusals(&out.seen).into_iter().map(LinkError::from));
     Ok(out)
 }
 

@@ -22,7 +22,10 @@ pub(crate) struct UplinkClash {
 pub(crate) fn uplink_clashes(uplink: &str, addrs: &[Ipv4Net], bridges: &[BridgePlan]) -> Vec<UplinkClash> {
     let mut out = Vec::new();
     // A `bridge` network shares the uplink's LAN on purpose.
-    for b in bridges.iter().filter(|b| b.kind != Kind::Bridge && b.name != uplink) {
+    for b in bridges
+        .iter()
+        .filter(|b| b.kind != Kind::Bridge && b.name != uplink)
+    {
         let Some(subnet) = b.address.map(|a| a.trunc()) else {
             continue;
         };
@@ -51,13 +54,15 @@ mod tests {
         let p = plan(&default_config());
         let got = uplink_clashes("eth0", &["192.168.122.57/24".parse().unwrap()], &p.bridges);
         assert_eq!(got.len(), 1);
-        assert_eq!(
-            got[0].to_string().split(':').next(),
-            Some("uplink eth0")
-        );
-        assert!(got[0].to_string().contains("address 192.168.122.57/24 overlaps network \"default\" (192.168.122.0/24)"));
+        assert_eq!(got[0].to_string().split(':').next(), Some("uplink eth0"));
+        assert!(got[0]
+            .to_string()
+            .contains("address 192.168.122.57/24 overlaps network \"default\" (192.168.122.0/24)"));
         // A wider uplink subnet that holds the network clashes too; a separate one does not.
-        assert_eq!(uplink_clashes("eth0", &["192.168.0.9/16".parse().unwrap()], &p.bridges).len(), 1);
+        assert_eq!(
+            uplink_clashes("eth0", &["192.168.0.9/16".parse().unwrap()], &p.bridges).len(),
+            1
+        );
         assert!(uplink_clashes("eth0", &["10.0.2.15/24".parse().unwrap()], &p.bridges).is_empty());
     }
 }

@@ -163,12 +163,17 @@ pub(crate) struct Desired<'a> {
 impl Desired<'_> {
     /// The planned bridges netagent may touch in kernel `k`.
     fn usable<'k>(&'k self, k: &'k Kernel) -> impl Iterator<Item = &'k BridgePlan> + 'k {
-        self.bridges.iter().filter(move |b| refusal(b, k, self.owned).is_none())
+        self.bridges
+            .iter()
+            .filter(move |b| refusal(b, k, self.owned).is_none())
     }
 
     /// Why each planned bridge netagent may not touch is left alone.
     pub(crate) fn refusals(&self, k: &Kernel) -> Vec<Refusal> {
-        self.bridges.iter().filter_map(|b| refusal(b, k, self.owned)).collect()
+        self.bridges
+            .iter()
+            .filter_map(|b| refusal(b, k, self.owned))
+            .collect()
     }
 }
 

@@ -7,8 +7,8 @@ pub(crate) mod clash;
 pub(crate) mod diff;
 mod dump;
 pub(crate) mod netlink;
-pub(crate) mod refuse;
 pub mod observe;
+pub(crate) mod refuse;
 pub(crate) mod sysctl;
 pub(crate) mod watch;
 

@@ -68,14 +68,20 @@ mod tests {
 
     #[test]
     fn a_missing_bridge_is_created_not_refused() {
-        assert_eq!(refusal(&bridge(false), &Kernel::default(), &BTreeSet::new()), None);
+        assert_eq!(
+            refusal(&bridge(false), &Kernel::default(), &BTreeSet::new()),
+            None
+        );
     }
 
     #[test]
     fn a_nic_is_never_a_bridge_even_when_adopted() {
         for adopt in [false, true] {
             let r = refusal(&bridge(adopt), &kernel(Some("veth")), &BTreeSet::new());
-            assert!(matches!(r, Some(Refusal::NotABridge { ref kind, .. }) if kind == "veth"), "{r:?}");
+            assert!(
+                matches!(r, Some(Refusal::NotABridge { ref kind, .. }) if kind == "veth"),
+                "{r:?}"
+            );
         }
         let r = refusal(&bridge(true), &kernel(None), &BTreeSet::new());
         assert!(r.is_some_and(|r| r.to_string().contains("it is a network interface, not a bridge")));

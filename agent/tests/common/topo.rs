@@ -441,3 +441,15 @@ impl Drop for Topo {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A DNS query for `name` A IN with the given ID, as it goes on the wire.
+pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
