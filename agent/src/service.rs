@@ -25,6 +25,11 @@ pub(crate) trait Service: Sized {
     fn reconfigure(&mut self, env: &mut Self::Env, spec: &Self::Spec) -> bool;
     /// Its tasks ended: it no longer answers.
     fn ended(&self) -> bool;
+    /// Running, but failing at its job (a DHCP server whose lease file
+    /// cannot be written acknowledges nothing): what is wrong.
+    fn trouble(&self) -> Option<String> {
+        None
+    }
     fn stop(self);
 }
 
@@ -121,8 +126,8 @@ impl<S: Service> Supervisor<S> {
 
     /// Ok if it serves, the reason if it cannot, None if not tried yet.
     pub(crate) fn state(&self, network: &str) -> Option<Result<(), String>> {
-        if self.running.contains_key(network) {
-            return Some(Ok(()));
+        if let Some(r) = self.running.get(network) {
+            return Some(r.service.trouble().map_or(Ok(()), Err));
         }
         let reason = self.down.get(network)?.reason.clone()?;
         Some(Err(reason))
@@ -137,6 +142,7 @@ impl<S: Service> Supervisor<S> {
     /// Why each service that should serve does not.
     pub(crate) fn problems(&self) -> Vec<String> {
         let mut v: Vec<String> = self.down.values().filter_map(|d| d.reason.clone()).collect();
+        v.extend(self.running.values().filter_map(|r| r.service.trouble()));
         v.sort();
         v
     }

@@ -67,6 +67,9 @@ impl Daemon {
                 Response::data(&rows)
             }
             Request::Status => {
+                // Services report trouble between passes (a lease file
+                // that cannot be written): what is wrong now, as of now.
+                self.note_errors();
                 let errors = self.history.now().to_vec();
                 let mut warnings = Vec::new();
                 for p in &self.plan.dhcp {

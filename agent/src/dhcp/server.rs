@@ -101,7 +101,12 @@ impl RateLimit {
     }
 }
 
+/// What keeps a running server from acknowledging leases, shared with its
+/// supervisor for `status` and `info`.
+pub(crate) type Trouble = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+
 pub(crate) struct Server {
+    trouble: Trouble,
     pool: Pool,
     sock: UdpSocket,
     journal: Journal,
@@ -152,6 +157,7 @@ impl Server {
             pool.leases().count()
         );
         Ok(Server {
+            trouble: Trouble::default(),
             next_expiry: pool.next_expiry(),
             pool,
             sock,
@@ -160,6 +166,10 @@ impl Server {
             drops: RateLimit { last: None, quiet: 0 },
             shed: 0,
         })
+    }
+
+    pub(crate) fn trouble(&self) -> Trouble {
+        self.trouble.clone()
     }
 
     pub(crate) async fn run(mut self, mut control: mpsc::Receiver<Control>) {
@@ -278,8 +288,23 @@ impl Server {
         if changes.is_empty() {
             return true;
         }
-        if let Err(e) = self.journal.append(changes) {
-            warn!("dhcp {e}");
+        let saved = self.journal.append(changes);
+        let now_wrong = saved.as_ref().err().map(|e| {
+            format!(
+                "dhcp {}: {e}: no lease is acknowledged until it can be saved",
+                self.pool.cfg.network
+            )
+        });
+        if let Ok(mut t) = self.trouble.lock() {
+            if *t != now_wrong {
+                match &now_wrong {
+                    Some(w) => warn!("{w}"),
+                    None => info!("dhcp {}: lease file written again", self.pool.cfg.network),
+                }
+                *t = now_wrong;
+            }
+        }
+        if saved.is_err() {
             return false;
         }
         for c in changes {

@@ -21,6 +21,8 @@ pub(crate) struct DhcpService {
     interface: String,
     control: mpsc::Sender<Control>,
     task: JoinHandle<()>,
+    /// Set by the server while its lease file cannot be written.
+    trouble: super::server::Trouble,
 }
 
 /// What every network's DHCP server shares.
@@ -39,12 +41,14 @@ impl Service for DhcpService {
     fn start(env: &mut DhcpEnv, _network: &str, spec: &DhcpPool) -> Result<Self, String> {
         let server =
             Server::start(spec.clone(), &env.lease_dir, env.events.clone()).map_err(|e| e.to_string())?;
+        let trouble = server.trouble();
         let (control, rx) = mpsc::channel(4);
         let task = tokio::spawn(server.run(rx));
         Ok(DhcpService {
             interface: spec.interface.clone(),
             control,
             task,
+            trouble,
         })
     }
 
@@ -59,6 +63,10 @@ impl Service for DhcpService {
 
     fn ended(&self) -> bool {
         self.task.is_finished()
+    }
+
+    fn trouble(&self) -> Option<String> {
+        self.trouble.lock().ok()?.clone()
     }
 
     fn stop(self) {

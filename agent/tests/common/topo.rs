@@ -365,11 +365,36 @@ impl Topo {
 
     /// `start` with extra environment variables for the agent.
     pub fn start_with_env(&self, config: &std::path::Path, env: &[(&str, &str)]) -> Agent {
+        let mut cmd = self.agent_cmd(&["run", "-c", config.to_str().unwrap_or_default()]);
+        cmd.envs(env.iter().copied());
+        self.spawn(cmd)
+    }
+
+    /// `start`, with the lease directory on a tmpfs of `kib` KiB that only
+    /// the agent sees (its own mount namespace): a disk that can fill up.
+    pub fn start_on_small_disk(&self, config: &std::path::Path, kib: u32) -> Agent {
+        let leases = self.dir.join("leases");
+        std::fs::create_dir_all(&leases).expect("lease dir");
+        let mut cmd = self.app.cmd("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o size={kib}k,mode=0700 netagent-test \"$0\" && exec \"$@\""
+            ))
+            .arg(&leases)
+            .arg(env!("CARGO_BIN_EXE_netagent"))
+            .args(["run", "-c", config.to_str().unwrap_or_default(), "--state-dir"])
+            .arg(self.dir.join("state"))
+            .arg("--lease-dir")
+            .arg(&leases);
+        self.spawn(cmd)
+    }
+
+    /// Run `cmd` (a `netagent run`) with its log in the test directory, and
+    /// wait until it says its networks are up.
+    fn spawn(&self, mut cmd: Command) -> Agent {
         let log = self.dir.join(format!("agent-{}.log", unique("")));
         let f = File::create(&log).expect("log file");
-        let child = self
-            .agent_cmd(&["run", "-c", config.to_str().unwrap_or_default()])
-            .envs(env.iter().copied())
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(f)
             .spawn()
