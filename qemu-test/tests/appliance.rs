@@ -110,8 +110,10 @@ impl Drop for Vm {
 enum Boot<'a> {
     /// -kernel/-initrd, optionally with a disk attached.
     Direct(Option<&'a Path>),
-    /// The whole disk through OVMF (UEFI), as a bare-metal PC boots it.
-    Uefi(&'a Path),
+    /// The whole disk through OVMF (UEFI), as a bare-metal PC boots it,
+    /// optionally with a second disk (a USB stick, say) on SCSI: `sda`,
+    /// before the boot disk `vda` in name order.
+    Uefi(&'a Path, Option<&'a Path>),
 }
 
 /// Where the appliance's LAN NIC goes.
@@ -219,7 +221,7 @@ fn boot(ns: &Netns, dir: &Path, boot: Boot<'_>, up: &str, lan: Lan<'_>) -> Vm {
                     .arg(format!("file={},format=raw,if=virtio", d.display()));
             }
         }
-        Boot::Uefi(disk) => {
+        Boot::Uefi(disk, other) => {
             let vars = dir.join("OVMF_VARS.fd");
             std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).expect("OVMF vars");
             c.args([
@@ -230,6 +232,12 @@ fn boot(ns: &Netns, dir: &Path, boot: Boot<'_>, up: &str, lan: Lan<'_>) -> Vm {
                 .arg(format!("if=pflash,format=raw,file={}", vars.display()));
             c.arg("-drive")
                 .arg(format!("file={},format=raw,if=virtio", disk.display()));
+            if let Some(o) = other {
+                c.args(["-device", "virtio-scsi-pci,id=scsi"]);
+                c.arg("-drive")
+                    .arg(format!("file={},format=raw,if=none,id=stick", o.display()));
+                c.args(["-device", "scsi-hd,drive=stick,bus=scsi.0"]);
+            }
         }
     }
     let child = c
@@ -478,8 +486,26 @@ fn qemu_uefi_boot_applies_the_config_on_the_fat_partition() {
             .arg(&mine)
             .arg(env!("CARGO_BIN_EXE_netagent")),
     );
+    // A second disk with a config of its own, first in name order (sda):
+    // the config comes from the partition systemd-boot loaded from.
+    let stick = dir.join("stick.img");
+    std::fs::File::create(&stick)
+        .and_then(|f| f.set_len(4 << 20))
+        .expect("stick image");
+    ok(std::process::Command::new("mkfs.fat").arg(&stick));
+    ok(std::process::Command::new("mcopy")
+        .arg("-i")
+        .arg(&stick)
+        .arg(common::repo_root().join("config/isolated.toml"))
+        .arg("::/netagent.toml"));
     let out = Netns::new("qo");
-    let mut vm = boot(&out, &dir, Boot::Uefi(&disk), "qup2", Lan::Tap("qlan2"));
+    let mut vm = boot(
+        &out,
+        &dir,
+        Boot::Uefi(&disk, Some(&stick)),
+        "qup2",
+        Lan::Tap("qlan2"),
+    );
     assert!(
         vm.wait_log("networks are up", Duration::from_secs(400)),
         "{}",
@@ -487,6 +513,15 @@ fn qemu_uefi_boot_applies_the_config_on_the_fat_partition() {
     );
     let log = vm.log();
     assert!(log.contains("starting with /boot/netagent.toml"), "{log}");
+    assert!(
+        log.contains("booted from partition 4e455447-4147-454e-5400-000000000002")
+            && log.contains("boot disk: /dev/vda1 has netagent.toml"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("network isolated"),
+        "the stick's config was applied:\n{log}"
+    );
     assert!(
         log.contains("network routed: route on virbr1 (192.168.100.1/24)"),
         "{log}"

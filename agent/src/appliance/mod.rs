@@ -3,6 +3,7 @@
 //! partition, run `netagent run` as a supervised child, reap orphans, and
 //! power off cleanly on the ACPI power button or a signal.
 
+pub(crate) mod bootdisk;
 pub(crate) mod console;
 pub mod init;
 pub(crate) mod modalias;

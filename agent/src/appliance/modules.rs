@@ -48,6 +48,8 @@ pub(crate) const ALWAYS: &[&str] = &[
     "nft_redir",
     "nf_reject_ipv4",
     "vfat",
+    // To read which partition systemd-boot loaded from (bootdisk.rs).
+    "efivarfs",
     "nls_cp437",
     "nls_ascii",
     "nls_iso8859_1",

@@ -61,20 +61,35 @@ pub(crate) fn basics() {
 pub(crate) const BOOT: &str = "/boot";
 pub(crate) const CONFIG_NAME: &str = "netagent.toml";
 
-/// Mount each block device read-only as vfat until one has netagent.toml
-/// at its root; disks can take seconds to appear (USB), so keep looking
-/// until `wait` passes.
+/// The config on the boot disk. Booted by systemd-boot, that is the
+/// partition it loaded from (`LoaderDevicePartUUID`) and no other: a second
+/// USB stick with a netagent.toml must not take over. Otherwise (a direct
+/// kernel boot) each block device is mounted read-only as vfat in name
+/// order until one has netagent.toml at its root. Disks can take seconds to
+/// appear (USB), so keep looking until `wait` passes.
 pub(crate) fn find_boot_config(wait: Duration) -> Option<PathBuf> {
     let start = Instant::now();
+    let booted = super::bootdisk::loader_partuuid();
+    if let Some(u) = &booted {
+        info!(
+            "booted from partition {u} (systemd-boot's LoaderDevicePartUUID): the config is read there only"
+        );
+    }
     loop {
-        let mut devs: Vec<String> = std::fs::read_dir("/sys/class/block")
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        devs.sort();
+        let devs: Vec<String> = match &booted {
+            Some(u) => super::bootdisk::partition_named(u).into_iter().collect(),
+            None => {
+                let mut all: Vec<String> = std::fs::read_dir("/sys/class/block")
+                    .map(|rd| {
+                        rd.flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                all.sort();
+                all
+            }
+        };
         for d in devs {
             let dev = format!("/dev/{d}");
             if mount(&dev, BOOT, "vfat", MsFlags::MS_RDONLY, "").is_ok() {
@@ -84,9 +99,16 @@ pub(crate) fn find_boot_config(wait: Duration) -> Option<PathBuf> {
                     return Some(p);
                 }
                 umount(BOOT);
+                if booted.is_some() {
+                    warn!("boot disk: {dev} has no {CONFIG_NAME}");
+                    return None;
+                }
             }
         }
         if start.elapsed() >= wait {
+            if let Some(u) = &booted {
+                warn!("boot disk: no FAT partition with GUID {u} appeared");
+            }
             return None;
         }
         std::thread::sleep(Duration::from_millis(500));
