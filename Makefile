@@ -97,16 +97,18 @@ test: deps fmt-check clippy unit check-static reproducible qemu
 golden:
 	UPDATE_GOLDEN=1 $(CARGO) test --test golden
 
-# Fuzz the DHCP and DNS packet decision code and the config parser (not part of `make
-# test`). cargo-fuzz wants nightly for sanitizers; with `-s none` the stable
-# toolchain builds it when RUSTC_BOOTSTRAP allows libFuzzer's flags.
-FUZZ_SECONDS ?= 60
+# Fuzz the DHCP and DNS packet decision code, DHCP message sequences against
+# a live pool, the config parser and the libvirt importer (not part of `make
+# test`): FUZZ_RUNS inputs per target, two targets at a time on two cores.
+# cargo-fuzz wants nightly for sanitizers; with `-s none` the stable toolchain
+# builds it when RUSTC_BOOTSTRAP allows libFuzzer's flags.
+FUZZ_RUNS ?= 10000000
+FUZZ_TARGETS := dhcp_reply dhcp_sequence dns_query config_parse libvirt_import
 fuzz: deps
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none dhcp_reply -- -max_total_time=$(FUZZ_SECONDS)
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none config_parse -- -max_total_time=$(FUZZ_SECONDS)
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none dns_query -- -max_total_time=$(FUZZ_SECONDS)
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none libvirt_import -- -max_total_time=$(FUZZ_SECONDS)
+	mkdir -p build
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -s none
+	printf '%s\n' $(FUZZ_TARGETS) | xargs -P 2 -I{} sh -c 'cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none {} -- -runs=$(FUZZ_RUNS) -print_final_stats=1 > ../build/fuzz-{}.log 2>&1 && echo "fuzz {}: $$(grep -m1 stat::number_of_executed_units ../build/fuzz-{}.log)" || { echo "fuzz {}: FAILED, see build/fuzz-{}.log"; exit 1; }'
 
 # Benchmarks beside dnsmasq, Kea and unbound (../shared/bench); see BENCHMARKS.md.
 BENCH_PKGS := kea-dhcp4-server kea-admin dnsmasq-base unbound dnsperf bind9-dnsutils python3

@@ -7,6 +7,7 @@ pub(crate) mod journal;
 pub mod lease;
 pub(crate) mod pool;
 pub mod reply;
+pub mod script;
 pub(crate) mod server;
 pub(crate) mod service;
 pub mod show;

@@ -165,6 +165,53 @@ impl Pool {
         self.leases.values()
     }
 
+    /// What must hold after any sequence of messages, whatever guests send:
+    /// the indexes agree with the leases, each lease is in the ranges or a
+    /// static host's, no MAC holds more than its share, quarantine is
+    /// bounded and holds no leased address. The fuzzer checks it after
+    /// every message; Err says which rule broke.
+    pub fn invariants(&self) -> Result<(), String> {
+        let mut per_mac: HashMap<MacAddr, usize> = HashMap::new();
+        for (ip, l) in &self.leases {
+            if *ip != l.ip {
+                return Err(format!("lease of {} kept under {ip}", l.ip));
+            }
+            if self.by_client.get(&l.client) != Some(ip) {
+                return Err(format!("{ip}: its client does not point back to it"));
+            }
+            if !self.in_ranges(*ip) && !self.is_static_ip(*ip) {
+                return Err(format!(
+                    "{ip} is leased but neither in the ranges nor a static host's"
+                ));
+            }
+            if self.declined.contains_key(ip) {
+                return Err(format!("{ip} is leased and quarantined at once"));
+            }
+            *per_mac.entry(l.mac).or_default() += 1;
+        }
+        if self.by_client.len() != self.leases.len() {
+            return Err("a client points at an address it does not hold".into());
+        }
+        for (mac, n) in &per_mac {
+            if self.per_mac.get(mac) != Some(n) {
+                return Err(format!(
+                    "{mac}: counted {:?} leases, holds {n}",
+                    self.per_mac.get(mac)
+                ));
+            }
+            if *n > MAX_PER_MAC && !self.statics.contains_key(mac) {
+                return Err(format!("{mac} holds {n} leases"));
+            }
+        }
+        if self.per_mac.len() != per_mac.len() {
+            return Err("a MAC is counted that holds no lease".into());
+        }
+        if self.declined.len() > MAX_DECLINED {
+            return Err(format!("{} addresses quarantined", self.declined.len()));
+        }
+        Ok(())
+    }
+
     /// Whether an offer is held (it is let go by the next `expire`).
     pub fn has_offers(&self) -> bool {
         !self.offers.is_empty()
@@ -282,6 +329,9 @@ impl Pool {
         expires: Option<u64>,
     ) -> Lease {
         self.offers.remove(&ip);
+        // Only a lapsed quarantine lets an address be bound (`available`):
+        // the lease ends it for good.
+        self.declined.remove(&ip);
         let hostname = self.statics.get(&mac).and_then(|(_, n)| n.clone()).or(hostname);
         let l = Lease {
             ip,
