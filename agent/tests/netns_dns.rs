@@ -395,3 +395,73 @@ fn netns_dns_tcp_connections_are_bounded_and_a_trickle_cannot_hold_one() {
     );
     assert!(answered >= 5, "closed too early: {answered} answers");
 }
+
+/// A guest floods random names toward an upstream that never answers:
+/// past the cap on questions in flight each gets SERVFAIL at once, and
+/// local names, DHCP and the control socket go on answering meanwhile.
+#[test]
+fn netns_dns_a_flood_toward_a_black_holed_upstream_stops_nothing_else() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
+    need_root!("netns_dns_a_flood_toward_a_black_holed_upstream_stops_nothing_else");
+    let mut t = Topo::new();
+    let flooder = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
+    let asker = t.guest("vg3", "10.77.0.61/24", "10.77.0.1");
+    let newcomer = t.guest("vg4", "0.0.0.0/32", "");
+    // The only upstream is an address nobody has: questions vanish there.
+    let only_dead = NETWORKS.replace("[[network.dns.forwarder]]\naddr = \"10.99.0.1\"\n", "");
+    let cfg = t.write_config("dns.toml", &with_uplink(&only_dead));
+    let agent = t.start(&cfg);
+    assert!(
+        resolves(&t.g(asker).ns, "cache.lab", "10.77.0.20"),
+        "{}",
+        agent.log()
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, answered) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let ns = t.g(flooder).ns.name.clone();
+    let flood = {
+        let (stop, sent, answered) = (stop.clone(), sent.clone(), answered.clone());
+        std::thread::spawn(move || {
+            in_ns(&ns, move || {
+                let s = std::net::UdpSocket::bind("10.77.0.60:0").expect("bind");
+                s.set_read_timeout(Some(Duration::from_millis(1)))
+                    .expect("timeout");
+                let mut buf = [0u8; 512];
+                let mut i: u32 = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    for _ in 0..20 {
+                        i += 1;
+                        let name = format!("r{i}.flood.example");
+                        if s.send_to(&dns_query(i as u16, &name), "10.77.0.1:53").is_ok() {
+                            sent.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    while s.recv(&mut buf).is_ok() {
+                        answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+    };
+    // Well into the flood: thousands of questions, most of them waiting.
+    assert!(wait_for(Duration::from_secs(10), || sent.load(Ordering::SeqCst) > 5_000).is_some());
+    assert_eq!(short(&t.g(asker).ns, "10.77.0.1", &["cache.lab"]), "10.77.0.20");
+    let c = Udhcpc::start(&t.g(newcomer).ns, &t.dir, "late");
+    assert!(
+        wait_event(&c.events, 0, &["bound"], Duration::from_secs(10)).is_some(),
+        "no lease during the flood:\n{}",
+        agent.log()
+    );
+    let st = t.netagent(&["status"]);
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    stop.store(true, Ordering::SeqCst);
+    flood.join().expect("flood thread");
+    let (s, a) = (sent.load(Ordering::SeqCst), answered.load(Ordering::SeqCst));
+    eprintln!("{s} flood questions sent, {a} answered (SERVFAIL) during the flood");
+    assert!(
+        a + 2_048 >= s,
+        "questions past the cap were not answered at once: {a} of {s}"
+    );
+}
