@@ -100,6 +100,11 @@ fn server_id(m: &Message) -> Option<Ipv4Addr> {
     }
 }
 
+/// Whether the client's parameter request list (option 55) names `code`.
+fn asked_for(m: &Message, code: OptionCode) -> bool {
+    matches!(m.opts().get(OptionCode::ParameterRequestList), Some(DhcpOption::ParameterRequestList(l)) if l.contains(&code))
+}
+
 /// The client's name from option 12, or the first label of option 81,
 /// reduced to what a DNS label may hold.
 pub fn hostname(m: &Message) -> Option<String> {
@@ -131,6 +136,11 @@ pub fn handle(pool: &mut Pool, m: &Message, now: u64) -> Result<Outcome, Drop> {
     let kind = m.opts().msg_type().ok_or(Drop::NoMessageType)?;
     let mac = mac_of(m)?;
     let client = client_id(m, mac);
+    // RFC 2131 §4.3.1: a relayed message is served from giaddr's subnet;
+    // a relay in none of ours is for another server.
+    if !m.giaddr().is_unspecified() && !pool.in_subnet(m.giaddr()) {
+        return Err(Drop::NotForUs);
+    }
     match kind {
         MessageType::Discover => discover(pool, m, mac, &client, now),
         MessageType::Request => request(pool, m, mac, &client, now),
@@ -170,7 +180,16 @@ fn discover(
         .choose(client, mac, requested_ip(m), now)
         .ok_or(Drop::Exhausted)?;
     pool.hold_offer(ip, client, now);
-    let msg = build(pool, m, MessageType::Offer, ip, true);
+    let mut msg = build(pool, m, MessageType::Offer, ip, true);
+    // A static host's configured name is its name: guests that take their
+    // hostname from DHCP learn it. A client's own is sent back if asked.
+    let name = pool
+        .static_for(mac)
+        .and_then(|(_, n)| n)
+        .or_else(|| asked_for(m, OptionCode::Hostname).then(|| hostname(m)).flatten());
+    if let Some(h) = name {
+        msg.opts_mut().insert(DhcpOption::Hostname(h));
+    }
     Ok(Outcome {
         reply: Some(Reply {
             dest: dest(m, ip, mac, false),
@@ -181,24 +200,31 @@ fn discover(
 }
 
 fn request(pool: &mut Pool, m: &Message, mac: MacAddr, client: &ClientId, now: u64) -> Result<Outcome, Drop> {
-    let (ip, _selecting) = match (server_id(m), requested_ip(m)) {
-        // SELECTING: the client picked a server; if not us, forget our offer.
-        (Some(s), Some(ip)) => {
-            if s != pool.cfg.server {
-                return Err(Drop::NotForUs);
-            }
-            (ip, true)
-        }
-        (Some(_), None) => return Err(Drop::Ignored("REQUEST with a server id but no address")),
+    if server_id(m).is_some_and(|s| s != pool.cfg.server) {
+        // The client picked another server (or renews with it): forget ours.
+        return Err(Drop::NotForUs);
+    }
+    let renewing = !m.ciaddr().is_unspecified();
+    let (ip, init_reboot) = match (server_id(m), requested_ip(m)) {
+        // SELECTING: the client takes our offer.
+        (Some(_), Some(ip)) if !renewing => (ip, false),
         // INIT-REBOOT: verifying a remembered address.
-        (None, Some(ip)) if m.ciaddr().is_unspecified() => (ip, false),
-        // RENEWING / REBINDING: ciaddr holds the address.
-        (None, _) if !m.ciaddr().is_unspecified() => (m.ciaddr(), false),
+        (None, Some(ip)) if !renewing => (ip, true),
+        // RENEWING / REBINDING: ciaddr holds the address (some clients add
+        // our server id; dnsmasq and Kea ACK those too).
+        _ if renewing => (m.ciaddr(), false),
+        (Some(_), _) => return Err(Drop::Ignored("REQUEST with a server id but no address")),
         (None, _) => return Err(Drop::Ignored("REQUEST without an address")),
     };
+    // RFC 2131 §4.3.2: INIT-REBOOT verifies the client's binding; another
+    // address than the one it holds is wrong, however free.
+    let moved = init_reboot
+        && pool
+            .lease_of(client)
+            .is_some_and(|l| l.ip != ip && !l.expired(now));
     // Authoritative, like libvirt's dnsmasq: an address that is not this
     // client's to have is refused at once, so the client starts over.
-    let ok = pool.in_subnet(ip) && pool.available(ip, client, mac, now);
+    let ok = !moved && pool.in_subnet(ip) && pool.available(ip, client, mac, now);
     if !ok {
         let msg = nak(pool, m);
         return Ok(Outcome {
@@ -210,8 +236,21 @@ fn request(pool: &mut Pool, m: &Message, mac: MacAddr, client: &ClientId, now: u
         });
     }
     let expires = pool.cfg.lease_time.seconds().map(|s| now + u64::from(s));
-    let lease = pool.bind(ip, client, mac, hostname(m), expires);
-    let msg = build(pool, m, MessageType::Ack, ip, true);
+    // A renewal without a name keeps the name the lease has.
+    let name = hostname(m).or_else(|| {
+        pool.lease_of(client)
+            .filter(|l| l.ip == ip)
+            .and_then(|l| l.hostname.clone())
+    });
+    let lease = pool.bind(ip, client, mac, name, expires);
+    let mut msg = build(pool, m, MessageType::Ack, ip, true);
+    // RFC 2131 Table 3: the ACK carries the ciaddr of the REQUEST.
+    msg.set_ciaddr(m.ciaddr());
+    if let Some(h) = &lease.hostname {
+        if asked_for(m, OptionCode::Hostname) || pool.static_for(mac).is_some_and(|(_, n)| n.is_some()) {
+            msg.opts_mut().insert(DhcpOption::Hostname(h.clone()));
+        }
+    }
     Ok(Outcome {
         reply: Some(Reply {
             dest: dest(m, ip, mac, false),

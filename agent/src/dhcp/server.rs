@@ -7,7 +7,6 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use dhcproto::Encodable;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -359,7 +358,7 @@ impl Server {
     }
 
     async fn send(&mut self, r: Reply) {
-        let bytes = match r.msg.to_vec() {
+        let bytes = match wire::encode(&r.msg) {
             Ok(b) => b,
             Err(e) => {
                 warn!("dhcp {}: cannot encode a reply: {e}", self.pool.cfg.network);

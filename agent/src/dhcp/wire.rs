@@ -71,6 +71,34 @@ pub fn decode(b: &[u8]) -> Result<Message, String> {
     }
 }
 
+/// A reply as bytes, with the message type (option 53) as the first
+/// option, as dnsmasq and Kea send it: naive client parsers look there.
+pub fn encode(m: &Message) -> Result<Vec<u8>, String> {
+    use dhcproto::Encodable;
+    let mut b = m.to_vec().map_err(|e| e.to_string())?;
+    let mut at = None;
+    walk(&b, |_, _| {}).map_err(String::from)?;
+    // Find option 53's offset: walk again, counting positions.
+    let mut i = 240;
+    while i + 1 < b.len() {
+        match b[i] {
+            0 => i += 1,
+            255 => break,
+            53 => {
+                at = Some(i);
+                break;
+            }
+            _ => i += 2 + usize::from(b[i + 1]),
+        }
+    }
+    if let Some(i) = at.filter(|i| *i > 240 && i + 3 <= b.len()) {
+        let opt: Vec<u8> = b[i..i + 3].to_vec();
+        b.copy_within(240..i, 243);
+        b[240..243].copy_from_slice(&opt);
+    }
+    Ok(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +112,23 @@ mod tests {
         m.opts_mut().insert(DhcpOption::Hostname("x".into()));
         m.opts_mut().insert(DhcpOption::MessageType(MessageType::Request));
         m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn replies_carry_the_message_type_first() {
+        let z = Ipv4Addr::UNSPECIFIED;
+        let mut m = Message::new_with_id(1, z, z, z, z, &[2, 0, 0, 0, 0, 1]);
+        m.opts_mut()
+            .insert(DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)));
+        m.opts_mut()
+            .insert(DhcpOption::Router(vec![Ipv4Addr::new(10, 0, 0, 1)]));
+        m.opts_mut().insert(DhcpOption::AddressLeaseTime(3600));
+        m.opts_mut().insert(DhcpOption::MessageType(MessageType::Ack));
+        let b = encode(&m).unwrap();
+        assert_eq!(&b[240..243], &[53, 1, 5]);
+        let back = decode(&b).unwrap();
+        assert_eq!(back.opts().msg_type(), Some(MessageType::Ack));
+        assert_eq!(back.opts().len(), m.opts().len());
     }
 
     #[test]

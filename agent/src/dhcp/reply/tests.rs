@@ -279,3 +279,90 @@ fn classless_routes_carry_the_default_route_too() {
     let got: Vec<String> = routes.iter().map(|(n, g)| format!("{n}>{g}")).collect();
     assert_eq!(got, vec!["10.8.0.0/16>10.0.0.2", "0.0.0.0/0>10.0.0.1"]);
 }
+
+fn hostname_opt(r: &Reply) -> Option<String> {
+    match r.msg.opts().get(OptionCode::Hostname) {
+        Some(DhcpOption::Hostname(h)) => Some(h.clone()),
+        _ => None,
+    }
+}
+
+/// RFC 2132 §3.14 / issue: guests that take their name from DHCP learn the
+/// configured one, and a client asking for option 12 gets its own back.
+#[test]
+fn option_12_carries_the_static_hosts_name_or_the_asked_for_one() {
+    let mut p = pool(
+        "nat",
+        "[[network.dhcp.host]]\nmac = \"52:54:00:aa:bb:01\"\nip = \"10.0.0.77\"\nname = \"db\"\n",
+    );
+    let r = reply(&mut p, &msg(MessageType::Discover));
+    assert_eq!(hostname_opt(&r).as_deref(), Some("db"));
+    let mut p = pool("nat", "");
+    let a = lease(&mut p);
+    let mut m = msg(MessageType::Request);
+    m.set_ciaddr(a);
+    assert_eq!(
+        hostname_opt(&reply(&mut p, &m)),
+        None,
+        "not asked for, not configured"
+    );
+    m.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
+        OptionCode::SubnetMask,
+        OptionCode::Hostname,
+    ]));
+    assert_eq!(hostname_opt(&reply(&mut p, &m)).as_deref(), Some("web"));
+}
+
+/// Some clients put the server id in a RENEW (ciaddr set, no option 50):
+/// dnsmasq and Kea ACK it.
+#[test]
+fn a_renew_with_a_server_id_is_acked() {
+    let mut p = pool("nat", "");
+    let a = lease(&mut p);
+    let mut m = msg(MessageType::Request);
+    m.set_ciaddr(a);
+    m.opts_mut().insert(DhcpOption::ServerIdentifier(ip("10.0.0.1")));
+    let r = reply(&mut p, &m);
+    assert_eq!((kind(&r), r.msg.yiaddr()), (MessageType::Ack, a));
+    // RFC 2131 Table 3: an ACK to a renewing client carries its ciaddr.
+    assert_eq!(r.msg.ciaddr(), a);
+    // Meant for another server: not ours to answer.
+    m.opts_mut()
+        .insert(DhcpOption::ServerIdentifier(ip("10.0.0.254")));
+    assert_eq!(handle(&mut p, &m, 1000).err(), Some(Drop::NotForUs));
+}
+
+/// RFC 2131 §4.3.2: INIT-REBOOT for an address that is not the client's
+/// binding is NAKed, though the address is free.
+#[test]
+fn init_reboot_for_another_address_than_the_binding_is_naked() {
+    let mut p = pool("nat", "");
+    let a = lease(&mut p);
+    let other = if a == ip("10.0.0.15") {
+        ip("10.0.0.16")
+    } else {
+        ip("10.0.0.15")
+    };
+    let mut m = msg(MessageType::Request);
+    m.opts_mut().insert(DhcpOption::RequestedIpAddress(other));
+    assert_eq!(kind(&reply(&mut p, &m)), MessageType::Nak);
+    assert_eq!(
+        p.lease_of(&ClientId::from_mac(MacAddr(MAC))).map(|l| l.ip),
+        Some(a)
+    );
+}
+
+/// RFC 2131 §4.3.1: a relayed request is answered from giaddr's subnet;
+/// a giaddr outside every subnet we serve gets nothing.
+#[test]
+fn a_relay_outside_our_subnet_is_not_answered() {
+    let mut p = pool("nat", "");
+    let mut m = msg(MessageType::Discover);
+    m.set_giaddr(ip("172.16.5.1"));
+    assert!(handle(&mut p, &m, 1000).is_err());
+    let mut m = msg(MessageType::Request);
+    m.set_giaddr(ip("172.16.5.1"));
+    m.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(ip("10.0.0.15")));
+    assert!(handle(&mut p, &m, 1000).is_err());
+}
