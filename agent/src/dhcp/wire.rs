@@ -1,8 +1,10 @@
 //! Bytes to a DHCP message, defensively. dhcproto decodes the message; this
 //! file first walks the options itself so that lengths that would trip the
 //! decoder's internal assertions (found by `make fuzz`: option 94 with a
-//! length other than 3 panics in a debug build) are refused as malformed,
-//! and the decoder runs under catch_unwind as a last line of defence.
+//! length other than 3 panics in a debug build) never reach it, and the
+//! decoder runs under catch_unwind as a last line of defence. An option
+//! that cannot be decoded is left out and the others kept, as dnsmasq and
+//! Kea do: one bad hostname must not cost the client-id after it.
 
 use dhcproto::v4::Message;
 use dhcproto::Decodable;
@@ -63,12 +65,66 @@ fn walk(b: &[u8], mut f: impl FnMut(u8, &[u8])) -> Result<(), &'static str> {
 
 /// Decode a DHCP message from the wire, or say why it is malformed.
 pub fn decode(b: &[u8]) -> Result<Message, String> {
+    match strict(b) {
+        // The decoder stops quietly at some bad options (a hostname that is
+        // not UTF-8) and drops the rest: every option must have made it.
+        Ok(m) if m.opts().len() == distinct_options(b) => Ok(m),
+        Ok(m) => Ok(salvage(b).and_then(|fixed| strict(&fixed).ok()).unwrap_or(m)),
+        // One bad option (a hostname that is not UTF-8, an impossible
+        // length, a last option cut short) must not cost the others: the
+        // client-id or server id after it decide the reply. dnsmasq and Kea
+        // skip such an option and answer; so do we.
+        Err(e) => salvage(b).and_then(|fixed| strict(&fixed).ok()).ok_or(e),
+    }
+}
+
+/// How many different option codes the packet carries (an option split
+/// in parts, RFC 3396, is one).
+fn distinct_options(b: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    let _ = walk(b, |code, _| seen[usize::from(code)] = true);
+    seen.iter().filter(|s| **s).count()
+}
+
+fn strict(b: &[u8]) -> Result<Message, String> {
     walk(b, |_, _| {}).map_err(String::from)?;
     match std::panic::catch_unwind(|| Message::from_bytes(b)) {
         Ok(Ok(m)) => Ok(m),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("the decoder failed on it".into()),
     }
+}
+
+/// The packet with every option that does not decode on its own left out,
+/// and a last option cut short dropped; None if it is no DHCP packet at all.
+fn salvage(b: &[u8]) -> Option<Vec<u8>> {
+    if b.len() < 240 || b[236..240] != COOKIE {
+        return None;
+    }
+    let mut out = b[..240].to_vec();
+    let mut i = 240;
+    while i < b.len() {
+        let code = b[i];
+        match code {
+            0 => i += 1,
+            255 => break,
+            _ => {
+                let Some(len) = b.get(i + 1).map(|l| usize::from(*l)) else {
+                    break;
+                };
+                let Some(opt) = b.get(i..i + 2 + len) else { break };
+                i += 2 + len;
+                let mut alone = b[..240].to_vec();
+                alone.extend_from_slice(opt);
+                alone.push(255);
+                if length_ok(code, len) && strict(&alone).is_ok_and(|m| m.opts().len() == 1) {
+                    out.extend_from_slice(opt);
+                }
+            }
+        }
+    }
+    out.push(255);
+    Some(out)
 }
 
 /// A reply as bytes, with the message type (option 53) as the first
@@ -114,6 +170,39 @@ mod tests {
         m.to_vec().unwrap()
     }
 
+    /// A REQUEST whose options are: type, a hostname that is not UTF-8,
+    /// client-id, then a requested address cut short by the packet's end.
+    fn damaged() -> Vec<u8> {
+        let mut b = vec![0u8; 240];
+        b[0] = 1;
+        b[1] = 1;
+        b[2] = 6;
+        b[28..34].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        b[236..240].copy_from_slice(&COOKIE);
+        b.extend_from_slice(&[53, 1, 3]);
+        b.extend_from_slice(&[12, 4, b'c', b'a', b'f', 0xe9]);
+        b.extend_from_slice(&[61, 3, 0xff, 1, 2]);
+        b.extend_from_slice(&[50, 4, 10, 0]);
+        b
+    }
+
+    #[test]
+    fn a_bad_option_costs_only_itself() {
+        let m = decode(&damaged()).expect("decoded without the bad options");
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Request));
+        assert!(matches!(
+            m.opts().get(dhcproto::v4::OptionCode::ClientIdentifier),
+            Some(DhcpOption::ClientIdentifier(id)) if id == &[0xff, 1, 2]
+        ));
+        assert!(m.opts().get(dhcproto::v4::OptionCode::Hostname).is_none());
+        assert!(m
+            .opts()
+            .get(dhcproto::v4::OptionCode::RequestedIpAddress)
+            .is_none());
+        // Not DHCP at all stays an error.
+        assert!(decode(&damaged()[..200]).is_err());
+    }
+
     #[test]
     fn replies_carry_the_message_type_first() {
         let z = Ipv4Addr::UNSPECIFIED;
@@ -139,16 +228,24 @@ mod tests {
     }
 
     #[test]
-    fn malformed_options_are_refused_before_decoding() {
+    fn malformed_options_never_reach_the_decoder() {
         let b = bytes();
         assert!(decode(&b).is_ok());
         let mut past = b.clone();
         past[241] = 250; // the first option's length runs past the end
-        assert!(decode(&past).is_err());
+        let m = decode(&past).expect("the header stands");
+        assert_eq!(
+            m.opts().msg_type(),
+            None,
+            "nothing after a runaway length is trusted"
+        );
         // Option 94 must be 3 bytes long; the decoder would assert on it.
+        // It is left out, the message type kept.
         let mut bad94 = b[..240].to_vec();
         bad94.extend_from_slice(&[53, 1, 1, 94, 1, 0, 255]);
-        assert_eq!(decode(&bad94).unwrap_err(), "option with an impossible length");
+        let m = decode(&bad94).expect("decoded without option 94");
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+        assert_eq!(m.opts().len(), 1);
         assert!(decode(&[1, 2, 3]).is_err());
     }
 }
