@@ -404,3 +404,61 @@ fn netns_an_admin_releases_a_lease_by_address_or_mac() {
     assert_eq!(junk.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&junk.stderr).contains("neither an IPv4 address nor a MAC"));
 }
+
+/// RFC 4702: clients that name themselves only in option 81 — busybox
+/// udhcpc -F (ASCII, E=0) and dhclient's `send fqdn.fqdn` (wire format) —
+/// get their names in `netagent leases` and in the network's DNS.
+#[test]
+fn netns_names_sent_as_client_fqdn_are_registered() {
+    need_root!("netns_names_sent_as_client_fqdn_are_registered");
+    let mut t = Topo::new();
+    let a = t.guest("vg1", "0.0.0.0/32", "");
+    let b = t.guest("vg2", "0.0.0.0/32", "");
+    let asker = t.guest("vg3", "10.77.0.60/24", "");
+    let cfg = t.write_config(
+        "n.toml",
+        &config("nat", "domain = \"lab\"\n[network.dns]\ndomain = \"lab\"\n"),
+    );
+    let _agent = t.start(&cfg);
+    let c = Udhcpc::start_with(&t.g(a).ns, &t.dir, &["-F", "laptop"]);
+    let got = wait_event(&c.events, 0, &["bound"], T).expect("udhcpc got no lease");
+    let ns = &t.g(b).ns;
+    let (s, _ev) = isc_script(&t.dir, ns);
+    let conf = t.write_config(
+        "dhclient.conf",
+        "send fqdn.fqdn \"desk.lab.\";\nsend fqdn.encoded on;\n",
+    );
+    let out = sh(
+        ns,
+        &format!(
+            "dhclient -1 -v -cf {} -sf {} -lf {} -pf {} eth0",
+            conf.display(),
+            s.display(),
+            t.dir.join("fq.lease").display(),
+            t.dir.join("fq.pid").display()
+        ),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let leases = String::from_utf8_lossy(&t.netagent(&["leases", "n"]).stdout).into_owned();
+    assert!(leases.contains("laptop") && leases.contains("desk"), "{leases}");
+    let dig = |name: &str| {
+        let o = t
+            .g(asker)
+            .ns
+            .cmd("dig")
+            .args(["+short", "+time=2", "+tries=1", "@10.77.0.1", name])
+            .output()
+            .expect("dig");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert!(
+        wait_for(T, || dig("laptop.lab") == got.ip).is_some(),
+        "{}",
+        dig("laptop.lab")
+    );
+    assert!(wait_for(T, || !dig("desk.lab").is_empty()).is_some());
+    let _ = sh(
+        ns,
+        &format!("dhclient -x -pf {} eth0", t.dir.join("fq.pid").display()),
+    );
+}

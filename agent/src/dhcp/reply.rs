@@ -100,6 +100,27 @@ fn server_id(m: &Message) -> Option<Ipv4Addr> {
     }
 }
 
+/// The answer to a client's option 81 (RFC 4702 §4): netagent registers
+/// the name in its own DNS, so S=1 (and O=1 when the client asked us not
+/// to), N=0, E as the client wrote it, RCODEs 255, and the name as the
+/// guests' DNS serves it (qualified with the network's domain).
+fn fqdn_answer(m: &Message, host: &str, domain: Option<&str>) -> Option<DhcpOption> {
+    let Some(DhcpOption::ClientFQDN(asked)) = m.opts().get(OptionCode::ClientFQDN) else {
+        return None;
+    };
+    let name = match domain {
+        Some(d) => format!("{host}.{d}."),
+        None => format!("{host}."),
+    };
+    let flags = dhcproto::v4::fqdn::FqdnFlags::new(0)
+        .set_s(true)
+        .set_o(!asked.flags().s())
+        .set_e(asked.flags().e());
+    let mut f = dhcproto::v4::fqdn::ClientFQDN::new(flags, dhcproto::Name::from_ascii(&name).ok()?);
+    f.set_r1(255).set_r2(255);
+    Some(DhcpOption::ClientFQDN(f))
+}
+
 /// Whether the client's parameter request list (option 55) names `code`.
 fn asked_for(m: &Message, code: OptionCode) -> bool {
     matches!(m.opts().get(OptionCode::ParameterRequestList), Some(DhcpOption::ParameterRequestList(l)) if l.contains(&code))
@@ -190,6 +211,9 @@ fn discover(
     if let Some(h) = name {
         msg.opts_mut().insert(DhcpOption::Hostname(h));
     }
+    if let Some(f) = hostname(m).and_then(|h| fqdn_answer(m, &h, pool.cfg.options.domain.as_deref())) {
+        msg.opts_mut().insert(f);
+    }
     Ok(Outcome {
         reply: Some(Reply {
             dest: dest(m, ip, mac, false),
@@ -249,6 +273,9 @@ fn request(pool: &mut Pool, m: &Message, mac: MacAddr, client: &ClientId, now: u
     if let Some(h) = &lease.hostname {
         if asked_for(m, OptionCode::Hostname) || pool.static_for(mac).is_some_and(|(_, n)| n.is_some()) {
             msg.opts_mut().insert(DhcpOption::Hostname(h.clone()));
+        }
+        if let Some(f) = fqdn_answer(m, h, pool.cfg.options.domain.as_deref()) {
+            msg.opts_mut().insert(f);
         }
     }
     Ok(Outcome {

@@ -65,6 +65,8 @@ fn walk(b: &[u8], mut f: impl FnMut(u8, &[u8])) -> Result<(), &'static str> {
 
 /// Decode a DHCP message from the wire, or say why it is malformed.
 pub fn decode(b: &[u8]) -> Result<Message, String> {
+    let fixed = canonical_fqdn(b);
+    let b = fixed.as_deref().unwrap_or(b);
     match strict(b) {
         // The decoder stops quietly at some bad options (a hostname that is
         // not UTF-8) and drops the rest: every option must have made it.
@@ -76,6 +78,73 @@ pub fn decode(b: &[u8]) -> Result<Message, String> {
         // skip such an option and answer; so do we.
         Err(e) => salvage(b).and_then(|fixed| strict(&fixed).ok()).ok_or(e),
     }
+}
+
+/// Option 81 (client FQDN, RFC 4702) as clients really send it: the name
+/// in ASCII (flag E=0: busybox udhcpc -F), or in wire format without the
+/// final root label. The decoder takes only wire format with the root
+/// label, so such a name is rewritten into it, the client's flags kept (the
+/// reply answers in the client's encoding). None when there is nothing to
+/// rewrite.
+fn canonical_fqdn(b: &[u8]) -> Option<Vec<u8>> {
+    let mut at = None;
+    walk(b, |code, val| {
+        if code == 81 && at.is_none() {
+            at = Some(val.to_vec());
+        }
+    })
+    .ok()?;
+    let val = at?;
+    let (head, name) = (val.get(..3)?, val.get(3..)?);
+    let labels: Vec<&[u8]> = if head[0] & 0x04 != 0 {
+        let mut v = Vec::new();
+        let mut i = 0;
+        while i < name.len() {
+            let n = usize::from(name[i]);
+            if n == 0 {
+                if i + 1 == name.len() {
+                    return None; // already canonical
+                }
+                break;
+            }
+            v.push(name.get(i + 1..i + 1 + n)?);
+            i += 1 + n;
+        }
+        v
+    } else {
+        name.split(|c| *c == b'.').filter(|l| !l.is_empty()).collect()
+    };
+    if labels.iter().any(|l| l.len() > 63) {
+        return None;
+    }
+    let mut opt = head.to_vec();
+    for l in &labels {
+        opt.push(l.len() as u8);
+        opt.extend_from_slice(l);
+    }
+    opt.push(0);
+    let len = u8::try_from(opt.len()).ok()?;
+    // The packet again, option 81 replaced.
+    let mut out = b[..240].to_vec();
+    let mut i = 240;
+    while i < b.len() {
+        match b[i] {
+            0 => i += 1,
+            255 => break,
+            code => {
+                let n = usize::from(*b.get(i + 1)?);
+                if code == 81 {
+                    out.extend_from_slice(&[81, len]);
+                    out.extend_from_slice(&opt);
+                } else {
+                    out.extend_from_slice(b.get(i..i + 2 + n)?);
+                }
+                i += 2 + n;
+            }
+        }
+    }
+    out.push(255);
+    Some(out)
 }
 
 /// How many different option codes the packet carries (an option split
@@ -201,6 +270,37 @@ mod tests {
             .is_none());
         // Not DHCP at all stays an error.
         assert!(decode(&damaged()[..200]).is_err());
+    }
+
+    fn with_fqdn(opt: &[u8]) -> Vec<u8> {
+        let mut b = damaged()[..240].to_vec();
+        b.extend_from_slice(&[53, 1, 3]);
+        b.extend_from_slice(&[81, opt.len() as u8]);
+        b.extend_from_slice(opt);
+        b.push(255);
+        b
+    }
+
+    fn fqdn_of(b: &[u8]) -> Option<(bool, String)> {
+        match decode(b).ok()?.opts().get(dhcproto::v4::OptionCode::ClientFQDN) {
+            Some(DhcpOption::ClientFQDN(f)) => Some((f.flags().e(), f.domain().to_string())),
+            _ => None,
+        }
+    }
+
+    /// busybox udhcpc -F sends ASCII (E=0); some clients leave out the root
+    /// label; dhclient sends the canonical form. All three are read.
+    #[test]
+    fn client_fqdn_in_every_encoding_clients_use() {
+        let ascii = with_fqdn(b"\x01\0\0myhost.lab");
+        assert_eq!(fqdn_of(&ascii), Some((false, "myhost.lab.".into())));
+        let no_root = with_fqdn(b"\x05\0\0\x06myhost\x03lab");
+        assert_eq!(fqdn_of(&no_root), Some((true, "myhost.lab.".into())));
+        let canonical = with_fqdn(b"\x05\0\0\x06myhost\x03lab\0");
+        assert_eq!(fqdn_of(&canonical), Some((true, "myhost.lab.".into())));
+        assert_eq!(canonical_fqdn(&canonical), None, "nothing to rewrite");
+        let single = with_fqdn(b"\x01\0\0myhost");
+        assert_eq!(fqdn_of(&single), Some((false, "myhost.".into())));
     }
 
     #[test]

@@ -74,6 +74,11 @@ pub struct Udhcpc {
 
 impl Udhcpc {
     pub fn start(ns: &Netns, dir: &Path, hostname: &str) -> Udhcpc {
+        Self::start_with(ns, dir, &["-x", &format!("hostname:{hostname}")])
+    }
+
+    /// udhcpc with `args` in place of the hostname option.
+    pub fn start_with(ns: &Netns, dir: &Path, args: &[&str]) -> Udhcpc {
         let events = dir.join(format!("udhcpc-{}.events", ns.name));
         let s = script(
             dir,
@@ -93,7 +98,7 @@ impl Udhcpc {
                 "udhcpc", "-f", "-R", "-i", "eth0", "-t", "10", "-T", "1", "-A", "1", "-s",
             ])
             .arg(&s)
-            .args(["-x", &format!("hostname:{hostname}")])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -366,3 +366,40 @@ fn a_relay_outside_our_subnet_is_not_answered() {
         .insert(DhcpOption::RequestedIpAddress(ip("10.0.0.15")));
     assert!(handle(&mut p, &m, 1000).is_err());
 }
+
+/// RFC 4702: a client that sends its name in option 81 (here as busybox
+/// udhcpc -F does: ASCII, E=0, S=0) gets the name registered and option 81
+/// back: S=1 (netagent serves the name), O=1 (overriding S=0), E as sent.
+#[test]
+fn option_81_names_the_lease_and_is_answered() {
+    let mut p = pool("nat", "domain = \"lab\"\n");
+    let offer = reply(&mut p, &msg(MessageType::Discover));
+    let a = offer.msg.yiaddr();
+    let mut b = msg(MessageType::Request);
+    b.opts_mut().insert(DhcpOption::RequestedIpAddress(a));
+    b.opts_mut().insert(DhcpOption::ServerIdentifier(ip("10.0.0.1")));
+    let mut bytes = dhcproto::Encodable::to_vec(&b).unwrap();
+    while bytes.last() == Some(&0) {
+        bytes.pop(); // padding
+    }
+    bytes.pop(); // END
+    bytes.extend_from_slice(&[81, 9, 0x00, 0, 0]);
+    bytes.extend_from_slice(b"Laptop");
+    bytes.push(255);
+    let m = crate::dhcp::wire::decode(&bytes).expect("decodes");
+    let ack = reply(&mut p, &m);
+    assert_eq!(kind(&ack), MessageType::Ack);
+    assert_eq!(
+        p.lease_of(&ClientId::from_mac(MacAddr(MAC)))
+            .and_then(|l| l.hostname.clone())
+            .as_deref(),
+        Some("laptop")
+    );
+    let Some(DhcpOption::ClientFQDN(f)) = ack.msg.opts().get(OptionCode::ClientFQDN) else {
+        panic!("no option 81 in the ACK");
+    };
+    let fl = f.flags();
+    assert_eq!((fl.s(), fl.o(), fl.e(), fl.n()), (true, true, false, false));
+    assert_eq!((f.r1(), f.r2()), (255, 255));
+    assert_eq!(f.domain().to_string(), "laptop.lab.");
+}
