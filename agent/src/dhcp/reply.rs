@@ -52,7 +52,7 @@ impl std::fmt::Display for Drop {
         f.write_str(match self {
             Drop::NotARequest => "not a BOOTREQUEST",
             Drop::NoMessageType => "no DHCP message type",
-            Drop::BadHardwareAddress => "not an Ethernet client",
+            Drop::BadHardwareAddress => "neither an Ethernet address nor a client-id",
             Drop::NotForUs => "addressed to another server",
             Drop::Exhausted => "no free address in the pool",
             Drop::Ignored(why) => why,
@@ -70,13 +70,32 @@ fn none(changes: Vec<Change>) -> Result<Outcome, Drop> {
     Ok(Outcome { reply: None, changes })
 }
 
+/// Whether the client has an Ethernet address we can send to directly.
+fn ethernet(m: &Message) -> bool {
+    m.htype() == HType::Eth && m.hlen() == 6 && m.chaddr().len() >= 6
+}
+
+/// The client's MAC; for a client of another hardware type (InfiniBand,
+/// RFC 4390: no usable chaddr, a client-id it must send), a stable
+/// locally administered stand-in derived from its client-id, so the pool
+/// can count and show it like any other.
 fn mac_of(m: &Message) -> Result<MacAddr, Drop> {
-    if m.htype() != HType::Eth || m.hlen() != 6 {
-        return Err(Drop::BadHardwareAddress);
+    if ethernet(m) {
+        let mut a = [0u8; 6];
+        a.copy_from_slice(&m.chaddr()[..6]);
+        return Ok(MacAddr(a));
     }
-    let mut a = [0u8; 6];
-    a.copy_from_slice(m.chaddr().get(..6).ok_or(Drop::BadHardwareAddress)?);
-    Ok(MacAddr(a))
+    match m.opts().get(OptionCode::ClientIdentifier) {
+        Some(DhcpOption::ClientIdentifier(id)) if !id.is_empty() => {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in id {
+                h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            let b = h.to_be_bytes();
+            Ok(MacAddr([0x06, b[1], b[2], b[3], b[4], b[5]]))
+        }
+        _ => Err(Drop::BadHardwareAddress),
+    }
 }
 
 fn client_id(m: &Message, mac: MacAddr) -> ClientId {
@@ -314,7 +333,8 @@ fn dest(m: &Message, ip: Ipv4Addr, mac: MacAddr, is_nak: bool) -> Dest {
         Dest::Broadcast
     } else if !m.ciaddr().is_unspecified() {
         Dest::Unicast(m.ciaddr())
-    } else if m.flags().broadcast() {
+    } else if m.flags().broadcast() || !ethernet(m) {
+        // Without an Ethernet address there is nobody to unicast to.
         Dest::Broadcast
     } else {
         Dest::Direct(ip, mac)

@@ -403,3 +403,32 @@ fn option_81_names_the_lease_and_is_answered() {
     assert_eq!((f.r1(), f.r2()), (255, 255));
     assert_eq!(f.domain().to_string(), "laptop.lab.");
 }
+
+/// RFC 4390: an InfiniBand client (htype 32, hlen 0, chaddr empty) is
+/// known by its client-id; replies go by broadcast. Without a client-id
+/// such a client cannot be told apart and is dropped.
+#[test]
+fn a_client_without_an_ethernet_address_is_known_by_its_client_id() {
+    let mut p = pool("nat", "");
+    let z = Ipv4Addr::UNSPECIFIED;
+    let mut m = Message::new_with_id(7, z, z, z, z, &[]);
+    m.set_opcode(Opcode::BootRequest);
+    m.set_htype(dhcproto::v4::HType::Unknown(32));
+    m.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Discover));
+    assert_eq!(handle(&mut p, &m, 1000).err(), Some(Drop::BadHardwareAddress));
+    m.opts_mut()
+        .insert(DhcpOption::ClientIdentifier(vec![0xff, 0, 0, 0, 1, 2, 3, 4, 5]));
+    let offer = reply(&mut p, &m);
+    assert_eq!((kind(&offer), offer.dest), (MessageType::Offer, Dest::Broadcast));
+    let mut req = m.clone();
+    req.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Request));
+    req.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(offer.msg.yiaddr()));
+    req.opts_mut()
+        .insert(DhcpOption::ServerIdentifier(ip("10.0.0.1")));
+    let ack = reply(&mut p, &req);
+    assert_eq!((kind(&ack), ack.dest), (MessageType::Ack, Dest::Broadcast));
+    assert_eq!(ack.msg.hlen(), 0);
+}
