@@ -465,3 +465,74 @@ fn netns_dns_a_flood_toward_a_black_holed_upstream_stops_nothing_else() {
         "questions past the cap were not answered at once: {a} of {s}"
     );
 }
+
+/// RFC conformance of the local zone, asked with dig as guests' resolvers
+/// ask: negative answers carry the zone's SOA (RFC 2308), the apex has its
+/// SOA and NS, empty non-terminals exist (RFC 8020), EDNS version 1 gets
+/// BADVERS (RFC 6891), zone transfers are refused, class ANY is answered,
+/// TCP answers carry OPT, and a query that cannot be read gets FORMERR.
+#[test]
+fn netns_dns_local_zone_answers_as_the_rfcs_say() {
+    need_root!("netns_dns_local_zone_answers_as_the_rfcs_say");
+    let mut t = Topo::new();
+    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
+    let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
+    let agent = t.start(&cfg);
+    let ns = &t.g(asker).ns;
+    assert!(resolves(ns, "cache.lab", "10.77.0.20"), "{}", agent.log());
+    let q = |args: &[&str]| dig(ns, "10.77.0.1", args);
+    let authority_soa = |o: &str| o.lines().any(|l| l.starts_with("lab.") && l.contains("\tSOA\t"));
+
+    let nodata = q(&["cache.lab", "AAAA"]);
+    assert!(
+        nodata.contains("status: NOERROR") && nodata.contains("ANSWER: 0"),
+        "{nodata}"
+    );
+    assert!(authority_soa(&nodata), "NODATA without the zone's SOA:\n{nodata}");
+    let nx = q(&["nope.lab"]);
+    assert!(nx.contains("status: NXDOMAIN") && authority_soa(&nx), "{nx}");
+    let rev = q(&["-x", "10.77.0.99"]);
+    assert!(
+        rev.contains("status: NXDOMAIN") && rev.contains("0.77.10.in-addr.arpa.") && rev.contains("\tSOA\t"),
+        "{rev}"
+    );
+
+    assert!(short(ns, "10.77.0.1", &["lab", "SOA"]).starts_with("virbr0.lab. hostmaster.lab. 1 "));
+    assert_eq!(short(ns, "10.77.0.1", &["lab", "NS"]), "virbr0.lab.");
+    let ent = q(&["_tcp.lab", "SRV"]);
+    assert!(
+        ent.contains("status: NOERROR"),
+        "an empty non-terminal is not NXDOMAIN:\n{ent}"
+    );
+
+    let v1 = q(&["+edns=1", "+noednsnegotiation", "cache.lab"]);
+    assert!(v1.contains("status: BADVERS"), "{v1}");
+    let axfr = q(&["lab", "AXFR"]);
+    assert!(
+        axfr.contains("Transfer failed") || axfr.contains("REFUSED"),
+        "{axfr}"
+    );
+    assert_eq!(short(ns, "10.77.0.1", &["-c", "ANY", "cache.lab"]), "10.77.0.20");
+    let tcp = q(&["+tcp", "cache.lab"]);
+    assert!(
+        tcp.contains("OPT PSEUDOSECTION") && tcp.contains("10.77.0.20"),
+        "{tcp}"
+    );
+
+    // ANCOUNT 1 with no answer behind it: the body does not read.
+    let mut bad = dns_query(0x4242, "cache.lab");
+    bad[7] = 1;
+    let reply = in_ns(&ns.name, move || {
+        let s = std::net::UdpSocket::bind("10.77.0.60:0").expect("bind");
+        s.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+        s.send_to(&bad, "10.77.0.1:53").expect("send");
+        let mut buf = [0u8; 512];
+        s.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
+    });
+    let reply = reply.expect("no answer to a malformed query");
+    assert_eq!(
+        (&reply[..2], reply[3] & 0x0f),
+        (&[0x42u8, 0x42][..], 1),
+        "not FORMERR: {reply:?}"
+    );
+}

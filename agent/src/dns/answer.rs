@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, PTR, SRV, TXT};
+use hickory_server::proto::rr::rdata::{A, NS, PTR, SOA, SRV, TXT};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::forward::{Forwarder, Upstream};
@@ -75,6 +75,20 @@ fn encode(
     m.to_vec().ok()
 }
 
+/// FORMERR for a query whose header reads but whose body does not: the
+/// header's ID, opcode and RD, no sections. None for what is no query.
+fn formerr(query: &[u8]) -> Option<Vec<u8>> {
+    let h = query.get(..12)?;
+    if h[2] & 0x80 != 0 {
+        return None;
+    }
+    let mut out = vec![0u8; 12];
+    out[..2].copy_from_slice(&h[..2]);
+    out[2] = 0x80 | (h[2] & 0x79);
+    out[3] = 0x80 | 1;
+    Some(out)
+}
+
 /// Answer `query`; None when it should be dropped (it is not a query).
 pub(crate) async fn answer(
     zone: &Zone,
@@ -84,7 +98,14 @@ pub(crate) async fn answer(
     query: &[u8],
     transport: Transport,
 ) -> Option<Answer> {
-    let req = Message::from_vec(query).ok()?;
+    let Ok(req) = Message::from_vec(query) else {
+        // Names over 255 octets, labels over 63, compression loops, two OPT
+        // records: the question cannot be read, the header can.
+        return formerr(query).map(|bytes| Answer {
+            bytes,
+            reusable: None,
+        });
+    };
     if req.message_type() != MessageType::Query {
         return None;
     }
@@ -97,10 +118,25 @@ pub(crate) async fn answer(
     if req.op_code() != OpCode::Query {
         return err(ResponseCode::NotImp);
     }
+    // RFC 6891 §6.1.3: an EDNS version we do not speak gets BADVERS (and
+    // our OPT, version 0).
+    if req.extensions().as_ref().is_some_and(|e| e.version() > 0) {
+        return err(ResponseCode::BADVERS);
+    }
     let [q] = req.queries() else {
         return err(ResponseCode::FormErr);
     };
-    if q.query_class() != DNSClass::IN {
+    // A query carries no answers or authority records.
+    if !req.answers().is_empty() || !req.name_servers().is_empty() {
+        return err(ResponseCode::FormErr);
+    }
+    // Class ANY asks for what there is: IN here. CHAOS and the rest are
+    // not served.
+    if !matches!(q.query_class(), DNSClass::IN | DNSClass::ANY) {
+        return err(ResponseCode::Refused);
+    }
+    // Zone transfers are not offered.
+    if matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
         return err(ResponseCode::Refused);
     }
     let r = resolve(zone, leases, ups, fwd, q.name(), q.query_type()).await;
@@ -142,6 +178,18 @@ pub(crate) fn rdata(r: &RecordData) -> Option<RData> {
             name(target).unwrap_or_else(Name::root),
         )),
         RecordData::Txt(t) => RData::TXT(TXT::new(vec![t.clone()])),
+        // Serial 1: the zone is small and answers from memory; nothing
+        // transfers it. The minimum is the negative TTL (RFC 2308 §5).
+        RecordData::Soa { mname, rname } => RData::SOA(SOA::new(
+            name(mname)?,
+            name(rname)?,
+            1,
+            3600,
+            600,
+            86400,
+            LOCAL_TTL,
+        )),
+        RecordData::Ns(n) => RData::NS(NS(name(n)?)),
     })
 }
 
@@ -168,6 +216,24 @@ pub(crate) async fn resolve(
         soa: vec![],
         reusable: None,
     };
+    // RFC 2308: a negative answer from a zone carries its SOA, so caches
+    // keep it for the SOA's minimum.
+    let negative = |code, apex: Option<super::apex::Apex>| {
+        let soa = apex
+            .and_then(|a| {
+                let owner = Name::from_ascii(format!("{}.", a.name)).ok()?;
+                Some(Record::from_rdata(owner, LOCAL_TTL, rdata(&a.soa())?))
+            })
+            .into_iter()
+            .collect();
+        Resolved {
+            code,
+            authoritative: true,
+            answers: vec![],
+            soa,
+            reusable: secs(LOCAL_TTL),
+        }
+    };
     match zone.decide(leases, &name.to_ascii(), qtype, ups) {
         Decision::Answer(rs) => local(
             ResponseCode::NoError,
@@ -176,11 +242,16 @@ pub(crate) async fn resolve(
                 .map(|d| Record::from_rdata(name.clone(), LOCAL_TTL, d))
                 .collect(),
         ),
-        Decision::NoData => local(ResponseCode::NoError, vec![]),
-        Decision::NxDomain => local(ResponseCode::NXDomain, vec![]),
+        Decision::NoData(apex) => negative(ResponseCode::NoError, apex),
+        Decision::NxDomain(apex) => negative(ResponseCode::NXDomain, apex),
         Decision::Refused => other(ResponseCode::Refused),
         Decision::Forward(up) => match fwd.ask(&up, name, qtype).await {
-            Upstream::Records(rs) => {
+            Upstream::Records(mut rs) => {
+                // The question's own spelling, not another asker's (the
+                // upstream answers are shared).
+                for r in rs.iter_mut().filter(|r| r.name() == name) {
+                    r.set_name(name.clone());
+                }
                 let ttl = rs.iter().map(|r| r.ttl()).min().unwrap_or(0).min(300);
                 Resolved {
                     code: ResponseCode::NoError,

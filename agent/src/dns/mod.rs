@@ -6,6 +6,7 @@
 //! bounds on connections), `forward` asks upstreams through hickory-resolver.
 
 pub(crate) mod answer;
+pub mod apex;
 pub(crate) mod forward;
 pub(crate) mod resolv_conf;
 pub(crate) mod server;

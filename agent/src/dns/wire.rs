@@ -158,6 +158,10 @@ pub(crate) fn question(b: &[u8]) -> Option<Question<'_>> {
         if b.get(end) != Some(&0) || b.get(end + 1..end + 3) != Some(&[0, 41]) {
             return None;
         }
+        // Another EDNS version gets BADVERS on the full path.
+        if *b.get(end + 6)? != 0 {
+            return None;
+        }
         udp_size = u16::from_be_bytes([*b.get(end + 3)?, *b.get(end + 4)?]).max(512);
         dnssec_ok = b.get(end + 7)? & 0x80 != 0;
     } else if b.len() != end {

@@ -8,6 +8,7 @@ use std::sync::RwLock;
 use hickory_server::proto::rr::RecordType;
 use ipnet::Ipv4Net;
 
+use super::apex::{Apex, Apexes};
 use crate::plan::{DnsZone, RecordData};
 
 /// The zone as loaded from the plan: static records, indexed by name.
@@ -16,6 +17,7 @@ pub struct Zone {
     pub plan: DnsZone,
     pub subnet: Ipv4Net,
     records: HashMap<String, Vec<RecordData>>,
+    apexes: Apexes,
 }
 
 /// Names DHCP clients gave (`web` at 10.0.0.5), kept apart from the static
@@ -152,9 +154,11 @@ fn names_for(host: &str, domain: Option<&str>) -> Vec<String> {
 pub enum Decision {
     /// Records for the question's name (type-filtered).
     Answer(Vec<RecordData>),
-    /// The name exists here, but not with this type.
-    NoData,
-    NxDomain,
+    /// The name exists here, but not with this type; the zone it is in
+    /// (its SOA goes with the answer).
+    NoData(Option<Apex>),
+    /// No such name; the zone that says so, if it is one of ours.
+    NxDomain(Option<Apex>),
     /// Isolated networks answer local names only.
     Refused,
     /// Ask these upstreams (in order, failing over).
@@ -167,7 +171,24 @@ fn type_of(r: &RecordData) -> RecordType {
         RecordData::Ptr(_) => RecordType::PTR,
         RecordData::Srv { .. } => RecordType::SRV,
         RecordData::Txt(_) => RecordType::TXT,
+        RecordData::Soa { .. } => RecordType::SOA,
+        RecordData::Ns(_) => RecordType::NS,
     }
+}
+
+/// Types a validating resolver asks of a zone's apex on its way down.
+fn dnssec_type(t: RecordType) -> bool {
+    matches!(
+        t,
+        RecordType::DS
+            | RecordType::DNSKEY
+            | RecordType::SOA
+            | RecordType::NS
+            | RecordType::RRSIG
+            | RecordType::NSEC
+            | RecordType::NSEC3
+            | RecordType::NSEC3PARAM
+    )
 }
 
 fn under(name: &str, domain: &str) -> bool {
@@ -184,6 +205,7 @@ impl Zone {
                 .push(r.data.clone());
         }
         Zone {
+            apexes: Apexes::new(&plan, subnet),
             plan,
             subnet,
             records,
@@ -235,33 +257,41 @@ impl Zone {
                 found.push(RecordData::Ptr(fq));
             }
         }
-        if !found.is_empty() {
+        // A zone's apex has its SOA and NS.
+        if let Some(a) = self.apexes.apex(&name) {
+            found.push(a.soa());
+            found.push(a.ns());
+        }
+        let zone = self.apexes.zone_of(&name).cloned();
+        if !found.is_empty() || self.apexes.is_empty_nonterminal(&name) {
             let typed: Vec<RecordData> = found
                 .into_iter()
                 .filter(|r| qtype == RecordType::ANY || type_of(r) == qtype)
                 .collect();
             return if typed.is_empty() {
-                Decision::NoData
+                Decision::NoData(zone)
             } else {
                 Decision::Answer(typed)
             };
         }
         // Our subnet's reverse names never leak upstream.
         if self.reverse_zone_of_subnet(&name) {
-            return Decision::NxDomain;
+            return Decision::NxDomain(zone);
         }
         if let Some(d) = &self.plan.domain {
             if self.plan.local_only && under(&name, d) {
-                return Decision::NxDomain;
+                return Decision::NxDomain(zone);
             }
         }
         if !self.plan.forward {
             return Decision::Refused;
         }
         // Plain names without a dot are never sent upstream (dnsmasq's
-        // domain-needed): they can only be local, and they were not.
-        if !name.contains('.') {
-            return Decision::NxDomain;
+        // domain-needed): they can only be local, and they were not. The
+        // root and top-level domains are asked for their DNSSEC records
+        // (DS, DNSKEY, SOA, NS...) by validating guests: those go upstream.
+        if !(name.contains('.') || name.is_empty() || dnssec_type(qtype)) {
+            return Decision::NxDomain(None);
         }
         // Per-domain forwarders: the longest matching domain wins.
         let mut best: Option<(&str, Option<Ipv4Addr>)> = None;
@@ -282,7 +312,7 @@ impl Zone {
                 .collect();
             return match (addr, addrs.is_empty()) {
                 // `<forwarder domain='x'/>` without an address: local only.
-                (None, true) => Decision::NxDomain,
+                (None, true) => Decision::NxDomain(None),
                 _ => Decision::Forward(addrs),
             };
         }
@@ -320,6 +350,23 @@ mod tests {
     use crate::config;
     use crate::plan::plan;
 
+    /// The zone apex a negative answer from this test network names.
+    fn lab() -> Option<Apex> {
+        Some(Apex {
+            name: "lab".into(),
+            mname: "virbr0.lab".into(),
+            rname: "hostmaster.lab".into(),
+        })
+    }
+
+    fn rev() -> Option<Apex> {
+        Some(Apex {
+            name: "0.0.10.in-addr.arpa".into(),
+            mname: "virbr0.lab".into(),
+            rname: "hostmaster.0.0.10.in-addr.arpa".into(),
+        })
+    }
+
     fn zone(kind: &str, extra: &str) -> Zone {
         let src = format!(
             "[uplink]\n[[network]]\nname = \"n\"\nkind = \"{kind}\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\n\
@@ -343,7 +390,7 @@ mod tests {
         assert_eq!(z.decide(&l, "db.lab", RecordType::A, &UP), a("10.0.0.5"));
         assert_eq!(
             z.decide(&l, "66.0.0.10.in-addr.arpa", RecordType::PTR, &UP),
-            Decision::NxDomain,
+            Decision::NxDomain(rev()),
             "nor does its address say it is db"
         );
         assert_eq!(l.add(ip("10.0.0.67"), "virbr0", Some("lab")), Named::Added);
@@ -388,11 +435,14 @@ mod tests {
             z.decide(&l, "info.lab", RecordType::TXT, &UP),
             Decision::Answer(vec![RecordData::Txt("hi".into())])
         );
-        assert_eq!(z.decide(&l, "web.lab", RecordType::AAAA, &UP), Decision::NoData);
+        assert_eq!(
+            z.decide(&l, "web.lab", RecordType::AAAA, &UP),
+            Decision::NoData(lab())
+        );
         // Our reverse zone never goes upstream.
         assert_eq!(
             z.decide(&l, "99.0.0.10.in-addr.arpa", RecordType::PTR, &UP),
-            Decision::NxDomain
+            Decision::NxDomain(rev())
         );
         l.remove("10.0.0.50".parse().unwrap());
         assert_eq!(
@@ -408,8 +458,14 @@ mod tests {
             "local_only = true\n[[network.dns.forwarder]]\naddr = \"198.51.100.1\"\n[[network.dns.forwarder]]\ndomain = \"corp.example\"\naddr = \"198.51.100.2\"\n[[network.dns.forwarder]]\ndomain = \"secret.example\"\n",
         );
         let l = LeaseNames::default();
-        assert_eq!(z.decide(&l, "nope.lab", RecordType::A, &UP), Decision::NxDomain);
-        assert_eq!(z.decide(&l, "printer", RecordType::A, &UP), Decision::NxDomain);
+        assert_eq!(
+            z.decide(&l, "nope.lab", RecordType::A, &UP),
+            Decision::NxDomain(lab())
+        );
+        assert_eq!(
+            z.decide(&l, "printer", RecordType::A, &UP),
+            Decision::NxDomain(None)
+        );
         assert_eq!(
             z.decide(&l, "www.example.org", RecordType::A, &UP),
             Decision::Forward(vec!["198.51.100.1".parse().unwrap()])
@@ -420,7 +476,7 @@ mod tests {
         );
         assert_eq!(
             z.decide(&l, "x.secret.example", RecordType::A, &UP),
-            Decision::NxDomain
+            Decision::NxDomain(None)
         );
     }
 
@@ -445,6 +501,49 @@ mod tests {
         assert_eq!(
             z.decide(&l, "db.lab", RecordType::A, &UP),
             Decision::Answer(vec![RecordData::A("10.0.0.5".parse().unwrap())])
+        );
+    }
+
+    #[test]
+    fn apexes_empty_names_and_the_root_for_validators() {
+        let z = zone(
+            "nat",
+            "[[network.dns.srv]]\nservice = \"http\"\nprotocol = \"tcp\"\ntarget = \"db\"\nport = 80\n",
+        );
+        let l = LeaseNames::default();
+        let apex = lab().unwrap();
+        assert_eq!(
+            z.decide(&l, "lab", RecordType::SOA, &UP),
+            Decision::Answer(vec![apex.soa()])
+        );
+        assert_eq!(
+            z.decide(&l, "LAB.", RecordType::NS, &UP),
+            Decision::Answer(vec![apex.ns()])
+        );
+        assert_eq!(z.decide(&l, "lab", RecordType::A, &UP), Decision::NoData(lab()));
+        let r = rev().unwrap();
+        assert_eq!(
+            z.decide(&l, "0.0.10.in-addr.arpa", RecordType::SOA, &UP),
+            Decision::Answer(vec![r.soa()])
+        );
+        // `_tcp.lab` lies between the apex and `_http._tcp.lab`: it exists.
+        assert_eq!(
+            z.decide(&l, "_tcp.lab", RecordType::A, &UP),
+            Decision::NoData(lab())
+        );
+        // Validators walk down from the root: the root and TLDs' DNSSEC
+        // records go upstream; a plain name's address stays local.
+        assert_eq!(
+            z.decide(&l, ".", RecordType::DNSKEY, &UP),
+            Decision::Forward(UP.to_vec())
+        );
+        assert_eq!(
+            z.decide(&l, "test", RecordType::DS, &UP),
+            Decision::Forward(UP.to_vec())
+        );
+        assert_eq!(
+            z.decide(&l, "printer", RecordType::A, &UP),
+            Decision::NxDomain(None)
         );
     }
 }

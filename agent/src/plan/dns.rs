@@ -37,6 +37,13 @@ pub enum RecordData {
         target: String,
     },
     Txt(String),
+    /// A local zone's own SOA and NS records, at its apex. Made by the DNS
+    /// server for each zone it serves (`dns/apex.rs`), never from config.
+    Soa {
+        mname: String,
+        rname: String,
+    },
+    Ns(String),
 }
 
 /// `name` qualified with the network's domain, unless it already has dots.

@@ -157,6 +157,8 @@ impl Display for Plan {
                         target,
                     } => format!("SRV {priority} {weight} {port} {target}"),
                     RecordData::Txt(t) => format!("TXT {t:?}"),
+                    RecordData::Soa { mname, rname } => format!("SOA {mname} {rname}"),
+                    RecordData::Ns(n) => format!("NS {n}"),
                 };
                 let _ = writeln!(o, "  {} {data}", r.name);
             }
