@@ -536,3 +536,133 @@ fn netns_dns_local_zone_answers_as_the_rfcs_say() {
         "not FORMERR: {reply:?}"
     );
 }
+
+/// nsd on the outside serving `signed.test`, signed with fresh keys by
+/// ldns-signzone; the trust anchor for it as delv reads one.
+struct SignedUpstream {
+    nsd: Child,
+    anchor: std::path::PathBuf,
+}
+
+impl SignedUpstream {
+    fn start(t: &Topo) -> SignedUpstream {
+        let d = t.dir.join("signed");
+        std::fs::create_dir_all(&d).expect("zone dir");
+        std::fs::write(
+            d.join("signed.test.zone"),
+            "$ORIGIN signed.test.\n$TTL 300\n@ IN SOA ns hostmaster 1 3600 600 86400 300\n@ IN NS ns\n\
+             ns IN A 10.99.0.1\nwww IN A 10.99.0.80\nalias IN CNAME gone.signed.test.\nchain IN CNAME www.signed.test.\n",
+        )
+        .expect("zone");
+        let keygen = |extra: &[&str]| {
+            let o = std::process::Command::new("ldns-keygen")
+                .current_dir(&d)
+                .args(["-a", "ECDSAP256SHA256"])
+                .args(extra)
+                .arg("signed.test")
+                .output()
+                .expect("ldns-keygen");
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        let (ksk, zsk) = (keygen(&["-k"]), keygen(&[]));
+        common::ok(std::process::Command::new("ldns-signzone").current_dir(&d).args([
+            "signed.test.zone",
+            &ksk,
+            &zsk,
+        ]));
+        let key = std::fs::read_to_string(d.join(format!("{ksk}.key"))).expect("ksk");
+        let f: Vec<&str> = key.split_whitespace().collect();
+        let anchor = d.join("anchor.conf");
+        std::fs::write(
+            &anchor,
+            format!(
+                "trust-anchors {{\n  signed.test. static-key {} {} {} \"{}\";\n}};\n",
+                f[3], f[4], f[5], f[6]
+            ),
+        )
+        .expect("anchor");
+        let conf = d.join("nsd.conf");
+        let dir = d.display();
+        std::fs::write(
+            &conf,
+            format!(
+                "server:\n  ip-address: 10.99.0.1\n  port: 53\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{dir}\"\n\
+                 pidfile: \"{dir}/nsd.pid\"\n  zonelistfile: \"{dir}/zone.list\"\n  database: \"\"\n  xfrdfile: \"{dir}/xfrd.state\"\n\
+                 xfrdir: \"{dir}\"\n  server-count: 1\nremote-control:\n  control-enable: no\n\
+                 zone:\n  name: \"signed.test\"\n  zonefile: \"signed.test.zone.signed\"\n"
+            ),
+        )
+        .expect("nsd.conf");
+        let nsd = t
+            .out
+            .cmd("nsd")
+            .args(["-d", "-c"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nsd");
+        let up = wait_for(Duration::from_secs(5), || {
+            short(&t.out, "10.99.0.1", &["www.signed.test"]) == "10.99.0.80"
+        });
+        assert!(up.is_some(), "nsd did not start");
+        SignedUpstream { nsd, anchor }
+    }
+}
+
+impl Drop for SignedUpstream {
+    fn drop(&mut self) {
+        let _ = self.nsd.kill();
+        let _ = self.nsd.wait();
+    }
+}
+
+/// A validating guest (delv with a trust anchor for a signed zone) gets
+/// "fully validated" through netagent, for an address, for a name that
+/// does not exist and for a CNAME: DO and CD go upstream, RRSIG and NSEC
+/// come back. A CNAME to a missing name keeps its chain (RFC 2308 §2.1).
+#[test]
+fn netns_dns_a_validating_guest_validates_through_netagent() {
+    need_root!("netns_dns_a_validating_guest_validates_through_netagent");
+    let mut t = Topo::new();
+    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
+    let signed = SignedUpstream::start(&t);
+    let only_nsd = NETWORKS.replace("[[network.dns.forwarder]]\naddr = \"10.99.0.9\"\n", "");
+    let cfg = t.write_config("dns.toml", &with_uplink(&only_nsd));
+    let agent = t.start(&cfg);
+    let ns = &t.g(asker).ns;
+    assert!(resolves(ns, "www.signed.test", "10.99.0.80"), "{}", agent.log());
+    let delv = |name: &str, ty: &str| {
+        let o = ns
+            .cmd("delv")
+            .arg("-a")
+            .arg(&signed.anchor)
+            .args(["+root=signed.test", "@10.77.0.1", name, ty])
+            .output()
+            .expect("delv");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let a = delv("www.signed.test", "A");
+    assert!(a.contains("; fully validated") && a.contains("10.99.0.80"), "{a}");
+    let chain = delv("chain.signed.test", "A");
+    assert!(
+        chain.contains("; fully validated") && chain.contains("CNAME"),
+        "{chain}"
+    );
+    let nx = delv("nope.signed.test", "A");
+    assert!(nx.contains("negative response, fully validated"), "{nx}");
+    let dangling = dig(ns, "10.77.0.1", &["alias.signed.test"]);
+    assert!(
+        dangling.contains("status: NXDOMAIN") && dangling.contains("CNAME\tgone.signed.test."),
+        "the CNAME is lost:\n{dangling}"
+    );
+    let signed_answer = dig(ns, "10.77.0.1", &["+dnssec", "www.signed.test"]);
+    assert!(
+        signed_answer.contains("\tRRSIG\t") && signed_answer.contains("flags: do;"),
+        "{signed_answer}"
+    );
+}

@@ -10,7 +10,7 @@ use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, ResponseCode
 use hickory_server::proto::rr::rdata::{A, NS, PTR, SOA, SRV, TXT};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use super::forward::{Forwarder, Upstream};
+use super::forward::Forwarder;
 use super::zone::{Decision, LeaseNames, Zone};
 use crate::plan::RecordData;
 
@@ -139,7 +139,22 @@ pub(crate) async fn answer(
     if matches!(q.query_type(), RecordType::AXFR | RecordType::IXFR) {
         return err(ResponseCode::Refused);
     }
-    let r = resolve(zone, leases, ups, fwd, q.name(), q.query_type()).await;
+    let r = match zone.decide(leases, &q.name().to_ascii(), q.query_type(), ups) {
+        // The query goes upstream as the guest wrote it (forward.rs).
+        Decision::Forward(up) => {
+            return match fwd.relay(&up, query, transport).await {
+                Ok(bytes) => Some(Answer {
+                    reusable: super::forward::reusable(&bytes),
+                    bytes,
+                }),
+                Err(why) => {
+                    tracing::debug!("dns: no upstream answered: {why}");
+                    err(ResponseCode::ServFail)
+                }
+            };
+        }
+        d => local(d, q.name()),
+    };
     let bytes = encode(&req, transport, r.code, r.authoritative, r.answers, r.soa)?;
     Some(Answer {
         bytes,
@@ -193,89 +208,42 @@ pub(crate) fn rdata(r: &RecordData) -> Option<RData> {
     })
 }
 
-/// Decide with the zone, then answer locally or ask the upstreams.
-pub(crate) async fn resolve(
-    zone: &Zone,
-    leases: &LeaseNames,
-    ups: &[Ipv4Addr],
-    fwd: &Forwarder,
-    name: &Name,
-    qtype: RecordType,
-) -> Resolved {
-    let local = |code, answers| Resolved {
+/// The local answer to a decision that is not to forward.
+fn local(d: Decision, name: &Name) -> Resolved {
+    let own = |code, answers, soa| Resolved {
         code,
         authoritative: true,
         answers,
-        soa: vec![],
+        soa,
         reusable: secs(LOCAL_TTL),
-    };
-    let other = |code| Resolved {
-        code,
-        authoritative: false,
-        answers: vec![],
-        soa: vec![],
-        reusable: None,
     };
     // RFC 2308: a negative answer from a zone carries its SOA, so caches
     // keep it for the SOA's minimum.
-    let negative = |code, apex: Option<super::apex::Apex>| {
-        let soa = apex
-            .and_then(|a| {
-                let owner = Name::from_ascii(format!("{}.", a.name)).ok()?;
-                Some(Record::from_rdata(owner, LOCAL_TTL, rdata(&a.soa())?))
-            })
-            .into_iter()
-            .collect();
-        Resolved {
-            code,
-            authoritative: true,
-            answers: vec![],
-            soa,
-            reusable: secs(LOCAL_TTL),
-        }
+    let soa_of = |apex: Option<super::apex::Apex>| -> Vec<Record> {
+        apex.and_then(|a| {
+            let owner = Name::from_ascii(format!("{}.", a.name)).ok()?;
+            Some(Record::from_rdata(owner, LOCAL_TTL, rdata(&a.soa())?))
+        })
+        .into_iter()
+        .collect()
     };
-    match zone.decide(leases, &name.to_ascii(), qtype, ups) {
-        Decision::Answer(rs) => local(
+    match d {
+        Decision::Answer(rs) => own(
             ResponseCode::NoError,
             rs.iter()
                 .filter_map(rdata)
                 .map(|d| Record::from_rdata(name.clone(), LOCAL_TTL, d))
                 .collect(),
+            vec![],
         ),
-        Decision::NoData(apex) => negative(ResponseCode::NoError, apex),
-        Decision::NxDomain(apex) => negative(ResponseCode::NXDomain, apex),
-        Decision::Refused => other(ResponseCode::Refused),
-        Decision::Forward(up) => match fwd.ask(&up, name, qtype).await {
-            Upstream::Records(mut rs) => {
-                // The question's own spelling, not another asker's (the
-                // upstream answers are shared).
-                for r in rs.iter_mut().filter(|r| r.name() == name) {
-                    r.set_name(name.clone());
-                }
-                let ttl = rs.iter().map(|r| r.ttl()).min().unwrap_or(0).min(300);
-                Resolved {
-                    code: ResponseCode::NoError,
-                    authoritative: false,
-                    answers: rs,
-                    soa: vec![],
-                    reusable: secs(ttl),
-                }
-            }
-            Upstream::Negative(code, soa) => {
-                let ttl = soa.as_ref().map(|s| s.ttl()).unwrap_or(0).min(60);
-                let soa = soa.into_iter().map(|b| *b).collect();
-                Resolved {
-                    code,
-                    authoritative: false,
-                    answers: vec![],
-                    soa,
-                    reusable: secs(ttl),
-                }
-            }
-            Upstream::Failed(why) => {
-                tracing::debug!("dns: no upstream answered: {why}");
-                other(ResponseCode::ServFail)
-            }
+        Decision::NoData(apex) => own(ResponseCode::NoError, vec![], soa_of(apex)),
+        Decision::NxDomain(apex) => own(ResponseCode::NXDomain, vec![], soa_of(apex)),
+        Decision::Refused | Decision::Forward(_) => Resolved {
+            code: ResponseCode::Refused,
+            authoritative: false,
+            answers: vec![],
+            soa: vec![],
+            reusable: None,
         },
     }
 }

@@ -1,80 +1,227 @@
-//! Asking upstream resolvers: hickory-resolver does the work — a cache,
-//! a short timeout per upstream, and failover to the next one in the order
-//! given. One resolver per distinct upstream list, made on first use.
+//! Forwarding as a relay. The guest's query goes upstream as the guest
+//! wrote it — its EDNS record with the DNSSEC OK bit and buffer size, its
+//! CD flag — under a fresh random ID from a fresh socket (a random source
+//! port: an off-path forger must guess both, RFC 5452), and the upstream's
+//! answer comes back as the upstream wrote it, with the guest's ID: RRSIG
+//! and NSEC records for validating guests (RFC 4035), CNAME chains that end
+//! in NXDOMAIN or no data (RFC 2308 §2.1, RFC 6604), the SOA of a negative
+//! answer. Upstreams are asked in the order given; one that does not answer
+//! within a second, or answers SERVFAIL or REFUSED, is passed over. A TCP
+//! client's query whose UDP answer is truncated is asked again over TCP.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfigGroup, ResolverConfig, ResolverOpts, ServerOrderingStrategy};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::{ResolveErrorKind, Resolver};
-use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::{Name, Record, RecordType};
-use hickory_server::proto::ProtoErrorKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
 
-type Tokio = Resolver<TokioConnectionProvider>;
+use super::answer::Transport;
+use super::wire::ttl_offsets;
 
-#[derive(Debug)]
-pub(crate) enum Upstream {
-    Records(Vec<Record>),
-    /// Negative answer: its response code (NXDOMAIN or NOERROR/no data) and
-    /// the SOA for negative caching, when the upstream sent one.
-    Negative(ResponseCode, Option<Box<Record>>),
-    /// Every upstream failed or timed out.
-    Failed(String),
-}
+/// How long one upstream has to answer before the next is asked.
+const PATIENCE: Duration = Duration::from_secs(1);
+/// Forwarded answers are kept at most this long (positive), or this long
+/// (negative) by the answer cache.
+const MAX_TTL: u32 = 300;
+const MAX_NEGATIVE_TTL: u32 = 60;
 
 #[derive(Debug, Default)]
-pub(crate) struct Forwarder {
-    resolvers: Mutex<HashMap<Vec<Ipv4Addr>, Arc<Tokio>>>,
+pub(crate) struct Forwarder;
+
+/// The rcode of a DNS message (the header's four bits).
+fn rcode(b: &[u8]) -> u8 {
+    b.get(3).map_or(2, |f| f & 0x0f)
 }
 
-fn resolver(ups: &[Ipv4Addr]) -> Tokio {
-    let ips: Vec<IpAddr> = ups.iter().map(|a| IpAddr::V4(*a)).collect();
-    let group = NameServerConfigGroup::from_ips_clear(&ips, 53, true);
-    let cfg = ResolverConfig::from_parts(None, vec![], group);
-    let mut opts = ResolverOpts::default();
-    // A dead upstream costs a guest one second, then the next one is asked.
-    opts.timeout = Duration::from_secs(1);
-    opts.attempts = 2;
-    opts.cache_size = 4096;
-    opts.ndots = 0;
-    opts.edns0 = true;
-    opts.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
-    opts.preserve_intermediates = true;
-    Resolver::builder_with_config(cfg, TokioConnectionProvider::default())
-        .with_options(opts)
-        .build()
+/// Where the question section ends (one question, names uncompressed as
+/// a query has them).
+fn question_end(b: &[u8]) -> Option<usize> {
+    let mut i = 12;
+    loop {
+        let len = usize::from(*b.get(i)?);
+        if len == 0 {
+            return Some(i + 5);
+        }
+        if len > 63 {
+            return None;
+        }
+        i += 1 + len;
+    }
+}
+
+/// Whether `reply` answers `sent`: a response, our ID, the same question.
+fn matches(sent: &[u8], reply: &[u8], qend: usize) -> bool {
+    reply.len() >= qend
+        && reply[..2] == sent[..2]
+        && reply[2] & 0x80 != 0
+        && reply[12..qend] == sent[12..qend]
 }
 
 impl Forwarder {
-    fn get(&self, ups: &[Ipv4Addr]) -> Arc<Tokio> {
-        let mut m = self.resolvers.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry(ups.to_vec())
-            .or_insert_with(|| Arc::new(resolver(ups)))
-            .clone()
+    /// Relay `query` to the first of `ups` that answers; the answer with
+    /// the query's own ID, or why none did.
+    pub(crate) async fn relay(
+        &self,
+        ups: &[Ipv4Addr],
+        query: &[u8],
+        transport: Transport,
+    ) -> Result<Vec<u8>, String> {
+        let qend = question_end(query).ok_or("a question that cannot be relayed")?;
+        let mut last: Option<Vec<u8>> = None;
+        let mut why = String::from("no upstream resolver");
+        for up in ups {
+            let to = SocketAddr::V4(SocketAddrV4::new(*up, 53));
+            let mut sent = query.to_vec();
+            let id = fresh_id();
+            sent[..2].copy_from_slice(&id.to_be_bytes());
+            let got = match ask_udp(to, &sent, qend).await {
+                // Truncated for a TCP client: it can take the whole answer.
+                Ok(r) if r[2] & 0x02 != 0 && transport == Transport::Tcp => ask_tcp(to, &sent, qend).await,
+                other => other,
+            };
+            match got {
+                Ok(mut r) => {
+                    r[..2].copy_from_slice(&query[..2]);
+                    if matches!(rcode(&r), 2 | 5) {
+                        why = format!(
+                            "{up} answered {}",
+                            if rcode(&r) == 2 { "SERVFAIL" } else { "REFUSED" }
+                        );
+                        last = Some(r);
+                        continue;
+                    }
+                    return Ok(r);
+                }
+                Err(e) => why = format!("{up}: {e}"),
+            }
+        }
+        last.ok_or(why)
+    }
+}
+
+fn fresh_id() -> u16 {
+    let mut b = [0u8; 2];
+    // The kernel's generator does not fail on Linux after boot; a fixed ID
+    // would only weaken forgery resistance to the source port's.
+    let _ = getrandom::fill(&mut b);
+    u16::from_be_bytes(b)
+}
+
+async fn ask_udp(to: SocketAddr, sent: &[u8], qend: usize) -> Result<Vec<u8>, String> {
+    let sock = UdpSocket::bind("0.0.0.0:0")
+        .await
+        .map_err(|e| format!("socket: {e}"))?;
+    sock.connect(to).await.map_err(|e| format!("connect: {e}"))?;
+    sock.send(sent).await.map_err(|e| format!("send: {e}"))?;
+    let mut buf = vec![0u8; 65535];
+    let wait = async {
+        loop {
+            // A connected socket takes datagrams from `to` only.
+            let n = sock.recv(&mut buf).await.map_err(|e| format!("receive: {e}"))?;
+            if matches(sent, &buf[..n], qend) {
+                return Ok::<Vec<u8>, String>(buf[..n].to_vec());
+            }
+        }
+    };
+    timeout(PATIENCE, wait)
+        .await
+        .map_err(|_| "no answer within a second".to_string())?
+}
+
+async fn ask_tcp(to: SocketAddr, sent: &[u8], qend: usize) -> Result<Vec<u8>, String> {
+    let work = async {
+        let mut s = TcpStream::connect(to)
+            .await
+            .map_err(|e| format!("tcp connect: {e}"))?;
+        let len = u16::try_from(sent.len()).map_err(|_| "query too long".to_string())?;
+        let mut framed = len.to_be_bytes().to_vec();
+        framed.extend_from_slice(sent);
+        s.write_all(&framed).await.map_err(|e| format!("tcp send: {e}"))?;
+        let n = s.read_u16().await.map_err(|e| format!("tcp receive: {e}"))?;
+        let mut r = vec![0u8; usize::from(n)];
+        s.read_exact(&mut r)
+            .await
+            .map_err(|e| format!("tcp receive: {e}"))?;
+        if matches(sent, &r, qend) {
+            Ok(r)
+        } else {
+            Err("tcp answer to another question".to_string())
+        }
+    };
+    timeout(PATIENCE * 2, work)
+        .await
+        .map_err(|_| "no tcp answer within two seconds".to_string())?
+}
+
+/// How long a relayed answer may be replayed: its smallest TTL, at most
+/// five minutes (a minute for a negative one); never a failure, a
+/// truncated answer or one without records.
+pub(crate) fn reusable(b: &[u8]) -> Option<Duration> {
+    if b.len() < 12 || b[2] & 0x02 != 0 || !matches!(rcode(b), 0 | 3) {
+        return None;
+    }
+    let ttls: Vec<u32> = ttl_offsets(b)?
+        .into_iter()
+        .filter_map(|o| Some(u32::from_be_bytes(b.get(o..o + 4)?.try_into().ok()?)))
+        .collect();
+    let min = *ttls.iter().min()?;
+    let answers = u16::from_be_bytes([b[6], b[7]]);
+    let cap = if rcode(b) == 0 && answers > 0 {
+        MAX_TTL
+    } else {
+        MAX_NEGATIVE_TTL
+    };
+    let ttl = min.min(cap);
+    (ttl > 0).then(|| Duration::from_secs(u64::from(ttl)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query() -> Vec<u8> {
+        let mut q = vec![0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x03www\x07example\x00\x00\x01\x00\x01");
+        q
     }
 
-    pub(crate) async fn ask(&self, ups: &[Ipv4Addr], name: &Name, qtype: RecordType) -> Upstream {
-        let mut fqdn = name.clone();
-        fqdn.set_fqdn(true);
-        match self.get(ups).lookup(fqdn, qtype).await {
-            Ok(l) => Upstream::Records(l.records().to_vec()),
-            Err(e) => match e.kind() {
-                ResolveErrorKind::Proto(p) => match p.kind() {
-                    ProtoErrorKind::NoRecordsFound {
-                        response_code, soa, ..
-                    } => Upstream::Negative(
-                        *response_code,
-                        soa.as_ref()
-                            .map(|s| Box::new(s.as_ref().clone().into_record_of_rdata())),
-                    ),
-                    _ => Upstream::Failed(p.to_string()),
-                },
-                _ => Upstream::Failed(e.to_string()),
-            },
-        }
+    /// The answer to `query()`: www.example A with `ttl`, rcode `rc`.
+    fn answer(rc: u8, ttl: u32) -> Vec<u8> {
+        let mut a = query();
+        a[2] = 0x81;
+        a[3] = 0x80 | rc;
+        a[7] = 1;
+        a.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        a.extend_from_slice(&ttl.to_be_bytes());
+        a.extend_from_slice(&[0, 4, 192, 0, 2, 1]);
+        a
+    }
+
+    #[test]
+    fn only_an_answer_to_our_question_is_taken() {
+        let q = query();
+        let qend = question_end(&q).unwrap();
+        assert_eq!(qend, q.len());
+        assert!(matches(&q, &answer(0, 60), qend));
+        let mut other_id = answer(0, 60);
+        other_id[1] ^= 1;
+        assert!(!matches(&q, &other_id, qend));
+        let mut other_name = answer(0, 60);
+        other_name[14] = b'x';
+        assert!(!matches(&q, &other_name, qend));
+        assert!(!matches(&q, &q, qend), "a query is no answer");
+    }
+
+    #[test]
+    fn replay_lasts_the_smallest_ttl_within_bounds() {
+        assert_eq!(reusable(&answer(0, 60)), Some(Duration::from_secs(60)));
+        assert_eq!(reusable(&answer(0, 86400)), Some(Duration::from_secs(300)));
+        assert_eq!(reusable(&answer(3, 86400)), Some(Duration::from_secs(60)));
+        assert_eq!(reusable(&answer(2, 60)), None, "SERVFAIL is never replayed");
+        assert_eq!(reusable(&answer(0, 0)), None);
+        let mut tc = answer(0, 60);
+        tc[2] |= 0x02;
+        assert_eq!(reusable(&tc), None);
     }
 }

@@ -3,7 +3,7 @@
 //! with a cache for the rest, never an open resolver. The answer to every
 //! query is decided by `zone::decide` (pure); `answer` decodes and encodes
 //! with hickory-proto for both `udp` (with an answer cache) and `tcp` (with
-//! bounds on connections), `forward` asks upstreams through hickory-resolver.
+//! bounds on connections), `forward` relays queries to upstreams as written.
 
 pub(crate) mod answer;
 pub mod apex;

@@ -160,7 +160,7 @@ impl DnsServers {
             env: DnsEnv {
                 leases: HashMap::new(),
                 uplink_dns: Arc::new(RwLock::new(uplink_dns)),
-                fwd: Arc::new(Forwarder::default()),
+                fwd: Arc::new(Forwarder),
             },
             domains: HashMap::new(),
             names: HashMap::new(),
