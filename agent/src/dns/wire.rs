@@ -18,6 +18,9 @@ pub(crate) struct Question<'a> {
     pub udp_size: u16,
     /// The DNSSEC OK bit of its OPT record.
     pub dnssec_ok: bool,
+    /// The CD flag: a validating client asks for data its upstream may
+    /// have found bogus; that answer is not for clients that did not ask.
+    pub checking_disabled: bool,
 }
 
 /// What shapes an answer besides its question: an answer built for one
@@ -26,6 +29,7 @@ pub(crate) struct Question<'a> {
 pub(crate) struct Shape {
     pub edns: bool,
     pub dnssec_ok: bool,
+    pub checking_disabled: bool,
     /// The client's buffer, rounded down to a class: 512, 1232 (the DNS
     /// flag day size), 4096.
     pub size_class: u16,
@@ -40,6 +44,7 @@ impl Question<'_> {
         Shape {
             edns: self.edns,
             dnssec_ok: self.dnssec_ok,
+            checking_disabled: self.checking_disabled,
             size_class,
         }
     }
@@ -174,6 +179,7 @@ pub(crate) fn question(b: &[u8]) -> Option<Question<'_>> {
         edns,
         udp_size,
         dnssec_ok,
+        checking_disabled: flags & 0x0010 != 0,
     })
 }
 
@@ -200,9 +206,14 @@ mod tests {
             Shape {
                 edns: false,
                 dnssec_ok: false,
+                checking_disabled: false,
                 size_class: 512
             }
         );
+        // CD set: another shape (a validator's answer may be bogus data).
+        let mut cd = plain.clone();
+        cd[3] |= 0x10;
+        assert!(question(&cd).unwrap().shape().checking_disabled);
         let mut small = query(b"\x03web\x00", true);
         let n = small.len();
         small[n - 8..n - 6].copy_from_slice(&512u16.to_be_bytes());
@@ -234,6 +245,7 @@ mod tests {
         let shape = Shape {
             edns: true,
             dnssec_ok: false,
+            checking_disabled: false,
             size_class: 512,
         };
         let mut a = vec![0u8; 100];
