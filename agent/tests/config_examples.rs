@@ -420,3 +420,11 @@ fn adopting_an_existing_bridge_is_said_in_the_config() {
     let cfg = config::parse(&src.replace("adopt = true\n", ""), "t.toml").unwrap_or_else(|p| panic!("{p}"));
     assert!(!cfg.networks[0].adopt);
 }
+
+#[test]
+fn an_srv_port_out_of_range_is_named() {
+    let p = problems(
+        "[[network]]\nname = \"n\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\n[network.dns]\n[[network.dns.srv]]\nservice = \"http\"\nprotocol = \"tcp\"\nport = 70000\n",
+    );
+    has(&p, 9, "70000 is out of range: use 0 to 65535");
+}
