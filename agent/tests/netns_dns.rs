@@ -34,6 +34,21 @@ fn resolves(ns: &Netns, name: &str, want: &str) -> bool {
     wait_for(Duration::from_secs(5), || short(ns, "10.77.0.1", &[name]) == want).is_some()
 }
 
+/// The usual stage: the topology, one asking guest at 10.77.0.60 (vg2),
+/// netagent up on `networks` and answering local names.
+fn stage(networks: &str) -> (Topo, Agent, usize) {
+    let mut t = Topo::new();
+    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
+    let cfg = t.write_config("dns.toml", &with_uplink(networks));
+    let agent = t.start(&cfg);
+    assert!(
+        resolves(&t.g(asker).ns, "cache.lab", "10.77.0.20"),
+        "{}",
+        agent.log()
+    );
+    (t, agent, asker)
+}
+
 /// dnsmasq on the outside, authoritative for upstream.test only.
 struct Upstream(Child);
 
@@ -240,19 +255,13 @@ fn netns_dns_reload_swaps_records_without_restarting() {
 #[test]
 fn netns_dns_cache_keeps_answers_apart_by_buffer_size_and_counts_ttls_down() {
     need_root!("netns_dns_cache_keeps_answers_apart_by_buffer_size_and_counts_ttls_down");
-    let mut t = Topo::new();
-    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
     let long = "x".repeat(200);
     let txt: String = (0..5)
         .map(|i| format!("[[network.dns.txt]]\nname = \"big\"\nvalue = \"{i}{long}\"\n"))
         .collect();
-    let cfg = t.write_config(
-        "dns.toml",
-        &with_uplink(&NETWORKS.replace("[[network.dns.txt]]", &format!("{txt}[[network.dns.txt]]"))),
-    );
-    let agent = t.start(&cfg);
+    let (t, _agent, asker) =
+        stage(&NETWORKS.replace("[[network.dns.txt]]", &format!("{txt}[[network.dns.txt]]")));
     let ns = &t.g(asker).ns;
-    assert!(resolves(ns, "cache.lab", "10.77.0.20"), "{}", agent.log());
     let small = dig(ns, "10.77.0.1", &["+bufsize=512", "+ignore", "big.lab", "TXT"]);
     assert!(
         small.contains("flags: qr aa tc") || small.contains(" tc"),
@@ -289,12 +298,8 @@ fn netns_dns_cache_keeps_answers_apart_by_buffer_size_and_counts_ttls_down() {
 #[test]
 fn netns_dns_answers_no_forged_source() {
     need_root!("netns_dns_answers_no_forged_source");
-    let mut t = Topo::new();
-    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
-    let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
-    let agent = t.start(&cfg);
+    let (t, _agent, asker) = stage(NETWORKS);
     let ns = &t.g(asker).ns;
-    assert!(resolves(ns, "cache.lab", "10.77.0.20"), "{}", agent.log());
     // The victim: an outside address, listening where the answer would go.
     t.out.ip(&["addr", "add", "10.99.0.77/24", "dev", "out0"]);
     let victim = UdpServer::start(&t.out.name, sa("10.99.0.77:5353"));
@@ -339,16 +344,8 @@ fn tcp_ask(c: &mut std::net::TcpStream, id: u16) -> Option<usize> {
 fn netns_dns_tcp_connections_are_bounded_and_a_trickle_cannot_hold_one() {
     use std::io::Read;
     need_root!("netns_dns_tcp_connections_are_bounded_and_a_trickle_cannot_hold_one");
-    let mut t = Topo::new();
-    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
-    let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
-    let agent = t.start(&cfg);
+    let (t, _agent, asker) = stage(NETWORKS);
     let ns = t.g(asker).ns.name.clone();
-    assert!(
-        resolves(&t.g(asker).ns, "cache.lab", "10.77.0.20"),
-        "{}",
-        agent.log()
-    );
 
     let held: Vec<std::net::TcpStream> = in_ns(&ns, || {
         (0..400)
@@ -474,12 +471,8 @@ fn netns_dns_a_flood_toward_a_black_holed_upstream_stops_nothing_else() {
 #[test]
 fn netns_dns_local_zone_answers_as_the_rfcs_say() {
     need_root!("netns_dns_local_zone_answers_as_the_rfcs_say");
-    let mut t = Topo::new();
-    let asker = t.guest("vg2", "10.77.0.60/24", "10.77.0.1");
-    let cfg = t.write_config("dns.toml", &with_uplink(NETWORKS));
-    let agent = t.start(&cfg);
+    let (t, _agent, asker) = stage(NETWORKS);
     let ns = &t.g(asker).ns;
-    assert!(resolves(ns, "cache.lab", "10.77.0.20"), "{}", agent.log());
     let q = |args: &[&str]| dig(ns, "10.77.0.1", args);
     let authority_soa = |o: &str| o.lines().any(|l| l.starts_with("lab.") && l.contains("\tSOA\t"));
 

@@ -45,14 +45,25 @@ fn walk(b: &[u8], mut f: impl FnMut(u8, &[u8])) -> Result<(), &'static str> {
         return Err("no DHCP magic cookie");
     }
     let mut i = 240;
+    // Adjacent options of one code are one option in parts (RFC 3396): the
+    // decoder joins them, so the length that counts is the run's.
+    let mut run: Option<(u8, usize)> = None;
     while i < b.len() {
         match b[i] {
-            0 => i += 1,
+            0 => {
+                run = None;
+                i += 1;
+            }
             255 => return Ok(()),
             code => {
                 let len = usize::from(*b.get(i + 1).ok_or("option without a length")?);
                 let val = b.get(i + 2..i + 2 + len).ok_or("option runs past the end")?;
-                if !length_ok(code, len) {
+                let total = match run {
+                    Some((c, sofar)) if c == code => sofar + len,
+                    _ => len,
+                };
+                run = Some((code, total));
+                if !length_ok(code, total) {
                     return Err("option with an impossible length");
                 }
                 f(code, val);
@@ -172,10 +183,17 @@ fn salvage(b: &[u8]) -> Option<Vec<u8>> {
     }
     let mut out = b[..240].to_vec();
     let mut i = 240;
+    // The code and length of the last option kept, while the next may
+    // continue it (RFC 3396); a part that would make the whole impossible
+    // is left out.
+    let mut run: Option<(u8, usize)> = None;
     while i < b.len() {
         let code = b[i];
         match code {
-            0 => i += 1,
+            0 => {
+                run = None;
+                i += 1;
+            }
             255 => break,
             _ => {
                 let Some(len) = b.get(i + 1).map(|l| usize::from(*l)) else {
@@ -183,11 +201,16 @@ fn salvage(b: &[u8]) -> Option<Vec<u8>> {
                 };
                 let Some(opt) = b.get(i..i + 2 + len) else { break };
                 i += 2 + len;
+                let total = match run {
+                    Some((c, sofar)) if c == code => sofar + len,
+                    _ => len,
+                };
                 let mut alone = b[..240].to_vec();
                 alone.extend_from_slice(opt);
                 alone.push(255);
-                if length_ok(code, len) && strict(&alone).is_ok_and(|m| m.opts().len() == 1) {
+                if length_ok(code, total) && strict(&alone).is_ok_and(|m| m.opts().len() == 1) {
                     out.extend_from_slice(opt);
+                    run = Some((code, total));
                 }
             }
         }
@@ -325,6 +348,17 @@ mod tests {
         let b = bytes();
         assert_eq!(message_type(&b), Some(3));
         assert_eq!(message_type(&b[..100]), None);
+    }
+
+    /// Found by `make fuzz`: option 154 twice in a row, 4 bytes each, is
+    /// one 8-byte option to the decoder, which asserts it has 4.
+    #[test]
+    fn an_option_in_parts_is_checked_as_a_whole() {
+        let mut b = bytes()[..240].to_vec();
+        b.extend_from_slice(&[53, 1, 1, 154, 4, 0, 0, 0, 1, 154, 4, 0, 0, 0, 2, 255]);
+        let m = decode(&b).expect("decoded with the first part of option 154 only");
+        assert_eq!(m.opts().msg_type(), Some(MessageType::Discover));
+        assert_eq!(m.opts().len(), 2);
     }
 
     #[test]
