@@ -506,10 +506,15 @@ fn netns_dns_local_zone_answers_as_the_rfcs_say() {
         "{axfr}"
     );
     assert_eq!(short(ns, "10.77.0.1", &["-c", "ANY", "cache.lab"]), "10.77.0.20");
-    let tcp = q(&["+tcp", "cache.lab"]);
+    let tcp = q(&["+tcp", "CaChE.LaB"]);
     assert!(
         tcp.contains("OPT PSEUDOSECTION") && tcp.contains("10.77.0.20"),
         "{tcp}"
+    );
+    assert!(
+        tcp.lines()
+            .any(|l| l.starts_with("CaChE.LaB.") && l.contains("\tA\t")),
+        "over TCP the answer does not keep the question's case:\n{tcp}"
     );
 
     // ANCOUNT 1 with no answer behind it: the body does not read.
