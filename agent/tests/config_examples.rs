@@ -428,3 +428,25 @@ fn an_srv_port_out_of_range_is_named() {
     );
     has(&p, 9, "70000 is out of range: use 0 to 65535");
 }
+
+#[test]
+fn the_uplink_may_be_named_by_mac_or_bus_path_but_one_way_only() {
+    let net = "[[network]]\nname = \"n\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\n";
+    for (line, want) in [
+        ("mac = \"52:54:00:12:34:56\"", "mac 52:54:00:12:34:56"),
+        ("path = \"0000:00:02.0\"", "path 0000:00:02.0"),
+    ] {
+        let src = format!("[uplink]\n{line}\n{net}");
+        let cfg = config::parse(&src, "t.toml").unwrap_or_else(|p| panic!("{p}"));
+        let u = cfg.uplink.as_ref().unwrap();
+        assert_eq!(u.interface.to_string(), want);
+        let back = config::parse(&config::write::write(&cfg), "w.toml").unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!(back, cfg);
+    }
+    let p = problems(&format!(
+        "[uplink]\ninterface = \"eth0\"\nmac = \"52:54:00:12:34:56\"\n{net}"
+    ));
+    has(&p, 1, "name the uplink one way");
+    let p = problems(&format!("[uplink]\nmac = \"not-a-mac\"\n{net}"));
+    has(&p, 2, "a MAC address");
+}

@@ -120,6 +120,9 @@ enum Boot<'a> {
 enum Lan<'a> {
     /// A tap QEMU makes in the namespace.
     Tap(&'a str),
+    /// A tap on an e1000 NIC at PCI slot 9, after the uplink's virtio NIC
+    /// on the bus: its driver loads first, so it takes eth0.
+    TapE1000(&'a str),
     /// A socket netdev connecting to a guest VM listening on this loopback port.
     Guest(u16),
 }
@@ -183,8 +186,12 @@ fn boot(ns: &Netns, dir: &Path, boot: Boot<'_>, up: &str, lan: Lan<'_>) -> Vm {
     let monitor = dir.join("monitor.sock");
     let img = image_dir();
     let mut c = ns.cmd("qemu-system-x86_64");
+    let lan_device = match lan {
+        Lan::TapE1000(_) => "e1000,netdev=lan,addr=0x9",
+        _ => "virtio-net-pci,netdev=lan",
+    };
     let lan = match lan {
-        Lan::Tap(name) => format!("tap,id=lan,ifname={name},script=no,downscript=no"),
+        Lan::Tap(name) | Lan::TapE1000(name) => format!("tap,id=lan,ifname={name},script=no,downscript=no"),
         Lan::Guest(port) => format!("socket,id=lan,connect=127.0.0.1:{port}"),
     };
     c.args([
@@ -206,7 +213,7 @@ fn boot(ns: &Netns, dir: &Path, boot: Boot<'_>, up: &str, lan: Lan<'_>) -> Vm {
         "-device",
         "virtio-net-pci,netdev=up",
     ])
-    .args(["-netdev", &lan, "-device", "virtio-net-pci,netdev=lan"]);
+    .args(["-netdev", &lan, "-device", lan_device]);
     match boot {
         Boot::Direct(disk) => {
             c.arg("-kernel")
@@ -504,8 +511,9 @@ fn qemu_uefi_boot_applies_the_config_on_the_fat_partition() {
         &dir,
         Boot::Uefi(&disk, Some(&stick)),
         "qup2",
-        Lan::Tap("qlan2"),
+        Lan::TapE1000("qlan2"),
     );
+    let mut dns = outside(&out, &dir, "qup2");
     assert!(
         vm.wait_log("networks are up", Duration::from_secs(400)),
         "{}",
@@ -522,11 +530,36 @@ fn qemu_uefi_boot_applies_the_config_on_the_fat_partition() {
         !log.contains("network isolated"),
         "the stick's config was applied:\n{log}"
     );
+    // Mixed NICs: the e1000 on slot 9 loads first and may take eth0; `auto`
+    // takes the virtio NIC on the lowest slot as the uplink all the same,
+    // the NIC table says so, and the uplink gets its lease from outside.
+    let uplink_row = log
+        .lines()
+        .find(|l| l.contains("virtio_net") && l.contains(" uplink"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !uplink_row.is_empty(),
+        "no NIC table with a virtio uplink:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("e1000") && l.contains("0000:00:09.0") && l.contains("unused")),
+        "{log}"
+    );
+    eprintln!("NIC table, uplink row: {uplink_row}");
+    assert!(
+        vm.wait_log("leased 10.98.0.", Duration::from_secs(120)),
+        "the uplink got no lease from outside:\n{}",
+        vm.log()
+    );
     assert!(
         log.contains("network routed: route on virbr1 (192.168.100.1/24)"),
         "{log}"
     );
     let status = vm.power_off(Duration::from_secs(90));
     assert!(status.is_some_and(|s| s.success()), "{}", vm.log());
+    let _ = dns.kill();
+    let _ = dns.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -48,7 +48,8 @@ impl List {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Info {
-    network: String,
+    /// The network to show; without one, the NICs and their roles.
+    network: Option<String>,
     #[arg(long, default_value = daemon::DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
     #[arg(long)]
@@ -57,10 +58,12 @@ pub(crate) struct Info {
 
 impl Info {
     pub(crate) fn run(self) -> Result<(), CmdError> {
-        let req = Request::Info {
-            network: self.network,
+        let Some(network) = self.network else {
+            return ask(&self.state_dir, Request::Nics, self.json, |v| {
+                Ok(view::nics_text(&serde_json::from_value::<Vec<proto::NicRow>>(v)?))
+            });
         };
-        ask(&self.state_dir, req, self.json, |v| {
+        ask(&self.state_dir, Request::Info { network }, self.json, |v| {
             Ok(view::info_text(&serde_json::from_value(v)?))
         })
     }

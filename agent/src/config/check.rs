@@ -162,10 +162,33 @@ impl Checker<'_, '_> {
 
     pub(super) fn uplink(&mut self, raw: &S<RawUplink>) -> Option<Uplink> {
         let u = raw.get_ref();
-        let interface = match &u.interface {
-            None => UplinkInterface::Auto,
-            Some(v) if v.get_ref() == "auto" => UplinkInterface::Auto,
-            Some(v) => UplinkInterface::Named(self.ifname(v, "uplink.interface")?),
+        let named = [u.interface.as_ref(), u.mac.as_ref(), u.path.as_ref()];
+        if named.iter().flatten().count() > 1 {
+            self.c.add(
+                raw.span(),
+                "uplink",
+                "name the uplink one way: interface = \"eth0\", mac = \"52:54:00:...\" or path = \"0000:00:02.0\"",
+            );
+        }
+        let interface = match (&u.interface, &u.mac, &u.path) {
+            (_, Some(m), _) => {
+                let mac: super::units::MacAddr = self.parse(m, "uplink.mac", "a MAC address")?;
+                UplinkInterface::Mac(mac)
+            }
+            (_, _, Some(p)) if !p.get_ref().trim().is_empty() => {
+                UplinkInterface::Path(p.get_ref().trim().to_string())
+            }
+            (_, _, Some(p)) => {
+                self.c.add(
+                    p.span(),
+                    "uplink.path",
+                    "an empty path: give the NIC's bus address, like \"0000:00:02.0\"",
+                );
+                return None;
+            }
+            (None, ..) => UplinkInterface::Auto,
+            (Some(v), ..) if v.get_ref() == "auto" => UplinkInterface::Auto,
+            (Some(v), ..) => UplinkInterface::Named(self.ifname(v, "uplink.interface")?),
         };
         let addressing = match &u.address {
             None => Addressing::Dhcp,

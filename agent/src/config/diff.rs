@@ -101,10 +101,7 @@ fn uplink_text(u: &Option<Uplink>) -> String {
     match u {
         None => "none".into(),
         Some(u) => {
-            let iface = match &u.interface {
-                UplinkInterface::Auto => "auto".to_string(),
-                UplinkInterface::Named(n) => n.clone(),
-            };
+            let iface = u.interface.to_string();
             let addr = match &u.addressing {
                 Addressing::Dhcp => "dhcp".to_string(),
                 Addressing::Host => "host".to_string(),

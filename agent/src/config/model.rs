@@ -23,9 +23,28 @@ pub struct Uplink {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UplinkInterface {
-    /// The first NIC by ifindex that is not loopback, resolved at run time.
+    /// The NIC first in hardware order (its PCI, USB or platform path, as
+    /// the firmware orders NICs), never the order drivers happened to load
+    /// in; resolved at run time.
     Auto,
     Named(String),
+    /// The NIC with this MAC, whatever its name.
+    Mac(MacAddr),
+    /// The NIC whose device path holds this (a PCI address: `0000:00:02.0`).
+    Path(String),
+}
+
+/// `auto`, `eth0`, `mac 52:54:00:12:34:56`, `path 0000:00:02.0`: as the
+/// plan, `diff` and the logs show it.
+impl std::fmt::Display for UplinkInterface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UplinkInterface::Auto => f.write_str("auto"),
+            UplinkInterface::Named(n) => f.write_str(n),
+            UplinkInterface::Mac(m) => write!(f, "mac {m}"),
+            UplinkInterface::Path(p) => write!(f, "path {p}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

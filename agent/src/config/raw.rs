@@ -20,6 +20,8 @@ pub(super) struct RawConfig {
 #[derive(Debug, Deserialize)]
 pub(super) struct RawUplink {
     pub interface: Option<S<String>>,
+    pub mac: Option<S<String>>,
+    pub path: Option<S<String>>,
     pub address: Option<S<String>>,
     pub gateway: Option<S<String>>,
     #[serde(default)]

@@ -33,11 +33,12 @@ pub fn write(cfg: &Config) -> String {
     let mut o = String::new();
     if let Some(u) = &cfg.uplink {
         o.push_str("[uplink]\n");
-        let iface = match &u.interface {
-            UplinkInterface::Auto => "auto".to_string(),
-            UplinkInterface::Named(n) => n.clone(),
+        let _ = match &u.interface {
+            UplinkInterface::Auto => writeln!(o, "interface = \"auto\""),
+            UplinkInterface::Named(n) => writeln!(o, "interface = {}", q(n)),
+            UplinkInterface::Mac(m) => writeln!(o, "mac = {}", q(&m.to_string())),
+            UplinkInterface::Path(p) => writeln!(o, "path = {}", q(p)),
         };
-        let _ = writeln!(o, "interface = {}", q(&iface));
         match &u.addressing {
             Addressing::Dhcp => o.push_str("address = \"dhcp\"\n"),
             Addressing::Host => o.push_str("address = \"host\"\n"),

@@ -12,6 +12,8 @@ pub enum Request {
     Info {
         network: String,
     },
+    /// The NICs and their roles.
+    Nics,
     Leases {
         network: Option<String>,
     },
@@ -129,6 +131,21 @@ pub struct NetworkInfo {
     pub forwards: Vec<String>,
     pub dhcp: Option<DhcpInfo>,
     pub dns: Option<DnsInfo>,
+}
+
+/// One NIC of `netagent info` (no network named) and of the table the
+/// agent logs at start: what it is, where it sits, and what netagent
+/// made of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicRow {
+    pub name: String,
+    pub driver: Option<String>,
+    pub mac: Option<String>,
+    /// Its bus address (`0000:00:02.0`), or the device path.
+    pub bus: String,
+    pub carrier: Option<bool>,
+    /// `uplink`, `port of virbr0`, or `unused`.
+    pub role: String,
 }
 
 /// `netagent status`.

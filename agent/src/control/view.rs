@@ -448,3 +448,120 @@ address = "10.9.0.1/24"
         assert!(t.contains("Errors:         1\n  dns default"), "{t}");
     }
 }
+
+/// The short form of a device path: its last PCI address (`0000:00:02.0`),
+/// what `path =` in the config matches; else the path itself.
+fn bus_address(path: &str) -> String {
+    let pci = |c: &str| {
+        let b = c.as_bytes();
+        c.len() == 12 && b[4] == b':' && b[7] == b':' && b[10] == b'.'
+    };
+    path.rsplit('/').find(|c| pci(c)).unwrap_or(path).to_string()
+}
+
+/// Every NIC backed by a device, in hardware order (the order `auto`
+/// takes the uplink in), with its role.
+pub fn nic_rows(k: &Kernel, uplink: Option<&str>) -> Vec<NicRow> {
+    let mut nics: Vec<&crate::links::observe::Link> = k.links.iter().filter(|l| l.physical).collect();
+    nics.sort_by(|a, b| (&a.bus, a.index).cmp(&(&b.bus, b.index)));
+    nics.iter()
+        .map(|l| {
+            let role = if Some(l.name.as_str()) == uplink {
+                "uplink".to_string()
+            } else {
+                match l.controller.and_then(|c| k.by_index(c)) {
+                    Some(b) => format!("port of {}", b.name),
+                    None => "unused".to_string(),
+                }
+            };
+            NicRow {
+                name: l.name.clone(),
+                driver: l.driver.clone(),
+                mac: l.mac.map(|m| m.to_string()),
+                bus: l.bus.as_deref().map(bus_address).unwrap_or_default(),
+                carrier: l.carrier,
+                role,
+            }
+        })
+        .collect()
+}
+
+pub fn nics_text(rows: &[NicRow]) -> String {
+    if rows.is_empty() {
+        return "no NICs backed by a device\n".into();
+    }
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                format!(" {}", r.name),
+                opt(&r.driver),
+                opt(&r.mac),
+                r.bus.clone(),
+                match r.carrier {
+                    Some(true) => "yes".into(),
+                    Some(false) => "no".into(),
+                    None => "-".into(),
+                },
+                r.role.clone(),
+            ]
+        })
+        .collect();
+    grid(&[" NIC", "Driver", "MAC", "Bus", "Carrier", "Role"], &cells)
+}
+
+#[cfg(test)]
+mod nic_tests {
+    use super::*;
+    use crate::config::MacAddr;
+    use crate::links::observe::Link;
+
+    #[test]
+    fn nics_are_listed_in_hardware_order_with_their_roles() {
+        let nic = |index, name: &str, bus: &str, driver: &str| Link {
+            index,
+            name: name.into(),
+            physical: true,
+            bus: Some(bus.into()),
+            driver: Some(driver.into()),
+            carrier: Some(true),
+            mac: Some(MacAddr([0x52, 0x54, 0, 0, 0, index as u8])),
+            ..Link::default()
+        };
+        let mut e1000 = nic(2, "eth0", "pci0000:00/0000:00:04.0", "e1000");
+        e1000.controller = Some(9);
+        let k = Kernel {
+            links: vec![
+                e1000,
+                nic(3, "eth1", "pci0000:00/0000:00:02.0/virtio0", "virtio_net"),
+                nic(4, "eth2", "pci0000:00/0000:00:05.0/virtio2", "virtio_net"),
+                Link {
+                    index: 9,
+                    name: "virbr0".into(),
+                    kind: Some("bridge".into()),
+                    ..Link::default()
+                },
+            ],
+            ..Kernel::default()
+        };
+        let rows = nic_rows(&k, Some("eth1"));
+        let got: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.bus.as_str(), r.role.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("eth1", "0000:00:02.0", "uplink"),
+                ("eth0", "0000:00:04.0", "port of virbr0"),
+                ("eth2", "0000:00:05.0", "unused"),
+            ]
+        );
+        let t = nics_text(&rows);
+        assert!(
+            t.contains("eth1") && t.contains("virtio_net") && t.contains("52:54:00:00:00:03"),
+            "{t}"
+        );
+    }
+}

@@ -21,6 +21,10 @@ impl Daemon {
                 }
                 Response::data(&rows)
             }
+            Request::Nics => {
+                let k = self.kernel().await;
+                Response::data(&view::nic_rows(&k, self.rec.uplink()))
+            }
             Request::Info { network } => {
                 let Some(n) = self.cfg.networks.iter().find(|n| n.name == network) else {
                     return Response::error(self.no_such(&network));

@@ -221,6 +221,14 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let mut full = tokio::time::interval_at(tokio::time::Instant::now() + FULL_PASS, FULL_PASS);
     let mut services = tokio::time::interval(SERVICE_CHECK);
     info!("networks are up");
+    // Which NIC is the uplink and which are ports, once, where a new user
+    // looks first (the appliance's console).
+    if let Some(k) = d.rec.kernel() {
+        let rows = control::view::nic_rows(k, d.rec.uplink());
+        for line in control::view::nics_text(&rows).lines() {
+            info!("{line}");
+        }
+    }
     notify::notify(&format!("READY=1\nSTATUS={}", d.summary()));
     loop {
         d.start_uplink_dhcp();

@@ -174,6 +174,11 @@ impl Reconciler {
         self.uplink = None;
     }
 
+    /// The kernel as last seen.
+    pub(crate) fn kernel(&self) -> Option<&Kernel> {
+        self.kernel.as_ref()
+    }
+
     /// A link's MAC as last seen.
     pub(crate) fn mac_of(&self, link: &str) -> Option<crate::config::MacAddr> {
         self.kernel.as_ref()?.link(link)?.mac

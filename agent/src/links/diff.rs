@@ -92,17 +92,37 @@ pub(crate) struct OwnedRoute {
     pub metric: Option<u32>,
 }
 
-/// The uplink `auto` stands for: the first NIC by ifindex that is not
-/// loopback (and not a bridge or a guest port). Devices backed by hardware
-/// win over software links, so a veth or tap never becomes the uplink when
-/// a real NIC exists.
+/// The uplink the config names. `auto` is the NIC first in hardware
+/// order (the lowest bus path) that is not loopback, a bridge or a guest
+/// port: on a box with an on-board NIC and a card, or a VM with virtio and
+/// e1000 NICs, the driver that loads first takes `eth0`, so ifindex order
+/// changes from boot to boot and bus order does not. Devices backed by
+/// hardware win over software links, so a veth or tap never becomes the
+/// uplink when a real NIC exists.
 pub(crate) fn resolve_uplink(
     want: &UplinkInterface,
     kernel: &Kernel,
     bridges: &[BridgePlan],
 ) -> Option<String> {
-    if let UplinkInterface::Named(n) = want {
-        return Some(n.clone());
+    match want {
+        UplinkInterface::Named(n) => return Some(n.clone()),
+        UplinkInterface::Mac(m) => {
+            return kernel
+                .links
+                .iter()
+                .filter(|l| l.mac == Some(*m) && !l.is_bridge())
+                .min_by_key(|l| (!l.physical, l.index))
+                .map(|l| l.name.clone());
+        }
+        UplinkInterface::Path(p) => {
+            return kernel
+                .links
+                .iter()
+                .filter(|l| l.bus.as_deref().is_some_and(|b| b.contains(p.as_str())))
+                .min_by(|a, b| a.bus.cmp(&b.bus))
+                .map(|l| l.name.clone());
+        }
+        UplinkInterface::Auto => {}
     }
     let candidates = || {
         kernel.links.iter().filter(|l| {
@@ -115,8 +135,12 @@ pub(crate) fn resolve_uplink(
                     .any(|p| p != ALL_NICS && glob_match(p, &l.name))
         })
     };
-    let pick = |it: &mut dyn Iterator<Item = &Link>| it.min_by_key(|l| l.index).map(|l| l.name.clone());
-    pick(&mut candidates().filter(|l| l.physical)).or_else(|| pick(&mut candidates()))
+    // Hardware order first (the bus path), then software links by index.
+    candidates()
+        .filter(|l| l.physical)
+        .min_by(|a, b| (&a.bus, a.index).cmp(&(&b.bus, b.index)))
+        .or_else(|| candidates().min_by_key(|l| l.index))
+        .map(|l| l.name.clone())
 }
 
 /// Which planned bridge `link` should be a port of, if any.
@@ -414,6 +438,33 @@ mod tests {
             resolve_uplink(&named, &kernel(), &p.bridges).as_deref(),
             Some("eth1")
         );
+    }
+
+    /// The e1000 at 00:04.0 loaded first and is eth0; the virtio NIC at
+    /// 00:02.0 is eth1. `auto` takes the lower bus address, not the lower
+    /// index; a MAC or a path names one outright.
+    #[test]
+    fn auto_follows_the_bus_not_the_driver_load_order() {
+        let mut k = kernel();
+        for (name, bus, mac) in [
+            ("eth0", "pci0000:00/0000:00:04.0/net/eth0", 0x04),
+            ("eth1", "pci0000:00/0000:00:02.0/virtio0/net/eth1", 0x02),
+        ] {
+            let l = k.links.iter_mut().find(|l| l.name == name).unwrap();
+            l.bus = Some(bus.into());
+            l.mac = Some(MacAddr([0x52, 0x54, 0, 0, 0, mac]));
+        }
+        let p = plan(&default_config());
+        assert_eq!(
+            resolve_uplink(&UplinkInterface::Auto, &k, &p.bridges).as_deref(),
+            Some("eth1")
+        );
+        let by_mac = UplinkInterface::Mac(MacAddr([0x52, 0x54, 0, 0, 0, 0x04]));
+        assert_eq!(resolve_uplink(&by_mac, &k, &p.bridges).as_deref(), Some("eth0"));
+        let by_path = UplinkInterface::Path("0000:00:04.0".into());
+        assert_eq!(resolve_uplink(&by_path, &k, &p.bridges).as_deref(), Some("eth0"));
+        let nowhere = UplinkInterface::Path("0000:00:09.0".into());
+        assert_eq!(resolve_uplink(&nowhere, &k, &p.bridges), None);
     }
 
     #[test]

@@ -438,6 +438,7 @@ pub(crate) fn link_from(m: &LinkMessage) -> Link {
             LinkAttribute::IfName(n) => l.name = n.clone(),
             LinkAttribute::Mtu(v) => l.mtu = *v,
             LinkAttribute::Controller(c) => l.controller = Some(*c),
+            LinkAttribute::Carrier(c) => l.carrier = Some(*c != 0),
             LinkAttribute::Address(b) if b.len() == 6 => {
                 let mut mac = [0u8; 6];
                 mac.copy_from_slice(b);
@@ -470,7 +471,21 @@ pub(crate) fn link_from(m: &LinkMessage) -> Link {
     }
     // A NIC backed by a device has /sys/class/net/NAME/device; software links
     // (bridges, veths, taps, dummies) do not.
-    l.physical = !l.loopback && std::path::Path::new(&format!("/sys/class/net/{}/device", l.name)).exists();
+    if !l.loopback {
+        l.bus = std::fs::canonicalize(format!("/sys/class/net/{}/device", l.name))
+            .ok()
+            .map(|p| {
+                p.to_string_lossy()
+                    .trim_start_matches("/sys/devices/")
+                    .to_string()
+            });
+        if l.bus.is_some() {
+            l.driver = std::fs::read_link(format!("/sys/class/net/{}/device/driver", l.name))
+                .ok()
+                .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+        }
+    }
+    l.physical = l.bus.is_some();
     l
 }
 

@@ -24,6 +24,14 @@ pub struct Link {
     pub isolated: Option<bool>,
     /// Backed by a device (a real or virtual NIC), not a software link.
     pub physical: bool,
+    /// Where its device sits under /sys/devices (`pci0000:00/0000:00:02.0/
+    /// virtio0`): the hardware order NICs are taken in, stable across
+    /// boots and driver load order.
+    pub bus: Option<String>,
+    /// The device's driver (`virtio_net`, `e1000`), for the NIC table.
+    pub driver: Option<String>,
+    /// Whether the NIC sees a link (a cable, a peer); None when unknown.
+    pub carrier: Option<bool>,
     pub loopback: bool,
 }
 
@@ -158,6 +166,9 @@ mod delta_tests {
             isolated: None,
             loopback: false,
             physical: false,
+            bus: None,
+            driver: None,
+            carrier: None,
         }
     }
 

@@ -15,8 +15,8 @@ impl Display for Plan {
             None => o.push_str("none\n"),
             Some(u) => {
                 let iface = match &u.interface {
-                    UplinkInterface::Auto => "auto (the first NIC that is not loopback)".to_string(),
-                    UplinkInterface::Named(n) => n.clone(),
+                    UplinkInterface::Auto => "auto (the first NIC in hardware order)".to_string(),
+                    other => other.to_string(),
                 };
                 let _ = write!(o, "interface {iface}");
                 match &u.addressing {
