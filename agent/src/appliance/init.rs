@@ -75,13 +75,76 @@ fn loopback_up() -> std::io::Result<()> {
     }
 }
 
-/// The config to run: the boot disk's file if it passes the check, else
-/// none (the embedded default), said loudly with every problem.
-fn choose_config(console: &Console) -> Option<PathBuf> {
-    let Some(path) = mounts::find_boot_config(Duration::from_secs(10)) else {
-        console.line("netagent: no netagent.toml on a FAT partition: running the embedded default network");
-        return None;
+/// Where `netagent run` reads its config when the appliance starts on the
+/// embedded default while a disk may still appear: the disk's file is
+/// copied here and the agent told to reload (lossless: bridges, rules and
+/// leases stay).
+const RUN_CONFIG: &str = "/run/netagent.toml";
+
+/// How long a disk may take to appear (USB sticks take seconds).
+const DISK_WAIT: Duration = Duration::from_secs(10);
+
+/// The config to run. Booted by systemd-boot, the partition it loaded from
+/// is there to be read: wait for it. Booted straight from a kernel and
+/// initramfs (QEMU's -kernel, `make run`), there may be no disk at all:
+/// serve the embedded default at once (written to RUN_CONFIG) and look for
+/// a disk's config in the background; `late` then gets RUN_CONFIG's new
+/// content to apply.
+fn choose_config(console: &Console, late: mpsc::Sender<()>) -> Option<PathBuf> {
+    let booted_from_disk = super::bootdisk::loader_partuuid().is_some();
+    let wait = if booted_from_disk {
+        DISK_WAIT
+    } else {
+        Duration::ZERO
     };
+    match mounts::find_boot_config(wait) {
+        Some(path) => checked(console, path),
+        None if booted_from_disk => {
+            console.line(
+                "netagent: no netagent.toml on the boot partition: running the embedded default network",
+            );
+            None
+        }
+        None => {
+            let default = config::write::write(&config::default_config());
+            if let Err(e) =
+                crate::util::fs::write_atomic(std::path::Path::new(RUN_CONFIG), default.as_bytes())
+            {
+                warn!("{e}; a disk's config that appears later is not applied");
+                return None;
+            }
+            info!("no netagent.toml yet: serving the embedded default network; a FAT partition's config is applied when one appears");
+            let console = console.clone();
+            std::thread::spawn(move || {
+                let Some(path) = mounts::find_boot_config(DISK_WAIT) else {
+                    console.line(
+                        "netagent: no netagent.toml on a FAT partition: running the embedded default network",
+                    );
+                    return;
+                };
+                let Some(ok) = checked(&console, path) else { return };
+                match std::fs::read(&ok).map_err(|e| e.to_string()).and_then(|b| {
+                    crate::util::fs::write_atomic(std::path::Path::new(RUN_CONFIG), &b)
+                        .map_err(|e| e.to_string())
+                }) {
+                    Ok(()) => {
+                        console.line(&format!(
+                            "netagent: {} appeared: applying it (reload)",
+                            ok.display()
+                        ));
+                        let _ = late.send(());
+                    }
+                    Err(e) => warn!("{}: {e}", ok.display()),
+                }
+            });
+            Some(PathBuf::from(RUN_CONFIG))
+        }
+    }
+}
+
+/// `path` if it passes the check; else None (the embedded default), said
+/// loudly with every problem.
+fn checked(console: &Console, path: PathBuf) -> Option<PathBuf> {
     match config::load(Some(&path)) {
         Ok(_) => {
             info!("config {} accepted", path.display());
@@ -184,8 +247,9 @@ pub fn run() -> ! {
         power::halt(Halt::Reboot)
     }));
     console.line(&format!(
-        "netagent {} starting as PID 1",
-        env!("CARGO_PKG_VERSION")
+        "netagent {} starting as PID 1 ({:.3} s after the kernel started)",
+        env!("CARGO_PKG_VERSION"),
+        crate::util::time::since_boot()
     ));
     match Loader::open() {
         Ok(mut l) => {
@@ -214,7 +278,8 @@ pub fn run() -> ! {
     let (tx, rx) = mpsc::channel();
     power::watch_buttons(tx);
 
-    let cfg = choose_config(&console);
+    let (late_tx, late_rx) = mpsc::channel();
+    let cfg = choose_config(&console, late_tx);
     let mut child = match spawn(&console, &cfg) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -241,6 +306,12 @@ pub fn run() -> ! {
         }
         if rx.try_recv().is_ok() {
             shutdown(&console, &mut child, Halt::PowerOff, "power button pressed");
+        }
+        // A disk's config appeared after the default started: reload.
+        if late_rx.try_recv().is_ok() {
+            if let Some(c) = &child {
+                let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGHUP);
+            }
         }
         if let Some((how, why)) = next_signal(&signals).and_then(power::on_signal) {
             shutdown(&console, &mut child, how, why);

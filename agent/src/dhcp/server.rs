@@ -144,7 +144,7 @@ impl Server {
             }
         }
         info!(
-            "dhcp {}: serving {} on {} ({} leases kept)",
+            "dhcp {}: serving {} on {} ({} leases kept; {:.3} s since boot)",
             pool.cfg.network,
             pool.cfg
                 .ranges
@@ -153,7 +153,8 @@ impl Server {
                 .collect::<Vec<_>>()
                 .join(","),
             pool.cfg.interface,
-            pool.leases().count()
+            pool.leases().count(),
+            crate::util::time::since_boot()
         );
         Ok(Server {
             trouble: Trouble::default(),

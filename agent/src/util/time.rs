@@ -1,6 +1,14 @@
 //! Wall-clock time as netagent stores and shows it: Unix seconds, and
 //! `2026-11-28 01:02:03` UTC for people.
 
+/// Seconds since the kernel started (CLOCK_BOOTTIME), for boot timings:
+/// the appliance logs it when PID 1 starts and when DHCP serves.
+pub fn since_boot() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(|t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+        .unwrap_or(0.0)
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     std::time::SystemTime::now()
