@@ -1,4 +1,4 @@
-//! PID 1's main line. Single-threaded until the modules are loaded and the
+//! PID 1's main line. Single-threaded until the modules serving needs are loaded and the
 //! signal mask is set, so every thread it starts later inherits the mask and
 //! signals arrive only on the signalfd the main loop reads.
 
@@ -80,6 +80,10 @@ fn loopback_up() -> std::io::Result<()> {
 /// copied here and the agent told to reload (lossless: bridges, rules and
 /// leases stay).
 const RUN_CONFIG: &str = "/run/netagent.toml";
+
+/// Made by the module loader once the hardware's drivers have loaded; the
+/// agent chooses an `auto` uplink only then.
+const HARDWARE_SETTLED: &str = "/run/netagent/hardware-settled";
 
 /// How long a disk may take to appear (USB sticks take seconds).
 const DISK_WAIT: Duration = Duration::from_secs(10);
@@ -176,6 +180,8 @@ fn spawn(console: &Console, cfg: &Option<PathBuf>) -> std::io::Result<Child> {
         "/run/netagent",
         "--lease-dir",
         "/run/netagent/leases",
+        "--hardware-settled",
+        HARDWARE_SETTLED,
     ]);
     if let Some(p) = cfg {
         c.arg("-c").arg(p);
@@ -251,16 +257,21 @@ pub fn run() -> ! {
         env!("CARGO_PKG_VERSION"),
         crate::util::time::since_boot()
     ));
-    match Loader::open() {
+    // What serving needs first (bridge, nf_tables); the hardware's drivers
+    // load beside the agent below.
+    let loader = match Loader::open() {
         Ok(mut l) => {
-            for m in modules::ALWAYS {
+            let efi = std::path::Path::new("/sys/firmware/efi").exists();
+            for m in modules::ALWAYS.iter().chain(if efi { modules::EFI } else { &[] }) {
                 l.load(m);
             }
-            let n = l.coldplug();
-            info!("coldplug: {n} modules loaded for the hardware");
+            Some(l)
         }
-        Err(e) => warn!("modules: {e}; using what the kernel has built in"),
-    }
+        Err(e) => {
+            warn!("modules: {e}; using what the kernel has built in");
+            None
+        }
+    };
     if let Err(e) = loopback_up() {
         warn!("lo: up: {e}");
     }
@@ -272,8 +283,8 @@ pub fn run() -> ! {
         }
     };
     power::disable_ctrl_alt_del();
-    if let Ok(l) = Loader::open() {
-        std::thread::spawn(move || modules::hotplug(l));
+    if let Some(l) = loader {
+        std::thread::spawn(move || modules::plug(l, std::path::Path::new(HARDWARE_SETTLED)));
     }
     let (tx, rx) = mpsc::channel();
     power::watch_buttons(tx);

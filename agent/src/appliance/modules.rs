@@ -31,6 +31,10 @@ enum InsertError {
 /// What the appliance always needs, hardware or not. crc32c first: libcrc32c
 /// (under nf_tables) asks the crypto API for it by name, a soft dependency
 /// modules.dep does not list.
+/// To read which partition systemd-boot loaded from (bootdisk.rs); only
+/// on a machine booted by UEFI.
+pub(crate) const EFI: &[&str] = &["efivarfs"];
+
 pub(crate) const ALWAYS: &[&str] = &[
     "crc32c_generic",
     "bridge",
@@ -48,8 +52,6 @@ pub(crate) const ALWAYS: &[&str] = &[
     "nft_redir",
     "nf_reject_ipv4",
     "vfat",
-    // To read which partition systemd-boot loaded from (bootdisk.rs).
-    "efivarfs",
     "nls_cp437",
     "nls_ascii",
     "nls_iso8859_1",
@@ -142,27 +144,14 @@ impl Loader {
         hits.iter().filter(|m| self.load(m)).count()
     }
 
-    /// Walk /sys/devices until a pass loads nothing new.
+    /// Load drivers for every device in /sys/devices now. The devices
+    /// those drivers register in turn (virtio_pci's virtio devices) come
+    /// as uevents to `plug`, which listens before this walk.
     pub(crate) fn coldplug(&mut self) -> usize {
-        let mut total = 0;
-        let mut seen: HashSet<String> = HashSet::new();
-        for _pass in 0..8 {
-            let mut aliases = Vec::new();
-            walk(Path::new("/sys/devices"), 0, &mut aliases);
-            let mut n = 0;
-            for a in aliases {
-                if seen.insert(a.clone()) {
-                    n += self.load_modalias(&a);
-                }
-            }
-            total += n;
-            if n == 0 {
-                break;
-            }
-            // New drivers register new devices a moment later.
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        total
+        let mut aliases = Vec::new();
+        walk(Path::new("/sys/devices"), 0, &mut aliases);
+        let seen: HashSet<String> = aliases.into_iter().collect();
+        seen.iter().map(|a| self.load_modalias(a)).sum()
     }
 }
 
@@ -187,9 +176,25 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<String>) {
     }
 }
 
-/// Devices that appear later (USB NICs, hotplugged virtio): listen for
-/// kernel uevents and load modules for each MODALIAS.
-pub(crate) fn hotplug(mut loader: Loader) {
+/// How long without a uevent before the hardware counts as settled.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Whether `sock` has something to read within `wait`.
+fn readable(sock: &netlink_sys::Socket, wait: std::time::Duration) -> bool {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    // SAFETY: the socket outlives this call; the fd is only polled.
+    let fd = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
+    let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+    nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)).is_ok_and(|n| n > 0)
+}
+
+/// Drivers for the hardware: listen for kernel uevents, then load modules
+/// for the devices there are (`coldplug`), then for each device that
+/// appears (a driver's own devices, USB NICs, hot-plugged virtio) as its
+/// uevent's MODALIAS says. Runs beside the agent, which takes NICs as
+/// they come.
+pub(crate) fn plug(mut loader: Loader, settled: &Path) {
     let mut sock = match netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_KOBJECT_UEVENT) {
         Ok(s) => s,
         Err(e) => {
@@ -202,8 +207,24 @@ pub(crate) fn hotplug(mut loader: Loader) {
         warn!("uevents: bind: {e}");
         return;
     }
+    let n = loader.coldplug();
+    info!("coldplug: {n} modules loaded for the hardware");
     let mut buf = vec![0u8; 8192];
+    let mut marked = false;
     loop {
+        // Settled: no uevent for QUIET after the drivers of the devices
+        // there were (and the devices those drivers made) loaded.
+        if !marked && !readable(&sock, QUIET) {
+            marked = true;
+            if let Some(dir) = settled.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            match std::fs::write(settled, b"") {
+                Ok(()) => info!("hardware settled: every NIC there is has its driver"),
+                Err(e) => warn!("{}: {e}", settled.display()),
+            }
+            continue;
+        }
         let n = match sock.recv(&mut &mut buf[..], 0) {
             Ok(n) if n > 0 => n,
             _ => continue,

@@ -21,6 +21,10 @@ pub(crate) struct Run {
     /// Apply once, print how many changes were needed, and exit.
     #[arg(long)]
     once: bool,
+    /// Choose an `auto` uplink only once this file exists (the appliance's
+    /// PID 1 makes it when the hardware's drivers have loaded).
+    #[arg(long)]
+    hardware_settled: Option<PathBuf>,
 }
 
 impl Run {
@@ -31,6 +35,7 @@ impl Run {
             state_dir: self.state_dir,
             lease_dir: self.lease_dir,
             once: self.once,
+            hardware_settled: self.hardware_settled,
         }))?;
         Ok(())
     }

@@ -50,6 +50,10 @@ pub struct Options {
     pub lease_dir: PathBuf,
     /// Apply once, print the number of changes, and exit.
     pub once: bool,
+    /// A file that exists once the hardware's drivers have loaded (the
+    /// appliance's PID 1 makes it): an `auto` uplink is chosen only then,
+    /// so a NIC whose driver loaded first cannot take the role.
+    pub hardware_settled: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +156,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     })?;
     let (lease_tx, lease_rx) = watch::channel(None);
     let mut rec = Reconciler::new(nl.clone(), StateDir::new(&opts.state_dir));
+    rec.wait_for_hardware(opts.hardware_settled.clone());
     rec.read_whole().await?;
     let checked = preflight.await.unwrap_or_else(|source| {
         Err(fw::FirewallError::Worker {
@@ -205,6 +210,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         last_reload: None,
         lease_tx,
         uplink_dhcp: UplinkDhcp::Waiting,
+        nics: Vec::new(),
     };
     d.sync_services();
     d.note_errors();
@@ -221,14 +227,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let mut full = tokio::time::interval_at(tokio::time::Instant::now() + FULL_PASS, FULL_PASS);
     let mut services = tokio::time::interval(SERVICE_CHECK);
     info!("networks are up");
-    // Which NIC is the uplink and which are ports, once, where a new user
-    // looks first (the appliance's console).
-    if let Some(k) = d.rec.kernel() {
-        let rows = control::view::nic_rows(k, d.rec.uplink());
-        for line in control::view::nics_text(&rows).lines() {
-            info!("{line}");
-        }
-    }
+    d.note_nics();
     notify::notify(&format!("READY=1\nSTATUS={}", d.summary()));
     loop {
         d.start_uplink_dhcp();
@@ -237,6 +236,11 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             Some(changed) = link_events.next() => Scope::Kernel(changed),
             Some(()) = nft_events.recv() => Scope::Firewall,
             _ = services.tick() => {
+                // The hardware settled since: the `auto` uplink is chosen now.
+                if d.plan.uplink.is_some() && d.rec.uplink().is_none() && d.rec.hardware_settled() {
+                    d.apply(Scope::Kernel(Default::default())).await;
+                    continue;
+                }
                 if d.dhcp.due() || d.dns.due() {
                     d.sync_services();
                     d.note_errors();
@@ -294,6 +298,8 @@ struct Daemon {
     /// Where the uplink's DHCP client reports its lease.
     lease_tx: watch::Sender<Option<UplinkLease>>,
     uplink_dhcp: UplinkDhcp,
+    /// The NIC table as last logged (name, bus, role).
+    nics: Vec<(String, String, String)>,
 }
 
 /// The uplink's own DHCP client.
@@ -323,7 +329,27 @@ impl Daemon {
         };
         self.sync_services();
         self.note_errors();
+        self.note_nics();
         errors
+    }
+
+    /// Which NIC is the uplink and which are ports, logged where a new user
+    /// looks first (the appliance's console) whenever that changes: NICs
+    /// come as their drivers load.
+    fn note_nics(&mut self) {
+        let Some(k) = self.rec.kernel() else { return };
+        let rows = control::view::nic_rows(k, self.rec.uplink());
+        let key: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| (r.name.clone(), r.bus.clone(), r.role.clone()))
+            .collect();
+        if key == self.nics || rows.is_empty() {
+            return;
+        }
+        self.nics = key;
+        for line in control::view::nics_text(&rows).lines() {
+            info!("{line}");
+        }
     }
 
     /// The services follow the plan, on the bridges as last seen.

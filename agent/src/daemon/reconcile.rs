@@ -139,6 +139,8 @@ pub(crate) struct Reconciler {
     /// a pass over one leaves the other's as it was.
     unresolved_links: Vec<String>,
     unresolved_firewall: Vec<String>,
+    /// An `auto` uplink waits for this file (see `Options`).
+    hardware_settled: Option<std::path::PathBuf>,
 }
 
 impl Reconciler {
@@ -156,12 +158,26 @@ impl Reconciler {
             ifindex: HashMap::new(),
             unresolved_links: Vec::new(),
             unresolved_firewall: Vec::new(),
+            hardware_settled: None,
         }
     }
 
     /// What is wrong now, as far as the last passes saw.
     pub(crate) fn unresolved(&self) -> Vec<String> {
         [self.unresolved_links.clone(), self.unresolved_firewall.clone()].concat()
+    }
+
+    /// Choose an `auto` uplink only once `settled` exists.
+    pub(crate) fn wait_for_hardware(&mut self, settled: Option<std::path::PathBuf>) {
+        self.hardware_settled = settled;
+    }
+
+    /// Whether an `auto` uplink may be chosen now. Once true, stays true.
+    pub(crate) fn hardware_settled(&mut self) -> bool {
+        if self.hardware_settled.as_ref().is_some_and(|p| p.exists()) {
+            self.hardware_settled = None;
+        }
+        self.hardware_settled.is_none()
     }
 
     /// The uplink's interface, once found.
@@ -306,7 +322,8 @@ impl Reconciler {
     ) -> Result<(), LinkError> {
         let kernel = self.read(changed).await?;
         if let Some(u) = &plan.uplink {
-            if self.uplink.is_none() {
+            let may_choose = u.interface != crate::config::UplinkInterface::Auto || self.hardware_settled();
+            if self.uplink.is_none() && may_choose {
                 self.uplink = resolve_uplink(&u.interface, &kernel, &plan.bridges);
                 if let Some(n) = &self.uplink {
                     info!("uplink is {n}");
@@ -321,6 +338,7 @@ impl Reconciler {
             uplink: uplink.as_ref(),
             stale_bridges: &stale,
             owned: &self.owned,
+            uplink_pending: plan.uplink.is_some() && self.uplink.is_none(),
         };
         let out = apply::reconcile(&self.nl, &want, kernel).await?;
         report.changes += out.changes;

@@ -143,6 +143,11 @@ pub(crate) fn resolve_uplink(
         .map(|l| l.name.clone())
 }
 
+/// Whether a network names `link` outright (not by a pattern).
+fn names_it(bridges: &[BridgePlan], link: &str) -> bool {
+    bridges.iter().any(|b| b.ports.iter().any(|p| p == link))
+}
+
 /// Which planned bridge `link` should be a port of, if any.
 pub(crate) fn bridge_for<'a>(
     link: &Link,
@@ -182,6 +187,8 @@ pub(crate) struct Desired<'a> {
     /// Bridges netagent created (the ownership record): others are left
     /// alone unless the config adopts them.
     pub owned: &'a std::collections::BTreeSet<String>,
+    /// The config has an uplink that is not chosen yet.
+    pub uplink_pending: bool,
 }
 
 impl Desired<'_> {
@@ -270,6 +277,11 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
 
     // Ports: every link that matches a network's ports joins its bridge.
     for l in &k.links {
+        // `@nics` waits for the uplink to be chosen: it must not take the
+        // uplink-to-be as a port.
+        if want.uplink_pending && l.physical && !names_it(want.bridges, &l.name) {
+            continue;
+        }
         let Some(b) = bridge_for(l, want.bridges, uplink_name) else {
             continue;
         };
@@ -481,6 +493,7 @@ mod tests {
             uplink: Some(&up),
             stale_bridges: &[],
             owned: &ours(),
+            uplink_pending: false,
         };
         let mut k = kernel();
         let acts = diff(&want, &k, &[]);
@@ -537,6 +550,7 @@ mod tests {
             uplink: Some(&up),
             stale_bridges: &[],
             owned: &ours(),
+            uplink_pending: false,
         };
         let mut k = kernel();
         settled(&mut k, &p);
@@ -557,6 +571,7 @@ mod tests {
             uplink: Some(&up),
             stale_bridges: &["virbr9".to_string()],
             owned: &ours(),
+            uplink_pending: false,
         };
         let mut k = kernel();
         settled(&mut k, &p);
@@ -619,6 +634,7 @@ mod tests {
             uplink: Some(&up),
             stale_bridges: &[],
             owned: &ours(),
+            uplink_pending: false,
         };
         let mut k = kernel();
         settled(&mut k, &p);
@@ -642,6 +658,7 @@ mod tests {
             uplink: None,
             stale_bridges: &[],
             owned: &["virbr0".to_string(), "virbr1".to_string()].into(),
+            uplink_pending: false,
         };
         let mut k = kernel();
         settled(&mut k, &p);
@@ -686,6 +703,7 @@ mod tests {
             uplink: Some(&up),
             stale_bridges: &[],
             owned: &ours(),
+            uplink_pending: false,
         };
         let mut k = kernel();
         settled(&mut k, &p);
