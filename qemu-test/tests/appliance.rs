@@ -475,6 +475,13 @@ fn qemu_broken_config_on_the_disk_falls_back_to_the_default() {
         "{}",
         vm.log()
     );
+    // Booted straight from the kernel, the appliance serves the default at
+    // once and checks the disk's config as the disk appears.
+    assert!(
+        vm.wait_log("RUNNING THE EMBEDDED DEFAULT", Duration::from_secs(60)),
+        "{}",
+        vm.log()
+    );
     let log = vm.log();
     assert!(log.contains("FAILS THE CHECK"), "{log}");
     assert!(
