@@ -356,3 +356,33 @@ fn netns_port_isolation_keeps_guests_apart_but_not_from_the_appliance() {
         "isolated ports talked to each other"
     );
 }
+
+/// STP where ports can close a loop (`@nics`), none where they are VM
+/// ports: a new VM's port forwards at once instead of after STP's 4 s, so
+/// its first DHCP answer comes at once. What the config says wins.
+#[test]
+fn netns_stp_is_on_only_where_ports_can_loop() {
+    need_root!("netns_stp_is_on_only_where_ports_can_loop");
+    let t = Topo::new();
+    let cfg = t.write_config(
+        "stp.toml",
+        &with_uplink(
+            "[[network]]\nname = \"vms\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/24\"\nports = [\"vnet*\"]\n\
+             [[network]]\nname = \"lan\"\nkind = \"isolated\"\nbridge = \"virbr1\"\naddress = \"10.78.0.1/24\"\nports = [\"@nics\"]\n\
+             [[network]]\nname = \"said\"\nkind = \"isolated\"\nbridge = \"virbr2\"\naddress = \"10.79.0.1/24\"\nports = [\"tap*\"]\nstp = true\n",
+        ),
+    );
+    let _agent = t.start(&cfg);
+    let stp = |br: &str| {
+        let o = t
+            .app
+            .cmd("cat")
+            .arg(format!("/sys/class/net/{br}/bridge/stp_state"))
+            .output()
+            .expect("cat");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(stp("virbr0"), "0", "VM ports cannot loop: no STP");
+    assert_eq!(stp("virbr1"), "1", "every NIC a port: STP");
+    assert_eq!(stp("virbr2"), "1", "the config says so");
+}

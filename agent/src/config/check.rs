@@ -329,7 +329,7 @@ impl Checker<'_, '_> {
             .as_ref()
             .and_then(|v| self.int(v, &f("mtu"), 68, 65535))
             .map(|m| m as u32);
-        let stp = n.stp.as_ref().map(|v| *v.get_ref()).unwrap_or(true);
+        let stp = n.stp.as_ref().map(|v| *v.get_ref());
         let mut ports = Vec::new();
         for (i, p) in n.ports.iter().enumerate() {
             match invalid_port_pattern(p.get_ref()) {

@@ -25,7 +25,7 @@ pub fn default_config() -> Config {
             address: Some(address),
             mac: None,
             mtu: None,
-            stp: true,
+            stp: None,
             ports: vec!["vnet*".into(), ALL_NICS.into()],
             port_isolation: false,
             adopt: false,

@@ -25,7 +25,7 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
         ("address", opt(&n.address)),
         ("mac", opt(&n.mac)),
         ("mtu", opt(&n.mtu)),
-        ("stp", n.stp.to_string()),
+        ("stp", n.stp_on().to_string()),
         ("ports", list(&n.ports)),
         ("port_isolation", n.port_isolation.to_string()),
         ("adopt", n.adopt.to_string()),

@@ -107,7 +107,9 @@ pub struct Network {
     pub address: Option<Ipv4Net>,
     pub mac: Option<MacAddr>,
     pub mtu: Option<u32>,
-    pub stp: bool,
+    /// Spanning tree: what the config says, or None for netagent's choice
+    /// (`Network::stp_on`).
+    pub stp: Option<bool>,
     /// Interface names or globs (`vnet*`), or `@nics` for every physical NIC
     /// but the uplink.
     pub ports: Vec<String>,
@@ -196,6 +198,24 @@ impl Network {
     /// The subnet the guests live in (the address with its host part cleared).
     pub fn subnet(&self) -> Option<Ipv4Net> {
         self.address.map(|a| a.trunc())
+    }
+
+    /// Whether the bridge runs spanning tree: what the config says, else on
+    /// only where its ports can close a loop. STP holds each new port for
+    /// 4 s (the kernel's 2 s forward delay, twice) before it forwards, so a
+    /// new VM's first DHCP answer waits that long; a VM's tap cannot make a
+    /// loop on its own, two NICs on one LAN can. So: on when the ports take
+    /// every NIC (`@nics`, the appliance's default) or name two or more
+    /// ports other than VM taps (`vnet*`, `tap*`); off for taps and one NIC.
+    pub fn stp_on(&self) -> bool {
+        self.stp.unwrap_or_else(|| {
+            let nics = self
+                .ports
+                .iter()
+                .filter(|p| !matches!(p.as_str(), "vnet*" | "tap*"))
+                .count();
+            self.ports.iter().any(|p| p == super::ifname::ALL_NICS) || nics >= 2
+        })
     }
 
     /// Its DNS settings when it serves DNS: on, and with an address to

@@ -76,7 +76,9 @@ fn network(o: &mut String, n: &Network) {
     if let Some(m) = n.mtu {
         let _ = writeln!(o, "mtu = {m}");
     }
-    let _ = writeln!(o, "stp = {}", n.stp);
+    if let Some(stp) = n.stp {
+        let _ = writeln!(o, "stp = {stp}");
+    }
     let _ = writeln!(o, "ports = {}", list(&n.ports));
     if n.port_isolation {
         o.push_str("port_isolation = true\n");

@@ -66,7 +66,7 @@ pub fn info(
         row: row(n, k, leases),
         mac: link.and_then(|l| l.mac).or(n.mac).map(|m| m.to_string()),
         mtu: link.map(|l| l.mtu).or(n.mtu),
-        stp: n.stp,
+        stp: n.stp_on(),
         port_patterns: n.ports.clone(),
         ports,
         port_isolation: n.port_isolation,

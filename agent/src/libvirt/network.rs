@@ -118,11 +118,12 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
 
     // <bridge>
     let mut bridge = String::new();
-    let mut stp = true;
+    // As the XML says it; unsaid, netagent's choice (on where ports can loop).
+    let mut stp = None;
     if let Some(b) = child(root, "bridge") {
         check_attrs(&mut c, b, &["name", "stp", "delay", "macTableManager", "zone"]);
         bridge = b.attribute("name").unwrap_or_default().to_string();
-        stp = yes(b.attribute("stp")).unwrap_or(true);
+        stp = yes(b.attribute("stp"));
         if b.attribute("delay").is_some_and(|d| d != "0") {
             c.warn("<bridge delay> (STP forward delay) is left at the kernel's default");
         }

@@ -98,7 +98,7 @@ fn bridge(n: &Network) -> BridgePlan {
             .mac
             .or_else(|| (n.kind != Kind::Bridge).then(|| stable_mac(&n.bridge))),
         mtu: n.mtu,
-        stp: n.stp,
+        stp: n.stp_on(),
         address: n.address,
         ports: n.ports.clone(),
         port_isolation: n.port_isolation,
