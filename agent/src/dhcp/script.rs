@@ -120,8 +120,7 @@ pub fn run(pool: &mut Pool, data: &[u8], mut now: u64) -> Result<usize, String> 
                 .filter(|c| matches!(c, Change::Bound(_)))
                 .count();
             if let Some(r) = out.reply {
-                r.msg
-                    .to_vec_checked()
+                dhcproto::Encodable::to_vec(&r.msg)
                     .map_err(|e| format!("step {i}: reply does not encode: {e}"))?;
             }
         }
@@ -141,18 +140,6 @@ pub fn run(pool: &mut Pool, data: &[u8], mut now: u64) -> Result<usize, String> 
         }
     }
     Ok(bound)
-}
-
-/// `Message::to_vec` under a name that says what the script checks.
-trait Checked {
-    fn to_vec_checked(&self) -> Result<Vec<u8>, String>;
-}
-
-impl Checked for Message {
-    fn to_vec_checked(&self) -> Result<Vec<u8>, String> {
-        use dhcproto::Encodable;
-        self.to_vec().map_err(|e| e.to_string())
-    }
 }
 
 #[cfg(test)]

@@ -224,9 +224,8 @@ fn salvage(b: &[u8]) -> Option<Vec<u8>> {
 pub fn encode(m: &Message) -> Result<Vec<u8>, String> {
     use dhcproto::Encodable;
     let mut b = m.to_vec().map_err(|e| e.to_string())?;
+    // Where option 53 sits in what we just encoded.
     let mut at = None;
-    walk(&b, |_, _| {}).map_err(String::from)?;
-    // Find option 53's offset: walk again, counting positions.
     let mut i = 240;
     while i + 1 < b.len() {
         match b[i] {

@@ -10,7 +10,6 @@ use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, ResponseCode
 use hickory_server::proto::rr::rdata::{A, NS, PTR, SOA, SRV, TXT};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use super::forward::Forwarder;
 use super::zone::{Decision, LeaseNames, Zone};
 use crate::plan::RecordData;
 
@@ -94,7 +93,6 @@ pub(crate) async fn answer(
     zone: &Zone,
     leases: &LeaseNames,
     ups: &[Ipv4Addr],
-    fwd: &Forwarder,
     query: &[u8],
     transport: Transport,
 ) -> Option<Answer> {
@@ -142,7 +140,7 @@ pub(crate) async fn answer(
     let r = match zone.decide(leases, &q.name().to_ascii(), q.query_type(), ups) {
         // The query goes upstream as the guest wrote it (forward.rs).
         Decision::Forward(up) => {
-            return match fwd.relay(&up, query, transport).await {
+            return match super::forward::relay(&up, query, transport).await {
                 Ok(bytes) => Some(Answer {
                     reusable: super::forward::reusable(&bytes),
                     bytes,

@@ -26,9 +26,6 @@ const PATIENCE: Duration = Duration::from_secs(1);
 const MAX_TTL: u32 = 300;
 const MAX_NEGATIVE_TTL: u32 = 60;
 
-#[derive(Debug, Default)]
-pub(crate) struct Forwarder;
-
 /// The rcode of a DNS message (the header's four bits).
 fn rcode(b: &[u8]) -> u8 {
     b.get(3).map_or(2, |f| f & 0x0f)
@@ -58,46 +55,39 @@ fn matches(sent: &[u8], reply: &[u8], qend: usize) -> bool {
         && reply[12..qend] == sent[12..qend]
 }
 
-impl Forwarder {
-    /// Relay `query` to the first of `ups` that answers; the answer with
-    /// the query's own ID, or why none did.
-    pub(crate) async fn relay(
-        &self,
-        ups: &[Ipv4Addr],
-        query: &[u8],
-        transport: Transport,
-    ) -> Result<Vec<u8>, String> {
-        let qend = question_end(query).ok_or("a question that cannot be relayed")?;
-        let mut last: Option<Vec<u8>> = None;
-        let mut why = String::from("no upstream resolver");
-        for up in ups {
-            let to = SocketAddr::V4(SocketAddrV4::new(*up, 53));
-            let mut sent = query.to_vec();
-            let id = fresh_id();
-            sent[..2].copy_from_slice(&id.to_be_bytes());
-            let got = match ask_udp(to, &sent, qend).await {
-                // Truncated for a TCP client: it can take the whole answer.
-                Ok(r) if r[2] & 0x02 != 0 && transport == Transport::Tcp => ask_tcp(to, &sent, qend).await,
-                other => other,
-            };
-            match got {
-                Ok(mut r) => {
-                    r[..2].copy_from_slice(&query[..2]);
-                    if matches!(rcode(&r), 2 | 5) {
-                        why = format!(
-                            "{up} answered {}",
-                            if rcode(&r) == 2 { "SERVFAIL" } else { "REFUSED" }
-                        );
-                        last = Some(r);
-                        continue;
-                    }
-                    return Ok(r);
+/// Relay `query` to the first of `ups` that answers; the answer with the
+/// query's own ID, or why none did.
+pub(crate) async fn relay(ups: &[Ipv4Addr], query: &[u8], transport: Transport) -> Result<Vec<u8>, String> {
+    let qend = question_end(query).ok_or("a question that cannot be relayed")?;
+    let mut last: Option<Vec<u8>> = None;
+    let mut why = String::from("no upstream resolver");
+    for up in ups {
+        let to = SocketAddr::V4(SocketAddrV4::new(*up, 53));
+        let mut sent = query.to_vec();
+        let id = fresh_id();
+        sent[..2].copy_from_slice(&id.to_be_bytes());
+        let got = match ask_udp(to, &sent, qend).await {
+            // Truncated for a TCP client: it can take the whole answer.
+            Ok(r) if r[2] & 0x02 != 0 && transport == Transport::Tcp => ask_tcp(to, &sent, qend).await,
+            other => other,
+        };
+        match got {
+            Ok(mut r) => {
+                r[..2].copy_from_slice(&query[..2]);
+                if matches!(rcode(&r), 2 | 5) {
+                    why = format!(
+                        "{up} answered {}",
+                        if rcode(&r) == 2 { "SERVFAIL" } else { "REFUSED" }
+                    );
+                    last = Some(r);
+                    continue;
                 }
-                Err(e) => why = format!("{up}: {e}"),
+                return Ok(r);
             }
+            Err(e) => why = format!("{up}: {e}"),
         }
-        last.ok_or(why)
     }
+    last.ok_or(why)
 }
 
 fn fresh_id() -> u16 {

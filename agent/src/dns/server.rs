@@ -14,7 +14,6 @@ use tracing::{info, warn};
 use crate::dhcp::reply::Change;
 use crate::service::{Service, Supervised, Supervisor, Want};
 
-use super::forward::Forwarder;
 use super::udp::{serve, Shared};
 use super::zone::{LeaseNames, Named, Zone};
 use crate::plan::{DnsZone, Plan};
@@ -43,7 +42,6 @@ pub(crate) struct DnsEnv {
     /// the DHCP servers' lease changes.
     leases: HashMap<String, Arc<LeaseNames>>,
     uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
-    fwd: Arc<Forwarder>,
 }
 
 impl DnsEnv {
@@ -133,7 +131,6 @@ fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Resu
         zone: zone.clone(),
         leases: leases.clone(),
         uplink_dns: env.uplink_dns.clone(),
-        fwd: env.fwd.clone(),
     });
     let sock = Arc::new(tokio::net::UdpSocket::from_std(udp(addr)?)?);
     let listener = tokio::net::TcpListener::from_std(tcp(addr)?)?;
@@ -160,7 +157,6 @@ impl DnsServers {
             env: DnsEnv {
                 leases: HashMap::new(),
                 uplink_dns: Arc::new(RwLock::new(uplink_dns)),
-                fwd: Arc::new(Forwarder),
             },
             domains: HashMap::new(),
             names: HashMap::new(),

@@ -14,7 +14,6 @@ use tokio::net::UdpSocket;
 use tracing::debug;
 
 use super::answer::{answer, Transport};
-use super::forward::Forwarder;
 use super::wire::{age_ttls, question, reusable_for, servfail, ttl_offsets, Shape};
 use super::zone::{LeaseNames, Zone};
 
@@ -38,7 +37,6 @@ pub(crate) struct Shared {
     pub zone: Arc<RwLock<Arc<Zone>>>,
     pub leases: Arc<LeaseNames>,
     pub uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
-    pub fwd: Arc<Forwarder>,
 }
 
 /// Questions on the full path at once, per network. Past it a new question
@@ -115,7 +113,7 @@ async fn full_path(
     };
     let ups = shared.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
     // Malformed queries are dropped here: hickory-proto refuses to decode them.
-    let Some(a) = answer(&zone, &shared.leases, &ups, &shared.fwd, query, Transport::Udp).await else {
+    let Some(a) = answer(&zone, &shared.leases, &ups, query, Transport::Udp).await else {
         return;
     };
     let _ = sock.send_to(&a.bytes, from).await;

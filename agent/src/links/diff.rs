@@ -192,13 +192,6 @@ pub(crate) struct Desired<'a> {
 }
 
 impl Desired<'_> {
-    /// The planned bridges netagent may touch in kernel `k`.
-    fn usable<'k>(&'k self, k: &'k Kernel) -> impl Iterator<Item = &'k BridgePlan> + 'k {
-        self.bridges
-            .iter()
-            .filter(move |b| refusal(b, k, self.owned).is_none())
-    }
-
     /// Why each planned bridge netagent may not touch is left alone.
     pub(crate) fn refusals(&self, k: &Kernel) -> Vec<Refusal> {
         self.bridges
@@ -211,6 +204,14 @@ impl Desired<'_> {
 pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) -> Vec<Action> {
     let mut out = Vec::new();
     let uplink_name = want.uplink.map(|u| u.name.as_str());
+    // The planned bridges netagent may not touch, decided once per diff.
+    let refused: std::collections::HashSet<&str> = want
+        .bridges
+        .iter()
+        .filter(|b| refusal(b, k, want.owned).is_some())
+        .map(|b| b.name.as_str())
+        .collect();
+    let usable = || want.bridges.iter().filter(|b| !refused.contains(b.name.as_str()));
 
     for name in want.stale_bridges {
         if k.link(name).is_some_and(|l| l.is_bridge()) {
@@ -218,7 +219,7 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
         }
     }
 
-    for b in want.usable(k) {
+    for b in usable() {
         let Some(l) = k.link(&b.name) else {
             out.push(Action::CreateBridge {
                 name: b.name.clone(),
@@ -285,7 +286,7 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
         let Some(b) = bridge_for(l, want.bridges, uplink_name) else {
             continue;
         };
-        let Some(br) = k.link(&b.name).filter(|_| refusal(b, k, want.owned).is_none()) else {
+        let Some(br) = k.link(&b.name).filter(|_| !refused.contains(b.name.as_str())) else {
             continue;
         };
         if l.controller != Some(br.index) {
@@ -342,8 +343,7 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
     }
 
     // Routes marked as ours are exactly the planned ones.
-    let mut routes: Vec<OwnedRoute> = want
-        .usable(k)
+    let mut routes: Vec<OwnedRoute> = usable()
         .flat_map(|b| b.routes.iter())
         .map(|r| OwnedRoute {
             to: r.to,
