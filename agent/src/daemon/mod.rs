@@ -237,7 +237,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             Some(()) = nft_events.recv() => Scope::Firewall,
             _ = services.tick() => {
                 // The hardware settled since: the `auto` uplink is chosen now.
-                if d.plan.uplink.is_some() && d.rec.uplink().is_none() && d.rec.hardware_settled() {
+                if d.rec.hardware_just_settled() {
                     d.apply(Scope::Kernel(Default::default())).await;
                     continue;
                 }

@@ -172,12 +172,19 @@ impl Reconciler {
         self.hardware_settled = settled;
     }
 
-    /// Whether an `auto` uplink may be chosen now. Once true, stays true.
-    pub(crate) fn hardware_settled(&mut self) -> bool {
+    /// Whether the hardware settled since the last look: true once, when
+    /// the file appears (then there is nothing left to wait for).
+    pub(crate) fn hardware_just_settled(&mut self) -> bool {
         if self.hardware_settled.as_ref().is_some_and(|p| p.exists()) {
             self.hardware_settled = None;
+            return true;
         }
-        self.hardware_settled.is_none()
+        false
+    }
+
+    /// Whether an `auto` uplink may be chosen now.
+    fn hardware_settled(&mut self) -> bool {
+        self.hardware_settled.is_none() || self.hardware_just_settled()
     }
 
     /// The uplink's interface, once found.
