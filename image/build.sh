@@ -47,9 +47,13 @@ while read -r f; do
     *) cp "$P/$M/$f" "$R/$M/$f" ;;
   esac
 done < "$W/modules.list"
-sed -e 's/\.ko\.\(xz\|zst\)/.ko/g' "$P/$M/modules.dep" > "$R/$M/modules.dep"
-cp "$P/$M/modules.alias" "$R/$M/modules.alias"
-cp "$P/$M/modules.builtin" "$R/$M/modules.builtin" 2>/dev/null || true
+# The indexes of exactly the modules shipped (the kernel's whole lists are
+# ~1.8 MB that PID 1 would read and parse before loading anything).
+for f in modules.order modules.builtin modules.builtin.modinfo; do
+  if [ -f "$P/$M/$f" ]; then sed -e 's/\.ko\.\(xz\|zst\)/.ko/g' "$P/$M/$f" > "$R/$M/$f"; fi
+done
+PATH=$PATH:/usr/sbin:/sbin depmod -b "$R" "$KVER"
+(cd "$R/$M" && rm -f modules.*.bin modules.devname modules.softdep modules.symbols modules.weakdep modules.order modules.builtin.modinfo)
 
 # nft and exactly the libraries it links.
 install -m 0755 "$P/usr/sbin/nft" "$R/usr/sbin/nft"

@@ -137,6 +137,56 @@ fn netns_a_second_run_changes_nothing() {
     );
 }
 
+/// A restart with a config whose rules differ but number the same (a
+/// forward's port changed) must not keep the old run's rules.
+#[test]
+fn netns_a_restart_replaces_rules_that_differ_in_content_only() {
+    need_root!("netns_a_restart_replaces_rules_that_differ_in_content_only");
+    let mut t = Topo::new();
+    t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let with_port = |port: u16| {
+        format!(
+            "{}[[network.forward]]\nport = {port}\nto = \"10.77.0.10\"\n",
+            nat_config()
+        )
+    };
+    let cfg = t.write_config("nat.toml", &with_port(8080));
+    let c = cfg.to_str().unwrap_or_default().to_string();
+    let first = t.netagent(&["run", "--once", "-c", &c]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let table = || {
+        String::from_utf8_lossy(
+            &t.app
+                .cmd("nft")
+                .args(["list", "table", "inet", "netagent"])
+                .output()
+                .expect("nft")
+                .stdout,
+        )
+        .into_owned()
+    };
+    assert!(table().contains("dport 8080"), "{}", table());
+    std::fs::write(&cfg, with_port(9090)).expect("write");
+    let second = t.netagent(&["run", "--once", "-c", &c]);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let now = table();
+    assert!(
+        now.contains("dport 9090") && !now.contains("dport 8080"),
+        "the old run's rules stayed:\n{now}"
+    );
+    // And the same config again changes nothing.
+    let third = t.netagent(&["run", "--once", "-c", &c]);
+    assert_eq!(String::from_utf8_lossy(&third.stdout).trim(), "0 changes");
+}
+
 #[test]
 fn netns_reload_removes_what_the_config_drops_and_refuses_bad_configs() {
     need_root!("netns_reload_removes_what_the_config_drops_and_refuses_bad_configs");

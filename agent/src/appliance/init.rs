@@ -94,8 +94,7 @@ const DISK_WAIT: Duration = Duration::from_secs(10);
 /// serve the embedded default at once (written to RUN_CONFIG) and look for
 /// a disk's config in the background; `late` then gets RUN_CONFIG's new
 /// content to apply.
-fn choose_config(console: &Console, late: mpsc::Sender<()>) -> Option<PathBuf> {
-    let booted_from_disk = super::bootdisk::loader_partuuid().is_some();
+fn choose_config(console: &Console, booted_from_disk: bool, late: mpsc::Sender<()>) -> Option<PathBuf> {
     let wait = if booted_from_disk {
         DISK_WAIT
     } else {
@@ -171,10 +170,30 @@ fn checked(console: &Console, path: PathBuf) -> Option<PathBuf> {
     }
 }
 
+/// The abstract socket where the agent says it serves (sd_notify), so
+/// the rest of the hardware's drivers load after the first networks.
+const NOTIFY: &str = "netagent-init";
+
+/// A socket for the agent's READY=1; None (and a warning) if it cannot be
+/// made, and the hardware then loads at once.
+fn notify_socket() -> Option<std::os::unix::net::UnixDatagram> {
+    use std::os::linux::net::SocketAddrExt;
+    let bound = std::os::unix::net::SocketAddr::from_abstract_name(NOTIFY.as_bytes())
+        .and_then(|a| std::os::unix::net::UnixDatagram::bind_addr(&a));
+    match bound {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!("@{NOTIFY}: {e}; the hardware's drivers load beside the agent's start");
+            None
+        }
+    }
+}
+
 fn spawn(console: &Console, cfg: &Option<PathBuf>) -> std::io::Result<Child> {
     let mut c = Command::new("/proc/self/exe");
     // The kernel starts init without PATH; nft lives in /usr/sbin.
     c.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    c.env("NOTIFY_SOCKET", format!("@{NOTIFY}"));
     c.arg("run").args([
         "--state-dir",
         "/run/netagent",
@@ -258,11 +277,16 @@ pub fn run() -> ! {
         crate::util::time::since_boot()
     ));
     // What serving needs first (bridge, nf_tables); the hardware's drivers
-    // load beside the agent below.
-    let loader = match Loader::open() {
+    // load beside the agent below. Booted from a disk, its config is read
+    // before the agent starts: FAT too, and the disks' drivers at once;
+    // else those wait until the agent serves.
+    let efi = std::path::Path::new("/sys/firmware/efi").exists();
+    let mut loader = match Loader::open() {
         Ok(mut l) => {
-            let efi = std::path::Path::new("/sys/firmware/efi").exists();
-            for m in modules::ALWAYS.iter().chain(if efi { modules::EFI } else { &[] }) {
+            for m in modules::SERVING
+                .iter()
+                .chain(if efi { modules::EFI } else { &[] })
+            {
                 l.load(m);
             }
             Some(l)
@@ -272,6 +296,12 @@ pub fn run() -> ! {
             None
         }
     };
+    let booted_from_disk = efi && super::bootdisk::loader_partuuid().is_some();
+    if let (true, Some(l)) = (booted_from_disk, loader.as_mut()) {
+        for m in modules::FAT {
+            l.load(m);
+        }
+    }
     if let Err(e) = loopback_up() {
         warn!("lo: up: {e}");
     }
@@ -284,13 +314,14 @@ pub fn run() -> ! {
     };
     power::disable_ctrl_alt_del();
     if let Some(l) = loader {
-        std::thread::spawn(move || modules::plug(l, std::path::Path::new(HARDWARE_SETTLED)));
+        let ready = if booted_from_disk { None } else { notify_socket() };
+        std::thread::spawn(move || modules::plug(l, std::path::Path::new(HARDWARE_SETTLED), ready));
     }
     let (tx, rx) = mpsc::channel();
     power::watch_buttons(tx);
 
     let (late_tx, late_rx) = mpsc::channel();
-    let cfg = choose_config(&console, late_tx);
+    let cfg = choose_config(&console, booted_from_disk, late_tx);
     let mut child = match spawn(&console, &cfg) {
         Ok(c) => Some(c),
         Err(e) => {

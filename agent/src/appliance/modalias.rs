@@ -108,6 +108,41 @@ pub(crate) fn module_name(file: &str) -> String {
     base.replace('-', "_")
 }
 
+/// Whether serving needs the device's driver first, before disks, USB and
+/// input: a NIC, or a hardware RNG. The kernel's random number generator
+/// is not seeded on a machine without RDRAND (QEMU's default CPU under
+/// TCG) until something feeds it, and the first reader of /dev/urandom
+/// before that (nft, through its JSON library) makes the kernel gather
+/// timer jitter for about a second.
+pub(crate) fn serving_needs(modalias: &str) -> bool {
+    is_nic(modalias) || is_rng(modalias)
+}
+
+/// virtio-rng, on PCI (legacy and modern ids) or on the virtio bus.
+pub(crate) fn is_rng(modalias: &str) -> bool {
+    [
+        "pci:v00001AF4d00001005",
+        "pci:v00001AF4d00001044",
+        "virtio:d00000004v",
+    ]
+    .iter()
+    .any(|p| modalias.starts_with(p))
+}
+
+/// A PCI device of class 02 (network controller; virtio-net-pci is one
+/// too) or a virtio NIC. USB NICs hang off a USB host controller, which is
+/// not a NIC: they come with the rest of the hardware.
+pub(crate) fn is_nic(modalias: &str) -> bool {
+    if let Some(pci) = modalias.strip_prefix("pci:") {
+        // pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X: hex digits are upper
+        // case, so the lower-case "bc" is the class field.
+        return pci
+            .split_once("bc")
+            .is_some_and(|(_, class)| class.starts_with("02"));
+    }
+    modalias.starts_with("virtio:d00000001v")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +169,33 @@ mod tests {
         ));
         assert!(matches(b"dmi*:pn[Ss]urface*", b"dmi:bvn:pnSurface Pro"));
         assert!(!matches(b"dmi*:pn[!Ss]urface*", b"dmi:bvn:pnSurface Pro"));
+    }
+
+    #[test]
+    fn nics_are_told_from_the_rest() {
+        // virtio-net-pci, an e1000, an rtl8139.
+        assert!(is_nic("pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00"));
+        assert!(is_nic("pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00"));
+        assert!(is_nic("pci:v000010ECd00008139sv00001AF4sd00001100bc02sc00i00"));
+        assert!(is_nic("virtio:d00000001v00001AF4"));
+        // virtio-rng-pci is no NIC, but serving needs it first.
+        assert!(!is_nic("pci:v00001AF4d00001005sv00001AF4sd00000004bc00scFFi00"));
+        assert!(serving_needs(
+            "pci:v00001AF4d00001005sv00001AF4sd00000004bc00scFFi00"
+        ));
+        assert!(serving_needs("virtio:d00000004v00001AF4"));
+        assert!(serving_needs("virtio:d00000001v00001AF4"));
+        // The PIIX IDE controller, an xHCI controller, a virtio disk, a
+        // USB NIC (it comes after its host controller): later.
+        assert!(!serving_needs(
+            "pci:v00008086d00007010sv00001AF4sd00001100bc01sc01i80"
+        ));
+        assert!(!is_nic("pci:v00008086d00007010sv00001AF4sd00001100bc01sc01i80"));
+        assert!(!is_nic("pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30"));
+        assert!(!is_nic("virtio:d00000002v00001AF4"));
+        assert!(!is_nic("usb:v0BDAp8153d3000dc00dsc00dp00icFFisc00ip00in00"));
+        // A vendor id with BC02 in upper case is not a class.
+        assert!(!is_nic("pci:v0000BC02d00000001sv00000000sd00000000bc01sc00i00"));
     }
 
     #[test]

@@ -6,11 +6,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use tracing::{debug, info, warn};
 
-use super::modalias::{matches, module_name, parse_aliases, parse_deps};
+use super::modalias::{is_nic, is_rng, matches, module_name, parse_aliases, parse_deps, serving_needs};
 
 pub(crate) struct Loader {
     dir: PathBuf,
@@ -28,14 +33,14 @@ enum InsertError {
     Failed(String),
 }
 
-/// What the appliance always needs, hardware or not. crc32c first: libcrc32c
-/// (under nf_tables) asks the crypto API for it by name, a soft dependency
-/// modules.dep does not list.
 /// To read which partition systemd-boot loaded from (bootdisk.rs); only
 /// on a machine booted by UEFI.
 pub(crate) const EFI: &[&str] = &["efivarfs"];
 
-pub(crate) const ALWAYS: &[&str] = &[
+/// What serving needs, hardware or not: loaded before the agent starts.
+/// crc32c first: libcrc32c (under nf_tables) asks the crypto API for it by
+/// name, a soft dependency modules.dep does not list.
+pub(crate) const SERVING: &[&str] = &[
     "crc32c_generic",
     "bridge",
     "nf_tables",
@@ -51,14 +56,15 @@ pub(crate) const ALWAYS: &[&str] = &[
     "nft_fib_inet",
     "nft_redir",
     "nf_reject_ipv4",
-    "vfat",
-    "nls_cp437",
-    "nls_ascii",
-    "nls_iso8859_1",
-    "button",
-    "evdev",
     "af_packet",
 ];
+
+/// To read a config from a FAT partition: before the agent starts when the
+/// machine booted from a disk, with the rest of the hardware otherwise.
+pub(crate) const FAT: &[&str] = &["vfat", "nls_cp437", "nls_ascii", "nls_iso8859_1"];
+
+/// The power button: with the rest of the hardware.
+pub(crate) const BUTTONS: &[&str] = &["button", "evdev"];
 
 impl Loader {
     pub(crate) fn open() -> std::io::Result<Loader> {
@@ -144,13 +150,32 @@ impl Loader {
         hits.iter().filter(|m| self.load(m)).count()
     }
 
-    /// Load drivers for every device in /sys/devices now. The devices
-    /// those drivers register in turn (virtio_pci's virtio devices) come
-    /// as uevents to `plug`, which listens before this walk.
-    pub(crate) fn coldplug(&mut self) -> usize {
+    /// Load drivers for the devices in /sys/devices now that `pick`
+    /// accepts (by modalias). The devices those drivers register in turn
+    /// (virtio_pci's virtio devices) come as uevents to `plug`, which
+    /// listens before this walk.
+    pub(crate) fn coldplug(&mut self, pick: impl Fn(&str) -> bool) -> usize {
         let mut aliases = Vec::new();
         walk(Path::new("/sys/devices"), 0, &mut aliases);
-        let seen: HashSet<String> = aliases.into_iter().collect();
+        self.load_picked(aliases, pick)
+    }
+
+    /// The same for the devices on one bus: a short read of
+    /// /sys/bus/BUS/devices/*/modalias instead of the whole tree.
+    pub(crate) fn coldplug_bus(&mut self, bus: &str, pick: impl Fn(&str) -> bool) -> usize {
+        let Ok(rd) = std::fs::read_dir(Path::new("/sys/bus").join(bus).join("devices")) else {
+            return 0;
+        };
+        let aliases = rd
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("modalias")).ok())
+            .map(|s| s.trim().to_string())
+            .collect();
+        self.load_picked(aliases, pick)
+    }
+
+    fn load_picked(&mut self, aliases: Vec<String>, pick: impl Fn(&str) -> bool) -> usize {
+        let seen: HashSet<String> = aliases.into_iter().filter(|a| !a.is_empty() && pick(a)).collect();
         seen.iter().map(|a| self.load_modalias(a)).sum()
     }
 }
@@ -177,24 +202,47 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<String>) {
 }
 
 /// How long without a uevent before the hardware counts as settled.
-const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
+const QUIET: Duration = Duration::from_millis(300);
 
-/// Whether `sock` has something to read within `wait`.
-fn readable(sock: &netlink_sys::Socket, wait: std::time::Duration) -> bool {
-    use std::os::fd::{AsRawFd, BorrowedFd};
-    // SAFETY: the socket outlives this call; the fd is only polled.
-    let fd = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
-    let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+/// The longest the rest of the hardware waits for the agent to say it
+/// serves (it may never: a config it refuses).
+const REST_WAIT: Duration = Duration::from_secs(5);
+
+/// Which of `fds` can be read within `wait` (none on error).
+fn readable(fds: &[BorrowedFd<'_>], wait: Duration) -> Vec<bool> {
+    let mut polled: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
     let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-    nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)).is_ok_and(|n| n > 0)
+    let ok = poll(&mut polled, PollTimeout::from(ms)).is_ok_and(|n| n > 0);
+    polled
+        .iter()
+        .map(|p| ok && p.revents().is_some_and(|r| r.contains(PollFlags::POLLIN)))
+        .collect()
 }
 
-/// Drivers for the hardware: listen for kernel uevents, then load modules
-/// for the devices there are (`coldplug`), then for each device that
-/// appears (a driver's own devices, USB NICs, hot-plugged virtio) as its
-/// uevent's MODALIAS says. Runs beside the agent, which takes NICs as
-/// they come.
-pub(crate) fn plug(mut loader: Loader, settled: &Path) {
+/// Whether the agent's notification says it is ready.
+fn says_ready(sock: &UnixDatagram) -> bool {
+    let mut buf = [0u8; 1024];
+    match sock.recv(&mut buf) {
+        Ok(n) => buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1"),
+        Err(_) => false,
+    }
+}
+
+/// Drivers for the hardware: listen for kernel uevents, load the drivers
+/// of the NICs and hardware RNGs there are, then, once the agent serves (its
+/// sd_notify READY=1 on `ready`; at once without one), the rest (disks,
+/// USB, input, RNGs), so that on a single CPU they do not hold the first
+/// networks back. Every device that appears (a driver's own devices, USB
+/// NICs, hot-plugged virtio) loads as its uevent's MODALIAS says. Runs
+/// beside the agent, which takes NICs as they come.
+pub(crate) fn plug(mut loader: Loader, settled: &Path, ready: Option<UnixDatagram>) {
+    let rest = |loader: &mut Loader, why: &str| {
+        let n = loader.coldplug(|a| !serving_needs(a));
+        for m in FAT.iter().chain(BUTTONS) {
+            loader.load(m);
+        }
+        info!("coldplug: {n} modules loaded for the rest of the hardware{why}");
+    };
     let mut sock = match netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_KOBJECT_UEVENT) {
         Ok(s) => s,
         Err(e) => {
@@ -207,21 +255,53 @@ pub(crate) fn plug(mut loader: Loader, settled: &Path) {
         warn!("uevents: bind: {e}");
         return;
     }
-    let n = loader.coldplug();
-    info!("coldplug: {n} modules loaded for the hardware");
+    // NICs and RNGs are PCI or virtio devices (USB NICs come with their
+    // host controller, later). The RNG first: the agent's first nft run
+    // waits for the kernel's RNG, and a NIC's driver may take most of a
+    // second (an e1000 under TCG). Each bus driver makes its devices
+    // before its load returns (virtio_pci's virtio devices): the virtio
+    // bus is read after PCI's, not left to the uevents read later.
+    let mut n = 0;
+    for pick in [is_rng, is_nic] {
+        for bus in ["pci", "virtio"] {
+            n += loader.coldplug_bus(bus, pick);
+        }
+    }
+    info!("coldplug: {n} modules loaded for the NICs and RNGs");
+    let mut rest_at = ready.as_ref().map(|_| Instant::now() + REST_WAIT);
+    if rest_at.is_none() {
+        rest(&mut loader, "");
+    }
     let mut buf = vec![0u8; 8192];
     let mut marked = false;
     loop {
-        // Settled: no uevent for QUIET after the drivers of the devices
-        // there were (and the devices those drivers made) loaded.
-        if !marked && !readable(&sock, QUIET) {
-            marked = true;
-            if let Some(dir) = settled.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            match std::fs::write(settled, b"") {
-                Ok(()) => info!("hardware settled: every NIC there is has its driver"),
-                Err(e) => warn!("{}: {e}", settled.display()),
+        let wait = rest_at.map_or(QUIET, |at| at.saturating_duration_since(Instant::now()));
+        // SAFETY: both sockets outlive this call; the fds are only polled.
+        let uevents = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
+        let fds: Vec<BorrowedFd<'_>> = match (&ready, rest_at) {
+            (Some(r), Some(_)) => vec![uevents, r.as_fd()],
+            _ => vec![uevents],
+        };
+        let can = readable(&fds, wait);
+        let is_ready = can.get(1).copied().unwrap_or(false) && ready.as_ref().is_some_and(says_ready);
+        if rest_at.is_some_and(|at| is_ready || Instant::now() >= at) {
+            rest_at = None;
+            rest(&mut loader, if is_ready { " (netagent serves)" } else { "" });
+            continue;
+        }
+        if !can.first().copied().unwrap_or(false) {
+            // Settled: no uevent for QUIET after every driver of the
+            // devices there were (and the devices those drivers made)
+            // loaded.
+            if !marked && rest_at.is_none() {
+                marked = true;
+                if let Some(dir) = settled.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                match std::fs::write(settled, b"") {
+                    Ok(()) => info!("hardware settled: every NIC there is has its driver"),
+                    Err(e) => warn!("{}: {e}", settled.display()),
+                }
             }
             continue;
         }

@@ -105,19 +105,6 @@ fn describe(cfg: &Config, src: &Source) {
     }
 }
 
-/// Check what can be checked before touching anything, so that a kernel
-/// without nf_tables or a missing nft leaves the machine as it was. It runs
-/// on a worker thread while the kernel is first read (which changes nothing).
-fn preflight(p: &Plan) -> tokio::task::JoinHandle<Result<(), fw::FirewallError>> {
-    let rules = p.ruleset.clone();
-    tokio::task::spawn_blocking(move || {
-        if rules.objects.is_empty() {
-            return Ok(());
-        }
-        fw::check(&rules)
-    })
-}
-
 /// Every network holds sockets (DHCP, DNS over UDP and TCP), and each DNS
 /// client over TCP one more: the soft limit on open files goes up to the
 /// hard one, so a busy host never runs out at the default 1,024.
@@ -135,7 +122,6 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     raise_open_files();
     describe(&cfg, &src);
     let p = plan(&cfg);
-    let preflight = preflight(&p);
 
     // One agent per state directory: a second one would fight the first
     // over the same bridges, so it stops here, before touching anything.
@@ -157,22 +143,23 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let (lease_tx, lease_rx) = watch::channel(None);
     let mut rec = Reconciler::new(nl.clone(), StateDir::new(&opts.state_dir));
     rec.wait_for_hardware(opts.hardware_settled.clone());
+    // Our table first, while the kernel is read: a host whose nft or
+    // kernel cannot take the rules is left as it was, no link touched.
+    let rules = rec.start_rules(&p);
     rec.read_whole().await?;
-    let checked = preflight.await.unwrap_or_else(|source| {
-        Err(fw::FirewallError::Worker {
-            action: "check",
-            source,
-        })
-    });
-    if let Err(e) = checked {
-        // Nothing was touched: leave no socket behind either.
-        if calls.is_some() {
-            let _ = std::fs::remove_file(&socket);
+    let loaded = match rec.finish_rules(rules).await {
+        Ok(n) => n,
+        Err(e) => {
+            // Nothing was touched: leave no socket behind either.
+            if calls.is_some() {
+                let _ = std::fs::remove_file(&socket);
+            }
+            return Err(e.into());
         }
-        return Err(e.into());
-    }
+    };
 
-    let first = rec.apply(&p, None, Scope::All).await?;
+    let mut first = rec.apply(&p, None, Scope::All).await?;
+    first.changes += loaded;
     if let Some(e) = first
         .errors
         .iter()

@@ -74,32 +74,52 @@ pub(crate) struct Report {
     pub(crate) errors: Vec<ReconcileError>,
 }
 
+/// What a firewall step did: whether it replaced the table, the ruleset
+/// generation at which the table is known right (None after a replace:
+/// the next pass checks), and the digest of the rules in it, when known.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    replaced: bool,
+    verified: Option<u32>,
+    loaded: Option<u64>,
+}
+
 /// Replace our table when it is missing, its rules were changed behind our
-/// back, or the plan's rules changed (`stale`, after a reload). `verified`
-/// is the ruleset generation at which our table was last found right: if
-/// nothing in nf_tables changed since, there is nothing to look at.
-/// Returns whether it replaced the table, and the generation at which the
-/// table is now known right (None after a replace: the next pass checks).
+/// back, or it holds other rules than the plan's: a reload's (`stale`), or
+/// an earlier run's with another config (`loaded`, the digest of what was
+/// last loaded, differs). `verified` is the ruleset generation at which our
+/// table was last found right: if nothing in nf_tables changed since,
+/// there is nothing to look at.
 fn firewall(
     ruleset: &nftables::schema::Nftables<'static>,
     stale: bool,
     verified: Option<u32>,
-) -> Result<(bool, Option<u32>), fw::FirewallError> {
+    loaded: Option<u64>,
+) -> Result<Rules, fw::FirewallError> {
     let kernel_err = |action, source| fw::FirewallError::Kernel { action, source };
     let gen = fw_kernel::generation().map_err(|e| kernel_err("read the generation", e))?;
     if !stale && verified == Some(gen) {
-        return Ok((false, verified));
+        return Ok(Rules {
+            replaced: false,
+            verified,
+            loaded,
+        });
     }
     let want = fw::count_rules(ruleset);
     let empty = ruleset.objects.is_empty();
+    let digest = fw::digest(ruleset);
     let have = fw_kernel::rule_count(TABLE).map_err(|e| kernel_err("list", e))?;
     let ok = !stale
         && match have {
             None => empty,
-            Some(n) => !empty && n == want,
+            Some(n) => !empty && n == want && loaded == Some(digest),
         };
     if ok {
-        return Ok((false, Some(gen)));
+        return Ok(Rules {
+            replaced: false,
+            verified: Some(gen),
+            loaded: Some(digest),
+        });
     }
     fw::apply(ruleset)?;
     if empty {
@@ -110,10 +130,14 @@ fn firewall(
             if have.is_some() { "replaced" } else { "loaded" }
         );
     }
-    Ok((true, None))
+    Ok(Rules {
+        replaced: true,
+        verified: None,
+        loaded: Some(digest),
+    })
 }
 
-type FirewallJob = tokio::task::JoinHandle<Result<(bool, Option<u32>), fw::FirewallError>>;
+pub(crate) type FirewallJob = tokio::task::JoinHandle<Result<Rules, fw::FirewallError>>;
 
 pub(crate) struct Reconciler {
     nl: Netlink,
@@ -122,11 +146,14 @@ pub(crate) struct Reconciler {
     uplink: Option<String>,
     owned: BTreeSet<String>,
     /// The plan's rules changed (a reload) and are not in the kernel yet.
-    /// False at start: the first pass adopts a matching table left by an
-    /// earlier run.
+    /// False at start: a table an earlier run left with the same rules
+    /// (`loaded`) is kept.
     rules_stale: bool,
     /// The nf_tables generation at which our table was last found right.
     verified: Option<u32>,
+    /// The digest of the rules last loaded into our table (kept in the
+    /// state directory across restarts).
+    loaded: Option<u64>,
     /// The kernel as last read (and as our own changes left it), so an
     /// event reads again only what it says changed.
     kernel: Option<Kernel>,
@@ -146,6 +173,7 @@ pub(crate) struct Reconciler {
 impl Reconciler {
     pub(crate) fn new(nl: Netlink, state: StateDir) -> Self {
         let owned = state.owned_bridges();
+        let loaded = state.rules_digest();
         Reconciler {
             nl,
             state,
@@ -153,6 +181,7 @@ impl Reconciler {
             owned,
             rules_stale: false,
             verified: None,
+            loaded,
             kernel: None,
             fresh: false,
             ifindex: HashMap::new(),
@@ -391,8 +420,35 @@ impl Reconciler {
     /// burst is never kept waiting behind it.
     fn start_firewall(&self, plan: &Plan) -> FirewallJob {
         let ruleset = plan.ruleset.clone();
-        let (stale, verified) = (self.rules_stale, self.verified);
-        tokio::task::spawn_blocking(move || firewall(&ruleset, stale, verified))
+        let (stale, verified, loaded) = (self.rules_stale, self.verified, self.loaded);
+        tokio::task::spawn_blocking(move || firewall(&ruleset, stale, verified, loaded))
+    }
+
+    /// Our table as the plan wants it, before any link is touched: at
+    /// start, a host whose nft or kernel cannot take the rules is left as
+    /// it was (nft loads a batch whole or not at all). The kernel is read
+    /// meanwhile (`read_whole`); `finish_rules` waits for it.
+    pub(crate) fn start_rules(&self, plan: &Plan) -> FirewallJob {
+        self.start_firewall(plan)
+    }
+
+    /// The end of `start_rules`: the changes made (0 or 1), or why the
+    /// rules could not be loaded.
+    pub(crate) async fn finish_rules(&mut self, job: FirewallJob) -> Result<usize, fw::FirewallError> {
+        let rules = job.await.unwrap_or_else(|source| {
+            Err(fw::FirewallError::Worker {
+                action: "replace",
+                source,
+            })
+        })?;
+        self.verified = rules.verified;
+        let mut report = Report::default();
+        self.note_loaded(rules.loaded, &mut report);
+        // A digest not kept costs one more replace at the next start.
+        for e in report.errors {
+            warn!("{e}");
+        }
+        Ok(usize::from(rules.replaced))
     }
 
     async fn finish_firewall(&mut self, job: FirewallJob, report: &mut Report) {
@@ -403,13 +459,28 @@ impl Reconciler {
             })
         });
         match result {
-            Ok((changed, verified)) => {
-                report.changes += usize::from(changed);
+            Ok(rules) => {
+                report.changes += usize::from(rules.replaced);
                 self.rules_stale = false;
-                self.verified = verified;
+                self.verified = rules.verified;
+                self.note_loaded(rules.loaded, report);
             }
             Err(e) => {
                 self.verified = None;
+                report.errors.push(e.into());
+            }
+        }
+    }
+
+    /// Keep the digest of the table's rules, here and in the state
+    /// directory when it changed.
+    fn note_loaded(&mut self, loaded: Option<u64>, report: &mut Report) {
+        if loaded.is_none() || loaded == self.loaded {
+            return;
+        }
+        self.loaded = loaded;
+        if let Some(d) = loaded {
+            if let Err(e) = self.state.set_rules_digest(d) {
                 report.errors.push(e.into());
             }
         }

@@ -5,6 +5,9 @@
 //! - `bridges.json`: the bridges netagent created, so that a bridge dropped
 //!   from the config is deleted even after a restart, and a bridge someone
 //!   else made is never deleted.
+//! - `rules.digest`: the digest of the ruleset last loaded into our nft
+//!   table, so that a restart with a config whose rules differ (even in
+//!   content only) replaces the table, and one with the same rules leaves it.
 //!
 //! Writes go to a temporary file that is renamed over the old one, so a crash
 //! at any moment leaves either the old or the new file, never half of one.
@@ -41,17 +44,31 @@ impl StateDir {
         crate::util::fs::write_atomic(&self.path("bridges.json"), &body)
     }
 
+    pub(crate) fn rules_digest(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(self.path("rules.digest")).ok()?;
+        u64::from_str_radix(text.trim(), 16).ok()
+    }
+
+    pub(crate) fn set_rules_digest(&self, digest: u64) -> Result<(), StateError> {
+        crate::util::fs::write_atomic(&self.path("rules.digest"), format!("{digest:016x}\n").as_bytes())
+    }
+
     pub(crate) fn clear(&self) -> Result<(), StateError> {
-        let p = self.path("bridges.json");
-        match std::fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(StateError {
-                path: p.display().to_string(),
-                action: "remove",
-                err,
-            }),
+        for name in ["bridges.json", "rules.digest"] {
+            let p = self.path(name);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(StateError {
+                        path: p.display().to_string(),
+                        action: "remove",
+                        err,
+                    })
+                }
+            }
         }
+        Ok(())
     }
 }
 
@@ -67,8 +84,12 @@ mod tests {
         let set: BTreeSet<String> = ["virbr0".to_string(), "virbr1".to_string()].into();
         s.set_owned_bridges(&set).unwrap();
         assert_eq!(s.owned_bridges(), set);
+        assert_eq!(s.rules_digest(), None);
+        s.set_rules_digest(0x0123_4567_89ab_cdef).unwrap();
+        assert_eq!(s.rules_digest(), Some(0x0123_4567_89ab_cdef));
         s.clear().unwrap();
         assert!(s.owned_bridges().is_empty());
+        assert_eq!(s.rules_digest(), None);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

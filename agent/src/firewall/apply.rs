@@ -94,14 +94,6 @@ fn classify(action: &'static str, e: NftablesError) -> FirewallError {
     }
 }
 
-/// `nft -c`: would the kernel take this batch? Changes nothing. At start
-/// the probe's small ruleset stands in for the plan's (see probe.rs).
-pub(crate) fn check(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
-    let probe = super::probe::ruleset();
-    let batch = replace_batch(probe.as_ref().unwrap_or(ruleset));
-    helper::apply_ruleset_with_args(&batch, helper::DEFAULT_NFT, ["-c"]).map_err(|e| classify("check", e))
-}
-
 pub(crate) fn apply(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
     helper::apply_ruleset_with_args(&replace_batch(ruleset), helper::DEFAULT_NFT, helper::DEFAULT_ARGS)
         .map_err(|e| classify("replace", e))
@@ -111,6 +103,15 @@ pub(crate) fn apply(ruleset: &Nftables<'static>) -> Result<(), FirewallError> {
 pub(crate) fn remove() -> Result<(), FirewallError> {
     apply(&Nftables {
         objects: Cow::Owned(Vec::new()),
+    })
+}
+
+/// A digest of the ruleset's JSON (FNV-1a, stable across builds): equal
+/// digests mean the table loaded earlier is this one.
+pub(crate) fn digest(rs: &Nftables<'_>) -> u64 {
+    let json = serde_json::to_vec(rs).unwrap_or_default();
+    json.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 

@@ -3,7 +3,6 @@
 
 pub(crate) mod apply;
 pub(crate) mod kernel;
-mod probe;
 pub mod render;
 pub(crate) mod ruleset;
 pub(crate) mod watch;
