@@ -117,7 +117,7 @@ BENCH_PKGS := kea-dhcp4-server kea-admin dnsmasq-base unbound dnsperf bind9-dnsu
 bench-deps:
 	$(call apt_install,$(BENCH_PKGS))
 
-bench: deps bench-deps static
+bench: deps bench-deps static $(if $(filter boot,$(BENCH)),image)
 	bench/run.sh $(BENCH)
 
 # Host mode: the static binary, the systemd unit and, if there is none yet,

@@ -6,11 +6,13 @@
 #   bench/run.sh [dhcp] [dns]        (default: both)
 #   bench/run.sh scale               (netagent alone: idle cost by host size)
 #   bench/run.sh newguest            (a new VM's tap to its first DHCPACK)
+#   bench/run.sh boot                (the appliance: PID 1 to serving, beside a busybox floor)
 # Env: DUR, RATES, CLIENTS, REPS as the harness takes them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [ "${*:-}" = scale ] && exec "$ROOT/bench/scale.sh"
 [ "${*:-}" = newguest ] && exec "$ROOT/bench/newguest.sh"
+[ "${*:-}" = boot ] && exec "$ROOT/bench/bootfloor.sh"
 H=${BENCH_HARNESS:-$ROOT/../shared/bench}
 [ -d "$H" ] || H=$ROOT/../../shared/bench
 [ -x "$H/dhcp.sh" ] || { echo "benchmark harness not found (set BENCH_HARNESS)" >&2; exit 1; }
