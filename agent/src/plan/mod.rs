@@ -136,7 +136,13 @@ pub fn stable_mac(bridge: &str) -> MacAddr {
 
 fn sysctls(cfg: &Config) -> Vec<Sysctl> {
     let mut out = Vec::new();
-    if cfg.networks.iter().any(|n| n.kind.needs_uplink()) {
+    // As libvirt: forwarding on for every virtual network but an isolated
+    // one (an open network's guests are routed too, with no rules at all).
+    if cfg
+        .networks
+        .iter()
+        .any(|n| matches!(n.kind, Kind::Nat | Kind::Route | Kind::Open))
+    {
         out.push(Sysctl {
             path: "net/ipv4/ip_forward".into(),
             value: "1".into(),

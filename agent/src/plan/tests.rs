@@ -214,3 +214,15 @@ fn bridges_get_a_stable_mac_unless_they_share_a_nic() {
     let c = cfg("[uplink]\ninterface = \"br0\"\n[[network]]\nname = \"l\"\nkind = \"bridge\"\nbridge = \"br0\"\nports = [\"eth0\"]\n");
     assert_eq!(plan(&c).bridges[0].mac, None);
 }
+
+#[test]
+fn every_kind_but_isolated_and_bridge_turns_forwarding_on_as_libvirt_does() {
+    for (kind, on) in [("nat", true), ("route", true), ("open", true), ("isolated", false)] {
+        let p = plan(&net(kind, ""));
+        let has = p
+            .sysctls
+            .iter()
+            .any(|s| s.path == "net/ipv4/ip_forward" && s.value == "1");
+        assert_eq!(has, on, "{kind}");
+    }
+}
