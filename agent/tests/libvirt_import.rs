@@ -26,7 +26,9 @@ fn doc(name: &str) -> (String, String) {
 #[test]
 fn imports_match_golden_files_and_pass_the_check() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    for name in ["default", "routed", "isolated", "bridge", "full"] {
+    for name in [
+        "default", "routed", "isolated", "bridge", "full", "nat-dev", "open",
+    ] {
         let out = import(&[doc(name)], &HashMap::new()).unwrap_or_else(|e| panic!("{name}.xml: {e}"));
         let cfg = config::parse(&out.toml, "imported.toml")
             .unwrap_or_else(|p| panic!("{name}.xml imports to a config that fails the check:\n{p}"));
@@ -151,7 +153,8 @@ fn several_files_become_one_config_and_macvtap_is_refused() {
     assert_eq!(cfg.networks[1].bridge, "virbr1");
     assert!(out.warnings.iter().any(|w| w.contains("bridge virbr1 chosen")));
 
-    let e = import(&[doc("macvtap")], &HashMap::new()).expect_err("macvtap has no equivalent");
+    let e = import(&[doc("macvtap")], &HashMap::new())
+        .expect_err("macvtap has no equivalent, and nothing else is there");
     assert!(e.contains("macvtap"), "{e}");
     // Two networks on one subnet: the check's problem, not a silent output.
     let e = import(&[doc("default"), doc("routed")], &HashMap::new()).expect_err("overlapping subnets");
@@ -179,4 +182,103 @@ fn the_command_prints_toml_and_warnings() {
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// libvirt's `<forward dev>`, `forwardPlainNames='no'` and `localPtr='yes'`
+/// are imported as what they do; a host bridge's STP is left to the host.
+#[test]
+fn forward_dev_plain_names_local_ptr_and_host_bridges() {
+    let out = import(&[doc("nat-dev")], &HashMap::new()).expect("import");
+    let cfg = config::parse(&out.toml, "imported.toml").expect("valid");
+    let n = &cfg.networks[0];
+    assert_eq!(n.egress.as_deref(), Some("eth1"));
+    let dns = n.dns.as_ref().expect("dns");
+    assert!(!dns.forward_plain_names && dns.local_ptr);
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("<bridge delay='5'>") && w.contains("forward delay of 0")),
+        "{:?}",
+        out.warnings
+    );
+    assert!(!out
+        .warnings
+        .iter()
+        .any(|w| w.contains("localPtr") || w.contains("forwardPlainNames")));
+    // By default plain names go upstream, as libvirt's dnsmasq sends them.
+    let d = import(&[doc("default")], &HashMap::new()).expect("import");
+    let cfg = config::parse(&d.toml, "imported.toml").expect("valid");
+    let dns = cfg.networks[0].dns.as_ref().expect("dns");
+    assert!(dns.forward_plain_names && !dns.local_ptr);
+    // The admin's bridge: nothing written that would change its STP.
+    let b = import(&[doc("bridge")], &HashMap::new()).expect("import");
+    let cfg = config::parse(&b.toml, "imported.toml").expect("valid");
+    assert_eq!(cfg.networks[0].stp, None);
+    let p = netagent::plan::plan(&cfg);
+    assert!(p.bridges[0].keep_stp);
+}
+
+#[test]
+fn bad_prefixes_and_netmasks_are_named() {
+    let with = |attrs: &str| {
+        let xml = format!("<network><name>x</name><forward/><bridge name='virbr9'/><ip address='10.9.0.1' {attrs}/></network>");
+        import(&[("x.xml".to_string(), xml)], &HashMap::new()).expect_err("refused")
+    };
+    let e = with("prefix='33'");
+    assert!(e.contains("prefix='33' is not a prefix length"), "{e}");
+    let e = with("netmask='255.0.255.0'");
+    assert!(e.contains("netmask='255.0.255.0' is not contiguous"), "{e}");
+    let e = import(
+        &[(
+            "i.xml".to_string(),
+            "<network><name>i</name><bridge name='virbr9'/></network>".to_string(),
+        )],
+        &HashMap::new(),
+    )
+    .expect_err("no address");
+    assert!(e.contains("an isolated network needs"), "{e}");
+}
+
+/// One network that cannot be imported does not take the others down: they
+/// are written, the refused one is named, the exit status is 2; `-o` writes
+/// atomically and leaves the old file whole when nothing can be imported.
+#[test]
+fn a_refused_network_does_not_fail_the_others_and_output_is_atomic() {
+    let out = import(&[doc("default"), doc("macvtap")], &HashMap::new()).expect("import");
+    assert_eq!(out.refused.len(), 1);
+    assert!(out.refused[0].contains("macvtap.xml") && out.refused[0].contains("macvtap"));
+    assert!(out.toml.contains("Networks NOT imported") && out.toml.contains("macvtap.xml"));
+    let cfg = config::parse(&out.toml, "imported.toml").expect("valid");
+    assert_eq!(cfg.networks.len(), 1);
+
+    let dir = std::env::temp_dir().join(format!("netagent-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let target = dir.join("netagent.toml");
+    std::fs::write(&target, "# the old config\n").expect("write");
+    let run = |files: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_netagent"))
+            .arg("import-libvirt")
+            .arg("-o")
+            .arg(&target)
+            .args(files.iter().map(|f| super_dir(f)))
+            .output()
+            .expect("run")
+    };
+    let o = run(&["macvtap.xml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("read"),
+        "# the old config\n"
+    );
+    let o = run(&["default.xml", "macvtap.xml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("macvtap.xml"));
+    let written = std::fs::read_to_string(&target).expect("read");
+    config::parse(&written, "netagent.toml").expect("the written file is a valid config");
+    assert!(written.contains("name = \"default\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn super_dir(f: &str) -> PathBuf {
+    dir().join(f)
 }

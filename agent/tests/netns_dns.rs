@@ -68,6 +68,10 @@ impl Upstream {
                 "--address=/www.upstream.test/10.99.0.80",
                 "--local=/upstream.test/",
                 "--txt-record=hello.upstream.test,from upstream",
+                // What only upstream knows: a plain name and a reverse
+                // name in the guests' subnet.
+                "--address=/printer/10.99.0.81",
+                "--ptr-record=99.0.77.10.in-addr.arpa,known-upstream.test",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -186,8 +190,14 @@ fn netns_dns_answers_guests_forwards_and_never_serves_the_uplink_side() {
 
     // Local-only: an unknown name in the domain is NXDOMAIN, not forwarded.
     assert!(dig(ns, "10.77.0.1", &["nosuch.lab"]).contains("status: NXDOMAIN"));
-    // A plain name without a dot never goes upstream.
-    assert!(dig(ns, "10.77.0.1", &["printer"]).contains("status: NXDOMAIN"));
+    // As libvirt's dnsmasq: a plain name that is not local goes upstream,
+    // and so does a reverse name in the subnet netagent does not know
+    // (forward_plain_names and local_ptr at their defaults).
+    assert_eq!(short(ns, "10.77.0.1", &["printer"]), "10.99.0.81");
+    assert_eq!(
+        short(ns, "10.77.0.1", &["-x", "10.77.0.99"]),
+        "known-upstream.test."
+    );
 
     // Forwarded (past the dead first upstream) to the upstream's own zone.
     assert_eq!(short(ns, "10.77.0.1", &["www.upstream.test"]), "10.99.0.80");
@@ -471,7 +481,13 @@ fn netns_dns_a_flood_toward_a_black_holed_upstream_stops_nothing_else() {
 #[test]
 fn netns_dns_local_zone_answers_as_the_rfcs_say() {
     need_root!("netns_dns_local_zone_answers_as_the_rfcs_say");
-    let (t, _agent, asker) = stage(NETWORKS);
+    // The subnet's reverse zone is netagent's alone (libvirt's
+    // localPtr='yes'), and plain names stay local (forwardPlainNames='no').
+    let cfg = NETWORKS.replace(
+        "local_only = true\n",
+        "local_only = true\nlocal_ptr = true\nforward_plain_names = false\n",
+    );
+    let (t, _agent, asker) = stage(&cfg);
     let ns = &t.g(asker).ns;
     let q = |args: &[&str]| dig(ns, "10.77.0.1", args);
     let authority_soa = |o: &str| o.lines().any(|l| l.starts_with("lab.") && l.contains("\tSOA\t"));
@@ -489,6 +505,7 @@ fn netns_dns_local_zone_answers_as_the_rfcs_say() {
         rev.contains("status: NXDOMAIN") && rev.contains("0.77.10.in-addr.arpa.") && rev.contains("\tSOA\t"),
         "{rev}"
     );
+    assert!(q(&["printer"]).contains("status: NXDOMAIN"));
 
     assert!(short(ns, "10.77.0.1", &["lab", "SOA"]).starts_with("virbr0.lab. hostmaster.lab. 1 "));
     assert_eq!(short(ns, "10.77.0.1", &["lab", "NS"]), "virbr0.lab.");

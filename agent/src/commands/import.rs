@@ -12,6 +12,10 @@ pub(crate) struct ImportLibvirt {
     /// first keeps, by name, the guest taps on its bridge now.
     #[arg(long)]
     keep_taps: bool,
+    /// Write the config to FILE (atomically: the old file stays whole
+    /// until the new one is complete) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 impl ImportLibvirt {
@@ -35,7 +39,21 @@ impl ImportLibvirt {
         for w in &out.warnings {
             eprintln!("warning: {w}");
         }
-        print!("{}", out.toml);
-        Ok(())
+        match &self.output {
+            Some(path) => {
+                netagent::util::fs::write_atomic(path, out.toml.as_bytes())
+                    .map_err(|e| CmdError::Import(e.to_string()))?;
+                eprintln!("netagent import-libvirt: wrote {}", path.display());
+            }
+            None => print!("{}", out.toml),
+        }
+        if out.refused.is_empty() {
+            Ok(())
+        } else {
+            Err(CmdError::Import(format!(
+                "not imported (the others were):\n{}",
+                out.refused.join("\n")
+            )))
+        }
     }
 }

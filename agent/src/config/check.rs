@@ -338,6 +338,17 @@ impl Checker<'_, '_> {
             }
         }
         let port_isolation = n.port_isolation.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
+        let egress = n.egress.as_ref().and_then(|v| {
+            if !kind.needs_uplink() {
+                self.c.add(
+                    v.span(),
+                    f("egress"),
+                    format!("egress limits where a NAT or routed network's traffic leaves; a {kind} network has no such rules: remove it"),
+                );
+                return None;
+            }
+            self.ifname(v, &f("egress"))
+        });
         let adopt = n.adopt.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
         let serve_lan = n.serve_lan.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
         if let (Some(v), true, false) = (&n.serve_lan, serve_lan, kind == Kind::Bridge) {
@@ -440,6 +451,7 @@ impl Checker<'_, '_> {
             stp,
             ports,
             port_isolation,
+            egress,
             adopt,
             serve_lan,
             routes,
@@ -861,6 +873,12 @@ impl Checker<'_, '_> {
                 );
             }
         }
+        let forward_plain_names = d
+            .forward_plain_names
+            .as_ref()
+            .map(|v| *v.get_ref())
+            .unwrap_or(true);
+        let local_ptr = d.local_ptr.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
         let mut forwarders = Vec::new();
         for (i, fw) in d.forwarder.iter().enumerate() {
             let fi = format!("{field}.forwarder[{i}]");
@@ -1004,6 +1022,8 @@ impl Checker<'_, '_> {
             enabled,
             domain,
             local_only,
+            forward_plain_names,
+            local_ptr,
             forwarders,
             hosts,
             srv,

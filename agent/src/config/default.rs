@@ -28,6 +28,7 @@ pub fn default_config() -> Config {
             stp: None,
             ports: vec!["vnet*".into(), ALL_NICS.into()],
             port_isolation: false,
+            egress: None,
             adopt: false,
             serve_lan: false,
             routes: Vec::new(),

@@ -28,6 +28,7 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
         ("stp", n.stp_on().to_string()),
         ("ports", list(&n.ports)),
         ("port_isolation", n.port_isolation.to_string()),
+        ("egress", n.egress.clone().unwrap_or_else(|| "any".into())),
         ("adopt", n.adopt.to_string()),
         ("serve_lan", n.serve_lan.to_string()),
         (
@@ -87,7 +88,13 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
         Some(d) if d.enabled => {
             out.push((
                 "dns",
-                format!("domain {} local_only {}", opt(&d.domain), d.local_only),
+                format!(
+                    "domain {} local_only {} forward_plain_names {} local_ptr {}",
+                    opt(&d.domain),
+                    d.local_only,
+                    d.forward_plain_names,
+                    d.local_ptr
+                ),
             ));
             out.push(("dns.forwarder", format!("{:?}", d.forwarders)));
             out.push(("dns records", format!("{:?} {:?} {:?}", d.hosts, d.srv, d.txt)));

@@ -114,6 +114,10 @@ pub struct Network {
     /// but the uplink.
     pub ports: Vec<String>,
     pub port_isolation: bool,
+    /// The one interface this network's traffic may leave by (libvirt's
+    /// `<forward dev='eth1'>`): forwarding and NAT go out of it only, never
+    /// out of a VPN or a management NIC. None: any interface.
+    pub egress: Option<String>,
     /// Take over a bridge of this name that exists and that netagent did not
     /// create (a bridge libvirt or the host's tools made). Without it such a
     /// bridge is refused, so a typo cannot take over `docker0`.
@@ -285,6 +289,13 @@ pub struct Dns {
     pub enabled: bool,
     pub domain: Option<String>,
     pub local_only: bool,
+    /// Names without a dot that are not local go upstream (libvirt's
+    /// `forwardPlainNames`, on unless it says 'no'); off, they get NXDOMAIN.
+    pub forward_plain_names: bool,
+    /// The subnet's reverse names netagent does not know get NXDOMAIN
+    /// (libvirt's `localPtr='yes'`); off, they go upstream as libvirt's
+    /// dnsmasq sends them.
+    pub local_ptr: bool,
     pub forwarders: Vec<Forwarder>,
     pub hosts: Vec<DnsHost>,
     pub srv: Vec<Srv>,
@@ -297,6 +308,8 @@ impl Dns {
             enabled: true,
             domain: None,
             local_only: false,
+            forward_plain_names: true,
+            local_ptr: false,
             forwarders: Vec::new(),
             hosts: Vec::new(),
             srv: Vec::new(),

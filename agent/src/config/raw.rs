@@ -40,6 +40,7 @@ pub(super) struct RawNetwork {
     #[serde(default)]
     pub ports: Vec<S<String>>,
     pub port_isolation: Option<S<bool>>,
+    pub egress: Option<S<String>>,
     pub adopt: Option<S<bool>>,
     pub serve_lan: Option<S<bool>>,
     #[serde(default)]
@@ -123,6 +124,8 @@ pub(super) struct RawDns {
     pub enabled: Option<S<bool>>,
     pub domain: Option<S<String>>,
     pub local_only: Option<S<bool>>,
+    pub forward_plain_names: Option<S<bool>>,
+    pub local_ptr: Option<S<bool>>,
     #[serde(default)]
     pub forwarder: Vec<S<RawForwarder>>,
     #[serde(default)]

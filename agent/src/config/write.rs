@@ -83,6 +83,9 @@ fn network(o: &mut String, n: &Network) {
     if n.port_isolation {
         o.push_str("port_isolation = true\n");
     }
+    if let Some(e) = &n.egress {
+        let _ = writeln!(o, "egress = {}", q(e));
+    }
     if n.adopt {
         o.push_str("adopt = true\n");
     }
@@ -174,6 +177,12 @@ fn dns(o: &mut String, d: &Dns) {
     }
     if d.local_only {
         o.push_str("local_only = true\n");
+    }
+    if !d.forward_plain_names {
+        o.push_str("forward_plain_names = false\n");
+    }
+    if d.local_ptr {
+        o.push_str("local_ptr = true\n");
     }
     for f in &d.forwarders {
         o.push_str("\n[[network.dns.forwarder]]\n");

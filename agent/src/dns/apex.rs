@@ -1,5 +1,6 @@
 //! A local zone's own records. Each network with DNS serves up to two
-//! zones: its domain (when it has one) and the reverse zone of its subnet.
+//! zones: its domain (when it has one) and, with `local_ptr`, the reverse
+//! zone of its subnet.
 //! Each zone has a SOA and an NS at its apex, so `dig lab SOA` answers; its
 //! SOA goes in the authority section of every negative answer, so caches
 //! downstream keep the NXDOMAIN or NODATA for the zone's minimum TTL
@@ -48,7 +49,10 @@ impl Apex {
 #[derive(Debug)]
 pub(crate) struct Apexes {
     forward: Option<Apex>,
-    reverse: Apex,
+    /// Only when the network answers its reverse zone alone (`local_ptr`):
+    /// otherwise the zone is upstream's and netagent only adds its guests'
+    /// names to it.
+    reverse: Option<Apex>,
     empty: HashSet<String>,
 }
 
@@ -74,11 +78,11 @@ impl Apexes {
             None => plan.interface.to_ascii_lowercase(),
         };
         let forward = domain.map(|d| Apex::new(d, &mname));
-        let reverse = Apex::new(reverse_apex(subnet), &mname);
+        let reverse = plan.local_ptr.then(|| Apex::new(reverse_apex(subnet), &mname));
         let names: HashSet<String> = plan.records.iter().map(|r| r.name.to_ascii_lowercase()).collect();
         let mut empty = HashSet::new();
         for n in &names {
-            let apex = [forward.as_ref(), Some(&reverse)]
+            let apex = [forward.as_ref(), reverse.as_ref()]
                 .into_iter()
                 .flatten()
                 .find(|a| under(n, &a.name));
@@ -103,7 +107,7 @@ impl Apexes {
 
     /// The zone `name` (lower case, no final dot) lies in, if it is ours.
     pub(crate) fn zone_of(&self, name: &str) -> Option<&Apex> {
-        [self.forward.as_ref(), Some(&self.reverse)]
+        [self.forward.as_ref(), self.reverse.as_ref()]
             .into_iter()
             .flatten()
             .find(|a| under(name, &a.name))

@@ -274,8 +274,10 @@ impl Zone {
                 Decision::Answer(typed)
             };
         }
-        // Our subnet's reverse names never leak upstream.
-        if self.reverse_zone_of_subnet(&name) {
+        // The subnet's reverse names we do not know: NXDOMAIN when the
+        // config says local_ptr (libvirt's localPtr='yes'), else upstream
+        // like any name, as libvirt's dnsmasq sends them.
+        if self.plan.local_ptr && self.reverse_zone_of_subnet(&name) {
             return Decision::NxDomain(zone);
         }
         if let Some(d) = &self.plan.domain {
@@ -286,11 +288,13 @@ impl Zone {
         if !self.plan.forward {
             return Decision::Refused;
         }
-        // Plain names without a dot are never sent upstream (dnsmasq's
-        // domain-needed): they can only be local, and they were not. The
-        // root and top-level domains are asked for their DNSSEC records
-        // (DS, DNSKEY, SOA, NS...) by validating guests: those go upstream.
-        if !(name.contains('.') || name.is_empty() || dnssec_type(qtype)) {
+        // Plain names without a dot go upstream as libvirt's dnsmasq sends
+        // them, unless the config says forward_plain_names = false
+        // (libvirt's forwardPlainNames='no'): then they can only be local,
+        // and they were not. Even then the root and top-level domains are
+        // asked for their DNSSEC records (DS, DNSKEY, SOA, NS...) by
+        // validating guests: those go upstream.
+        if !self.plan.forward_plain_names && !(name.contains('.') || name.is_empty() || dnssec_type(qtype)) {
             return Decision::NxDomain(None);
         }
         // Per-domain forwarders: the longest matching domain wins.
@@ -381,7 +385,7 @@ mod tests {
 
     #[test]
     fn a_guest_cannot_take_a_name_that_is_not_its_own() {
-        let z = zone("nat", "");
+        let z = zone("nat", "local_ptr = true\n");
         let l = LeaseNames::default();
         let ip = |s: &str| -> Ipv4Addr { s.parse().unwrap() };
         let a = |s: &str| Decision::Answer(vec![RecordData::A(ip(s))]);
@@ -419,7 +423,10 @@ mod tests {
 
     #[test]
     fn local_names_leases_and_reverse() {
-        let z = zone("nat", "[[network.dns.txt]]\nname = \"info\"\nvalue = \"hi\"\n");
+        let z = zone(
+            "nat",
+            "local_ptr = true\n[[network.dns.txt]]\nname = \"info\"\nvalue = \"hi\"\n",
+        );
         let l = LeaseNames::default();
         l.add("10.0.0.50".parse().unwrap(), "web", Some("lab"));
         let a = |ip: &str| Decision::Answer(vec![RecordData::A(ip.parse().unwrap())]);
@@ -439,7 +446,7 @@ mod tests {
             z.decide(&l, "web.lab", RecordType::AAAA, &UP),
             Decision::NoData(lab())
         );
-        // Our reverse zone never goes upstream.
+        // With local_ptr, our reverse zone never goes upstream.
         assert_eq!(
             z.decide(&l, "99.0.0.10.in-addr.arpa", RecordType::PTR, &UP),
             Decision::NxDomain(rev())
@@ -455,7 +462,7 @@ mod tests {
     fn local_only_plain_names_and_forwarders() {
         let z = zone(
             "nat",
-            "local_only = true\n[[network.dns.forwarder]]\naddr = \"198.51.100.1\"\n[[network.dns.forwarder]]\ndomain = \"corp.example\"\naddr = \"198.51.100.2\"\n[[network.dns.forwarder]]\ndomain = \"secret.example\"\n",
+            "local_only = true\nforward_plain_names = false\n[[network.dns.forwarder]]\naddr = \"198.51.100.1\"\n[[network.dns.forwarder]]\ndomain = \"corp.example\"\naddr = \"198.51.100.2\"\n[[network.dns.forwarder]]\ndomain = \"secret.example\"\n",
         );
         let l = LeaseNames::default();
         assert_eq!(
@@ -508,7 +515,7 @@ mod tests {
     fn apexes_empty_names_and_the_root_for_validators() {
         let z = zone(
             "nat",
-            "[[network.dns.srv]]\nservice = \"http\"\nprotocol = \"tcp\"\ntarget = \"db\"\nport = 80\n",
+            "local_ptr = true\nforward_plain_names = false\n[[network.dns.srv]]\nservice = \"http\"\nprotocol = \"tcp\"\ntarget = \"db\"\nport = 80\n",
         );
         let l = LeaseNames::default();
         let apex = lab().unwrap();
@@ -544,6 +551,37 @@ mod tests {
         assert_eq!(
             z.decide(&l, "printer", RecordType::A, &UP),
             Decision::NxDomain(None)
+        );
+    }
+
+    /// As libvirt's dnsmasq: a name without a dot that is not local goes
+    /// upstream, and so does a reverse name in the subnet netagent does
+    /// not know; a guest's own reverse name is still answered here.
+    #[test]
+    fn plain_names_and_unknown_reverse_names_go_upstream_as_in_libvirt() {
+        let z = zone("nat", "");
+        let l = LeaseNames::default();
+        l.add("10.0.0.50".parse().unwrap(), "web", Some("lab"));
+        assert_eq!(
+            z.decide(&l, "printer", RecordType::A, &UP),
+            Decision::Forward(UP.to_vec())
+        );
+        assert_eq!(
+            z.decide(&l, "99.0.0.10.in-addr.arpa", RecordType::PTR, &UP),
+            Decision::Forward(UP.to_vec())
+        );
+        assert_eq!(
+            z.decide(&l, "50.0.0.10.in-addr.arpa", RecordType::PTR, &UP),
+            Decision::Answer(vec![RecordData::Ptr("web.lab".into())])
+        );
+        assert_eq!(
+            z.decide(&l, "0.0.10.in-addr.arpa", RecordType::SOA, &UP),
+            Decision::Forward(UP.to_vec())
+        );
+        // Local names still win over upstream.
+        assert_eq!(
+            z.decide(&l, "web", RecordType::A, &UP),
+            Decision::Answer(vec![RecordData::A("10.0.0.50".parse().unwrap())])
         );
     }
 }

@@ -237,27 +237,35 @@ fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
         }
         // iifname "virbr0" oifname "virbr0" accept
         b.rule("guest_cross", vec![iif(br), oif(br), accept()]);
+        // With an egress (libvirt's <forward dev=...>), traffic comes in
+        // and goes out by that interface only: [iifname "eth1"].
+        let from_egress = || n.egress.as_deref().map(iif).into_iter();
         for &net in &inside {
             match n.kind {
                 Kind::Nat => {
-                    // oifname "virbr0" ip daddr 192.168.122.0/24 ct state established,related accept
+                    // [iifname "eth1"] oifname "virbr0" ip daddr 192.168.122.0/24 ct state established,related accept
                     b.rule(
                         "guest_input",
-                        vec![
-                            oif(br),
-                            daddr(net),
-                            m(
-                                ct("state"),
-                                Operator::IN,
-                                Expression::List(vec![s("established"), s("related")]),
-                            ),
-                            accept(),
-                        ],
+                        from_egress()
+                            .chain([
+                                oif(br),
+                                daddr(net),
+                                m(
+                                    ct("state"),
+                                    Operator::IN,
+                                    Expression::List(vec![s("established"), s("related")]),
+                                ),
+                                accept(),
+                            ])
+                            .collect(),
                     );
                 }
                 Kind::Route => {
-                    // oifname "virbr1" ip daddr 192.168.100.0/24 accept
-                    b.rule("guest_input", vec![oif(br), daddr(net), accept()]);
+                    // [iifname "eth1"] oifname "virbr1" ip daddr 192.168.100.0/24 accept
+                    b.rule(
+                        "guest_input",
+                        from_egress().chain([oif(br), daddr(net), accept()]).collect(),
+                    );
                 }
                 _ => {}
             }
@@ -274,8 +282,15 @@ fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
         b.rule("guest_input", vec![oif(br), reject()]);
         if n.kind != Kind::Isolated {
             for &net in &inside {
-                // iifname "virbr0" ip saddr 192.168.122.0/24 accept
-                b.rule("guest_output", vec![iif(br), saddr(net), accept()]);
+                // iifname "virbr0" [oifname "eth1"] ip saddr 192.168.122.0/24 accept
+                let to_egress = n.egress.as_deref().map(oif);
+                b.rule(
+                    "guest_output",
+                    std::iter::once(iif(br))
+                        .chain(to_egress)
+                        .chain([saddr(net), accept()])
+                        .collect(),
+                );
             }
         }
         // iifname "virbr0" reject   (spoofed sources; everything, if isolated)
@@ -426,6 +441,8 @@ fn nat_chain(b: &mut Builder, nets: &[&BridgePlan]) {
             continue;
         };
         let nat = n.nat.clone().unwrap_or_default();
+        // [oifname "eth1"]: NAT only what leaves by the egress.
+        let to_egress = || n.egress.as_deref().map(oif).into_iter();
         for sub in std::iter::once(own).chain(n.routes.iter().map(|r| r.to)) {
             // ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 return
             let mcast = Ipv4Net::new([224, 0, 0, 0].into(), 24).unwrap_or_default();
@@ -473,16 +490,21 @@ fn nat_chain(b: &mut Builder, nets: &[&BridgePlan]) {
                 // meta l4proto tcp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade to :1024-65535
                 b.rule(
                     "postrouting",
-                    vec![
-                        m(meta(MetaKey::L4proto), Operator::EQ, s(proto)),
-                        saddr(sub),
-                        not_local.clone(),
-                        to(Some(ports.clone())),
-                    ],
+                    to_egress()
+                        .chain([
+                            m(meta(MetaKey::L4proto), Operator::EQ, s(proto)),
+                            saddr(sub),
+                            not_local.clone(),
+                            to(Some(ports.clone())),
+                        ])
+                        .collect(),
                 );
             }
             // ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade
-            b.rule("postrouting", vec![saddr(sub), not_local, to(None)]);
+            b.rule(
+                "postrouting",
+                to_egress().chain([saddr(sub), not_local, to(None)]).collect(),
+            );
         }
     }
 }

@@ -18,15 +18,27 @@ use crate::config::{self, Addressing, Config, Kind, Uplink, UplinkInterface};
 pub struct Output {
     pub toml: String,
     pub warnings: Vec<String>,
+    /// The documents that could not be imported (a macvtap or hostdev
+    /// network...), each with why: the others are in `toml`.
+    pub refused: Vec<String>,
 }
 
-/// Import the documents (name, XML text); `name` labels errors.
+/// Import the documents (name, XML text); `name` labels errors. A document
+/// that cannot be imported is named in `refused` and the rest go on; Err
+/// only when none could be, or the rest do not fit together.
 /// `attached` is what the kernel has on each bridge now (bridge -> ports),
 /// empty unless the user asked to keep the taps where libvirt put them.
 pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>) -> Result<Output, String> {
     let mut imported = Vec::new();
+    let mut refused = Vec::new();
     for (file, xml) in docs {
-        imported.push(network::import(xml).map_err(|e| format!("{file}: {e}"))?);
+        match network::import(xml) {
+            Ok(i) => imported.push(i),
+            Err(e) => refused.push(format!("{file}: {e}")),
+        }
+    }
+    if imported.is_empty() {
+        return Err(refused.join("\n"));
     }
     let mut warnings: Vec<String> = Vec::new();
     let mut nets: Vec<config::Network> = Vec::new();
@@ -94,7 +106,7 @@ pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>
         Some(d) => {
             if devs.iter().any(|x| x != d) {
                 warnings.push(format!(
-                    "networks forward out of different devices ({}); netagent has one uplink: {d}",
+                    "networks forward out of different devices ({}); netagent's uplink (its DHCP client, its default route) is {d}, and each network's traffic still leaves by its own device (egress)",
                     devs.join(", ")
                 ));
             }
@@ -114,6 +126,12 @@ pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>
 
     let mut toml = String::from("# Imported from libvirt by `netagent import-libvirt`.\n");
     toml.push_str("# The uplink is left to the host's own network tools (address = \"host\").\n");
+    if !refused.is_empty() {
+        toml.push_str("#\n# Networks NOT imported:\n");
+        for r in &refused {
+            toml.push_str(&format!("# - {r}\n"));
+        }
+    }
     if !warnings.is_empty() {
         toml.push_str("#\n# Not imported or changed (no netagent equivalent):\n");
         for w in &warnings {
@@ -122,8 +140,21 @@ pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>
     }
     toml.push('\n');
     toml.push_str(&config::write::write(&cfg));
-    if let Err(p) = config::parse(&toml, "imported.toml") {
-        return Err(format!("the imported config does not pass the check:\n{p}"));
+    // A bug of the importer's if it fails: the text is shown with its line
+    // numbers, since it was never written anywhere.
+    if let Err(p) = config::parse(&toml, "the imported config") {
+        let numbered: String = toml
+            .lines()
+            .enumerate()
+            .map(|(i, l)| format!("{:4} | {l}\n", i + 1))
+            .collect();
+        return Err(format!(
+            "the imported config does not pass the check:\n{p}\n{numbered}"
+        ));
     }
-    Ok(Output { toml, warnings })
+    Ok(Output {
+        toml,
+        warnings,
+        refused,
+    })
 }

@@ -124,8 +124,10 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         check_attrs(&mut c, b, &["name", "stp", "delay", "macTableManager", "zone"]);
         bridge = b.attribute("name").unwrap_or_default().to_string();
         stp = yes(b.attribute("stp"));
-        if b.attribute("delay").is_some_and(|d| d != "0") {
-            c.warn("<bridge delay> (STP forward delay) is left at the kernel's default");
+        if let Some(d) = b.attribute("delay").filter(|d| *d != "0") {
+            c.warn(format!(
+                "<bridge delay='{d}'> is not imported: netagent makes its bridges with a forward delay of 0 (with STP on, the kernel's minimum of 2 s)"
+            ));
         }
         if b.attribute("macTableManager") == Some("libvirt") {
             c.warn("<bridge macTableManager='libvirt'> is not supported; the kernel learns MAC addresses");
@@ -167,6 +169,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
 
     // <ip>: the first IPv4 one is the network's address.
     let mut address: Option<Ipv4Net> = None;
+    let mut local_ptr = false;
     let mut dhcp = None;
     for ip in children(root, "ip") {
         if ip.attribute("family") == Some("ipv6") {
@@ -192,21 +195,25 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
             continue;
         };
         let prefix = match (ip.attribute("prefix"), ip.attribute("netmask")) {
-            (Some(p), _) => p.parse::<u8>().ok(),
-            (None, Some(m)) => m
-                .parse::<Ipv4Addr>()
+            (Some(p), _) => p
+                .parse::<u8>()
                 .ok()
-                .and_then(|m| ipnet::ipv4_mask_to_prefix(m).ok()),
-            (None, None) => Some(24),
+                .filter(|p| *p <= 32)
+                .ok_or(format!("prefix='{p}' is not a prefix length (0 to 32)")),
+            (None, Some(m)) => match m.parse::<Ipv4Addr>() {
+                Err(_) => Err(format!("netmask='{m}' is not an IPv4 netmask")),
+                Ok(mask) => ipnet::ipv4_mask_to_prefix(mask).map_err(|_| {
+                    format!("netmask='{m}' is not contiguous (its ones must come first, like 255.255.255.0)")
+                }),
+            },
+            (None, None) => Ok(24),
         };
-        let Some(net) = prefix.and_then(|p| Ipv4Net::new(a, p).ok()) else {
-            c.warn("<ip> has an invalid netmask or prefix; not imported");
-            continue;
+        let net = match prefix.and_then(|p| Ipv4Net::new(a, p).map_err(|e| e.to_string())) {
+            Ok(net) => net,
+            Err(e) => return Err(format!("network \"{name}\": <ip address='{a}'>: {e}")),
         };
         address = Some(net);
-        if yes(ip.attribute("localPtr")) == Some(true) {
-            c.warn("<ip localPtr='yes'>: netagent answers the subnet's reverse zone for its own names and forwards the rest");
-        }
+        local_ptr = yes(ip.attribute("localPtr")) == Some(true);
         for el in ip.children().filter(|n| n.is_element()) {
             match el.tag_name().name() {
                 "dhcp" => dhcp = Some(import_dhcp(&mut c, el, kind, domain.clone())),
@@ -222,8 +229,13 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         address = None;
         dhcp = None;
     } else if address.is_none() {
+        let article = if matches!(kind, Kind::Isolated | Kind::Open) {
+            "an"
+        } else {
+            "a"
+        };
         return Err(format!(
-            "network \"{name}\": a {kind} network needs an IPv4 <ip address=...>; this one has none"
+            "network \"{name}\": {article} {kind} network needs an IPv4 <ip address=...>; this one has none"
         ));
     }
 
@@ -260,7 +272,14 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         }
         None
     } else {
-        Some(import_dns(&mut c, child(root, "dns"), kind, domain, local_only))
+        Some(import_dns(
+            &mut c,
+            child(root, "dns"),
+            kind,
+            domain,
+            local_only,
+            local_ptr,
+        ))
     };
 
     let port_isolation = child(root, "port")
@@ -288,6 +307,19 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         c.warn("dnsmasq options in <dns> are not imported");
     }
 
+    // <forward dev='eth1'>: libvirt's rules let this network's traffic out
+    // by eth1 only; so do netagent's. An open network has no rules to limit.
+    let egress = match (&forward_dev, kind) {
+        (Some(d), Kind::Nat | Kind::Route) => Some(d.clone()),
+        (Some(d), Kind::Open) => {
+            c.warn(format!(
+                "<forward dev='{d}'> on an open network: libvirt and netagent add no rules to an open network, so its traffic may leave by any interface"
+            ));
+            None
+        }
+        _ => None,
+    };
+
     // No <bridge name=...>: left empty; the importer picks a free virbrN
     // and says so.
     let network = Network {
@@ -300,6 +332,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         stp,
         ports: Vec::new(),
         port_isolation,
+        egress,
         // libvirt (or the host's tools, for a bridged network) made the
         // bridge: the moved host's netagent takes it over as it is.
         adopt: true,

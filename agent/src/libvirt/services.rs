@@ -106,8 +106,10 @@ pub(super) fn import_dns(
     kind: Kind,
     domain: Option<String>,
     local_only: bool,
+    local_ptr: bool,
 ) -> Dns {
     let mut dns = Dns::on();
+    dns.local_ptr = local_ptr;
     dns.domain = domain;
     dns.local_only = local_only && dns.domain.is_some();
     let Some(n) = n else { return dns };
@@ -116,8 +118,8 @@ pub(super) fn import_dns(
         dns.enabled = false;
         return dns;
     }
-    if yes(n.attribute("forwardPlainNames")) == Some(true) {
-        c.warn("<dns forwardPlainNames='yes'>: netagent answers names without a dot locally and never forwards them");
+    if yes(n.attribute("forwardPlainNames")) == Some(false) {
+        dns.forward_plain_names = false;
     }
     for f in children(n, "forwarder") {
         if kind == Kind::Isolated {

@@ -245,7 +245,7 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
                 });
             }
         }
-        if l.stp.is_some_and(|s| s != b.stp) {
+        if !b.keep_stp && l.stp.is_some_and(|s| s != b.stp) {
             out.push(Action::SetStp {
                 link: b.name.clone(),
                 stp: b.stp,
@@ -683,6 +683,46 @@ mod tests {
             vec![Action::Enslave {
                 port: "lab0".into(),
                 bridge: "virbr1".into()
+            }]
+        );
+    }
+
+    /// A host's own LAN bridge (a `bridge` network, made by the admin)
+    /// keeps its STP unless the config states it: turning STP on would
+    /// hold its ports ~30 s and send BPDUs to the LAN's switch.
+    #[test]
+    fn a_host_bridge_keeps_its_stp_unless_the_config_states_it() {
+        let with = |stp: &str| {
+            let cfg = crate::config::parse(
+                &format!("[[network]]\nname = \"lan\"\nkind = \"bridge\"\nbridge = \"br0\"\nports = [\"vnet*\", \"eth1\"]\nadopt = true\n{stp}"),
+                "t.toml",
+            )
+            .expect("valid");
+            plan(&cfg)
+        };
+        let mut k = kernel();
+        let mut br = link(12, "br0", Some("bridge"));
+        br.stp = Some(true);
+        k.links.push(br);
+        let stp_acts = |p: &crate::plan::Plan| -> Vec<Action> {
+            let want = Desired {
+                bridges: &p.bridges,
+                uplink: None,
+                stale_bridges: &[],
+                owned: &Default::default(),
+                uplink_pending: false,
+            };
+            diff(&want, &k, &[])
+                .into_iter()
+                .filter(|a| matches!(a, Action::SetStp { .. }))
+                .collect()
+        };
+        assert_eq!(stp_acts(&with("")), vec![]);
+        assert_eq!(
+            stp_acts(&with("stp = false\n")),
+            vec![Action::SetStp {
+                link: "br0".into(),
+                stp: false
             }]
         );
     }

@@ -15,6 +15,9 @@ pub struct DnsZone {
     pub local_only: bool,
     /// Whether anything is forwarded at all (isolated networks: no).
     pub forward: bool,
+    /// See `config::Dns`.
+    pub forward_plain_names: bool,
+    pub local_ptr: bool,
     pub forwarders: Vec<Forwarder>,
     pub records: Vec<Record>,
 }
@@ -132,6 +135,8 @@ pub fn zone(n: &Network) -> Option<DnsZone> {
         domain: d.domain.clone(),
         local_only: d.local_only,
         forward: n.kind != Kind::Isolated,
+        forward_plain_names: d.forward_plain_names,
+        local_ptr: d.local_ptr,
         forwarders: d.forwarders.clone(),
         records,
     })

@@ -50,11 +50,18 @@ pub struct BridgePlan {
     pub name: String,
     pub mac: Option<MacAddr>,
     pub mtu: Option<u32>,
+    /// STP when netagent makes the bridge, and on an existing one unless
+    /// `keep_stp`.
     pub stp: bool,
+    /// A host's own bridge (a `bridge` network) whose STP the config does
+    /// not state: it stays as the admin set it.
+    pub keep_stp: bool,
     pub address: Option<Ipv4Net>,
     /// Names and globs of the interfaces to enslave, now and when they appear.
     pub ports: Vec<String>,
     pub port_isolation: bool,
+    /// See `config::Network::egress`.
+    pub egress: Option<String>,
     /// Manage the bridge of this name even if netagent did not create it.
     pub adopt: bool,
     pub routes: Vec<RoutePlan>,
@@ -99,9 +106,11 @@ fn bridge(n: &Network) -> BridgePlan {
             .or_else(|| (n.kind != Kind::Bridge).then(|| stable_mac(&n.bridge))),
         mtu: n.mtu,
         stp: n.stp_on(),
+        keep_stp: n.kind == Kind::Bridge && n.stp.is_none(),
         address: n.address,
         ports: n.ports.clone(),
         port_isolation: n.port_isolation,
+        egress: n.egress.clone(),
         adopt: n.adopt,
         routes: n
             .routes

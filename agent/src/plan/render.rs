@@ -53,7 +53,11 @@ impl Display for Plan {
             if let Some(m) = b.mtu {
                 let _ = write!(o, " mtu {m}");
             }
-            let _ = write!(o, " stp {}", if b.stp { "on" } else { "off" });
+            if b.keep_stp {
+                let _ = write!(o, " stp as-is (when made: {})", if b.stp { "on" } else { "off" });
+            } else {
+                let _ = write!(o, " stp {}", if b.stp { "on" } else { "off" });
+            }
             if !b.ports.is_empty() {
                 let _ = write!(o, " ports {}", b.ports.join(","));
             }

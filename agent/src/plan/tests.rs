@@ -217,7 +217,12 @@ fn bridges_get_a_stable_mac_unless_they_share_a_nic() {
 
 #[test]
 fn every_kind_but_isolated_and_bridge_turns_forwarding_on_as_libvirt_does() {
-    for (kind, on) in [("nat", true), ("route", true), ("open", true), ("isolated", false)] {
+    for (kind, on) in [
+        ("nat", true),
+        ("route", true),
+        ("open", true),
+        ("isolated", false),
+    ] {
         let p = plan(&net(kind, ""));
         let has = p
             .sysctls
@@ -225,4 +230,42 @@ fn every_kind_but_isolated_and_bridge_turns_forwarding_on_as_libvirt_does() {
             .any(|s| s.path == "net/ipv4/ip_forward" && s.value == "1");
         assert_eq!(has, on, "{kind}");
     }
+}
+
+/// libvirt's `<forward dev='eth1'>`: the network's traffic leaves by eth1
+/// only (not a VPN's or a management NIC), in the filter and in the NAT.
+#[test]
+fn egress_limits_forwarding_and_nat_to_one_interface() {
+    let r = rules(&net("nat", "egress = \"eth1\"\n"));
+    assert!(
+        r.contains("iifname \"br9\" oifname \"eth1\" ip saddr 10.5.0.0/24 accept"),
+        "{r}"
+    );
+    assert!(!r.contains("iifname \"br9\" ip saddr 10.5.0.0/24 accept"), "{r}");
+    assert!(
+        r.contains(
+            "iifname \"eth1\" oifname \"br9\" ip daddr 10.5.0.0/24 ct state established,related accept"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.contains("oifname \"eth1\" ip saddr 10.5.0.0/24 ip daddr != 10.5.0.0/24 masquerade"),
+        "{r}"
+    );
+    assert!(
+        !r.contains("\tip saddr 10.5.0.0/24 ip daddr != 10.5.0.0/24 masquerade"),
+        "{r}"
+    );
+    let routed = rules(&net("route", "egress = \"eth1\"\n"));
+    assert!(
+        routed.contains("iifname \"eth1\" oifname \"br9\" ip daddr 10.5.0.0/24 accept"),
+        "{routed}"
+    );
+    // Nowhere else to limit: the check says so.
+    let e = config::parse(
+        "[[network]]\nname = \"i\"\nkind = \"isolated\"\nbridge = \"br9\"\naddress = \"10.5.0.1/24\"\negress = \"eth1\"\n",
+        "t.toml",
+    )
+    .expect_err("isolated with egress");
+    assert!(e.to_string().contains("t.toml:6:"), "{e}");
 }
