@@ -294,7 +294,8 @@ impl Zone {
         // and they were not. Even then the root and top-level domains are
         // asked for their DNSSEC records (DS, DNSKEY, SOA, NS...) by
         // validating guests: those go upstream.
-        if !self.plan.forward_plain_names && !(name.contains('.') || name.is_empty() || dnssec_type(qtype)) {
+        let plain = !(name.contains('.') || name.is_empty() || dnssec_type(qtype));
+        if plain && !self.plan.forward_plain_names {
             return Decision::NxDomain(None);
         }
         // Per-domain forwarders: the longest matching domain wins.
