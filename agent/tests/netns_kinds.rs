@@ -15,6 +15,41 @@ stp = false
 ports = ["vg*"]
 "#;
 
+/// libvirt's `<forward dev='up0'>` as `egress = "up0"`: the guests reach
+/// the outside by the uplink, but not a VPN or management network that the
+/// host also routes to.
+#[test]
+fn netns_egress_keeps_guests_off_every_other_interface() {
+    need_root!("netns_egress_keeps_guests_off_every_other_interface");
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    // The host's second network: vpn0 (10.98.0.2/24) to a peer at 10.98.0.1.
+    let vpn = common::Netns::new("nv");
+    common::ok(std::process::Command::new("ip").args([
+        "link", "add", "vpn0", "netns", &t.app.name, "type", "veth", "peer", "name", "peer0", "netns", &vpn.name,
+    ]));
+    t.app.ip(&["addr", "add", "10.98.0.2/24", "dev", "vpn0"]);
+    t.app.ip(&["link", "set", "vpn0", "up"]);
+    vpn.ip(&["addr", "add", "10.98.0.1/24", "dev", "peer0"]);
+    vpn.ip(&["link", "set", "peer0", "up"]);
+    let reach = |t: &Topo, to: &str| {
+        tcp_connect(&t.g(g).ns.name, None, sa(to)).and_then(|mut c| echo(&mut c, b"hi")).is_ok()
+    };
+    let _out = TcpServer::start(&t.out.name, sa("10.99.0.1:8080"));
+    let _peer = TcpServer::start(&vpn.name, sa("10.98.0.1:8080"));
+
+    // Without egress both are reachable (masqueraded)...
+    let cfg = t.write_config("nat.toml", &with_uplink(NAT));
+    let agent = t.start(&cfg);
+    assert!(reach(&t, "10.99.0.1:8080") && reach(&t, "10.98.0.1:8080"));
+    // ...with it, only the outside by up0.
+    std::fs::write(&cfg, with_uplink(&format!("{NAT}egress = \"{UPLINK}\"\n"))).expect("write");
+    let r = t.netagent(&["reload"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(reach(&t, "10.99.0.1:8080"), "the outside by the egress: {}", agent.log());
+    assert!(!reach(&t, "10.98.0.1:8080"), "the VPN side must be out of reach");
+}
+
 #[test]
 fn netns_nat_masquerades_and_keeps_the_outside_out() {
     need_root!("netns_nat_masquerades_and_keeps_the_outside_out");
