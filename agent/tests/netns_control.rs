@@ -331,7 +331,7 @@ fn netns_status_names_the_errors_it_met() {
     });
     assert!(recovered.is_some(), "{}", text(&t.netagent(&["status"])));
     let s = text(&t.netagent(&["status"]));
-    assert!(s.contains("Errors met:     1"), "{s}");
+    assert!(s.contains("Met so far:     1"), "{s}");
     assert!(s.contains("UTC: dns web: listen on 10.77.0.1:53"), "{s}");
     let json: serde_json::Value =
         serde_json::from_slice(&t.netagent(&["status", "--json"]).stdout).expect("status --json");

@@ -26,14 +26,27 @@ fn netns_egress_keeps_guests_off_every_other_interface() {
     // The host's second network: vpn0 (10.98.0.2/24) to a peer at 10.98.0.1.
     let vpn = common::Netns::new("nv");
     common::ok(std::process::Command::new("ip").args([
-        "link", "add", "vpn0", "netns", &t.app.name, "type", "veth", "peer", "name", "peer0", "netns", &vpn.name,
+        "link",
+        "add",
+        "vpn0",
+        "netns",
+        &t.app.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "peer0",
+        "netns",
+        &vpn.name,
     ]));
     t.app.ip(&["addr", "add", "10.98.0.2/24", "dev", "vpn0"]);
     t.app.ip(&["link", "set", "vpn0", "up"]);
     vpn.ip(&["addr", "add", "10.98.0.1/24", "dev", "peer0"]);
     vpn.ip(&["link", "set", "peer0", "up"]);
     let reach = |t: &Topo, to: &str| {
-        tcp_connect(&t.g(g).ns.name, None, sa(to)).and_then(|mut c| echo(&mut c, b"hi")).is_ok()
+        tcp_connect(&t.g(g).ns.name, None, sa(to))
+            .and_then(|mut c| echo(&mut c, b"hi"))
+            .is_ok()
     };
     let _out = TcpServer::start(&t.out.name, sa("10.99.0.1:8080"));
     let _peer = TcpServer::start(&vpn.name, sa("10.98.0.1:8080"));
@@ -46,7 +59,11 @@ fn netns_egress_keeps_guests_off_every_other_interface() {
     std::fs::write(&cfg, with_uplink(&format!("{NAT}egress = \"{UPLINK}\"\n"))).expect("write");
     let r = t.netagent(&["reload"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    assert!(reach(&t, "10.99.0.1:8080"), "the outside by the egress: {}", agent.log());
+    assert!(
+        reach(&t, "10.99.0.1:8080"),
+        "the outside by the egress: {}",
+        agent.log()
+    );
     assert!(!reach(&t, "10.98.0.1:8080"), "the VPN side must be out of reach");
 }
 

@@ -157,10 +157,12 @@ pub struct Status {
     pub since: u64,
     pub config: String,
     pub networks: usize,
-    /// What is wrong now: failed reconciles, servers that cannot start.
+    /// What is wrong now: failed reconciles, servers that cannot start,
+    /// other firewalls that drop our networks' traffic.
     pub errors: Vec<String>,
-    /// Every error met since the start, once each when it began, newest
-    /// last ("2026-11-28 03:00:00 UTC: ...").
+    /// Every error met since the start, once each when it began, and what
+    /// happened to netagent's own objects (its table removed by someone),
+    /// newest last ("2026-11-28 03:00:00 UTC: ...").
     #[serde(default)]
     pub recent: Vec<String>,
     /// The last reload and how it went.

@@ -256,7 +256,7 @@ pub fn status_text(s: &Status, now: u64) -> String {
         }
     }
     if !s.recent.is_empty() {
-        field(&mut out, "Errors met", s.recent.len());
+        field(&mut out, "Met so far", s.recent.len());
         for e in &s.recent {
             let _ = writeln!(out, "  {e}");
         }

@@ -74,7 +74,16 @@ impl Daemon {
                 // Services report trouble between passes (a lease file
                 // that cannot be written): what is wrong now, as of now.
                 self.note_errors();
-                let errors = self.history.now().to_vec();
+                let mut errors = self.history.now().to_vec();
+                // Other firewalls that drop our networks' traffic: read now
+                // (nft, on the blocking pool), not kept, since Docker and
+                // firewalld change their rules without telling anyone.
+                let nets = crate::firewall::foreign::networks(&self.plan);
+                if let Ok(Some(found)) =
+                    tokio::task::spawn_blocking(move || crate::firewall::foreign::read(&nets)).await
+                {
+                    errors.extend(found.iter().map(|c| c.to_string()));
+                }
                 let mut warnings = Vec::new();
                 for p in &self.plan.dhcp {
                     let leases = self.dhcp.leases(&p.network).await.unwrap_or_default();

@@ -29,6 +29,14 @@ impl ErrorLog {
         self.active = errors.to_vec();
     }
 
+    /// Something that happened, not wrong now: recorded once, as it is.
+    pub(super) fn event(&mut self, now: u64, what: &str) {
+        if self.entries.len() == KEEP {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((now, what.to_string()));
+    }
+
     /// What is wrong now.
     pub(super) fn now(&self) -> &[String] {
         &self.active

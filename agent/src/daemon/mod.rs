@@ -304,7 +304,12 @@ impl Daemon {
     async fn apply(&mut self, scope: Scope) -> Vec<String> {
         let lease = self.lease.borrow().clone();
         let errors = match self.rec.apply(&self.plan, lease.as_ref(), scope).await {
-            Ok(r) => r.errors.iter().map(|e| e.to_string()).collect(),
+            Ok(r) => {
+                for e in &r.events {
+                    self.history.event(crate::util::time::now(), e);
+                }
+                r.errors.iter().map(|e| e.to_string()).collect()
+            }
             Err(e) => {
                 if e.is_unsupported() {
                     error!("{e}");

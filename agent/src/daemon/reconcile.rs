@@ -72,6 +72,9 @@ impl ReconcileError {
 pub(crate) struct Report {
     pub(crate) changes: usize,
     pub(crate) errors: Vec<ReconcileError>,
+    /// What happened that is worth a line in `status` though nothing is
+    /// wrong now (our table removed by someone, and loaded again).
+    pub(crate) events: Vec<String>,
 }
 
 /// What a firewall step did: whether it replaced the table, the ruleset
@@ -80,6 +83,9 @@ pub(crate) struct Report {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rules {
     replaced: bool,
+    /// Our table was gone though netagent had loaded it: someone removed it
+    /// (`flush ruleset`, as nftables.service's reload does).
+    was_gone: bool,
     verified: Option<u32>,
     loaded: Option<u64>,
 }
@@ -101,6 +107,7 @@ fn firewall(
     if !stale && verified == Some(gen) {
         return Ok(Rules {
             replaced: false,
+            was_gone: false,
             verified,
             loaded,
         });
@@ -117,6 +124,7 @@ fn firewall(
     if ok {
         return Ok(Rules {
             replaced: false,
+            was_gone: false,
             verified: Some(gen),
             loaded: Some(digest),
         });
@@ -132,6 +140,7 @@ fn firewall(
     }
     Ok(Rules {
         replaced: true,
+        was_gone: have.is_none() && !empty && loaded.is_some(),
         verified: None,
         loaded: Some(digest),
     })
@@ -461,6 +470,12 @@ impl Reconciler {
         match result {
             Ok(rules) => {
                 report.changes += usize::from(rules.replaced);
+                if rules.was_gone {
+                    warn!("nftables: table inet netagent was removed by someone else (a `flush ruleset`, as nftables.service's reload does); loaded again");
+                    report.events.push(
+                        "nftables: table inet netagent was removed by someone else (a `flush ruleset`, as nftables.service's reload does); loaded again".into(),
+                    );
+                }
                 self.rules_stale = false;
                 self.verified = rules.verified;
                 self.note_loaded(rules.loaded, report);

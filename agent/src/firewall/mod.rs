@@ -2,6 +2,7 @@
 //! rendering for people, and applying it to the kernel in one atomic batch.
 
 pub(crate) mod apply;
+pub mod foreign;
 pub(crate) mod kernel;
 pub mod render;
 pub(crate) mod ruleset;
