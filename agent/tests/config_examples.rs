@@ -450,3 +450,31 @@ fn the_uplink_may_be_named_by_mac_or_bus_path_but_one_way_only() {
     let p = problems(&format!("[uplink]\nmac = \"not-a-mac\"\n{net}"));
     has(&p, 2, "a MAC address");
 }
+
+#[test]
+fn dhcp_options_set_by_hand_are_checked_and_written_back() {
+    let net = "[[network]]\nname = \"n\"\nbridge = \"virbr0\"\naddress = \"10.0.0.1/24\"\n[network.dhcp]\n";
+    let p = problems(&format!(
+        "{net}[[network.dhcp.option]]\nname = \"ntp-servers\"\nvalue = \"ntp.example\"\n\
+         [[network.dhcp.option]]\ncode = 3\nvalue = \"10.0.0.9\"\n\
+         [[network.dhcp.option]]\nname = \"no-such-option\"\nvalue = \"x\"\n\
+         [[network.dhcp.option]]\ncode = 300\nvalue = \"x\"\n"
+    ));
+    has(&p, 8, "option 42: \"ntp.example\" is not an IPv4 address");
+    has(
+        &p,
+        10,
+        "option 3 is netagent's own: the router is the bridge's address",
+    );
+    has(&p, 13, "\"no-such-option\" is not an option name netagent knows");
+    has(&p, 16, "300 is out of range");
+    let src = format!(
+        "{UPLINK}{net}[[network.dhcp.option]]\nname = \"domain-search\"\nvalue = \"lab, example.org\"\n\
+         [[network.dhcp.option]]\ncode = 224\nvalue = \"01:02:03\"\nforce = true\n"
+    );
+    let cfg = config::parse(&src, "t.toml").unwrap_or_else(|p| panic!("{p}"));
+    let opts = &cfg.networks[0].dhcp.as_ref().expect("dhcp").options;
+    assert_eq!((opts[0].code, opts[1].code, opts[1].force), (119, 224, true));
+    let back = config::parse(&config::write::write(&cfg), "w.toml").unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(back, cfg);
+}

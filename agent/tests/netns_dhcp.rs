@@ -74,6 +74,27 @@ fn netns_udhcpc_obtains_renews_and_releases() {
     assert!(gone.is_some(), "the release was not honoured");
 }
 
+/// Options set by hand reach a real client: busybox udhcpc asks for NTP
+/// servers and the search list (-O) and gets them typed; the forced WPAD
+/// URL comes unasked.
+#[test]
+fn netns_udhcpc_gets_the_options_set_by_hand() {
+    need_root!("netns_udhcpc_gets_the_options_set_by_hand");
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "0.0.0.0/32", "");
+    let extra = "[[network.dhcp.option]]\nname = \"ntp-servers\"\nvalue = \"10.77.0.1, 10.77.0.2\"\n\
+                 [[network.dhcp.option]]\nname = \"domain-search\"\nvalue = \"lab, example.org\"\n\
+                 [[network.dhcp.option]]\ncode = 252\nvalue = \"http://wpad.lab/wpad.dat\"\nforce = true\n";
+    let cfg = t.write_config("n.toml", &config("nat", extra));
+    let _agent = t.start(&cfg);
+    let c = Udhcpc::start_with(&t.g(g).ns, &t.dir, &["-O", "ntpsrv", "-O", "search"]);
+    wait_event(&c.events, 0, &["bound"], T).expect("udhcpc got no lease");
+    let line = std::fs::read_to_string(&c.events).unwrap_or_default();
+    assert!(line.contains("ntpsrv=10.77.0.1,10.77.0.2"), "{line}");
+    assert!(line.contains("search=lab,example.org"), "{line}");
+    assert!(line.contains("wpad=http://wpad.lab/wpad.dat"), "{line}");
+}
+
 #[test]
 fn netns_isolated_network_hands_out_no_router() {
     need_root!("netns_isolated_network_hands_out_no_router");

@@ -832,6 +832,21 @@ impl Checker<'_, '_> {
             }
         }
 
+        let mut options: Vec<DhcpOptionSetting> = Vec::new();
+        for (i, o) in d.option.iter().enumerate() {
+            if let Some(opt) = self.dhcp_option(o, &format!("{field}.option[{i}]")) {
+                if options.iter().any(|x| x.code == opt.code) {
+                    self.c.add(
+                        o.span(),
+                        format!("{field}.option[{i}]"),
+                        format!("option {} is set twice: keep one", opt.code),
+                    );
+                } else {
+                    options.push(opt);
+                }
+            }
+        }
+
         Some(Dhcp {
             ranges,
             lease_time,
@@ -842,6 +857,59 @@ impl Checker<'_, '_> {
             classless_routes,
             pxe,
             hosts,
+            options,
+        })
+    }
+
+    fn dhcp_option(&mut self, o: &S<super::raw::RawDhcpOption>, field: &str) -> Option<DhcpOptionSetting> {
+        let r = o.get_ref();
+        let code = match (&r.code, &r.name) {
+            (Some(_), Some(n)) => {
+                self.c.add(
+                    n.span(),
+                    format!("{field}.name"),
+                    "give the option's code or its name, not both",
+                );
+                return None;
+            }
+            (Some(c), None) => self.int(c, &format!("{field}.code"), 1, 254)? as u8,
+            (None, Some(n)) => match super::dhcp_option::code_of(n.get_ref()) {
+                Some(c) => c,
+                None => {
+                    self.c.add(
+                        n.span(),
+                        format!("{field}.name"),
+                        format!(
+                            "\"{}\" is not an option name netagent knows: give its code = N",
+                            n.get_ref()
+                        ),
+                    );
+                    return None;
+                }
+            },
+            (None, None) => {
+                self.missing(o.span(), field, "code = 42 (or name = \"ntp-servers\")");
+                return None;
+            }
+        };
+        let Some(v) = &r.value else {
+            self.missing(o.span(), &format!("{field}.value"), "value = \"...\"");
+            return None;
+        };
+        if let Err(e) = super::dhcp_option::encode(code, v.get_ref()) {
+            let span = match (&r.code, &r.name) {
+                (Some(c), _) if super::dhcp_option::own(code).is_some() => c.span(),
+                (_, Some(n)) if super::dhcp_option::own(code).is_some() => n.span(),
+                _ => v.span(),
+            };
+            self.c
+                .add(span, format!("{field}.value"), format!("option {code}: {e}"));
+            return None;
+        }
+        Some(DhcpOptionSetting {
+            code,
+            value: v.get_ref().clone(),
+            force: r.force.as_ref().is_some_and(|f| *f.get_ref()),
         })
     }
 

@@ -34,6 +34,7 @@ pub fn default_config() -> Config {
             routes: Vec::new(),
             nat: Some(Nat::default()),
             dhcp: Some(Dhcp {
+                options: Vec::new(),
                 ranges: default_ranges(address),
                 lease_time: DEFAULT_LEASE,
                 router: true,

@@ -73,13 +73,14 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
             out.push((
                 "dhcp options",
                 format!(
-                    "router {} domain {} dns_servers {} mtu {} classless_routes {} pxe {:?}",
+                    "router {} domain {} dns_servers {} mtu {} classless_routes {} pxe {:?} options {:?}",
                     d.router,
                     opt(&d.domain),
                     list(&d.dns_servers),
                     opt(&d.mtu),
                     d.classless_routes,
-                    d.pxe
+                    d.pxe,
+                    d.options
                 ),
             ));
         }

@@ -5,6 +5,7 @@
 mod check;
 mod cross;
 mod default;
+pub mod dhcp_option;
 pub mod diff;
 pub mod ifname;
 mod model;

@@ -269,6 +269,18 @@ pub struct Dhcp {
     pub classless_routes: bool,
     pub pxe: Option<Pxe>,
     pub hosts: Vec<DhcpHost>,
+    /// Options set by hand (`[[network.dhcp.option]]`).
+    pub options: Vec<DhcpOptionSetting>,
+}
+
+/// One option set by hand: its code, its value as written (typed by
+/// `dhcp_option::encode`), and whether it goes to clients that did not ask
+/// for it (libvirt's force='yes', dnsmasq's dhcp-option-force).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpOptionSetting {
+    pub code: u8,
+    pub value: String,
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

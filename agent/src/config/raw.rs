@@ -96,6 +96,16 @@ pub(super) struct RawDhcp {
     pub pxe: Option<S<RawPxe>>,
     #[serde(default)]
     pub host: Vec<S<RawDhcpHost>>,
+    #[serde(default)]
+    pub option: Vec<S<RawDhcpOption>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RawDhcpOption {
+    pub code: Option<S<i64>>,
+    pub name: Option<S<String>>,
+    pub value: Option<S<String>>,
+    pub force: Option<S<bool>>,
 }
 
 /// A lease time may be written `3600`, `"1h"`, `"infinite"` or `0`.

@@ -156,7 +156,9 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
             "classless_routes",
             "pxe",
             "host",
+            "option",
         ],
+        ["network", "dhcp", "option"] => &["code", "name", "value", "force"],
         ["network", "dhcp", "pxe"] => &["file", "server"],
         ["network", "dhcp", "host"] => &["mac", "ip", "name"],
         ["network", "dns"] => &[

@@ -159,6 +159,21 @@ fn dhcp(o: &mut String, d: &Dhcp) {
             let _ = writeln!(o, "server = {}", q(&s.to_string()));
         }
     }
+    for x in &d.options {
+        o.push_str("\n[[network.dhcp.option]]\n");
+        match super::dhcp_option::name_of(x.code) {
+            Some(name) => {
+                let _ = writeln!(o, "name = {}", q(name));
+            }
+            None => {
+                let _ = writeln!(o, "code = {}", x.code);
+            }
+        }
+        let _ = writeln!(o, "value = {}", q(&x.value));
+        if x.force {
+            o.push_str("force = true\n");
+        }
+    }
     for h in &d.hosts {
         o.push_str("\n[[network.dhcp.host]]\n");
         let _ = writeln!(o, "mac = {}", q(&h.mac.to_string()));

@@ -421,6 +421,17 @@ fn build(pool: &Pool, m: &Message, kind: MessageType, ip: Ipv4Addr, with_lease: 
         o.insert(DhcpOption::BootfileName(p.file.as_bytes().to_vec()));
         o.insert(DhcpOption::TFTPServerName(server.to_string().into_bytes()));
     }
+    // As dnsmasq: an option set by hand goes to a client that asks for it,
+    // or to every client when forced.
+    for x in &c.options.extra {
+        let code = OptionCode::from(x.code);
+        if x.force || asked_for(m, code) {
+            o.insert(DhcpOption::Unknown(dhcproto::v4::UnknownOption::new(
+                code,
+                x.data.clone(),
+            )));
+        }
+    }
     r
 }
 

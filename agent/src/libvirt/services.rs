@@ -8,7 +8,7 @@ use roxmltree::Node;
 use super::xml::{check_attrs, child, children, ip_attr, lease, yes, Ctx};
 use crate::config::units::{Ipv4Range, MacAddr, PortRange};
 use crate::config::DEFAULT_LEASE;
-use crate::config::{Dhcp, DhcpHost, Dns, DnsHost, Forwarder, Kind, Nat, Pxe, Srv, Txt};
+use crate::config::{Dhcp, DhcpHost, DhcpOptionSetting, Dns, DnsHost, Forwarder, Kind, Nat, Pxe, Srv, Txt};
 
 pub(super) fn import_nat(c: &mut Ctx, n: Node<'_, '_>) -> Nat {
     check_attrs(c, n, &["ipv6"]);
@@ -81,6 +81,37 @@ pub(super) fn import_dhcp(c: &mut Ctx, n: Node<'_, '_>, kind: Kind, domain: Opti
             ));
         }
     }
+    // <option number='42' value='...' force='yes'/>: served as libvirt's
+    // dnsmasq serves it; one netagent cannot is named.
+    let mut options: Vec<DhcpOptionSetting> = Vec::new();
+    for o in children(n, "option") {
+        let number = o.attribute("number").unwrap_or("?");
+        let value = o.attribute("value").unwrap_or_default();
+        let code = number.parse::<u8>().ok().filter(|c| (1..=254).contains(c));
+        match code.map(|c| (c, crate::config::dhcp_option::encode(c, value))) {
+            Some((code, Ok(_))) if !options.iter().any(|x| x.code == code) => {
+                options.push(DhcpOptionSetting {
+                    code,
+                    value: value.to_string(),
+                    force: yes(o.attribute("force")) == Some(true),
+                })
+            }
+            Some((_, Ok(_))) => c.warn(format!(
+                "DHCP <option number='{number}'> is given twice; the first is imported"
+            )),
+            Some((_, Err(e))) => c.warn(format!(
+                "DHCP <option number='{number}' value='{value}'> is not imported: {e}"
+            )),
+            None => c.warn(format!(
+                "DHCP <option number='{number}'> is not an option code (1 to 254); not imported"
+            )),
+        }
+    }
+    for el in n.children().filter(|x| x.is_element()) {
+        if !matches!(el.tag_name().name(), "range" | "host" | "bootp" | "option") {
+            c.drop_el(el, "is unknown to netagent");
+        }
+    }
     let pxe = child(n, "bootp").and_then(|b| {
         Some(Pxe {
             file: b.attribute("file")?.to_string(),
@@ -97,6 +128,7 @@ pub(super) fn import_dhcp(c: &mut Ctx, n: Node<'_, '_>, kind: Kind, domain: Opti
         classless_routes: false,
         pxe,
         hosts,
+        options,
     }
 }
 

@@ -33,6 +33,16 @@ pub struct DhcpOptions {
     /// Option 121: (destination, gateway).
     pub classless_routes: Vec<(Ipv4Net, Ipv4Addr)>,
     pub pxe: Option<Pxe>,
+    /// Options set by hand, encoded: sent to a client that asks for them
+    /// (option 55), or to every client when forced.
+    pub extra: Vec<ExtraOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraOption {
+    pub code: u8,
+    pub data: Vec<u8>,
+    pub force: bool,
 }
 
 pub(super) fn pool(n: &Network) -> Option<DhcpPool> {
@@ -70,6 +80,20 @@ pub(super) fn pool(n: &Network) -> Option<DhcpPool> {
             mtu: d.mtu.or(n.mtu),
             classless_routes: classless,
             pxe: d.pxe.clone(),
+            // The check encoded each value once already: none fails here.
+            extra: d
+                .options
+                .iter()
+                .filter_map(|o| {
+                    crate::config::dhcp_option::encode(o.code, &o.value)
+                        .ok()
+                        .map(|data| ExtraOption {
+                            code: o.code,
+                            data,
+                            force: o.force,
+                        })
+                })
+                .collect(),
         },
     })
 }

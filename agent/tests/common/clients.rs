@@ -88,7 +88,7 @@ impl Udhcpc {
             &format!(
                 "case \"$1\" in bound|renew) ip addr flush dev $interface; ip addr add $ip/$mask dev $interface;\n\
                  [ -n \"$router\" ] && ip route replace default via $router dev $interface;; esac\n\
-                 echo \"$1 ip=$ip router=$router dns=$(echo $dns | tr ' ' ,)\" >> {ev}; exit 0",
+                 echo \"$1 ip=$ip router=$router dns=$(echo $dns | tr ' ' ,) ntpsrv=$(echo $ntpsrv | tr ' ' ,) search=$(echo $search | tr ' ' ,) wpad=$wpad\" >> {ev}; exit 0",
                 ev = events.display()
             ),
         );

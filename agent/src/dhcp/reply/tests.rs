@@ -432,3 +432,46 @@ fn a_client_without_an_ethernet_address_is_known_by_its_client_id() {
     assert_eq!((kind(&ack), ack.dest), (MessageType::Ack, Dest::Broadcast));
     assert_eq!(ack.msg.hlen(), 0);
 }
+
+/// Options set by hand go to a client that asks for them (option 55), and
+/// to every client when forced, as dnsmasq's dhcp-option and
+/// dhcp-option-force; the wire bytes are what the option holds.
+#[test]
+fn options_set_by_hand_follow_the_request_list_or_force() {
+    let mut p = pool(
+        "nat",
+        "[[network.dhcp.option]]\nname = \"ntp-servers\"\nvalue = \"10.0.0.1, 10.0.0.2\"\n\
+         [[network.dhcp.option]]\ncode = 252\nvalue = \"http://wpad.lab/wpad.dat\"\nforce = true\n",
+    );
+    let raw = |r: &Reply, code: u8| -> Option<Vec<u8>> {
+        let b = super::super::wire::encode(&r.msg).expect("encode");
+        let mut i = 240;
+        while i + 1 < b.len() && b[i] != 255 {
+            if b[i] == 0 {
+                i += 1;
+                continue;
+            }
+            let len = usize::from(b[i + 1]);
+            if b[i] == code {
+                return Some(b[i + 2..i + 2 + len].to_vec());
+            }
+            i += 2 + len;
+        }
+        None
+    };
+    let plain = reply(&mut p, &msg(MessageType::Discover));
+    assert_eq!(raw(&plain, 42), None, "not asked for");
+    assert_eq!(
+        raw(&plain, 252).as_deref(),
+        Some(&b"http://wpad.lab/wpad.dat"[..]),
+        "forced"
+    );
+    let mut asks = msg(MessageType::Discover);
+    asks.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
+        OptionCode::SubnetMask,
+        OptionCode::Router,
+        OptionCode::NtpServers,
+    ]));
+    let r = reply(&mut p, &asks);
+    assert_eq!(raw(&r, 42), Some(vec![10, 0, 0, 1, 10, 0, 0, 2]));
+}
