@@ -139,3 +139,48 @@ fn netns_taps_go_back_to_their_own_networks_after_libvirt_is_stopped() {
     assert_eq!(t.master_of("vnet0").as_deref(), Some("virbr0"));
     assert_eq!(t.master_of("vnet1").as_deref(), Some("virbr2"));
 }
+
+/// In host mode the guests resolve the host's /etc/hosts, as libvirt's
+/// dnsmasq lets them (loopback lines left out), read again when it changes;
+/// `etc_hosts = false` turns it off.
+#[test]
+fn netns_host_mode_serves_the_hosts_etc_hosts_and_follows_its_changes() {
+    need_root!("netns_host_mode_serves_the_hosts_etc_hosts_and_follows_its_changes");
+    let mut t = Topo::new();
+    t.app.ip(&["addr", "add", "10.99.0.2/24", "dev", UPLINK]);
+    t.app.ip(&["link", "set", UPLINK, "up"]);
+    // `ip netns exec` mounts this over the agent's /etc/hosts.
+    let hosts = format!("/etc/netns/{}/hosts", t.app.name);
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 localhost\n127.0.1.1 thishost\n10.99.0.77 nas nas.corp.test\n",
+    )
+    .expect("hosts");
+    let g = t.guest("vnet0", "192.168.122.10/24", "192.168.122.1");
+    let net = "[uplink]\ninterface = \"up0\"\naddress = \"host\"\n[[network]]\nname = \"default\"\nbridge = \"virbr0\"\naddress = \"192.168.122.1/24\"\nstp = false\nports = [\"vnet*\"]\n[network.dns]\ndomain = \"lab\"\n";
+    let cfg = t.write_config("host.toml", net);
+    let _agent = t.start(&cfg);
+    let dig = |name: &str| -> String {
+        let o = t
+            .g(g)
+            .ns
+            .cmd("dig")
+            .args(["+short", "+time=1", "+tries=1", "@192.168.122.1", name])
+            .output()
+            .expect("dig");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(dig("nas"), "10.99.0.77");
+    assert_eq!(dig("nas.lab"), "10.99.0.77", "a plain name is also in the domain");
+    assert_eq!(dig("nas.corp.test"), "10.99.0.77");
+    assert_ne!(dig("thishost"), "127.0.1.1", "loopback lines are not for guests");
+    std::fs::write(&hosts, "10.99.0.77 nas\n10.99.0.78 printer\n").expect("hosts");
+    let seen = wait_for(std::time::Duration::from_secs(5), || {
+        dig("printer") == "10.99.0.78"
+    });
+    assert!(seen.is_some(), "a changed /etc/hosts was not read again");
+    std::fs::write(&cfg, format!("{net}etc_hosts = false\n")).expect("config");
+    let r = t.netagent(&["reload"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_ne!(dig("printer"), "10.99.0.78", "etc_hosts = false still served it");
+}

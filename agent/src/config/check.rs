@@ -947,6 +947,7 @@ impl Checker<'_, '_> {
             .map(|v| *v.get_ref())
             .unwrap_or(true);
         let local_ptr = d.local_ptr.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
+        let etc_hosts = d.etc_hosts.as_ref().map(|v| *v.get_ref());
         let mut forwarders = Vec::new();
         for (i, fw) in d.forwarder.iter().enumerate() {
             let fi = format!("{field}.forwarder[{i}]");
@@ -1092,6 +1093,7 @@ impl Checker<'_, '_> {
             local_only,
             forward_plain_names,
             local_ptr,
+            etc_hosts,
             forwarders,
             hosts,
             srv,

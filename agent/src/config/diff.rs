@@ -90,11 +90,12 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
             out.push((
                 "dns",
                 format!(
-                    "domain {} local_only {} forward_plain_names {} local_ptr {}",
+                    "domain {} local_only {} forward_plain_names {} local_ptr {} etc_hosts {:?}",
                     opt(&d.domain),
                     d.local_only,
                     d.forward_plain_names,
-                    d.local_ptr
+                    d.local_ptr,
+                    d.etc_hosts
                 ),
             ));
             out.push(("dns.forwarder", format!("{:?}", d.forwarders)));

@@ -308,6 +308,10 @@ pub struct Dns {
     /// (libvirt's `localPtr='yes'`); off, they go upstream as libvirt's
     /// dnsmasq sends them.
     pub local_ptr: bool,
+    /// Answer the names in the host's /etc/hosts (re-read when it changes),
+    /// as libvirt's dnsmasq does. Unsaid: on in host mode (the uplink's
+    /// address is "host"), off on the appliance.
+    pub etc_hosts: Option<bool>,
     pub forwarders: Vec<Forwarder>,
     pub hosts: Vec<DnsHost>,
     pub srv: Vec<Srv>,
@@ -322,6 +326,7 @@ impl Dns {
             local_only: false,
             forward_plain_names: true,
             local_ptr: false,
+            etc_hosts: None,
             forwarders: Vec::new(),
             hosts: Vec::new(),
             srv: Vec::new(),

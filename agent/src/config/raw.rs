@@ -136,6 +136,7 @@ pub(super) struct RawDns {
     pub local_only: Option<S<bool>>,
     pub forward_plain_names: Option<S<bool>>,
     pub local_ptr: Option<S<bool>>,
+    pub etc_hosts: Option<S<bool>>,
     #[serde(default)]
     pub forwarder: Vec<S<RawForwarder>>,
     #[serde(default)]

@@ -167,6 +167,7 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
             "local_only",
             "forward_plain_names",
             "local_ptr",
+            "etc_hosts",
             "forwarder",
             "host",
             "srv",

@@ -199,6 +199,9 @@ fn dns(o: &mut String, d: &Dns) {
     if d.local_ptr {
         o.push_str("local_ptr = true\n");
     }
+    if let Some(h) = d.etc_hosts {
+        let _ = writeln!(o, "etc_hosts = {h}");
+    }
     for f in &d.forwarders {
         o.push_str("\n[[network.dns.forwarder]]\n");
         if let Some(dom) = &f.domain {

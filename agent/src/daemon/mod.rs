@@ -198,7 +198,9 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         lease_tx,
         uplink_dhcp: UplinkDhcp::Waiting,
         nics: Vec::new(),
+        hosts: crate::dns::hosts_file::HostsFile::new("/etc/hosts"),
     };
+    d.reread_hosts();
     d.sync_services();
     d.note_errors();
     let signal = |kind| {
@@ -228,7 +230,8 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                     d.apply(Scope::Kernel(Default::default())).await;
                     continue;
                 }
-                if d.dhcp.due() || d.dns.due() {
+                let reread = d.reread_hosts();
+                if reread || d.dhcp.due() || d.dns.due() {
                     d.sync_services();
                     d.note_errors();
                 }
@@ -287,6 +290,8 @@ struct Daemon {
     uplink_dhcp: UplinkDhcp,
     /// The NIC table as last logged (name, bus, role).
     nics: Vec<(String, String, String)>,
+    /// The host's /etc/hosts, for the networks that serve it.
+    hosts: crate::dns::hosts_file::HostsFile,
 }
 
 /// The uplink's own DHCP client.
@@ -341,6 +346,22 @@ impl Daemon {
         self.nics = key;
         for line in control::view::nics_text(&rows).lines() {
             info!("{line}");
+        }
+    }
+
+    /// The host's /etc/hosts, when a network serves it and it changed:
+    /// true if the DNS servers got new entries (they take them on sync).
+    fn reread_hosts(&mut self) -> bool {
+        if !self.plan.dns.iter().any(|z| z.etc_hosts) {
+            return false;
+        }
+        match self.hosts.changed() {
+            Some(entries) => {
+                info!("/etc/hosts: {} entries for the guests", entries.len());
+                self.dns.set_hosts(entries);
+                true
+            }
+            None => false,
         }
     }
 

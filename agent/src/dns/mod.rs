@@ -8,6 +8,7 @@
 pub(crate) mod answer;
 pub mod apex;
 pub(crate) mod forward;
+pub mod hosts_file;
 pub(crate) mod resolv_conf;
 pub(crate) mod server;
 pub(crate) mod tcp;

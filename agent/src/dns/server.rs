@@ -102,6 +102,8 @@ pub(crate) struct DnsServers {
     /// own), lower case: a guest of another network in the same domain
     /// cannot take them.
     names: HashMap<String, std::collections::HashSet<String>>,
+    /// The host's /etc/hosts, for the zones that serve it.
+    hosts: Vec<(Ipv4Addr, Vec<String>)>,
 }
 
 fn udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
@@ -160,7 +162,14 @@ impl DnsServers {
             },
             domains: HashMap::new(),
             names: HashMap::new(),
+            hosts: Vec::new(),
         }
+    }
+
+    /// The host's /etc/hosts changed: the zones that serve it take the new
+    /// entries on the next `sync`.
+    pub(crate) fn set_hosts(&mut self, entries: Vec<(Ipv4Addr, Vec<String>)>) {
+        self.hosts = entries;
     }
 
     /// The resolvers of last resort changed (an uplink lease, a reload).
@@ -228,7 +237,7 @@ impl DnsServers {
             .filter_map(|z| {
                 let b = bridges.get(z.network.as_str())?;
                 let spec = DnsSpec {
-                    zone: z.clone(),
+                    zone: crate::plan::dns::with_hosts(z, &self.hosts),
                     subnet: b.address?.trunc(),
                 };
                 Some((spec, ifindex(&b.name)))

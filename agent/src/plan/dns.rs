@@ -18,6 +18,7 @@ pub struct DnsZone {
     /// See `config::Dns`.
     pub forward_plain_names: bool,
     pub local_ptr: bool,
+    pub etc_hosts: bool,
     pub forwarders: Vec<Forwarder>,
     pub records: Vec<Record>,
 }
@@ -57,6 +58,32 @@ fn qualify(name: &str, domain: Option<&str>) -> String {
     }
 }
 
+/// The zone with the host's /etc/hosts entries (address, names) added, as
+/// libvirt's dnsmasq serves them: each name, and a plain name also in the
+/// network's domain; a PTR for the first name. A name the config gives
+/// already keeps the config's address.
+pub fn with_hosts(z: &DnsZone, entries: &[(Ipv4Addr, Vec<String>)]) -> DnsZone {
+    let mut out = z.clone();
+    if !z.etc_hosts {
+        return out;
+    }
+    let taken: std::collections::HashSet<String> =
+        z.records.iter().map(|r| r.name.to_ascii_lowercase()).collect();
+    let domain = z.domain.as_deref();
+    for (ip, names) in entries {
+        let mut first = true;
+        for name in names {
+            let name = name.to_ascii_lowercase();
+            if taken.contains(&name) || taken.contains(&qualify(&name, domain)) {
+                continue;
+            }
+            host(&mut out.records, *ip, &name, domain, first);
+            first = false;
+        }
+    }
+    out
+}
+
 pub fn reverse_name(ip: Ipv4Addr) -> String {
     let o = ip.octets();
     format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
@@ -83,7 +110,9 @@ fn host(records: &mut Vec<Record>, ip: Ipv4Addr, name: &str, domain: Option<&str
     }
 }
 
-pub fn zone(n: &Network) -> Option<DnsZone> {
+/// `host_mode`: the uplink is the host's (its address is "host"), so the
+/// host's /etc/hosts is served unless the config says otherwise.
+pub fn zone(n: &Network, host_mode: bool) -> Option<DnsZone> {
     let d = n.serves_dns()?;
     let addr = n.address?;
     let domain = d.domain.as_deref();
@@ -137,6 +166,7 @@ pub fn zone(n: &Network) -> Option<DnsZone> {
         forward: n.kind != Kind::Isolated,
         forward_plain_names: d.forward_plain_names,
         local_ptr: d.local_ptr,
+        etc_hosts: d.etc_hosts.unwrap_or(host_mode),
         forwarders: d.forwarders.clone(),
         records,
     })

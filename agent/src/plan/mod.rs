@@ -92,7 +92,16 @@ pub fn plan(cfg: &Config) -> Plan {
         ruleset: std::sync::Arc::new(firewall::ruleset(&bridges)),
         bridges,
         dhcp: cfg.networks.iter().filter_map(dhcp::pool).collect(),
-        dns: cfg.networks.iter().filter_map(dns::zone).collect(),
+        dns: {
+            let host_mode = cfg
+                .uplink
+                .as_ref()
+                .is_some_and(|u| u.addressing == crate::config::Addressing::Host);
+            cfg.networks
+                .iter()
+                .filter_map(|n| dns::zone(n, host_mode))
+                .collect()
+        },
     }
 }
 
