@@ -10,6 +10,7 @@ pub mod control;
 pub mod daemon;
 pub mod dhcp;
 pub mod dns;
+pub mod doctor;
 pub mod firewall;
 pub mod libvirt;
 pub mod links;

@@ -147,3 +147,41 @@ fn netns_a_flushed_ruleset_brings_our_table_back_and_status_says_so() {
         "{s}"
     );
 }
+
+/// `netagent doctor` sends a probe of the network and shows which table's
+/// rule met it: with iptables' FORWARD policy at DROP, our table accepts
+/// and `ip filter FORWARD` drops; without it, the probe passes.
+#[test]
+fn netns_doctor_shows_which_table_drops_a_probe() {
+    need_root!("netns_doctor_shows_which_table_drops_a_probe");
+    let mut t = Topo::new();
+    t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let cfg = t.write_config("nat.toml", &with_uplink(NAT));
+    let _agent = t.start(&cfg);
+    let c = cfg.to_str().unwrap_or_default().to_string();
+    let doctor = |t: &Topo| {
+        let o = t.netagent(&["doctor", "nat", "-c", &c, "--to", "10.99.0.1", "--port", "8080"]);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let clean = doctor(&t);
+    assert!(clean.contains("TCP SYN 10.77.0.254 -> 10.99.0.1:8080"), "{clean}");
+    assert!(
+        clean.contains("inet netagent (chain guest_output): accept by iifname \"virbr0\""),
+        "{clean}"
+    );
+    assert!(clean.contains("passed every table"), "{clean}");
+    common::ok(t.app.cmd("iptables").args(["-P", "FORWARD", "DROP"]));
+    let blocked = doctor(&t);
+    eprintln!("{blocked}");
+    assert!(
+        blocked.contains("ip filter (chain FORWARD): drop by policy")
+            && blocked.contains("DROPPED by table ip filter, chain FORWARD (policy)"),
+        "{blocked}"
+    );
+    // Nothing of the probe is left behind.
+    assert!(!t.app.ip(&["-o", "link"]).contains("nadoc"));
+    let tables = common::ok(t.app.cmd("nft").args(["list", "tables"]));
+    assert!(!tables.contains("netagent_probe"), "{tables}");
+}

@@ -5,6 +5,7 @@
 
 mod ask;
 mod check;
+mod doctor;
 mod down;
 mod import;
 mod leases;
@@ -53,6 +54,9 @@ pub(crate) enum Cmd {
     Init,
     /// Remove everything netagent created: bridges, routes, its nft table.
     Down(down::Down),
+    /// Trace a probe packet of NETWORK through every table's rules (nft
+    /// tracing) and print what each said: which rule ate my packet.
+    Doctor(doctor::Doctor),
 }
 
 impl Cmd {
@@ -68,6 +72,7 @@ impl Cmd {
             Cmd::Reload(c) => c.run(),
             Cmd::Diff(c) => c.run(),
             Cmd::ImportLibvirt(c) => c.run(),
+            Cmd::Doctor(c) => c.run(),
             Cmd::Init => netagent::appliance::init::run(),
             Cmd::Down(c) => c.run(),
         }
@@ -107,6 +112,8 @@ pub(crate) enum CmdError {
     Import(String),
     #[error("netagent down: {0}")]
     Down(RunError),
+    #[error("netagent doctor: {0}")]
+    Doctor(String),
 }
 
 impl From<ClientError> for CmdError {

@@ -298,6 +298,16 @@ impl Netlink {
             .map_err(|e| op(describe(link), action, e))
     }
 
+    /// A veth pair (`netagent doctor`'s probe port).
+    pub async fn create_veth(&self, name: &str, peer: &str) -> Result<(), LinkError> {
+        self.handle
+            .link()
+            .add(rtnetlink::LinkVeth::new(name, peer).build())
+            .execute()
+            .await
+            .map_err(|e| op(format!("veth {name}"), "create", e))
+    }
+
     pub async fn delete(&self, link: &Link) -> Result<(), LinkError> {
         self.handle
             .link()
