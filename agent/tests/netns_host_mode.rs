@@ -184,3 +184,126 @@ fn netns_host_mode_serves_the_hosts_etc_hosts_and_follows_its_changes() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_ne!(dig("printer"), "10.99.0.78", "etc_hosts = false still served it");
 }
+
+/// The README's steps for moving a libvirt host, run as written (paths
+/// under the test's directory instead of /root and /etc, and the test's
+/// own agent for `make install && systemctl enable --now netagent`),
+/// against a stand-in `virsh` that lists, dumps and destroys two libvirt
+/// networks whose guests' taps sit on their bridges.
+#[test]
+fn netns_the_readmes_migration_steps_work_as_written() {
+    need_root!("netns_the_readmes_migration_steps_work_as_written");
+    let mut t = Topo::new();
+    t.app.ip(&["addr", "add", "10.99.0.2/24", "dev", UPLINK]);
+    t.app.ip(&["link", "set", UPLINK, "up"]);
+    t.guest("vnet0", "192.168.122.10/24", "192.168.122.1");
+    t.guest("vnet1", "192.168.152.10/24", "");
+    for (br, tap) in [("virbr0", "vnet0"), ("virbr2", "vnet1")] {
+        t.app.ip(&["link", "add", br, "type", "bridge"]);
+        t.app.ip(&["link", "set", tap, "master", br]);
+        t.app.ip(&["link", "set", br, "up"]);
+    }
+    // libvirt's networks, as virsh shows them.
+    let lv = t.dir.join("libvirt");
+    std::fs::create_dir_all(&lv).expect("dir");
+    let xml = common::repo_root().join("agent/tests/libvirt");
+    for n in ["default", "isolated"] {
+        let text = std::fs::read_to_string(xml.join(format!("{n}.xml"))).expect("xml");
+        let name = if n == "isolated" { "private" } else { n };
+        std::fs::write(lv.join(format!("{name}.xml")), text).expect("xml");
+        std::fs::write(lv.join(format!("{name}.active")), "").expect("active");
+    }
+    let bin = t.dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let virsh = bin.join("virsh");
+    std::fs::write(
+        &virsh,
+        format!(
+            "#!/bin/sh\nD={d}\ncase \"$1\" in\n\
+             net-list) for f in \"$D\"/*.active; do [ -e \"$f\" ] && basename \"$f\" .active; done ;;\n\
+             net-dumpxml) cat \"$D/$2.xml\" ;;\n\
+             net-autostart) : ;;\n\
+             net-destroy) br=$(sed -n \"s/.*<bridge name=[\\\"']\\([^\\\"']*\\).*/\\1/p\" \"$D/$2.xml\"); ip link del \"$br\"; rm \"$D/$2.active\" ;;\n\
+             *) echo \"virsh: $1?\" >&2; exit 1 ;;\nesac\n",
+            d = lv.display()
+        ),
+    )
+    .expect("virsh");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&virsh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let netagent_dir = std::path::Path::new(env!("CARGO_BIN_EXE_netagent"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = format!(
+        "{}:{}:{}",
+        bin.display(),
+        netagent_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).expect("README");
+    let block = readme
+        .split("To move a libvirt host, as root:")
+        .nth(1)
+        .and_then(|r| r.split("```sh\n").nth(1))
+        .and_then(|r| r.split("```").next())
+        .expect("the README's migration steps");
+    let nets = t.dir.join("libvirt-networks");
+    let etc = t.dir.join("etc-netagent");
+    let subst = |l: &str| {
+        l.replace("/root/libvirt-networks", &nets.display().to_string())
+            .replace("/etc/netagent", &etc.display().to_string())
+    };
+    let mut ran = Vec::new();
+    let mut agent = None;
+    for line in block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        match line {
+            "make install && systemctl enable --now netagent" => {
+                agent = Some(t.start(&etc.join("netagent.toml")));
+            }
+            "netagent list" => {
+                let o = t.netagent(&["list"]);
+                let out = String::from_utf8_lossy(&o.stdout).into_owned();
+                assert!(o.status.success(), "{out}");
+                for (n, br) in [("default", "virbr0"), ("private", "virbr2")] {
+                    assert!(
+                        out.lines()
+                            .any(|l| l.contains(n) && l.contains(br) && l.contains("active")),
+                        "netagent list:\n{out}"
+                    );
+                }
+            }
+            _ => {
+                let o = t
+                    .app
+                    .cmd("sh")
+                    .arg("-c")
+                    .arg(subst(line))
+                    .env("PATH", &path)
+                    .output()
+                    .expect("sh");
+                assert!(
+                    o.status.success(),
+                    "README step failed: {line}\n{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+        ran.push(line.to_string());
+    }
+    assert!(agent.is_some(), "the steps never start netagent: {ran:?}");
+    assert!(
+        ran.iter().any(|l| l.starts_with("netagent import-libvirt")),
+        "{ran:?}"
+    );
+    assert!(ran.iter().any(|l| l == "netagent list"), "{ran:?}");
+    // Every guest is back on its own network's bridge.
+    assert_eq!(t.master_of("vnet0").as_deref(), Some("virbr0"));
+    assert_eq!(t.master_of("vnet1").as_deref(), Some("virbr2"));
+}
