@@ -194,13 +194,11 @@ fn netns_open_network_is_plain_routing_without_our_rules() {
     let _agent = t.start(&cfg);
     t.route_back("10.44.0.0/24");
     assert_eq!(t.nft_table(), None, "an open network needs no table of ours");
-    // Forwarding is left to the host: with ip_forward on (the appliance's own
-    // setting here), traffic is routed both ways with real addresses.
-    t.app
-        .cmd("sysctl")
-        .args(["-qw", "net.ipv4.ip_forward=1"])
-        .status()
-        .expect("sysctl");
+    // As libvirt does for every mode but isolated, netagent turned IPv4
+    // forwarding on (a new namespace starts with it off): traffic is
+    // routed both ways with real addresses.
+    let fwd = common::ok(t.app.cmd("sysctl").args(["-n", "net.ipv4.ip_forward"]));
+    assert_eq!(fwd.trim(), "1", "an open network must turn forwarding on");
     let gs = TcpServer::start(&t.g(g).ns.name, sa("10.44.0.10:9000"));
     tcp_connect(&t.out.name, None, sa("10.44.0.10:9000")).expect("outside to guest");
     assert_eq!(gs.peers()[0].ip(), ip(OUTSIDE_IP));
