@@ -436,3 +436,38 @@ fn netns_stp_is_on_only_where_ports_can_loop() {
     assert_eq!(stp("virbr1"), "1", "every NIC a port: STP");
     assert_eq!(stp("virbr2"), "1", "the config says so");
 }
+
+/// A host's own LAN bridge (a `bridge` network, made by the admin) keeps
+/// the STP the admin set: netagent turns it neither on nor off unless the
+/// config says so.
+#[test]
+fn netns_a_host_bridge_keeps_its_stp_unless_the_config_states_it() {
+    need_root!("netns_a_host_bridge_keeps_its_stp_unless_the_config_states_it");
+    let t = Topo::new();
+    t.app
+        .ip(&["link", "add", "br0", "type", "bridge", "stp_state", "1"]);
+    t.app.ip(&["link", "set", "br0", "up"]);
+    let stp = || {
+        let o = t
+            .app
+            .cmd("cat")
+            .arg("/sys/class/net/br0/bridge/stp_state")
+            .output()
+            .expect("cat");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let net = "[[network]]\nname = \"lan\"\nkind = \"bridge\"\nbridge = \"br0\"\nports = [\"vnet*\"]\nadopt = true\n";
+    let cfg = t.write_config("lan.toml", &with_uplink(net));
+    let agent = t.start(&cfg);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(stp(), "1", "netagent changed the admin's STP");
+    std::fs::write(&cfg, with_uplink(&format!("{net}stp = false\n"))).expect("write");
+    let r = t.netagent(&["reload"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        wait_for(std::time::Duration::from_secs(3), || stp() == "0").is_some(),
+        "{}\n{}",
+        String::from_utf8_lossy(&r.stdout),
+        agent.log()
+    );
+}

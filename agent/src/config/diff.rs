@@ -25,7 +25,13 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
         ("address", opt(&n.address)),
         ("mac", opt(&n.mac)),
         ("mtu", opt(&n.mtu)),
-        ("stp", n.stp_on().to_string()),
+        (
+            "stp",
+            match (n.stp, n.kind) {
+                (None, crate::config::Kind::Bridge) => "as the bridge has it".into(),
+                _ => n.stp_on().to_string(),
+            },
+        ),
         ("ports", list(&n.ports)),
         ("port_isolation", n.port_isolation.to_string()),
         ("egress", n.egress.clone().unwrap_or_else(|| "any".into())),

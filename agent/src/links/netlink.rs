@@ -219,24 +219,37 @@ impl Netlink {
 
     /// STP on or off, with libvirt's forward delay of 0 (a bridge made by
     /// someone else has the kernel's 15 s, which would hold new ports back).
+    /// The kernel reads the delay before the STP state and refuses one
+    /// under 2 s while STP is on: turning STP off, the state goes first, in
+    /// a message of its own; turning it on, the delay goes first.
     pub async fn set_stp(&self, link: &Link, stp: bool) -> Result<(), LinkError> {
-        let msg = LinkBridge::new(&link.name)
-            .forward_delay(0)
-            .stp_state(if stp {
-                BridgeStpState::KernelStp
-            } else {
-                BridgeStpState::Disabled
-            })
-            .build();
-        let mut msg = msg;
-        msg.header.index = link.index;
-        self.handle.link().change(msg).execute().await.map_err(|e| {
-            op(
-                format!("bridge {}", link.name),
-                format!("set stp {}", if stp { "on" } else { "off" }),
-                e,
-            )
-        })
+        let state = if stp {
+            BridgeStpState::KernelStp
+        } else {
+            BridgeStpState::Disabled
+        };
+        let msgs = if stp {
+            vec![LinkBridge::new(&link.name)
+                .forward_delay(0)
+                .stp_state(state)
+                .build()]
+        } else {
+            vec![
+                LinkBridge::new(&link.name).stp_state(state).build(),
+                LinkBridge::new(&link.name).forward_delay(0).build(),
+            ]
+        };
+        for mut msg in msgs {
+            msg.header.index = link.index;
+            self.handle.link().change(msg).execute().await.map_err(|e| {
+                op(
+                    format!("bridge {}", link.name),
+                    format!("set stp {}", if stp { "on" } else { "off" }),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
     }
 
     pub async fn set_up(&self, link: &Link) -> Result<(), LinkError> {
