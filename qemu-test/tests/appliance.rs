@@ -579,11 +579,16 @@ fn qemu_uefi_boot_applies_the_config_on_the_fat_partition() {
     // Mixed NICs: the e1000 on slot 9 loads first and may take eth0; `auto`
     // takes the virtio NIC on the lowest slot as the uplink all the same,
     // the NIC table says so, and the uplink gets its lease from outside.
-    let uplink_row = log
-        .lines()
-        .find(|l| l.contains("virtio_net") && l.contains(" uplink"))
-        .unwrap_or_default()
-        .to_string();
+    // (The table follows "networks are up" on the console: wait for it.)
+    let row = |log: &str| {
+        log.lines()
+            .find(|l| l.contains("virtio_net") && l.contains(" uplink"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let _ = wait_for(Duration::from_secs(30), || !row(&vm.log()).is_empty());
+    let log = vm.log();
+    let uplink_row = row(&log);
     assert!(
         !uplink_row.is_empty(),
         "no NIC table with a virtio uplink:\n{log}"
