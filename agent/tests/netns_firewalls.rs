@@ -31,6 +31,18 @@ fn reaches_outside(t: &Topo, g: usize) -> bool {
         .is_ok()
 }
 
+/// A NAT network whose guest (returned) reaches a server outside, with
+/// the agent and the server to keep alive.
+fn nat_guest_reaching_outside() -> (Topo, usize, TcpServer, Agent) {
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let srv = TcpServer::start(&t.out.name, sa("10.99.0.1:8080"));
+    let cfg = t.write_config("nat.toml", &with_uplink(NAT));
+    let agent = t.start(&cfg);
+    assert!(reaches_outside(&t, g));
+    (t, g, srv, agent)
+}
+
 /// Run each line of `fix` (a command `status` printed) in the appliance.
 fn run_fix(t: &Topo, fix: &str) {
     for cmd in fix.split("; ") {
@@ -79,12 +91,7 @@ fn fix_in(status: &str, needle: &str) -> String {
 #[test]
 fn netns_a_foreign_nft_table_that_drops_forwarding_is_named_with_its_fix() {
     need_root!("netns_a_foreign_nft_table_that_drops_forwarding_is_named_with_its_fix");
-    let mut t = Topo::new();
-    let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
-    let _srv = TcpServer::start(&t.out.name, sa("10.99.0.1:8080"));
-    let cfg = t.write_config("nat.toml", &with_uplink(NAT));
-    let _agent = t.start(&cfg);
-    assert!(reaches_outside(&t, g));
+    let (t, g, _srv, _agent) = nat_guest_reaching_outside();
     assert!(!status(&t).contains("firewall: table"));
 
     common::ok(t.app.cmd("nft").args([
@@ -105,12 +112,7 @@ fn netns_a_foreign_nft_table_that_drops_forwarding_is_named_with_its_fix() {
 #[test]
 fn netns_iptables_forward_policy_drop_is_named_with_its_fix() {
     need_root!("netns_iptables_forward_policy_drop_is_named_with_its_fix");
-    let mut t = Topo::new();
-    let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
-    let _srv = TcpServer::start(&t.out.name, sa("10.99.0.1:8080"));
-    let cfg = t.write_config("nat.toml", &with_uplink(NAT));
-    let _agent = t.start(&cfg);
-    assert!(reaches_outside(&t, g));
+    let (t, g, _srv, _agent) = nat_guest_reaching_outside();
     // What Docker does on start.
     common::ok(t.app.cmd("iptables").args(["-P", "FORWARD", "DROP"]));
     assert!(!reaches_outside(&t, g));

@@ -103,13 +103,10 @@ fn netns_imported_libvirt_default_runs_beside_the_hosts_own_network() {
     assert_eq!(upstream.peers()[0].ip(), ip("10.99.0.2"));
 }
 
-/// Several libvirt networks: `import-libvirt --keep-taps` runs while
-/// libvirt's bridges are up and records which taps sit on the second one;
-/// after libvirt's networks are destroyed (bridges gone, taps left), netagent
-/// puts every tap back on its own network's bridge.
-#[test]
-fn netns_taps_go_back_to_their_own_networks_after_libvirt_is_stopped() {
-    need_root!("netns_taps_go_back_to_their_own_networks_after_libvirt_is_stopped");
+/// A host as libvirt leaves it with two networks running: the uplink
+/// configured by the host's tools, virbr0 and virbr2 up with a guest's tap
+/// on each (vnet0, vnet1).
+fn libvirt_host() -> Topo {
     let mut t = Topo::new();
     t.app.ip(&["addr", "add", "10.99.0.2/24", "dev", UPLINK]);
     t.app.ip(&["link", "set", UPLINK, "up"]);
@@ -118,7 +115,19 @@ fn netns_taps_go_back_to_their_own_networks_after_libvirt_is_stopped() {
     for (br, tap) in [("virbr0", "vnet0"), ("virbr2", "vnet1")] {
         t.app.ip(&["link", "add", br, "type", "bridge"]);
         t.app.ip(&["link", "set", tap, "master", br]);
+        t.app.ip(&["link", "set", br, "up"]);
     }
+    t
+}
+
+/// Several libvirt networks: `import-libvirt --keep-taps` runs while
+/// libvirt's bridges are up and records which taps sit on the second one;
+/// after libvirt's networks are destroyed (bridges gone, taps left), netagent
+/// puts every tap back on its own network's bridge.
+#[test]
+fn netns_taps_go_back_to_their_own_networks_after_libvirt_is_stopped() {
+    need_root!("netns_taps_go_back_to_their_own_networks_after_libvirt_is_stopped");
+    let t = libvirt_host();
     let dir = common::repo_root().join("agent/tests/libvirt");
     let o = t
         .app
@@ -193,16 +202,7 @@ fn netns_host_mode_serves_the_hosts_etc_hosts_and_follows_its_changes() {
 #[test]
 fn netns_the_readmes_migration_steps_work_as_written() {
     need_root!("netns_the_readmes_migration_steps_work_as_written");
-    let mut t = Topo::new();
-    t.app.ip(&["addr", "add", "10.99.0.2/24", "dev", UPLINK]);
-    t.app.ip(&["link", "set", UPLINK, "up"]);
-    t.guest("vnet0", "192.168.122.10/24", "192.168.122.1");
-    t.guest("vnet1", "192.168.152.10/24", "");
-    for (br, tap) in [("virbr0", "vnet0"), ("virbr2", "vnet1")] {
-        t.app.ip(&["link", "add", br, "type", "bridge"]);
-        t.app.ip(&["link", "set", tap, "master", br]);
-        t.app.ip(&["link", "set", br, "up"]);
-    }
+    let t = libvirt_host();
     // libvirt's networks, as virsh shows them.
     let lv = t.dir.join("libvirt");
     std::fs::create_dir_all(&lv).expect("dir");
