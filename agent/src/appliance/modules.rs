@@ -235,7 +235,7 @@ fn says_ready(sock: &UnixDatagram) -> bool {
 /// networks back. Every device that appears (a driver's own devices, USB
 /// NICs, hot-plugged virtio) loads as its uevent's MODALIAS says. Runs
 /// beside the agent, which takes NICs as they come.
-pub(crate) fn plug(mut loader: Loader, settled: &Path, ready: Option<UnixDatagram>) {
+pub(crate) fn plug(mut loader: Loader, settled: &Path, mut ready: Option<UnixDatagram>) {
     let rest = |loader: &mut Loader, why: &str| {
         let n = loader.coldplug(|a| !serving_needs(a));
         for m in FAT.iter().chain(BUTTONS) {
@@ -286,6 +286,9 @@ pub(crate) fn plug(mut loader: Loader, settled: &Path, ready: Option<UnixDatagra
         let is_ready = can.get(1).copied().unwrap_or(false) && ready.as_ref().is_some_and(says_ready);
         if rest_at.is_some_and(|at| is_ready || Instant::now() >= at) {
             rest_at = None;
+            // Heard once is enough: the agent's later notices (reloads)
+            // would only fill the socket.
+            ready = None;
             rest(&mut loader, if is_ready { " (netagent serves)" } else { "" });
             continue;
         }

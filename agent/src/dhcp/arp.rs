@@ -45,8 +45,7 @@ pub(crate) fn set_neighbour(fd: RawFd, ifname: &str, ip: Ipv4Addr, mac: MacAddr)
         arp_dev: dev,
     };
     // SAFETY: SIOCSARP reads the arpreq, which lives for the call. No
-    // maintained crate wraps it (nix and rustix leave the ARP ioctls out);
-    // this is the only unsafe code in netagent.
+    // maintained crate wraps it (nix and rustix leave the ARP ioctls out).
     let r = unsafe { libc::ioctl(fd, libc::SIOCSARP, &req as *const libc::arpreq) };
     if r < 0 {
         return Err(std::io::Error::last_os_error());
