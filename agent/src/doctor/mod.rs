@@ -32,8 +32,9 @@ pub struct Probe {
 }
 
 /// The probe for `network`: from `from`, or the subnet's last host address
-/// that is neither the bridge's nor a static host's (a guest's address
-/// for a moment: the reply, if any, finds no one).
+/// that is neither the bridge's nor a static host's, outside the DHCP
+/// ranges when the subnet has room (a guest's address for a moment: a reply
+/// must find no one, and a leased address would have its guest see it).
 pub fn probe_for(
     cfg: &Config,
     network: &str,
@@ -57,6 +58,8 @@ pub fn probe_for(
         .flat_map(|d| d.hosts.iter().map(|h| h.ip))
         .chain([addr.addr()])
         .collect();
+    let ranges: Vec<crate::config::Ipv4Range> = n.dhcp.iter().flat_map(|d| d.ranges.clone()).collect();
+    let leasable = |a: &Ipv4Addr| ranges.iter().any(|r| r.contains(*a));
     let from = match from {
         Some(f) if addr.contains(&f) => f,
         Some(f) => {
@@ -68,7 +71,8 @@ pub fn probe_for(
         None => addr
             .hosts()
             .rev()
-            .find(|a| !taken.contains(a))
+            .find(|a| !taken.contains(a) && !leasable(a))
+            .or_else(|| addr.hosts().rev().find(|a| !taken.contains(a)))
             .ok_or_else(|| format!("network \"{network}\"'s subnet has no free address to send from"))?,
     };
     Ok(Probe {
@@ -327,9 +331,21 @@ mod tests {
         .unwrap_or_else(|p| panic!("{p}"));
         let to: Ipv4Addr = "192.0.2.1".parse().unwrap();
         let p = probe_for(&cfg, "n", to, 443, None).expect("probe");
+        // The whole subnet is the default range: the last free address.
         assert_eq!(
             (p.from, p.bridge.as_str()),
             ("10.5.0.253".parse().unwrap(), "virbr0")
+        );
+        let narrow = crate::config::parse(
+            "[uplink]\ninterface = \"eth0\"\n[[network]]\nname = \"n\"\nbridge = \"virbr0\"\naddress = \"10.5.0.1/24\"\n[network.dhcp]\nranges = [\"10.5.0.100-10.5.0.254\"]\n",
+            "t.toml",
+        )
+        .unwrap_or_else(|p| panic!("{p}"));
+        let p = probe_for(&narrow, "n", to, 443, None).expect("probe");
+        assert_eq!(
+            p.from,
+            "10.5.0.99".parse::<Ipv4Addr>().unwrap(),
+            "outside the range"
         );
         assert!(probe_for(&cfg, "x", to, 443, None)
             .unwrap_err()
