@@ -462,16 +462,7 @@ fn netns_names_sent_as_client_fqdn_are_registered() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let leases = String::from_utf8_lossy(&t.netagent(&["leases", "n"]).stdout).into_owned();
     assert!(leases.contains("laptop") && leases.contains("desk"), "{leases}");
-    let dig = |name: &str| {
-        let o = t
-            .g(asker)
-            .ns
-            .cmd("dig")
-            .args(["+short", "+time=2", "+tries=1", "@10.77.0.1", name])
-            .output()
-            .expect("dig");
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    };
+    let dig = |name: &str| common::clients::short(&t.g(asker).ns, "10.77.0.1", &[name]);
     assert!(
         wait_for(T, || dig("laptop.lab") == got.ip).is_some(),
         "{}",

@@ -9,25 +9,9 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::clients::{wait_event, Udhcpc};
+use common::clients::{dig, short, wait_event, Udhcpc};
 use common::topo::*;
 use common::Netns;
-
-fn dig(ns: &Netns, server: &str, args: &[&str]) -> String {
-    let out = ns
-        .cmd("dig")
-        .args(["+time=2", "+tries=1", &format!("@{server}")])
-        .args(args)
-        .output()
-        .expect("dig");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn short(ns: &Netns, server: &str, args: &[&str]) -> String {
-    let mut a = vec!["+short"];
-    a.extend_from_slice(args);
-    dig(ns, server, &a).trim().to_string()
-}
 
 /// Wait until `name` resolves to `want` through the agent, as seen from `ns`.
 fn resolves(ns: &Netns, name: &str, want: &str) -> bool {

@@ -169,16 +169,7 @@ fn netns_host_mode_serves_the_hosts_etc_hosts_and_follows_its_changes() {
     let net = "[uplink]\ninterface = \"up0\"\naddress = \"host\"\n[[network]]\nname = \"default\"\nbridge = \"virbr0\"\naddress = \"192.168.122.1/24\"\nstp = false\nports = [\"vnet*\"]\n[network.dns]\ndomain = \"lab\"\n";
     let cfg = t.write_config("host.toml", net);
     let _agent = t.start(&cfg);
-    let dig = |name: &str| -> String {
-        let o = t
-            .g(g)
-            .ns
-            .cmd("dig")
-            .args(["+short", "+time=1", "+tries=1", "@192.168.122.1", name])
-            .output()
-            .expect("dig");
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    };
+    let dig = |name: &str| common::clients::short(&t.g(g).ns, "192.168.122.1", &[name]);
     assert_eq!(dig("nas"), "10.99.0.77");
     assert_eq!(dig("nas.lab"), "10.99.0.77", "a plain name is also in the domain");
     assert_eq!(dig("nas.corp.test"), "10.99.0.77");

@@ -147,3 +147,21 @@ pub fn isc_script(dir: &Path, ns: &Netns) -> (PathBuf, PathBuf) {
     );
     (s, events)
 }
+
+/// `dig @server ARGS` from `ns` (2 s, one try): its whole output.
+pub fn dig(ns: &Netns, server: &str, args: &[&str]) -> String {
+    let out = ns
+        .cmd("dig")
+        .args(["+time=2", "+tries=1", &format!("@{server}")])
+        .args(args)
+        .output()
+        .expect("dig");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `dig +short`: the answers alone, trimmed.
+pub fn short(ns: &Netns, server: &str, args: &[&str]) -> String {
+    let mut a = vec!["+short"];
+    a.extend_from_slice(args);
+    dig(ns, server, &a).trim().to_string()
+}
