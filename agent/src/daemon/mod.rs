@@ -145,7 +145,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     rec.wait_for_hardware(opts.hardware_settled.clone());
     // Our table first, while the kernel is read: a host whose nft or
     // kernel cannot take the rules is left as it was, no link touched.
-    let rules = rec.start_rules(&p);
+    let rules = rec.start_firewall(&p);
     rec.read_whole().await?;
     let loaded = match rec.finish_rules(rules).await {
         Ok(n) => n,

@@ -426,44 +426,35 @@ impl Reconciler {
     }
 
     /// nft is a child process: it runs on tokio's blocking pool, so a DHCP
-    /// burst is never kept waiting behind it.
-    fn start_firewall(&self, plan: &Plan) -> FirewallJob {
+    /// burst is never kept waiting behind it. At start it runs before any
+    /// link is touched: a host whose nft or kernel cannot take the rules is
+    /// left as it was (nft loads a batch whole or not at all), and the
+    /// kernel is read meanwhile; `finish_rules` waits for it.
+    pub(crate) fn start_firewall(&self, plan: &Plan) -> FirewallJob {
         let ruleset = plan.ruleset.clone();
         let (stale, verified, loaded) = (self.rules_stale, self.verified, self.loaded);
         tokio::task::spawn_blocking(move || firewall(&ruleset, stale, verified, loaded))
     }
 
-    /// Our table as the plan wants it, before any link is touched: at
-    /// start, a host whose nft or kernel cannot take the rules is left as
-    /// it was (nft loads a batch whole or not at all). The kernel is read
-    /// meanwhile (`read_whole`); `finish_rules` waits for it.
-    pub(crate) fn start_rules(&self, plan: &Plan) -> FirewallJob {
-        self.start_firewall(plan)
-    }
-
-    /// The end of `start_rules`: the changes made (0 or 1), or why the
+    /// The end of the first `start_firewall`: the changes made (0 or 1), or why the
     /// rules could not be loaded.
     pub(crate) async fn finish_rules(&mut self, job: FirewallJob) -> Result<usize, fw::FirewallError> {
-        let rules = job.await.unwrap_or_else(|source| {
-            Err(fw::FirewallError::Worker {
-                action: "replace",
-                source,
-            })
-        })?;
-        self.verified = rules.verified;
         let mut report = Report::default();
-        self.note_loaded(rules.loaded, &mut report);
-        // A digest not kept costs one more replace at the next start.
+        self.finish_firewall(job, &mut report).await;
         for e in report.errors {
-            warn!("{e}");
+            match e {
+                ReconcileError::Firewall(f) => return Err(f),
+                // A digest not kept costs one more replace at the next start.
+                other => warn!("{other}"),
+            }
         }
-        Ok(usize::from(rules.replaced))
+        Ok(report.changes)
     }
 
     async fn finish_firewall(&mut self, job: FirewallJob, report: &mut Report) {
         let result = job.await.unwrap_or_else(|source| {
             Err(fw::FirewallError::Worker {
-                action: "check",
+                action: "replace",
                 source,
             })
         });
@@ -471,10 +462,9 @@ impl Reconciler {
             Ok(rules) => {
                 report.changes += usize::from(rules.replaced);
                 if rules.was_gone {
-                    warn!("nftables: table inet netagent was removed by someone else (a `flush ruleset`, as nftables.service's reload does); loaded again");
-                    report.events.push(
-                        "nftables: table inet netagent was removed by someone else (a `flush ruleset`, as nftables.service's reload does); loaded again".into(),
-                    );
+                    let what = "nftables: table inet netagent was removed by someone else (a `flush ruleset`, as nftables.service's reload does); loaded again";
+                    warn!("{what}");
+                    report.events.push(what.into());
                 }
                 self.rules_stale = false;
                 self.verified = rules.verified;
