@@ -20,7 +20,7 @@ GUEST=$!
 trap 'kill $GUEST 2>/dev/null || true' EXIT
 sleep 1
 echo "netagent appliance: monitor at $MON (echo system_powerdown | socat - UNIX-CONNECT:$MON)"
-exec qemu-system-x86_64 -accel $ACCEL -m 512 -nographic -no-reboot \
+exec qemu-system-x86_64 -accel $ACCEL -smp 2 -m 512 -nographic -no-reboot \
   -kernel "$D/vmlinuz" -initrd "$D/initramfs.img" -append "console=ttyS0 panic=-1 loglevel=4" \
   -netdev $UPLINK -device virtio-net-pci,netdev=up \
   -netdev socket,id=lan,connect=127.0.0.1:$PORT -device virtio-net-pci,netdev=lan -device virtio-rng-pci \

@@ -199,6 +199,10 @@ fn boot(ns: &Netns, dir: &Path, boot: Boot<'_>, up: &str, lan: Lan<'_>) -> Vm {
     c.args([
         "-accel",
         accel(),
+        // Two vCPUs, as a real box has several cores: the NICs' drivers
+        // probe on one while the agent starts on the other.
+        "-smp",
+        "2",
         "-m",
         "512",
         "-nographic",

@@ -283,6 +283,11 @@ pub fn run() -> ! {
     let efi = std::path::Path::new("/sys/firmware/efi").exists();
     let mut loader = match Loader::open() {
         Ok(mut l) => {
+            // The hardware RNG before anything else: the first nft run
+            // reads /dev/urandom, which waits until the kernel's RNG is
+            // seeded; the driver's first bytes seed it while the modules
+            // below load.
+            l.coldplug_rng();
             for m in modules::SERVING
                 .iter()
                 .chain(if efi { modules::EFI } else { &[] })

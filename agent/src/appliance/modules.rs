@@ -174,6 +174,12 @@ impl Loader {
         self.load_picked(aliases, pick)
     }
 
+    /// The drivers of the hardware RNGs there are (virtio_pci, then
+    /// virtio_rng on the devices it makes; a board's RNG on PCI).
+    pub(crate) fn coldplug_rng(&mut self) -> usize {
+        ["pci", "virtio"].iter().map(|bus| self.coldplug_bus(bus, is_rng)).sum()
+    }
+
     fn load_picked(&mut self, aliases: Vec<String>, pick: impl Fn(&str) -> bool) -> usize {
         let seen: HashSet<String> = aliases.into_iter().filter(|a| !a.is_empty() && pick(a)).collect();
         seen.iter().map(|a| self.load_modalias(a)).sum()
@@ -261,11 +267,9 @@ pub(crate) fn plug(mut loader: Loader, settled: &Path, mut ready: Option<UnixDat
     // second (an e1000 under TCG). Each bus driver makes its devices
     // before its load returns (virtio_pci's virtio devices): the virtio
     // bus is read after PCI's, not left to the uevents read later.
-    let mut n = 0;
-    for pick in [is_rng, is_nic] {
-        for bus in ["pci", "virtio"] {
-            n += loader.coldplug_bus(bus, pick);
-        }
+    let mut n = loader.coldplug_rng();
+    for bus in ["pci", "virtio"] {
+        n += loader.coldplug_bus(bus, is_nic);
     }
     info!("coldplug: {n} modules loaded for the NICs and RNGs");
     let mut rest_at = ready.as_ref().map(|_| Instant::now() + REST_WAIT);
