@@ -262,9 +262,9 @@ pub(crate) fn plug(mut loader: Loader, settled: &Path, mut ready: Option<UnixDat
         return;
     }
     // NICs and RNGs are PCI or virtio devices (USB NICs come with their
-    // host controller, later). The RNG first: the agent's first nft run
-    // waits for the kernel's RNG, and a NIC's driver may take most of a
-    // second (an e1000 under TCG). Each bus driver makes its devices
+    // host controller, later). PID 1 loaded the RNGs' drivers before the
+    // serving modules (this finds them done); a NIC's driver may take most
+    // of a second (an e1000 under TCG). Each bus driver makes its devices
     // before its load returns (virtio_pci's virtio devices): the virtio
     // bus is read after PCI's, not left to the uevents read later.
     let mut n = loader.coldplug_rng();
