@@ -31,6 +31,11 @@ pub(crate) trait Service: Sized {
         None
     }
     fn stop(self);
+    /// Stop for good: the network no longer wants it (a service may say
+    /// goodbye first, as a router advertisement of lifetime 0 does).
+    fn remove(self) {
+        self.stop();
+    }
 }
 
 /// One network's service as the plan wants it, on its bridge's interface
@@ -177,7 +182,7 @@ impl<S: Service> Supervisor<S> {
             .collect();
         for n in gone {
             if let Some(r) = self.running.remove(&n) {
-                r.service.stop();
+                r.service.remove();
                 info!("{} {n}: stopped", S::NAME);
             }
         }

@@ -478,3 +478,61 @@ fn dhcp_options_set_by_hand_are_checked_and_written_back() {
     let back = config::parse(&config::write::write(&cfg), "w.toml").unwrap_or_else(|p| panic!("{p}"));
     assert_eq!(back, cfg);
 }
+
+#[test]
+fn ipv6_prefixes_are_checked() {
+    let p = problems(&format!(
+        r#"{UPLINK}[[network]]
+name = "a"
+bridge = "b0"
+address = "10.1.0.1/24"
+address6 = "fd00:1::1/64"
+[[network]]
+name = "b"
+bridge = "b1"
+address = "10.2.0.1/24"
+address6 = "fd00:1::2/64"
+[[network]]
+name = "c"
+bridge = "b2"
+address = "10.3.0.1/24"
+address6 = "fd00:3::1/80"
+[[network]]
+name = "d"
+bridge = "b3"
+address = "10.4.0.1/24"
+address6 = "fe80::1/64"
+[[network]]
+name = "e"
+bridge = "b4"
+address = "10.5.0.1/24"
+address6 = "fd00:5::/64"
+[[network]]
+name = "f"
+bridge = "b5"
+address = "10.6.0.1/24"
+address6 = "fd00:6::1"
+[[network]]
+name = "g"
+bridge = "b6"
+kind = "route"
+address = "10.7.0.1/24"
+[network.nat]
+ipv6 = true
+"#
+    ));
+    has(&p, 12, "prefix fd00:1::/64 overlaps fd00:1::/64 of network \"a\"");
+    has(&p, 17, "/80 cannot serve SLAAC");
+    has(&p, 22, "is link-local");
+    has(&p, 27, "subnet-router anycast address");
+    has(
+        &p,
+        32,
+        "`fd00:6::1` has no prefix length: write it like fd00:6::1/64",
+    );
+    has(&p, 38, "does no NAT");
+    let p = problems(&format!(
+        "{UPLINK}[[network]]\nname = \"h\"\nbridge = \"b7\"\naddress = \"10.8.0.1/24\"\n[network.nat]\nipv6 = true\n"
+    ));
+    has(&p, 8, "IPv6 NAT needs the network to have an IPv6 prefix");
+}

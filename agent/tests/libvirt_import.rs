@@ -27,7 +27,7 @@ fn doc(name: &str) -> (String, String) {
 fn imports_match_golden_files_and_pass_the_check() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     for name in [
-        "default", "routed", "isolated", "bridge", "full", "nat-dev", "open",
+        "default", "routed", "isolated", "bridge", "full", "nat-dev", "open", "nat-ipv6",
     ] {
         let out = import(&[doc(name)], &HashMap::new()).unwrap_or_else(|e| panic!("{name}.xml: {e}"));
         let cfg = config::parse(&out.toml, "imported.toml")
@@ -165,13 +165,13 @@ fn several_files_become_one_config_and_macvtap_is_refused() {
 fn the_command_prints_toml_and_warnings() {
     let o = Command::new(env!("CARGO_BIN_EXE_netagent"))
         .arg("import-libvirt")
-        .arg(dir().join("routed.xml"))
+        .arg(dir().join("nat-ipv6.xml"))
         .output()
         .expect("run");
     assert!(o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
-        stderr.contains("warning: network \"local\": <ip family='ipv6'"),
+        stderr.contains("warning: network \"nat6\": a second IPv6 <ip address='fd00:151::1'>"),
         "{stderr}"
     );
     let toml = String::from_utf8_lossy(&o.stdout);

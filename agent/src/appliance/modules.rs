@@ -177,7 +177,10 @@ impl Loader {
     /// The drivers of the hardware RNGs there are (virtio_pci, then
     /// virtio_rng on the devices it makes; a board's RNG on PCI).
     pub(crate) fn coldplug_rng(&mut self) -> usize {
-        ["pci", "virtio"].iter().map(|bus| self.coldplug_bus(bus, is_rng)).sum()
+        ["pci", "virtio"]
+            .iter()
+            .map(|bus| self.coldplug_bus(bus, is_rng))
+            .sum()
     }
 
     fn load_picked(&mut self, aliases: Vec<String>, pick: impl Fn(&str) -> bool) -> usize {

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::str::FromStr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::ifname::{invalid_ifname, invalid_port_pattern};
 use super::model::*;
@@ -108,6 +108,53 @@ impl Checker<'_, '_> {
             return None;
         }
         Some(net)
+    }
+
+    /// A bridge's IPv6 address with its prefix: a global or unique-local
+    /// host address. A /64 unless DHCPv6 hands out the addresses: SLAAC
+    /// makes a guest's address from a 64-bit interface identifier.
+    fn if_addr6(&mut self, v: &S<String>, field: &str, dhcp6: bool) -> Option<Ipv6Net> {
+        if let Ok(a) = v.get_ref().trim().parse::<std::net::Ipv6Addr>() {
+            self.c.add(
+                v.span(),
+                field,
+                format!("`{a}` has no prefix length: write it like {a}/64"),
+            );
+            return None;
+        }
+        let net: Ipv6Net = self.parse(
+            v,
+            field,
+            "an IPv6 address with a prefix length (like fd00:122::1/64)",
+        )?;
+        let addr = net.addr();
+        let problem = if addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() {
+            Some(format!("{addr} cannot be a bridge's address: use a global or unique-local address (like fd00:122::1/64)"))
+        } else if addr.is_unicast_link_local() {
+            Some(format!("{addr} is link-local: the kernel gives every bridge one of those; give a global or unique-local prefix (like fd00:122::1/64)"))
+        } else if addr.to_ipv4_mapped().is_some() {
+            Some(format!(
+                "{addr} is an IPv4-mapped address: write the IPv4 address as `address`"
+            ))
+        } else if addr == net.network() {
+            Some(format!("{addr} is the prefix's subnet-router anycast address; give the bridge a host address such as {}1/{}", net.network(), net.prefix_len()))
+        } else if !dhcp6 && net.prefix_len() != 64 {
+            Some(format!("/{} cannot serve SLAAC (guests make their addresses from a /64): use a /64, or add [network.dhcp6] to hand out addresses", net.prefix_len()))
+        } else if net.prefix_len() < 48 || net.prefix_len() > 120 {
+            Some(format!(
+                "/{} is not a guest prefix: use /64 (or up to /120 with DHCPv6)",
+                net.prefix_len()
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(msg) => {
+                self.c.add(v.span(), field, msg);
+                None
+            }
+            None => Some(net),
+        }
     }
 
     fn int(&mut self, v: &S<i64>, field: &str, lo: i64, hi: i64) -> Option<i64> {
@@ -313,6 +360,10 @@ impl Checker<'_, '_> {
             }
             None => None,
         };
+        let address6 = n
+            .address6
+            .as_ref()
+            .and_then(|v| self.if_addr6(v, &f("address6"), false));
         let mac = n.mac.as_ref().and_then(|v| {
             let m: super::units::MacAddr = self.parse(v, &f("mac"), "a MAC address")?;
             if !m.is_unicast() {
@@ -387,6 +438,17 @@ impl Checker<'_, '_> {
             }
             (None, _) => None,
         };
+        if let (Some(v), Some(true), None) = (
+            n.nat.as_ref().and_then(|x| x.get_ref().ipv6.as_ref()),
+            nat.as_ref().map(|x| x.ipv6),
+            address6,
+        ) {
+            self.c.add(
+                v.span(),
+                f("nat.ipv6"),
+                "IPv6 NAT needs the network to have an IPv6 prefix: add address6 = \"fd00:...::1/64\", or remove ipv6",
+            );
+        }
 
         let dns_domain = n.dns.as_ref().and_then(|d| d.get_ref().domain.as_ref());
         let dns_domain = dns_domain.and_then(|d| self.dns_name(d, &f("dns.domain")));
@@ -446,6 +508,7 @@ impl Checker<'_, '_> {
             kind,
             bridge,
             address,
+            address6,
             mac,
             mtu,
             stp,
@@ -635,6 +698,7 @@ impl Checker<'_, '_> {
         if let Some(v) = &r.address {
             nat.address = Some(self.parse(v, &format!("{field}.address"), "an address range")?);
         }
+        nat.ipv6 = r.ipv6.as_ref().is_some_and(|v| *v.get_ref());
         Some(nat)
     }
 
@@ -980,7 +1044,11 @@ impl Checker<'_, '_> {
             let fi = format!("{field}.host[{i}]");
             let r = h.get_ref();
             let ip = match &r.ip {
-                Some(v) => self.ip(v, &format!("{fi}.ip")),
+                Some(v) => self.parse::<std::net::IpAddr>(
+                    v,
+                    &format!("{fi}.ip"),
+                    "an IPv4 or IPv6 address (like 192.168.122.10 or fd00:122::10)",
+                ),
                 None => {
                     self.missing(h.span(), &fi, "ip = \"...\"");
                     None

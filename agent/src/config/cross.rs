@@ -178,6 +178,27 @@ pub(super) fn check_cross(
         }
     }
 
+    // IPv6 prefixes too: a guest's address would be ambiguous.
+    for (i, (raw, n)) in nets.iter().enumerate() {
+        let (Some(pre), Some(v)) = (n.prefix6(), &raw.get_ref().address6) else {
+            continue;
+        };
+        for (_, o) in &nets[..i] {
+            if let Some(op) = o.prefix6() {
+                if op.contains(&pre.network()) || pre.contains(&op.network()) {
+                    c.add(
+                        v.span(),
+                        format!("network \"{}\" address6", n.name),
+                        format!(
+                            "prefix {pre} overlaps {op} of network \"{}\": pick a separate prefix",
+                            o.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     // A port belongs to one network.
     for (i, (raw, n)) in nets.iter().enumerate() {
         let r = raw.get_ref();

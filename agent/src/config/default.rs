@@ -23,6 +23,7 @@ pub fn default_config() -> Config {
             kind: Kind::Nat,
             bridge: "virbr0".into(),
             address: Some(address),
+            address6: None,
             mac: None,
             mtu: None,
             stp: None,

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::units::{Ipv4Range, LeaseTime, MacAddr, PortRange};
 
@@ -105,6 +105,10 @@ pub struct Network {
     pub bridge: String,
     /// The bridge's own address and the subnet's prefix (192.168.122.1/24).
     pub address: Option<Ipv4Net>,
+    /// The bridge's IPv6 address and the guests' prefix (fd00:122::1/64):
+    /// router advertisements announce it, guests take addresses in it by
+    /// SLAAC (or DHCPv6).
+    pub address6: Option<Ipv6Net>,
     pub mac: Option<MacAddr>,
     pub mtu: Option<u32>,
     /// Spanning tree: what the config says, or None for netagent's choice
@@ -204,6 +208,18 @@ impl Network {
         self.address.map(|a| a.trunc())
     }
 
+    /// The guests' IPv6 prefix.
+    pub fn prefix6(&self) -> Option<Ipv6Net> {
+        self.address6.map(|a| a.trunc())
+    }
+
+    /// Whether netagent sends router advertisements on the bridge: where it
+    /// has an IPv6 address and serves the segment (never a rogue router on
+    /// a host's LAN unless told to serve it).
+    pub fn advertises(&self) -> bool {
+        self.address6.is_some() && (self.kind != Kind::Bridge || self.serve_lan)
+    }
+
     /// Whether the bridge runs spanning tree: what the config says, else on
     /// only where its ports can close a loop. STP holds each new port for
     /// 4 s (the kernel's 2 s forward delay, twice) before it forwards, so a
@@ -242,6 +258,9 @@ pub struct Nat {
     pub ports: PortRange,
     /// SNAT to these addresses instead of masquerading to the uplink's.
     pub address: Option<Ipv4Range>,
+    /// Masquerade IPv6 too (libvirt's `<nat ipv6='yes'/>`); without it a
+    /// NAT network's IPv6 is routed, as libvirt does.
+    pub ipv6: bool,
 }
 
 impl Default for Nat {
@@ -252,6 +271,7 @@ impl Default for Nat {
                 end: 65535,
             },
             address: None,
+            ipv6: false,
         }
     }
 }
@@ -346,7 +366,8 @@ pub struct Forwarder {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsHost {
-    pub ip: Ipv4Addr,
+    /// An A record, or AAAA for an IPv6 address.
+    pub ip: std::net::IpAddr,
     pub names: Vec<String>,
 }
 

@@ -34,6 +34,7 @@ pub(super) struct RawNetwork {
     pub kind: Option<S<String>>,
     pub bridge: Option<S<String>>,
     pub address: Option<S<String>>,
+    pub address6: Option<S<String>>,
     pub mac: Option<S<String>>,
     pub mtu: Option<S<i64>>,
     pub stp: Option<S<bool>>,
@@ -82,6 +83,7 @@ pub(super) struct RawRoute {
 pub(super) struct RawNat {
     pub ports: Option<S<String>>,
     pub address: Option<S<String>>,
+    pub ipv6: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -125,18 +125,21 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
         .collect();
     Some(match keys.as_slice() {
         [] => &["uplink", "network"],
-        ["uplink"] => &["interface", "address", "gateway", "dns"],
+        ["uplink"] => &["interface", "mac", "path", "address", "gateway", "dns"],
         ["network"] => &[
             "name",
             "kind",
             "bridge",
             "address",
+            "address6",
             "mac",
             "mtu",
             "stp",
             "ports",
             "port_isolation",
             "egress",
+            "adopt",
+            "serve_lan",
             "route",
             "nat",
             "dhcp",
@@ -145,7 +148,7 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
         ],
         ["network", "forward"] => &["protocol", "port", "to", "to_port", "from"],
         ["network", "route"] => &["to", "via", "metric"],
-        ["network", "nat"] => &["ports", "address"],
+        ["network", "nat"] => &["ports", "address", "ipv6"],
         ["network", "dhcp"] => &[
             "ranges",
             "lease_time",

@@ -70,6 +70,9 @@ fn network(o: &mut String, n: &Network) {
     if let Some(a) = n.address {
         let _ = writeln!(o, "address = {}", q(&a.to_string()));
     }
+    if let Some(a) = n.address6 {
+        let _ = writeln!(o, "address6 = {}", q(&a.to_string()));
+    }
     if let Some(m) = n.mac {
         let _ = writeln!(o, "mac = {}", q(&m.to_string()));
     }
@@ -110,6 +113,9 @@ fn network(o: &mut String, n: &Network) {
             );
             if let Some(a) = nat.address {
                 let _ = writeln!(o, "address = {}", q(&a.to_string()));
+            }
+            if nat.ipv6 {
+                o.push_str("ipv6 = true\n");
             }
         }
     }

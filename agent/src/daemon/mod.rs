@@ -24,6 +24,7 @@ use crate::dns::server::DnsServers;
 use crate::firewall::{apply as fw, watch as nft_watch};
 use crate::links::{watch as link_watch, LinkError, Netlink};
 use crate::plan::{plan, Plan};
+use crate::ra::service::RaServers;
 use crate::service::Supervised;
 use crate::uplink::{client, UplinkLease};
 use reconcile::{Reconciler, Scope};
@@ -185,6 +186,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let mut d = Daemon {
         dns: DnsServers::new(uplink_dns(&p, None)),
         dhcp: DhcpServers::new(opts.lease_dir.clone(), Some(events_tx)),
+        ra: RaServers::default(),
         opts,
         cfg,
         src,
@@ -231,7 +233,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                     continue;
                 }
                 let reread = d.reread_hosts();
-                if reread || d.dhcp.due() || d.dns.due() {
+                if reread || d.dhcp.due() || d.dns.due() || d.ra.due() {
                     d.sync_services();
                     d.note_errors();
                 }
@@ -278,6 +280,7 @@ struct Daemon {
     rec: Reconciler,
     dhcp: DhcpServers,
     dns: DnsServers,
+    ra: RaServers,
     /// The uplink's DHCP lease, as its client last reported it.
     lease: watch::Receiver<Option<UplinkLease>>,
     /// Unix seconds.
@@ -370,11 +373,13 @@ impl Daemon {
         let rec = &self.rec;
         self.dhcp.sync(&self.plan.dhcp, |l| rec.ifindex(l));
         self.dns.sync(&self.plan, |l| rec.ifindex(l));
+        self.ra.sync(&self.plan.ra, |l| rec.ifindex(l));
     }
 
     fn service_problems(&self) -> Vec<String> {
         let mut v = self.dhcp.problems();
         v.extend(self.dns.problems());
+        v.extend(self.ra.problems());
         v
     }
 

@@ -289,6 +289,14 @@ impl Reconciler {
             Scope::Firewall => None,
         };
         if let Some(changed) = changed {
+            // A bridge whose IPv6 was off takes an IPv6 address only once
+            // it is on again: the settings go first too.
+            if changed.everything && plan.bridges.iter().any(|b| b.address6.is_some()) {
+                match sysctl::apply(&plan.sysctls) {
+                    Ok(n) => report.changes += n,
+                    Err(e) => report.errors.push(e.into()),
+                }
+            }
             let links = self.links(plan, lease, &changed, &mut report).await;
             if let Err(e) = links {
                 self.unresolved_links = vec![e.to_string()];
@@ -304,6 +312,17 @@ impl Reconciler {
                 match sysctl::apply(&plan.sysctls) {
                     Ok(n) => report.changes += n,
                     Err(e) => report.errors.push(e.into()),
+                }
+                if plan
+                    .sysctls
+                    .iter()
+                    .any(|s| s.path == "net/ipv6/conf/all/forwarding")
+                {
+                    let ours: Vec<&str> = plan.bridges.iter().map(|b| b.name.as_str()).collect();
+                    match sysctl::keep_router_advertisements(&ours) {
+                        Ok(n) => report.changes += n,
+                        Err(e) => report.errors.push(e.into()),
+                    }
                 }
             }
             self.unresolved_links = report.errors.iter().map(|e| e.to_string()).collect();

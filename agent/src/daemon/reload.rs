@@ -74,6 +74,11 @@ impl Daemon {
         self.src = src;
         self.dns
             .set_uplink_dns(uplink_dns(&self.plan, self.lease.borrow().as_ref()));
+        // Advertisements first: one the new plan drops says goodbye
+        // (router lifetime 0) while its bridge still has IPv6 to say it
+        // from; the kernel pass may turn IPv6 off there.
+        let rec = &self.rec;
+        self.ra.sync(&self.plan.ra, |l| rec.ifindex(l));
         let errors = self.apply(Scope::All).await;
         self.last_reload = Some(format!(
             "{} UTC: {} change{} applied{}",

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, NS, PTR, SOA, SRV, TXT};
+use hickory_server::proto::rr::rdata::{A, AAAA, NS, PTR, SOA, SRV, TXT};
 use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::zone::{Decision, LeaseNames, Zone};
@@ -178,6 +178,7 @@ pub(crate) fn rdata(r: &RecordData) -> Option<RData> {
     let name = |s: &str| Name::from_ascii(format!("{}.", s.trim_end_matches('.'))).ok();
     Some(match r {
         RecordData::A(ip) => RData::A(A::from(*ip)),
+        RecordData::Aaaa(ip) => RData::AAAA(AAAA::from(*ip)),
         RecordData::Ptr(n) => RData::PTR(PTR(name(n)?)),
         RecordData::Srv {
             priority,

@@ -1,9 +1,9 @@
 //! One DNS server per network with DNS on, listening on the bridge's
-//! address, UDP and TCP port 53. Reloads swap the zone in place; the sockets
+//! address (and its IPv6 address, when it has one), UDP and TCP port 53. Reloads swap the zone in place; the sockets
 //! and the queries in flight stay.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -21,11 +21,11 @@ use crate::plan::{DnsZone, Plan};
 /// A network's DNS server as a supervised service (see `service.rs`).
 #[derive(Debug)]
 pub(crate) struct DnsService {
-    listen: Ipv4Addr,
+    listen: (Ipv4Addr, Option<Ipv6Addr>),
     zone: Arc<RwLock<Arc<Zone>>>,
     leases: Arc<LeaseNames>,
-    tcp: JoinHandle<()>,
-    udp: JoinHandle<()>,
+    /// UDP and TCP, on each address.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// What a network's DNS server is asked to serve.
@@ -62,7 +62,7 @@ impl Service for DnsService {
 
     fn reconfigure(&mut self, _env: &mut DnsEnv, spec: &DnsSpec) -> bool {
         // Another address is another socket: only a restart will do.
-        if spec.zone.listen != self.listen {
+        if (spec.zone.listen, spec.zone.listen6) != self.listen {
             return false;
         }
         let Ok(mut w) = self.zone.write() else {
@@ -75,12 +75,11 @@ impl Service for DnsService {
     }
 
     fn ended(&self) -> bool {
-        self.tcp.is_finished() || self.udp.is_finished()
+        self.tasks.iter().any(|t| t.is_finished())
     }
 
     fn stop(self) {
-        self.tcp.abort();
-        self.udp.abort();
+        self.tasks.iter().for_each(|t| t.abort());
     }
 }
 
@@ -106,9 +105,21 @@ pub(crate) struct DnsServers {
     hosts: Vec<(Ipv4Addr, Vec<String>)>,
 }
 
-fn udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+/// A socket for `addr`. An IPv6 one binds even while the bridge has no
+/// carrier (the kernel keeps its IPv6 addresses unusable until a port is
+/// up): the address is the bridge's, planned, and arrives with the port.
+fn socket(addr: SocketAddr, kind: Type, protocol: Protocol) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), kind, Some(protocol))?;
     s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+        s.set_freebind_v6(true)?;
+    }
+    Ok(s)
+}
+
+fn udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let s = socket(addr, Type::DGRAM, Protocol::UDP)?;
     let _ = s.set_recv_buffer_size(4 << 20);
     s.bind(&addr.into())?;
     s.set_nonblocking(true)?;
@@ -116,8 +127,7 @@ fn udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
 }
 
 fn tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-    s.set_reuse_address(true)?;
+    let s = socket(addr, Type::STREAM, Protocol::TCP)?;
     s.bind(&addr.into())?;
     s.listen(128)?;
     s.set_nonblocking(true)?;
@@ -126,6 +136,7 @@ fn tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 
 fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Result<DnsService> {
     let addr = SocketAddr::V4(SocketAddrV4::new(z.listen, 53));
+    let addr6 = z.listen6.map(|a| SocketAddr::V6(SocketAddrV6::new(a, 53, 0, 0)));
     let zone = Arc::new(RwLock::new(Arc::new(Zone::new(z.clone(), subnet))));
     let leases = env.lease_names(&z.network);
     // UDP with an answer cache (udp.rs), TCP with bounds (tcp.rs).
@@ -134,21 +145,34 @@ fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Resu
         leases: leases.clone(),
         uplink_dns: env.uplink_dns.clone(),
     });
-    let sock = Arc::new(tokio::net::UdpSocket::from_std(udp(addr)?)?);
-    let listener = tokio::net::TcpListener::from_std(tcp(addr)?)?;
-    let udp = tokio::spawn(serve(sock, shared.clone()));
-    let tcp = tokio::spawn(super::tcp::serve(listener, shared, z.network.clone()));
+    // Every socket first, then the tasks: a failure leaves nothing running.
+    let mut bound = Vec::new();
+    for a in std::iter::once(addr).chain(addr6) {
+        bound.push((
+            Arc::new(tokio::net::UdpSocket::from_std(udp(a)?)?),
+            tokio::net::TcpListener::from_std(tcp(a)?)?,
+        ));
+    }
+    let mut tasks = Vec::new();
+    for (sock, listener) in bound {
+        tasks.push(tokio::spawn(serve(sock, shared.clone())));
+        tasks.push(tokio::spawn(super::tcp::serve(
+            listener,
+            shared.clone(),
+            z.network.clone(),
+        )));
+    }
     info!(
-        "dns {}: serving on {addr} (udp, tcp){}",
+        "dns {}: serving on {addr}{} (udp, tcp){}",
         z.network,
+        addr6.map(|a| format!(" and {a}")).unwrap_or_default(),
         z.domain.as_ref().map(|d| format!(" for {d}")).unwrap_or_default()
     );
     Ok(DnsService {
-        listen: z.listen,
+        listen: (z.listen, z.listen6),
         zone,
         leases,
-        tcp,
-        udp,
+        tasks,
     })
 }
 

@@ -168,6 +168,7 @@ pub enum Decision {
 fn type_of(r: &RecordData) -> RecordType {
     match r {
         RecordData::A(_) => RecordType::A,
+        RecordData::Aaaa(_) => RecordType::AAAA,
         RecordData::Ptr(_) => RecordType::PTR,
         RecordData::Srv { .. } => RecordType::SRV,
         RecordData::Txt(_) => RecordType::TXT,

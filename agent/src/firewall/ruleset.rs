@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use nftables::expr::{
     Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
     Range, SetItem, CT,
@@ -44,6 +44,13 @@ fn net(n: Ipv4Net) -> Expression<'static> {
     }))
 }
 
+fn net6(n: Ipv6Net) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(s(n.network().to_string())),
+        len: u32::from(n.prefix_len()),
+    }))
+}
+
 fn m(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
     Statement::Match(Match { left, right, op })
 }
@@ -62,6 +69,22 @@ fn saddr(n: Ipv4Net) -> Statement<'static> {
 
 fn daddr(n: Ipv4Net) -> Statement<'static> {
     m(payload("ip", "daddr"), Operator::EQ, net(n))
+}
+
+fn saddr6(n: Ipv6Net) -> Statement<'static> {
+    m(payload("ip6", "saddr"), Operator::EQ, net6(n))
+}
+
+fn daddr6(n: Ipv6Net) -> Statement<'static> {
+    m(payload("ip6", "daddr"), Operator::EQ, net6(n))
+}
+
+fn established() -> Statement<'static> {
+    m(
+        ct("state"),
+        Operator::IN,
+        Expression::List(vec![s("established"), s("related")]),
+    )
 }
 
 fn accept() -> Statement<'static> {
@@ -208,6 +231,7 @@ fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
             continue;
         };
         let br = n.name.as_str();
+        let prefix6 = n.address6.map(|a| a.trunc());
         // The guests' subnet, and the subnets routed behind guests by the
         // network's static routes: both are "inside" this network.
         let inside: Vec<Ipv4Net> = std::iter::once(sub)
@@ -234,6 +258,17 @@ fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
                     reject(),
                 ],
             );
+            // iifname "virbr0" ip6 saddr != fd00:122::/64 reject
+            if let Some(p6) = prefix6 {
+                b.rule(
+                    "guest_guard",
+                    vec![
+                        iif(br),
+                        m(payload("ip6", "saddr"), Operator::NEQ, net6(p6)),
+                        reject(),
+                    ],
+                );
+            }
         }
         // iifname "virbr0" oifname "virbr0" accept
         b.rule("guest_cross", vec![iif(br), oif(br), accept()]);
@@ -247,16 +282,7 @@ fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
                     b.rule(
                         "guest_input",
                         from_egress()
-                            .chain([
-                                oif(br),
-                                daddr(net),
-                                m(
-                                    ct("state"),
-                                    Operator::IN,
-                                    Expression::List(vec![s("established"), s("related")]),
-                                ),
-                                accept(),
-                            ])
+                            .chain([oif(br), daddr(net), established(), accept()])
                             .collect(),
                     );
                 }
@@ -269,6 +295,20 @@ fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
                 }
                 _ => {}
             }
+        }
+        // IPv6 into the guests: routed as libvirt does on a NAT network,
+        // answers only when its IPv6 is masqueraded too.
+        if let (Some(p6), Kind::Nat | Kind::Route) = (prefix6, n.kind) {
+            let nat6 = n.nat.as_ref().is_some_and(|x| x.ipv6);
+            // [iifname "eth1"] oifname "virbr0" ip6 daddr fd00:122::/64 [ct state established,related] accept
+            b.rule(
+                "guest_input",
+                from_egress()
+                    .chain([oif(br), daddr6(p6)])
+                    .chain(nat6.then(established))
+                    .chain([accept()])
+                    .collect(),
+            );
         }
         for f in &n.forwards {
             // oifname "virbr0" ip daddr 192.168.122.10 meta l4proto tcp th dport 80 ct status dnat accept
@@ -289,6 +329,16 @@ fn forward_chains(b: &mut Builder, nets: &[&BridgePlan]) {
                     std::iter::once(iif(br))
                         .chain(to_egress)
                         .chain([saddr(net), accept()])
+                        .collect(),
+                );
+            }
+            if let Some(p6) = prefix6 {
+                // iifname "virbr0" [oifname "eth1"] ip6 saddr fd00:122::/64 accept
+                b.rule(
+                    "guest_output",
+                    std::iter::once(iif(br))
+                        .chain(n.egress.as_deref().map(oif))
+                        .chain([saddr6(p6), accept()])
                         .collect(),
                 );
             }
@@ -413,6 +463,46 @@ fn input_chain(b: &mut Builder, nets: &[&BridgePlan]) {
                 ],
             );
         }
+        let Some(a6) = n.address6 else { continue };
+        // ip6 daddr fd00:122::1 meta l4proto { tcp, udp } th dport 53 iifname != { "virbr0", "lo" } drop
+        b.rule(
+            "input",
+            vec![
+                m(payload("ip6", "daddr"), Operator::EQ, s(a6.addr().to_string())),
+                m(
+                    meta(MetaKey::L4proto),
+                    Operator::EQ,
+                    set(vec![s("tcp"), s("udp")]),
+                ),
+                m(payload("th", "dport"), Operator::EQ, Expression::Number(53)),
+                m(
+                    meta(MetaKey::Iifname),
+                    Operator::NEQ,
+                    set(vec![s(n.name.clone()), s("lo")]),
+                ),
+                Statement::Drop(None),
+            ],
+        );
+        // Neighbour discovery and DHCPv6 speak from link-local addresses
+        // (and :: before a guest has one); nothing else may claim another
+        // network's prefix.
+        // iifname "virbr0" ip6 saddr != { ::, fe80::/10, fd00:122::/64 } drop
+        if filtered(n) {
+            let ll =
+                Ipv6Net::new(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10).unwrap_or_default();
+            b.rule(
+                "input",
+                vec![
+                    m(meta(MetaKey::Iifname), Operator::EQ, s(n.name.clone())),
+                    m(
+                        payload("ip6", "saddr"),
+                        Operator::NEQ,
+                        set(vec![s("::"), net6(ll), net6(a6.trunc())]),
+                    ),
+                    Statement::Drop(None),
+                ],
+            );
+        }
     }
 }
 
@@ -506,5 +596,52 @@ fn nat_chain(b: &mut Builder, nets: &[&BridgePlan]) {
                 to_egress().chain([saddr(sub), not_local, to(None)]).collect(),
             );
         }
+    }
+    // IPv6 NAT when asked (libvirt's <nat ipv6='yes'/>): the same shape,
+    // to the uplink's address (an SNAT range is IPv4's).
+    for n in nets {
+        let (Some(a6), Some(nat)) = (n.address6, n.nat.as_ref().filter(|x| x.ipv6)) else {
+            continue;
+        };
+        let p6 = a6.trunc();
+        let to_egress = || n.egress.as_deref().map(oif).into_iter();
+        let mcast = Ipv6Net::new(std::net::Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8).unwrap_or_default();
+        // ip6 saddr fd00:122::/64 ip6 daddr ff00::/8 return
+        b.rule(
+            "postrouting",
+            vec![saddr6(p6), daddr6(mcast), Statement::Return(None)],
+        );
+        let not_local = m(payload("ip6", "daddr"), Operator::NEQ, net6(p6));
+        let masq = |port: Option<Expression<'static>>| {
+            Statement::Masquerade(port.map(|p| NAT {
+                addr: None,
+                family: None,
+                port: Some(p),
+                flags: None,
+            }))
+        };
+        let ports = range(
+            Expression::Number(u32::from(nat.ports.start)),
+            Expression::Number(u32::from(nat.ports.end)),
+        );
+        for proto in ["tcp", "udp"] {
+            // meta l4proto tcp ip6 saddr fd00:122::/64 ip6 daddr != fd00:122::/64 masquerade to :1024-65535
+            b.rule(
+                "postrouting",
+                to_egress()
+                    .chain([
+                        m(meta(MetaKey::L4proto), Operator::EQ, s(proto)),
+                        saddr6(p6),
+                        not_local.clone(),
+                        masq(Some(ports.clone())),
+                    ])
+                    .collect(),
+            );
+        }
+        // ip6 saddr fd00:122::/64 ip6 daddr != fd00:122::/64 masquerade
+        b.rule(
+            "postrouting",
+            to_egress().chain([saddr6(p6), not_local, masq(None)]).collect(),
+        );
     }
 }

@@ -57,7 +57,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
     }
     check_attrs(&mut c, root, &["connections", "ipv6", "trustGuestRxFilters"]);
     if yes(root.attribute("ipv6")) == Some(true) {
-        c.warn("<network ipv6='yes'> (IPv6 between guests) is not imported: netagent serves IPv4 only");
+        c.warn("<network ipv6='yes'> (IPv6 between guests without an IPv6 address on the bridge) is not imported: give the network an <ip family='ipv6'> prefix and netagent serves IPv6 on it");
     }
     if yes(root.attribute("trustGuestRxFilters")) == Some(true) {
         c.warn("trustGuestRxFilters applies to macvtap guests; netagent does not manage guest interfaces");
@@ -167,16 +167,17 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         }
     }
 
-    // <ip>: the first IPv4 one is the network's address.
+    // <ip>: the first IPv4 one is the network's address, the first IPv6
+    // one its prefix.
     let mut address: Option<Ipv4Net> = None;
+    let mut address6: Option<ipnet::Ipv6Net> = None;
     let mut local_ptr = false;
     let mut dhcp = None;
     for ip in children(root, "ip") {
         if ip.attribute("family") == Some("ipv6") {
-            c.warn(format!(
-                "<ip family='ipv6' address='{}'> is not imported: netagent serves IPv4 only",
-                ip.attribute("address").unwrap_or("?")
-            ));
+            if let Some(a6) = import_ip6(&mut c, ip, address6.is_some()) {
+                address6 = Some(a6);
+            }
             continue;
         }
         if address.is_some() {
@@ -223,10 +224,11 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         }
     }
     if kind == Kind::Bridge {
-        if address.is_some() || dhcp.is_some() {
+        if address.is_some() || address6.is_some() || dhcp.is_some() {
             c.warn("a bridged network has no address or DHCP of its own in netagent; <ip> not imported");
         }
         address = None;
+        address6 = None;
         dhcp = None;
     } else if address.is_none() {
         let article = if matches!(kind, Kind::Isolated | Kind::Open) {
@@ -243,7 +245,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
     let mut routes = Vec::new();
     for r in children(root, "route") {
         if r.attribute("family") == Some("ipv6") {
-            c.warn("an IPv6 <route> is not imported: netagent routes IPv4 only");
+            c.warn("an IPv6 <route> is not imported: netagent's static routes are IPv4 only");
             continue;
         }
         let to = ip_attr(&mut c, r, "address");
@@ -327,6 +329,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         kind,
         bridge,
         address,
+        address6,
         mac,
         mtu,
         stp,
@@ -348,4 +351,48 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         forward_dev,
         warnings: c.warnings,
     })
+}
+
+/// `<ip family='ipv6' address='fd00:122::1' prefix='64'>`: the network's
+/// prefix, advertised for SLAAC. Its `<dhcp>` (DHCPv6) is named, not
+/// imported: netagent's guests take IPv6 addresses by SLAAC.
+fn import_ip6(c: &mut Ctx, ip: roxmltree::Node<'_, '_>, have_one: bool) -> Option<ipnet::Ipv6Net> {
+    let text = ip.attribute("address").unwrap_or("?");
+    if have_one {
+        c.warn(format!(
+            "a second IPv6 <ip address='{text}'> is not imported: a netagent network has one prefix"
+        ));
+        return None;
+    }
+    check_attrs(c, ip, &["family", "address", "prefix"]);
+    let Ok(a) = text.parse::<std::net::Ipv6Addr>() else {
+        c.warn(format!(
+            "<ip family='ipv6' address='{text}'> is not an IPv6 address; not imported"
+        ));
+        return None;
+    };
+    let prefix = ip.attribute("prefix").unwrap_or("64");
+    let Some(net) = prefix
+        .parse::<u8>()
+        .ok()
+        .and_then(|p| ipnet::Ipv6Net::new(a, p).ok())
+    else {
+        c.warn(format!(
+            "<ip family='ipv6' prefix='{prefix}'> is not a prefix length; IPv6 not imported"
+        ));
+        return None;
+    };
+    for el in ip.children().filter(|n| n.is_element()) {
+        match el.tag_name().name() {
+            "dhcp" => c.drop_el(el, "(DHCPv6): netagent's guests take their IPv6 addresses by SLAAC from its router advertisements"),
+            other => c.drop_el(el, &format!("({other}) is unknown")),
+        }
+    }
+    if net.prefix_len() != 64 {
+        c.warn(format!(
+            "<ip family='ipv6' address='{text}' prefix='{prefix}'>: SLAAC needs a /64; IPv6 not imported"
+        ));
+        return None;
+    }
+    Some(net)
 }

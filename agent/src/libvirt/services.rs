@@ -12,10 +12,10 @@ use crate::config::{Dhcp, DhcpHost, DhcpOptionSetting, Dns, DnsHost, Forwarder, 
 
 pub(super) fn import_nat(c: &mut Ctx, n: Node<'_, '_>) -> Nat {
     check_attrs(c, n, &["ipv6"]);
-    if yes(n.attribute("ipv6")) == Some(true) {
-        c.warn("<forward/nat ipv6='yes'> is not imported: netagent serves IPv4 only");
-    }
-    let mut nat = Nat::default();
+    let mut nat = Nat {
+        ipv6: yes(n.attribute("ipv6")) == Some(true),
+        ..Nat::default()
+    };
     if let Some(a) = child(n, "address") {
         let (s, e) = (ip_attr(c, a, "start"), ip_attr(c, a, "end"));
         if let Some(start) = s {
@@ -180,9 +180,9 @@ pub(super) fn import_dns(
         dns.forwarders.push(Forwarder { domain, addr });
     }
     for h in children(n, "host") {
-        let Some(ip) = h.attribute("ip").and_then(|i| i.parse::<Ipv4Addr>().ok()) else {
+        let Some(ip) = h.attribute("ip").and_then(|i| i.parse::<std::net::IpAddr>().ok()) else {
             c.warn(format!(
-                "<dns/host ip='{}'> is not IPv4; not imported",
+                "<dns/host ip='{}'> is not an IP address; not imported",
                 h.attribute("ip").unwrap_or("?")
             ));
             continue;

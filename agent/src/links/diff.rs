@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::observe::{Kernel, Link};
 use super::refuse::{refusal, Refusal};
@@ -52,11 +52,11 @@ pub(crate) enum Action {
     },
     AddAddr {
         link: String,
-        net: Ipv4Net,
+        net: IpNet,
     },
     DelAddr {
         link: String,
-        net: Ipv4Net,
+        net: IpNet,
     },
     AddRoute {
         to: Ipv4Net,
@@ -259,7 +259,7 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
             if !have.contains(&a) {
                 out.push(Action::AddAddr {
                     link: b.name.clone(),
-                    net: a,
+                    net: a.into(),
                 });
             }
         }
@@ -270,7 +270,27 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
             for a in have.iter().filter(|a| Some(**a) != b.address) {
                 out.push(Action::DelAddr {
                     link: b.name.clone(),
-                    net: *a,
+                    net: (*a).into(),
+                });
+            }
+        }
+        // IPv6 the same way; a host's bridge without a prefix in the plan
+        // keeps the addresses its LAN's router gave it.
+        let have6: Vec<Ipv6Net> = k.addrs6_of(l.index).collect();
+        if let Some(a) = b.address6 {
+            if !have6.contains(&a) {
+                out.push(Action::AddAddr {
+                    link: b.name.clone(),
+                    net: a.into(),
+                });
+            }
+        }
+        let manages6 = b.kind != Kind::Bridge || b.address6.is_some();
+        if manages6 && Some(b.name.as_str()) != uplink_name {
+            for a in have6.iter().filter(|a| Some(**a) != b.address6) {
+                out.push(Action::DelAddr {
+                    link: b.name.clone(),
+                    net: (*a).into(),
                 });
             }
         }
@@ -329,13 +349,13 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
                 if !have.contains(&a) {
                     out.push(Action::AddAddr {
                         link: u.name.clone(),
-                        net: a,
+                        net: a.into(),
                     });
                 }
                 for old in have.iter().filter(|h| **h != a) {
                     out.push(Action::DelAddr {
                         link: u.name.clone(),
-                        net: *old,
+                        net: (*old).into(),
                     });
                 }
             }
@@ -426,7 +446,7 @@ mod tests {
         k.links.push(br);
         k.addrs.push(super::super::observe::Addr {
             index: 10,
-            net: b.address.unwrap(),
+            net: b.address.unwrap().into(),
         });
         for l in k
             .links

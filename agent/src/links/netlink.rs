@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use futures::TryStreamExt;
-use ipnet::Ipv4Net;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use ipnet::{IpNet, Ipv4Net};
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, AddressScope};
 use rtnetlink::packet_route::link::{
     BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute,
     LinkExtentMask, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
@@ -141,8 +141,8 @@ impl Netlink {
 
     pub(crate) async fn addrs(&self) -> Result<Vec<Addr>, LinkError> {
         let mut out = Vec::new();
-        let mut req = AddressMessage::default();
-        req.header.family = AddressFamily::Inet;
+        // Both families: IPv4, and IPv6 for the bridges that have a prefix.
+        let req = AddressMessage::default();
         super::dump::dump("addresses", RouteNetlinkMessage::GetAddress(req), |m| {
             if let RouteNetlinkMessage::NewAddress(a) = m {
                 out.extend(addr_from(a));
@@ -330,24 +330,37 @@ impl Netlink {
             .map_err(|e| op(describe(link), "delete", e))
     }
 
-    pub async fn add_addr(&self, link: &Link, net: Ipv4Net) -> Result<(), LinkError> {
-        self.handle
+    pub async fn add_addr(&self, link: &Link, net: IpNet) -> Result<(), LinkError> {
+        let mut req = self
+            .handle
             .address()
-            .add(link.index, IpAddr::V4(net.addr()), net.prefix_len())
-            .execute()
+            .add(link.index, net.addr(), net.prefix_len());
+        if net.addr().is_ipv6() {
+            // Usable at once: no duplicate address detection holding the
+            // router's address tentative (DNS could not bind it, guests
+            // would see a router without its address). Guests take their
+            // addresses from the rest of the prefix.
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        req.execute()
             .await
             .map_err(|e| op(describe(link), format!("add {net}"), e))
     }
 
-    pub async fn del_addr(&self, link: &Link, net: Ipv4Net) -> Result<(), LinkError> {
+    pub async fn del_addr(&self, link: &Link, net: IpNet) -> Result<(), LinkError> {
         let mut msg = AddressMessage::default();
-        msg.header.family = AddressFamily::Inet;
+        msg.header.family = match net {
+            IpNet::V4(_) => AddressFamily::Inet,
+            IpNet::V6(_) => AddressFamily::Inet6,
+        };
         msg.header.index = link.index;
         msg.header.prefix_len = net.prefix_len();
-        msg.attributes
-            .push(AddressAttribute::Local(IpAddr::V4(net.addr())));
-        msg.attributes
-            .push(AddressAttribute::Address(IpAddr::V4(net.addr())));
+        if net.addr().is_ipv4() {
+            msg.attributes.push(AddressAttribute::Local(net.addr()));
+        }
+        msg.attributes.push(AddressAttribute::Address(net.addr()));
         self.handle
             .address()
             .del(msg)
@@ -413,13 +426,23 @@ pub(crate) fn describe(link: &Link) -> String {
 }
 
 pub(crate) fn addr_from(m: &AddressMessage) -> Option<Addr> {
-    let ip = m.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
-        _ => None,
-    })?;
+    let ip = match m.header.family {
+        AddressFamily::Inet => m.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Local(IpAddr::V4(ip)) => Some(IpAddr::V4(*ip)),
+            _ => None,
+        })?,
+        // Global scope only: link-local addresses are the kernel's.
+        AddressFamily::Inet6 if m.header.scope == AddressScope::Universe => {
+            m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(IpAddr::V6(ip)) => Some(IpAddr::V6(*ip)),
+                _ => None,
+            })?
+        }
+        _ => return None,
+    };
     Some(Addr {
         index: m.header.index,
-        net: Ipv4Net::new(ip, m.header.prefix_len).ok()?,
+        net: IpNet::new(ip, m.header.prefix_len).ok()?,
     })
 }
 

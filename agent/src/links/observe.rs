@@ -1,10 +1,11 @@
-//! A snapshot of the kernel's links, IPv4 addresses and main-table IPv4
-//! routes, as plain data the pure `diff` can compare with the plan.
+//! A snapshot of the kernel's links, IPv4 and global IPv6 addresses and
+//! main-table IPv4 routes, as plain data the pure `diff` can compare with
+//! the plan.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::config::MacAddr;
 
@@ -44,7 +45,9 @@ impl Link {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Addr {
     pub index: u32,
-    pub net: Ipv4Net,
+    /// IPv4, or IPv6 of global scope: the link-local addresses are the
+    /// kernel's own and never in the plan.
+    pub net: IpNet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +127,23 @@ impl Kernel {
     }
 
     pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = Ipv4Net> + '_ {
-        self.addrs.iter().filter(move |a| a.index == index).map(|a| a.net)
+        self.addrs
+            .iter()
+            .filter(move |a| a.index == index)
+            .filter_map(|a| match a.net {
+                IpNet::V4(n) => Some(n),
+                IpNet::V6(_) => None,
+            })
+    }
+
+    pub fn addrs6_of(&self, index: u32) -> impl Iterator<Item = Ipv6Net> + '_ {
+        self.addrs
+            .iter()
+            .filter(move |a| a.index == index)
+            .filter_map(|a| match a.net {
+                IpNet::V6(n) => Some(n),
+                IpNet::V4(_) => None,
+            })
     }
 
     /// Each bridge's ports by name.

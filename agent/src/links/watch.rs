@@ -61,6 +61,16 @@ impl Changed {
                 M::DelAddress(a) if a.header.family == AddressFamily::Inet => {
                     addr_from(a).map(Delta::AddrGone)
                 }
+                // IPv6 addresses also come and go with IPv6 being on (a
+                // bridge's disable_ipv6): the settings are read again too.
+                M::NewAddress(a) if a.header.family == AddressFamily::Inet6 => {
+                    self.settings = true;
+                    addr_from(a).map(Delta::Addr)
+                }
+                M::DelAddress(a) if a.header.family == AddressFamily::Inet6 => {
+                    self.settings = true;
+                    addr_from(a).map(Delta::AddrGone)
+                }
                 M::NewRoute(r) if r.header.address_family == AddressFamily::Inet => {
                     route_from(r).map(Delta::Route)
                 }
@@ -69,8 +79,8 @@ impl Changed {
                 }
                 // IPv4 routes of other tables are not ours to watch.
                 M::NewRoute(_) | M::DelRoute(_) if !settings_route(m) => None,
-                // IPv6 addresses and routes come and go with IPv6 being on:
-                // the bridges' disable_ipv6 setting.
+                // IPv6 routes come and go with IPv6 being on: the
+                // bridges' disable_ipv6 setting.
                 _ => {
                     self.settings = true;
                     None

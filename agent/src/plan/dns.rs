@@ -1,7 +1,7 @@
 //! The DNS zone of one network: the records it serves from the config (the
 //! DHCP server adds leases' names at run time) and where other names go.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::{Forwarder, Kind, Network};
 
@@ -10,6 +10,8 @@ pub struct DnsZone {
     pub network: String,
     pub interface: String,
     pub listen: Ipv4Addr,
+    /// The bridge's IPv6 address, listened on too.
+    pub listen6: Option<Ipv6Addr>,
     pub domain: Option<String>,
     /// Unknown names in `domain` get NXDOMAIN instead of being forwarded.
     pub local_only: bool,
@@ -33,6 +35,7 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordData {
     A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
     Ptr(String),
     Srv {
         priority: u16,
@@ -89,22 +92,38 @@ pub fn reverse_name(ip: Ipv4Addr) -> String {
     format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
 }
 
-/// An A record for the name (and its short form) and a PTR for the address.
-fn host(records: &mut Vec<Record>, ip: Ipv4Addr, name: &str, domain: Option<&str>, with_ptr: bool) {
+/// `...8.b.d.0.1.0.0.2.ip6.arpa`: one label per nibble, lowest first.
+pub fn reverse_name6(ip: Ipv6Addr) -> String {
+    let mut out = String::with_capacity(72);
+    for b in ip.octets().iter().rev() {
+        out.push_str(&format!("{:x}.{:x}.", b & 0xf, b >> 4));
+    }
+    out.push_str("ip6.arpa");
+    out
+}
+
+/// An A (or AAAA) record for the name (and its short form) and a PTR for
+/// the address.
+fn host(records: &mut Vec<Record>, ip: impl Into<IpAddr>, name: &str, domain: Option<&str>, with_ptr: bool) {
+    let ip = ip.into();
+    let (data, reverse) = match ip {
+        IpAddr::V4(a) => (RecordData::A(a), reverse_name(a)),
+        IpAddr::V6(a) => (RecordData::Aaaa(a), reverse_name6(a)),
+    };
     let fq = qualify(name, domain);
     if fq != name {
         records.push(Record {
             name: name.to_string(),
-            data: RecordData::A(ip),
+            data: data.clone(),
         });
     }
     records.push(Record {
         name: fq.clone(),
-        data: RecordData::A(ip),
+        data,
     });
     if with_ptr {
         records.push(Record {
-            name: reverse_name(ip),
+            name: reverse,
             data: RecordData::Ptr(fq),
         });
     }
@@ -119,6 +138,9 @@ pub fn zone(n: &Network, host_mode: bool) -> Option<DnsZone> {
     let mut records = Vec::new();
     // The bridge's own name resolves, so guests can name their gateway.
     host(&mut records, addr.addr(), &n.bridge, domain, true);
+    if let Some(a6) = n.address6 {
+        host(&mut records, a6.addr(), &n.bridge, domain, true);
+    }
     if let Some(dhcp) = &n.dhcp {
         for h in &dhcp.hosts {
             if let Some(name) = &h.name {
@@ -161,6 +183,7 @@ pub fn zone(n: &Network, host_mode: bool) -> Option<DnsZone> {
         network: n.name.clone(),
         interface: n.bridge.clone(),
         listen: addr.addr(),
+        listen6: n.address6.map(|a| a.addr()),
         domain: d.domain.clone(),
         local_only: d.local_only,
         forward: n.kind != Kind::Isolated,

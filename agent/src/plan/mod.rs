@@ -3,11 +3,12 @@
 
 mod dhcp;
 pub mod dns;
+pub mod ra;
 mod render;
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use nftables::schema::Nftables;
 
 use crate::config::{Addressing, Network};
@@ -16,6 +17,7 @@ use crate::firewall;
 
 pub use dhcp::{DhcpOptions, DhcpPool};
 pub use dns::{DnsZone, Record, RecordData};
+pub use ra::RaPlan;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -26,6 +28,8 @@ pub struct Plan {
     pub ruleset: std::sync::Arc<Nftables<'static>>,
     pub dhcp: Vec<DhcpPool>,
     pub dns: Vec<DnsZone>,
+    /// Router advertisements, one per network with an IPv6 prefix.
+    pub ra: Vec<RaPlan>,
 }
 
 /// A kernel setting: `path` is relative to /proc/sys (`net/ipv4/ip_forward`);
@@ -57,6 +61,7 @@ pub struct BridgePlan {
     /// not state: it stays as the admin set it.
     pub keep_stp: bool,
     pub address: Option<Ipv4Net>,
+    pub address6: Option<Ipv6Net>,
     /// Names and globs of the interfaces to enslave, now and when they appear.
     pub ports: Vec<String>,
     pub port_isolation: bool,
@@ -92,6 +97,7 @@ pub fn plan(cfg: &Config) -> Plan {
         ruleset: std::sync::Arc::new(firewall::ruleset(&bridges)),
         bridges,
         dhcp: cfg.networks.iter().filter_map(dhcp::pool).collect(),
+        ra: cfg.networks.iter().filter_map(ra::advertisement).collect(),
         dns: {
             let host_mode = cfg
                 .uplink
@@ -117,6 +123,7 @@ fn bridge(n: &Network) -> BridgePlan {
         stp: n.stp_on(),
         keep_stp: n.kind == Kind::Bridge && n.stp.is_none(),
         address: n.address,
+        address6: n.address6,
         ports: n.ports.clone(),
         port_isolation: n.port_isolation,
         egress: n.egress.clone(),
@@ -166,13 +173,33 @@ fn sysctls(cfg: &Config) -> Vec<Sysctl> {
             value: "1".into(),
         });
     }
-    // Like libvirt for IPv4-only networks: no IPv6 on the guest bridge, so
-    // guests get no link-local path around the IPv4 rules.
-    for n in cfg.networks.iter().filter(|n| n.kind != Kind::Bridge) {
+    // IPv6 forwarding as IPv4's, for the networks that have a prefix.
+    if cfg
+        .networks
+        .iter()
+        .any(|n| n.address6.is_some() && matches!(n.kind, Kind::Nat | Kind::Route | Kind::Open))
+    {
         out.push(Sysctl {
-            path: format!("net/ipv6/conf/{}/disable_ipv6", n.bridge),
+            path: "net/ipv6/conf/all/forwarding".into(),
             value: "1".into(),
         });
+    }
+    for n in cfg.networks.iter().filter(|n| n.kind != Kind::Bridge) {
+        // Like libvirt for IPv4-only networks: no IPv6 on the guest
+        // bridge, so guests get no link-local path around the IPv4 rules.
+        let v6 = n.address6.is_some();
+        out.push(Sysctl {
+            path: format!("net/ipv6/conf/{}/disable_ipv6", n.bridge),
+            value: if v6 { "0" } else { "1" }.into(),
+        });
+        if v6 {
+            // netagent is the router here: a guest's advertisement must
+            // not give the host a route or an address.
+            out.push(Sysctl {
+                path: format!("net/ipv6/conf/{}/accept_ra", n.bridge),
+                value: "0".into(),
+            });
+        }
     }
     out
 }

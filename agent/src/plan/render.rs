@@ -47,6 +47,9 @@ impl Display for Plan {
             if let Some(a) = b.address {
                 let _ = write!(o, " address {a}");
             }
+            if let Some(a) = b.address6 {
+                let _ = write!(o, " address6 {a}");
+            }
             if let Some(m) = b.mac {
                 let _ = write!(o, " mac {m}");
             }
@@ -135,12 +138,43 @@ impl Display for Plan {
             }
         }
 
+        if !self.ra.is_empty() {
+            o.push_str("\n# router advertisements\n");
+        }
+        for r in &self.ra {
+            let _ = writeln!(
+                o,
+                "ra {} on {} prefix {}{}{}{} router-lifetime {}s{}{}{}",
+                r.network,
+                r.interface,
+                r.prefix,
+                if r.autonomous { " slaac" } else { "" },
+                if r.managed { " managed" } else { "" },
+                if r.other { " other" } else { "" },
+                r.router_lifetime,
+                r.mtu.map(|m| format!(" mtu {m}")).unwrap_or_default(),
+                if r.dns.is_empty() {
+                    String::new()
+                } else {
+                    format!(" rdnss {}", join(&r.dns))
+                },
+                if r.search.is_empty() {
+                    String::new()
+                } else {
+                    format!(" dnssl {}", join(&r.search))
+                },
+            );
+        }
+
         o.push_str("\n# dns\n");
         if self.dns.is_empty() {
             o.push_str("(none)\n");
         }
         for z in &self.dns {
             let _ = write!(o, "zone {} on {} listen {}:53", z.network, z.interface, z.listen);
+            if let Some(a) = z.listen6 {
+                let _ = write!(o, " [{a}]:53");
+            }
             if let Some(d) = &z.domain {
                 let _ = write!(o, " domain {d}{}", if z.local_only { " local-only" } else { "" });
             }
@@ -153,6 +187,7 @@ impl Display for Plan {
             for r in &z.records {
                 let data = match &r.data {
                     RecordData::A(ip) => format!("A {ip}"),
+                    RecordData::Aaaa(ip) => format!("AAAA {ip}"),
                     RecordData::Ptr(n) => format!("PTR {n}"),
                     RecordData::Srv {
                         priority,

@@ -269,3 +269,79 @@ fn egress_limits_forwarding_and_nat_to_one_interface() {
     .expect_err("isolated with egress");
     assert!(e.to_string().contains("t.toml:6:"), "{e}");
 }
+
+#[test]
+fn an_ipv6_prefix_turns_ipv6_on_and_is_advertised_by_kind() {
+    let c = net(
+        "route",
+        "address6 = \"fd00:5::1/64\"\n[network.dns]\ndomain = \"lab\"\n",
+    );
+    let p = plan(&c);
+    let s: Vec<(String, String)> = p
+        .sysctls
+        .iter()
+        .map(|s| (s.path.clone(), s.value.clone()))
+        .collect();
+    for want in [
+        ("net/ipv6/conf/all/forwarding", "1"),
+        ("net/ipv6/conf/br9/disable_ipv6", "0"),
+        ("net/ipv6/conf/br9/accept_ra", "0"),
+    ] {
+        assert!(
+            s.contains(&(want.0.into(), want.1.into())),
+            "{want:?} not in {s:?}"
+        );
+    }
+    let ra = &p.ra[0];
+    assert_eq!(ra.prefix.to_string(), "fd00:5::/64");
+    assert!(ra.autonomous && !ra.managed);
+    assert_eq!(ra.router_lifetime, 1800);
+    assert_eq!(ra.dns, vec!["fd00:5::1".parse::<std::net::Ipv6Addr>().unwrap()]);
+    assert_eq!(ra.search, vec!["lab".to_string()]);
+    assert_eq!(p.dns[0].listen6, Some("fd00:5::1".parse().unwrap()));
+    // Isolated: advertised without a default route, and no forwarding.
+    let p = plan(&net("isolated", "address6 = \"fd00:5::1/64\"\n"));
+    assert_eq!(p.ra[0].router_lifetime, 0);
+    assert!(!p.sysctls.iter().any(|s| s.path == "net/ipv6/conf/all/forwarding"));
+    // A host's bridge is not advertised on unless netagent serves its LAN.
+    let p = plan(&cfg(
+        "[uplink]\ninterface = \"br0\"\n[[network]]\nname = \"l\"\nkind = \"bridge\"\nbridge = \"br0\"\naddress6 = \"fd00:5::1/64\"\nports = [\"eth1\"]\n",
+    ));
+    assert!(p.ra.is_empty());
+}
+
+#[test]
+fn ipv6_is_routed_guarded_and_masqueraded_only_when_asked() {
+    let r = rules(&net("nat", "address6 = \"fd00:5::1/64\"\n"));
+    for want in [
+        "iifname \"br9\" ip6 saddr != fd00:5::/64 reject",
+        "oifname \"br9\" ip6 daddr fd00:5::/64 accept",
+        "iifname \"br9\" ip6 saddr fd00:5::/64 accept",
+        "ip6 daddr fd00:5::1 meta l4proto { tcp, udp } th dport 53 iifname != { \"br9\", \"lo\" } drop",
+        "iifname \"br9\" ip6 saddr != { ::, fe80::/10, fd00:5::/64 } drop",
+    ] {
+        assert!(r.contains(want), "no `{want}` in:\n{r}");
+    }
+    assert!(
+        !r.contains("ip6 saddr fd00:5::/64 ip6 daddr != fd00:5::/64 masquerade"),
+        "{r}"
+    );
+    let r = rules(&net(
+        "nat",
+        "address6 = \"fd00:5::1/64\"\n[network.nat]\nipv6 = true\n",
+    ));
+    for want in [
+        "oifname \"br9\" ip6 daddr fd00:5::/64 ct state established,related accept",
+        "ip6 saddr fd00:5::/64 ip6 daddr ff00::/8 return",
+        "meta l4proto tcp ip6 saddr fd00:5::/64 ip6 daddr != fd00:5::/64 masquerade to :1024-65535",
+        "ip6 saddr fd00:5::/64 ip6 daddr != fd00:5::/64 masquerade",
+    ] {
+        assert!(r.contains(want), "no `{want}` in:\n{r}");
+    }
+    // Isolated: nothing of IPv6 is let through.
+    let r = rules(&net("isolated", "address6 = \"fd00:5::1/64\"\n"));
+    assert!(
+        !r.contains("ip6 daddr fd00:5::/64 accept") && !r.contains("ip6 saddr fd00:5::/64 accept"),
+        "{r}"
+    );
+}

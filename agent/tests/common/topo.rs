@@ -153,7 +153,7 @@ impl Drop for UdpServer {
 /// Connect from inside `ns`, optionally from a given source address/port.
 pub fn tcp_connect(ns: &str, from: Option<SocketAddr>, to: SocketAddr) -> std::io::Result<TcpStream> {
     in_ns(ns, move || {
-        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        let sock = socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None)?;
         sock.set_reuse_address(true)?;
         if let Some(f) = from {
             sock.bind(&f.into())?;
