@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dhcp;
+pub mod dhcp6;
 pub mod dns;
 pub mod doctor;
 pub mod firewall;

@@ -278,3 +278,126 @@ fn netns_ipv6_nat_masquerades_when_asked() {
         "masqueraded to the uplink"
     );
 }
+
+/// The MAC of a guest's eth0.
+fn mac_of(ns: &Netns) -> String {
+    let out = ns.ip(&["-o", "link", "show", "dev", "eth0"]);
+    out.split("link/ether ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn wait_link_local(ns: &Netns) {
+    wait_for(Duration::from_secs(10), || {
+        let ll = ns.ip(&["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"]);
+        ll.contains("fe80") && !ll.contains("tentative")
+    });
+}
+
+/// Stateful DHCPv6 with real clients: ISC dhclient -6 gets an address from
+/// the range (and the DNS server), which `netagent leases` shows and a
+/// release ends; dhcpcd, which starts DHCPv6 because the advertisement
+/// says M, gets its fixed address, whose name resolves.
+#[test]
+fn netns_dhcp6_serves_dhclient_and_dhcpcd() {
+    use common::clients::sh;
+    need_root!("netns_dhcp6_serves_dhclient_and_dhcpcd");
+    let mut t = Topo::new();
+    let g1 = t.guest("vg1", "10.77.0.11/24", "");
+    let g2 = t.guest("vg2", "10.77.0.12/24", "");
+    let fixed_mac = mac_of(&t.g(g2).ns);
+    let body = format!(
+        "{}\n[network.dhcp6]\nranges = [\"fd00:77::100-fd00:77::1ff\"]\n\n[[network.dhcp6.host]]\nmac = \"{fixed_mac}\"\nip = \"fd00:77::9\"\nname = \"fixed\"\n",
+        ROUTED.replace("[network.dns]\ndomain = \"lab\"\n\n[[network.dns.host]]\nip = \"fd00:77::50\"\nnames = [\"nas\"]\n", "[network.dns]\ndomain = \"lab\"\n")
+    );
+    let cfg = t.write_config("dhcp6.toml", &with_uplink(&body));
+    let agent = t.start(&cfg);
+
+    let ra = rdisc6(&t.g(g1).ns);
+    for want in [
+        "Stateful address conf. : Yes",
+        "Stateful other conf. : Yes",
+        "Autonomous address conf.: No",
+    ] {
+        assert!(ra.contains(want), "no `{want}`:\n{ra}\n{}", agent.log());
+    }
+
+    // dhclient -6, its script logging what it got.
+    let ns1 = &t.g(g1).ns;
+    wait_link_local(ns1);
+    let log = t.dir.join("dhclient6.events");
+    let script = t.write_config(
+        "dhclient6.sh",
+        &format!(
+            "#!/bin/sh\necho \"$reason ip6=$new_ip6_address dns=$new_dhcp6_name_servers\" >> {}\n\
+             case \"$reason\" in BOUND6|RENEW6|REBIND6) ip -6 addr replace $new_ip6_address/128 dev $interface;; esac\nexit 0\n",
+            log.display()
+        ),
+    );
+    let _ = std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let args = format!(
+        "-6 -sf {} -lf {} -pf {}",
+        script.display(),
+        t.dir.join("d6.lease").display(),
+        t.dir.join("d6.pid").display()
+    );
+    let out = sh(ns1, &format!("timeout 30 dhclient -1 -v {args} eth0"));
+    let events = std::fs::read_to_string(&log).unwrap_or_default();
+    let bound = events
+        .lines()
+        .find(|l| l.starts_with("BOUND6"))
+        .unwrap_or_else(|| {
+            panic!(
+                "dhclient -6 got nothing:\n{events}\n{}{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                agent.log()
+            )
+        });
+    assert!(
+        bound.contains("ip6=fd00:77::1") && bound.contains("dns=fd00:77::1"),
+        "{bound}"
+    );
+    let ip6 = bound
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ip6="))
+        .unwrap_or_default()
+        .to_string();
+    let leases = String::from_utf8_lossy(
+        &t.netagent(&["leases", "--json", "-c", cfg.to_str().unwrap_or_default()])
+            .stdout,
+    )
+    .into_owned();
+    assert!(leases.contains(&ip6) && leases.contains("ipv6"), "{leases}");
+    // The address works: the guest reaches the bridge from it.
+    assert!(ping(ns1, "fd00:77::1"), "no ping from {ip6}");
+    let out = sh(ns1, &format!("timeout 10 dhclient -r -v {args} eth0"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let leases = String::from_utf8_lossy(
+        &t.netagent(&["leases", "--json", "-c", cfg.to_str().unwrap_or_default()])
+            .stdout,
+    )
+    .into_owned();
+    assert!(!leases.contains(&ip6), "the release was not honoured:\n{leases}");
+
+    // dhcpcd, IPv6 only: its fixed address by MAC, and its name.
+    let ns2 = &t.g(g2).ns;
+    wait_link_local(ns2);
+    let out = sh(
+        ns2,
+        "timeout 40 dhcpcd -6 -t 30 -w eth0 || exit 1; dhcpcd -6 -x eth0; exit 0",
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("fd00:77::9"),
+        "dhcpcd did not get its fixed address:\n{text}\n{}",
+        agent.log()
+    );
+    assert_eq!(short(ns1, "fd00:77::1", &["AAAA", "fixed.lab"]), "fd00:77::9");
+}

@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
+use super::units::Ipv6Range;
+
 use super::ifname::{invalid_ifname, invalid_port_pattern};
 use super::model::*;
 use super::problem::Collector;
@@ -155,6 +157,154 @@ impl Checker<'_, '_> {
             }
             None => Some(net),
         }
+    }
+
+    /// A lease time as written (`3600`, `"1h"`, `"infinite"`), or the default.
+    fn lease_time(&mut self, v: &Option<S<LeaseValue>>, field: &str) -> LeaseTime {
+        let Some(v) = v else { return DEFAULT_LEASE };
+        let parsed = match v.get_ref() {
+            LeaseValue::Seconds(s) => LeaseTime::from_seconds(*s),
+            LeaseValue::Text(t) => t.parse(),
+        };
+        parsed.unwrap_or_else(|e| {
+            self.c.add(v.span(), format!("{field}.lease_time"), e);
+            DEFAULT_LEASE
+        })
+    }
+
+    /// `[network.dhcp6]`: ranges inside the prefix, fixed addresses for
+    /// clients known by DUID or MAC.
+    fn dhcp6(
+        &mut self,
+        raw: &S<super::raw::RawDhcp6>,
+        field: &str,
+        address6: Option<Ipv6Net>,
+    ) -> Option<Dhcp6> {
+        let Some(a6) = address6 else {
+            self.c.add(
+                raw.span(),
+                field,
+                "DHCPv6 needs the network's IPv6 prefix: add address6 = \"fd00:...::1/64\", or remove [network.dhcp6]",
+            );
+            return None;
+        };
+        let d = raw.get_ref();
+        let prefix = a6.trunc();
+        let mut ranges = Vec::new();
+        match &d.ranges {
+            Some(vs) => {
+                for (i, v) in vs.iter().enumerate() {
+                    let fi = format!("{field}.ranges[{i}]");
+                    let Some(r) = self.parse::<Ipv6Range>(v, &fi, "an address range") else {
+                        continue;
+                    };
+                    if !prefix.contains(&r.start) || !prefix.contains(&r.end) {
+                        self.c.add(
+                            v.span(),
+                            &fi,
+                            format!(
+                                "range {r} is not inside {prefix}: use addresses of the network's prefix"
+                            ),
+                        );
+                    } else if r.contains(a6.addr()) {
+                        self.c.add(v.span(), &fi, format!("range {r} contains the bridge's own address {}: start or end the range around it", a6.addr()));
+                    } else {
+                        ranges.push(r);
+                    }
+                }
+            }
+            None => ranges = default_ranges6(a6),
+        }
+        let lease_time = self.lease_time(&d.lease_time, field);
+        let mut hosts: Vec<Dhcp6Host> = Vec::new();
+        for (i, h) in d.host.iter().enumerate() {
+            let fi = format!("{field}.host[{i}]");
+            let r = h.get_ref();
+            let client = match (&r.duid, &r.mac) {
+                (Some(v), None) => match parse_duid(v.get_ref()) {
+                    Ok(d) => Some(Dhcp6Client::Duid(d)),
+                    Err(e) => {
+                        self.c.add(v.span(), format!("{fi}.duid"), e);
+                        None
+                    }
+                },
+                (None, Some(v)) => self
+                    .parse(v, &format!("{fi}.mac"), "a MAC address")
+                    .map(Dhcp6Client::Mac),
+                _ => {
+                    self.c.add(
+                        h.span(),
+                        &fi,
+                        "give the client as duid = \"00:01:...\" or as mac = \"52:54:...\" (one of the two)",
+                    );
+                    None
+                }
+            };
+            let ip = match &r.ip {
+                Some(v) => {
+                    let ip: Option<std::net::Ipv6Addr> =
+                        self.parse(v, &format!("{fi}.ip"), "an IPv6 address (like fd00:122::10)");
+                    match ip {
+                        Some(ip) if !prefix.contains(&ip) || ip == prefix.network() => {
+                            self.c.add(
+                                v.span(),
+                                format!("{fi}.ip"),
+                                format!("{ip} is not a host address in {prefix}"),
+                            );
+                            None
+                        }
+                        Some(ip) if ip == a6.addr() => {
+                            self.c.add(
+                                v.span(),
+                                format!("{fi}.ip"),
+                                format!("{ip} is the bridge's own address: pick another"),
+                            );
+                            None
+                        }
+                        Some(ip) => {
+                            if let Some(o) = hosts.iter().find(|o| o.ip == ip) {
+                                self.c.add(
+                                    v.span(),
+                                    format!("{fi}.ip"),
+                                    format!(
+                                        "{ip} is already given to another host ({})",
+                                        o.name.as_deref().unwrap_or("unnamed")
+                                    ),
+                                );
+                                None
+                            } else {
+                                Some(ip)
+                            }
+                        }
+                        None => None,
+                    }
+                }
+                None => {
+                    self.missing(h.span(), &fi, "ip = \"...\"");
+                    None
+                }
+            };
+            let name = r
+                .name
+                .as_ref()
+                .and_then(|v| self.dns_name(v, &format!("{fi}.name")));
+            if let (Some(client), Some(ip)) = (client, ip) {
+                if hosts.iter().any(|o| o.client == client) {
+                    self.c.add(
+                        h.span(),
+                        &fi,
+                        "this client already has a host entry: one fixed address per client",
+                    );
+                    continue;
+                }
+                hosts.push(Dhcp6Host { client, ip, name });
+            }
+        }
+        Some(Dhcp6 {
+            ranges,
+            lease_time,
+            hosts,
+        })
     }
 
     fn int(&mut self, v: &S<i64>, field: &str, lo: i64, hi: i64) -> Option<i64> {
@@ -363,7 +513,7 @@ impl Checker<'_, '_> {
         let address6 = n
             .address6
             .as_ref()
-            .and_then(|v| self.if_addr6(v, &f("address6"), false));
+            .and_then(|v| self.if_addr6(v, &f("address6"), n.dhcp6.is_some()));
         let mac = n.mac.as_ref().and_then(|v| {
             let m: super::units::MacAddr = self.parse(v, &f("mac"), "a MAC address")?;
             if !m.is_unicast() {
@@ -461,6 +611,10 @@ impl Checker<'_, '_> {
             .dhcp
             .as_ref()
             .and_then(|v| self.dhcp(v, &f("dhcp"), kind, address, dns_domain, !routes.is_empty()));
+        let dhcp6 = n
+            .dhcp6
+            .as_ref()
+            .and_then(|v| self.dhcp6(v, &f("dhcp6"), address6));
         // A bridged network shares the physical LAN: a server here answers
         // every machine on it, against the LAN's own.
         if kind == Kind::Bridge && !serve_lan {
@@ -470,6 +624,7 @@ impl Checker<'_, '_> {
                 .filter(|d| d.get_ref().enabled.as_ref().is_none_or(|e| *e.get_ref()));
             for (span, what) in [
                 (n.dhcp.as_ref().map(|d| d.span()), "dhcp"),
+                (n.dhcp6.as_ref().map(|d| d.span()), "dhcp6"),
                 (dns_on.map(|d| d.span()), "dns"),
             ] {
                 if let Some(span) = span {
@@ -520,6 +675,7 @@ impl Checker<'_, '_> {
             routes,
             nat,
             dhcp,
+            dhcp6,
             dns,
             forwards,
         })
@@ -749,22 +905,7 @@ impl Checker<'_, '_> {
             None => ranges = default_ranges(addr),
         }
 
-        let lease_time = match &d.lease_time {
-            None => DEFAULT_LEASE,
-            Some(v) => {
-                let parsed = match v.get_ref() {
-                    LeaseValue::Seconds(s) => LeaseTime::from_seconds(*s),
-                    LeaseValue::Text(t) => t.parse(),
-                };
-                match parsed {
-                    Ok(l) => l,
-                    Err(e) => {
-                        self.c.add(v.span(), format!("{field}.lease_time"), e);
-                        DEFAULT_LEASE
-                    }
-                }
-            }
-        };
+        let lease_time = self.lease_time(&d.lease_time, field);
 
         let router = match &d.router {
             Some(v) if *v.get_ref() && kind == Kind::Isolated => {
@@ -1185,19 +1326,60 @@ fn reserved_bridge_name(name: &str) -> Option<String> {
 pub(super) fn default_ranges(addr: Ipv4Net) -> Vec<Ipv4Range> {
     let first = u32::from(addr.network()) + 1;
     let last = u32::from(addr.broadcast()) - 1;
-    let me = u32::from(addr.addr());
+    around(first.into(), last.into(), u32::from(addr.addr()).into())
+        .into_iter()
+        .filter_map(|(a, b)| {
+            Some(Ipv4Range {
+                start: u32::try_from(a).ok()?.into(),
+                end: u32::try_from(b).ok()?.into(),
+            })
+        })
+        .collect()
+}
+
+/// Without `ranges`, DHCPv6 hands out ::1000 to ::ffff of the prefix
+/// (dnsmasq's and libvirt's examples keep low addresses for static hosts),
+/// or the whole of a prefix too small for that; never the bridge's own.
+pub(super) fn default_ranges6(addr: Ipv6Net) -> Vec<Ipv6Range> {
+    let net = u128::from(addr.network());
+    let last = u128::from(addr.broadcast());
+    let (first, last) = if addr.prefix_len() <= 112 {
+        (net + 0x1000, net + 0xffff)
+    } else {
+        (net + 1, last)
+    };
+    around(first, last, u128::from(addr.addr()))
+        .into_iter()
+        .map(|(a, b)| Ipv6Range {
+            start: a.into(),
+            end: b.into(),
+        })
+        .collect()
+}
+
+/// first..=last without `me`.
+fn around(first: u128, last: u128, me: u128) -> Vec<(u128, u128)> {
+    if me < first || me > last {
+        return vec![(first, last)];
+    }
     let mut out = Vec::new();
     if me > first {
-        out.push(Ipv4Range {
-            start: first.into(),
-            end: (me - 1).into(),
-        });
+        out.push((first, me - 1));
     }
     if me < last {
-        out.push(Ipv4Range {
-            start: (me + 1).into(),
-            end: last.into(),
-        });
+        out.push((me + 1, last));
     }
     out
+}
+
+/// A DUID as libvirt and dnsmasq write it: hex bytes separated by colons
+/// (`0:1:0:1:2a:...`, a leading zero optional).
+pub(crate) fn parse_duid(s: &str) -> Result<Vec<u8>, String> {
+    let bytes: Result<Vec<u8>, _> = s.trim().split(':').map(|b| u8::from_str_radix(b, 16)).collect();
+    match bytes {
+        Ok(b) if (3..=130).contains(&b.len()) => Ok(b),
+        _ => Err(format!(
+            "`{s}` is not a DUID: write its bytes in hex separated by colons, like 00:01:00:01:2a:3b:4c:5d:52:54:00:12:34:56"
+        )),
+    }
 }

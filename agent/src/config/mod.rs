@@ -21,7 +21,7 @@ pub use check::{NonBridge, DEFAULT_LEASE};
 pub use default::default_config;
 pub use model::*;
 pub use problem::{line_col, Problem, Problems};
-pub use units::{Ipv4Range, LeaseTime, MacAddr, PortRange};
+pub use units::{Ipv4Range, Ipv6Range, LeaseTime, MacAddr, PortRange};
 
 use problem::Collector;
 

@@ -133,6 +133,8 @@ pub struct Network {
     pub routes: Vec<StaticRoute>,
     pub nat: Option<Nat>,
     pub dhcp: Option<Dhcp>,
+    /// Stateful DHCPv6 on the IPv6 prefix; without it guests use SLAAC.
+    pub dhcp6: Option<Dhcp6>,
     pub dns: Option<Dns>,
     pub forwards: Vec<Forward>,
 }
@@ -301,6 +303,29 @@ pub struct DhcpOptionSetting {
     pub code: u8,
     pub value: String,
     pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dhcp6 {
+    pub ranges: Vec<super::units::Ipv6Range>,
+    pub lease_time: LeaseTime,
+    pub hosts: Vec<Dhcp6Host>,
+}
+
+/// Who a fixed DHCPv6 address is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dhcp6Client {
+    /// The client's DUID, as it sends it (libvirt's `<host id=...>`).
+    Duid(Vec<u8>),
+    /// Its MAC: from a DUID that carries one, or its EUI-64 link-local address.
+    Mac(MacAddr),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dhcp6Host {
+    pub client: Dhcp6Client,
+    pub ip: std::net::Ipv6Addr,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

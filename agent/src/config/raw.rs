@@ -48,6 +48,7 @@ pub(super) struct RawNetwork {
     pub route: Vec<S<RawRoute>>,
     pub nat: Option<S<RawNat>>,
     pub dhcp: Option<S<RawDhcp>>,
+    pub dhcp6: Option<S<RawDhcp6>>,
     pub dns: Option<S<RawDns>>,
     #[serde(default)]
     pub forward: Vec<S<RawForward>>,
@@ -100,6 +101,24 @@ pub(super) struct RawDhcp {
     pub host: Vec<S<RawDhcpHost>>,
     #[serde(default)]
     pub option: Vec<S<RawDhcpOption>>,
+}
+
+/// `[network.dhcp6]`: stateful DHCPv6 on the network's IPv6 prefix.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawDhcp6 {
+    pub ranges: Option<Vec<S<String>>>,
+    pub lease_time: Option<S<LeaseValue>>,
+    #[serde(default)]
+    pub host: Vec<S<RawDhcp6Host>>,
+}
+
+/// A fixed address for a client known by its DUID or its MAC.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawDhcp6Host {
+    pub duid: Option<S<String>>,
+    pub mac: Option<S<String>>,
+    pub ip: Option<S<String>>,
+    pub name: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -113,17 +113,48 @@ impl fmt::Display for LeaseTime {
     }
 }
 
-/// An inclusive range of IPv4 addresses, written `a-b` (or one address).
+/// An inclusive range of addresses, written `a-b` (or one address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ipv4Range {
-    pub start: Ipv4Addr,
-    pub end: Ipv4Addr,
+pub struct AddrRange<A> {
+    pub start: A,
+    pub end: A,
+}
+
+pub type Ipv4Range = AddrRange<Ipv4Addr>;
+pub type Ipv6Range = AddrRange<std::net::Ipv6Addr>;
+
+/// An example range for messages about a range of this family.
+pub trait RangeExample {
+    const EXAMPLE: &'static str;
+}
+
+impl RangeExample for Ipv4Addr {
+    const EXAMPLE: &'static str = "192.168.122.2-192.168.122.254";
+}
+
+impl RangeExample for std::net::Ipv6Addr {
+    const EXAMPLE: &'static str = "fd00:122::100-fd00:122::1ff";
+}
+
+impl<A: PartialOrd> AddrRange<A> {
+    pub fn contains(&self, ip: A) -> bool {
+        self.start <= ip && ip <= self.end
+    }
+}
+
+impl AddrRange<std::net::Ipv6Addr> {
+    /// How many addresses, saturating (a /64's worth does not fit a u64).
+    pub fn len(&self) -> u64 {
+        let n = u128::from(self.end) - u128::from(self.start) + 1;
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+    /// Never: a parsed range holds at least its start address.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 impl Ipv4Range {
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        self.start <= ip && ip <= self.end
-    }
     pub fn len(&self) -> u64 {
         u64::from(u32::from(self.end)) - u64::from(u32::from(self.start)) + 1
     }
@@ -133,24 +164,28 @@ impl Ipv4Range {
     }
 }
 
-impl FromStr for Ipv4Range {
+impl<A: FromStr + PartialOrd + RangeExample> FromStr for AddrRange<A> {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad =
-            || format!("`{s}` is not an address range: write FIRST-LAST like 192.168.122.2-192.168.122.254");
+        let bad = || {
+            format!(
+                "`{s}` is not an address range: write FIRST-LAST like {}",
+                A::EXAMPLE
+            )
+        };
         let (a, b) = s.split_once('-').unwrap_or((s, s));
-        let start: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
-        let end: Ipv4Addr = b.trim().parse().map_err(|_| bad())?;
+        let start: A = a.trim().parse().map_err(|_| bad())?;
+        let end: A = b.trim().parse().map_err(|_| bad())?;
         if start > end {
             return Err(format!(
                 "range `{s}` ends before it starts: put the lower address first"
             ));
         }
-        Ok(Ipv4Range { start, end })
+        Ok(AddrRange { start, end })
     }
 }
 
-impl fmt::Display for Ipv4Range {
+impl<A: fmt::Display + PartialEq> fmt::Display for AddrRange<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.start == self.end {
             write!(f, "{}", self.start)

@@ -143,6 +143,7 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
             "route",
             "nat",
             "dhcp",
+            "dhcp6",
             "dns",
             "forward",
         ],
@@ -164,6 +165,8 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
         ["network", "dhcp", "option"] => &["code", "name", "value", "force"],
         ["network", "dhcp", "pxe"] => &["file", "server"],
         ["network", "dhcp", "host"] => &["mac", "ip", "name"],
+        ["network", "dhcp6"] => &["ranges", "lease_time", "host"],
+        ["network", "dhcp6", "host"] => &["duid", "mac", "ip", "name"],
         ["network", "dns"] => &[
             "enabled",
             "domain",

@@ -138,8 +138,33 @@ fn network(o: &mut String, n: &Network) {
     if let Some(d) = &n.dhcp {
         dhcp(o, d);
     }
+    if let Some(d) = &n.dhcp6 {
+        dhcp6(o, d);
+    }
     if let Some(d) = &n.dns {
         dns(o, d);
+    }
+}
+
+fn dhcp6(o: &mut String, d: &Dhcp6) {
+    o.push_str("\n[network.dhcp6]\n");
+    let _ = writeln!(o, "ranges = {}", list(&d.ranges));
+    let _ = writeln!(o, "lease_time = {}", q(&lease_time(d.lease_time)));
+    for h in &d.hosts {
+        o.push_str("\n[[network.dhcp6.host]]\n");
+        match &h.client {
+            Dhcp6Client::Duid(b) => {
+                let hex: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+                let _ = writeln!(o, "duid = {}", q(&hex.join(":")));
+            }
+            Dhcp6Client::Mac(m) => {
+                let _ = writeln!(o, "mac = {}", q(&m.to_string()));
+            }
+        }
+        let _ = writeln!(o, "ip = {}", q(&h.ip.to_string()));
+        if let Some(name) = &h.name {
+            let _ = writeln!(o, "name = {}", q(name));
+        }
     }
 }
 

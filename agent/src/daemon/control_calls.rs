@@ -68,6 +68,17 @@ impl Daemon {
                     leases.sort_by_key(|l| l.ip);
                     rows.extend(leases.iter().map(|l| show::row(&name, l, prefix)));
                 }
+                for n in self
+                    .cfg
+                    .networks
+                    .iter()
+                    .filter(|n| n.dhcp6.is_some() && network.as_deref().is_none_or(|w| w == n.name))
+                {
+                    let prefix = n.address6.map(|a| a.prefix_len()).unwrap_or(128);
+                    let mut leases = self.dhcp6.leases(&n.name).await.unwrap_or_default();
+                    leases.sort_by_key(|l| l.ip);
+                    rows.extend(leases.iter().map(|l| show::row6(&n.name, l, prefix)));
+                }
                 Response::data(&rows)
             }
             Request::Status => {

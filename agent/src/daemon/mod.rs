@@ -20,6 +20,7 @@ use tracing::{error, info};
 use crate::config::{self, Addressing, Config, Source};
 use crate::control;
 use crate::dhcp::service::DhcpServers;
+use crate::dhcp6::service::Dhcp6Servers;
 use crate::dns::server::DnsServers;
 use crate::firewall::{apply as fw, watch as nft_watch};
 use crate::links::{watch as link_watch, LinkError, Netlink};
@@ -187,6 +188,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         dns: DnsServers::new(uplink_dns(&p, None)),
         dhcp: DhcpServers::new(opts.lease_dir.clone(), Some(events_tx)),
         ra: RaServers::default(),
+        dhcp6: Dhcp6Servers::new(opts.lease_dir.clone()),
         opts,
         cfg,
         src,
@@ -233,7 +235,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                     continue;
                 }
                 let reread = d.reread_hosts();
-                if reread || d.dhcp.due() || d.dns.due() || d.ra.due() {
+                if reread || d.dhcp.due() || d.dns.due() || d.ra.due() || d.dhcp6.due() {
                     d.sync_services();
                     d.note_errors();
                 }
@@ -281,6 +283,7 @@ struct Daemon {
     dhcp: DhcpServers,
     dns: DnsServers,
     ra: RaServers,
+    dhcp6: Dhcp6Servers,
     /// The uplink's DHCP lease, as its client last reported it.
     lease: watch::Receiver<Option<UplinkLease>>,
     /// Unix seconds.
@@ -374,12 +377,14 @@ impl Daemon {
         self.dhcp.sync(&self.plan.dhcp, |l| rec.ifindex(l));
         self.dns.sync(&self.plan, |l| rec.ifindex(l));
         self.ra.sync(&self.plan.ra, |l| rec.ifindex(l));
+        self.dhcp6.sync(&self.plan.dhcp6, |l| rec.ifindex(l));
     }
 
     fn service_problems(&self) -> Vec<String> {
         let mut v = self.dhcp.problems();
         v.extend(self.dns.problems());
         v.extend(self.ra.problems());
+        v.extend(self.dhcp6.problems());
         v
     }
 

@@ -1,5 +1,6 @@
-//! Leases on disk: one append-only file of JSON lines per network
-//! (`<lease dir>/<network>.jsonl`). Each line records a lease bound or gone.
+//! Leases on disk: one append-only file of JSON lines per network and
+//! family (`<lease dir>/<network>.jsonl`, `<network>.v6.jsonl` for
+//! DHCPv6). Each line records a lease bound or gone.
 //!
 //! - The server writes a batch of changes with one write and one fdatasync
 //!   before it sends the replies of that batch, so an ACKed lease is on disk
@@ -14,22 +15,44 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
+use std::hash::Hash;
 use std::io::{BufRead, BufReader, Write};
-
+use std::marker::PhantomData;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::lease::{ClientId, Lease};
 use super::reply::Change;
 use crate::util::fs::write_atomic;
 
+/// What a lease file holds: at most one lease per address, and one
+/// address per holder (a client, or a client's identity association).
+pub(crate) trait Entry: Serialize + DeserializeOwned + Clone {
+    type Addr: Copy + Eq + Hash + Ord;
+    type Holder: Clone + Eq + Hash;
+    fn addr(&self) -> Self::Addr;
+    fn holder(&self) -> Self::Holder;
+}
+
+impl Entry for Lease {
+    type Addr = Ipv4Addr;
+    type Holder = ClientId;
+    fn addr(&self) -> Ipv4Addr {
+        self.ip
+    }
+    fn holder(&self) -> ClientId {
+        self.client.clone()
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum Record {
-    Bound(Lease),
-    Gone(Lease),
+enum Record<T> {
+    Bound(T),
+    Gone(T),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +63,13 @@ pub(crate) struct JournalError {
     pub err: std::io::Error,
 }
 
-pub(crate) struct Journal {
+pub(crate) struct Journal<T: Entry = Lease> {
     path: PathBuf,
     file: File,
     lines: usize,
     /// The last write failed and may have left half a line.
     torn: bool,
+    entries: PhantomData<T>,
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {
@@ -61,14 +85,19 @@ pub(crate) fn path_for(dir: &Path, network: &str) -> PathBuf {
     dir.join(format!("{network}.jsonl"))
 }
 
+/// The DHCPv6 leases of a network.
+pub(crate) fn path_for6(dir: &Path, network: &str) -> PathBuf {
+    dir.join(format!("{network}.v6.jsonl"))
+}
+
 /// Replay a lease file: the leases it ends with (expired ones included;
 /// the pool drops those) and how many lines it had.
-pub(crate) fn replay(path: &Path) -> (Vec<Lease>, usize) {
+pub(crate) fn replay<T: Entry>(path: &Path) -> (Vec<T>, usize) {
     let Ok(f) = File::open(path) else {
         return (Vec::new(), 0);
     };
-    let mut by_ip: HashMap<Ipv4Addr, Lease> = HashMap::new();
-    let mut by_client: HashMap<ClientId, Ipv4Addr> = HashMap::new();
+    let mut by_ip: HashMap<T::Addr, T> = HashMap::new();
+    let mut by_client: HashMap<T::Holder, T::Addr> = HashMap::new();
     let mut lines = 0;
     for line in BufReader::new(f).split(b'\n') {
         // Bytes, not text: one line of bad UTF-8 must not end the replay.
@@ -77,45 +106,58 @@ pub(crate) fn replay(path: &Path) -> (Vec<Lease>, usize) {
         if line.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<Record>(&line) {
+        match serde_json::from_slice::<Record<T>>(&line) {
             Ok(Record::Bound(l)) => {
                 // A client holds one address: a new one replaces its old one.
-                if let Some(old) = by_client.insert(l.client.clone(), l.ip) {
-                    if old != l.ip {
+                if let Some(old) = by_client.insert(l.holder(), l.addr()) {
+                    if old != l.addr() {
                         by_ip.remove(&old);
                     }
                 }
-                if let Some(prev) = by_ip.insert(l.ip, l) {
-                    if by_client.get(&prev.client) == Some(&prev.ip) && prev.client != by_ip[&prev.ip].client
+                let addr = l.addr();
+                if let Some(prev) = by_ip.insert(addr, l) {
+                    if by_client.get(&prev.holder()) == Some(&prev.addr())
+                        && by_ip.get(&addr).is_some_and(|now| now.holder() != prev.holder())
                     {
-                        by_client.remove(&prev.client);
+                        by_client.remove(&prev.holder());
                     }
                 }
             }
             Ok(Record::Gone(l)) => {
-                if by_ip.get(&l.ip).is_some_and(|o| o.client == l.client) {
-                    by_ip.remove(&l.ip);
-                    by_client.remove(&l.client);
+                if by_ip.get(&l.addr()).is_some_and(|o| o.holder() == l.holder()) {
+                    by_ip.remove(&l.addr());
+                    by_client.remove(&l.holder());
                 }
             }
             Err(_) => tracing::warn!("lease file {}: line {lines} is damaged; skipped", path.display()),
         }
     }
-    let mut v: Vec<Lease> = by_ip.into_values().collect();
-    v.sort_by_key(|l| l.ip);
+    let mut v: Vec<T> = by_ip.into_values().collect();
+    v.sort_by_key(|l| l.addr());
     (v, lines)
 }
 
-impl Journal {
-    /// Open the network's lease file, returning the leases it holds.
-    pub(crate) fn open(dir: &Path, network: &str) -> Result<(Journal, Vec<Lease>), JournalError> {
-        let path = path_for(dir, network);
+impl Journal<Lease> {
+    /// Record a batch of DHCP changes durably (one write, one fdatasync).
+    pub(crate) fn append(&mut self, changes: &[Change]) -> Result<(), JournalError> {
+        self.record(changes.iter().map(|c| match c {
+            Change::Bound(l) => (true, l),
+            Change::Gone(l) => (false, l),
+        }))
+    }
+}
+
+impl<T: Entry> Journal<T> {
+    /// Open a lease file, returning the leases it holds.
+    pub(crate) fn open(path: PathBuf) -> Result<(Journal<T>, Vec<T>), JournalError> {
         let err = |action, err| JournalError {
             path: path.display().to_string(),
             action,
             err,
         };
-        std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
+        }
         let (leases, lines) = replay(&path);
         let file = open_append(&path).map_err(|e| err("open", e))?;
         let mut j = Journal {
@@ -123,26 +165,32 @@ impl Journal {
             file,
             lines,
             torn: false,
+            entries: PhantomData,
         };
         // Start from a clean file: it also drops a torn last line.
         j.compact(leases.iter())?;
         Ok((j, leases))
     }
 
-    /// Record a batch of changes durably (one write, one fdatasync).
-    pub(crate) fn append(&mut self, changes: &[Change]) -> Result<(), JournalError> {
-        if changes.is_empty() {
+    /// Record a batch of leases bound (true) or gone durably (one write,
+    /// one fdatasync).
+    pub(crate) fn record<'a>(
+        &mut self,
+        changes: impl ExactSizeIterator<Item = (bool, &'a T)>,
+    ) -> Result<(), JournalError>
+    where
+        T: 'a,
+    {
+        let count = changes.len();
+        if count == 0 {
             return Ok(());
         }
-        let mut buf = Vec::with_capacity(changes.len() * 160 + 1);
+        let mut buf = Vec::with_capacity(count * 160 + 1);
         if self.torn {
             buf.push(b'\n');
         }
-        for c in changes {
-            let r = match c {
-                Change::Bound(l) => Record::Bound(l.clone()),
-                Change::Gone(l) => Record::Gone(l.clone()),
-            };
+        for (bound, l) in changes {
+            let r = if bound { Record::Bound(l) } else { Record::Gone(l) };
             if serde_json::to_writer(&mut buf, &r).is_ok() {
                 buf.push(b'\n');
             }
@@ -156,7 +204,7 @@ impl Journal {
         let synced = written.and_then(|()| self.file.sync_data().map_err(|e| err("sync", e)));
         self.torn = synced.is_err();
         synced?;
-        self.lines += changes.len();
+        self.lines += count;
         Ok(())
     }
 
@@ -166,11 +214,14 @@ impl Journal {
     }
 
     /// Rewrite the file as just the live leases, atomically.
-    pub(crate) fn compact<'a>(&mut self, live: impl Iterator<Item = &'a Lease>) -> Result<(), JournalError> {
+    pub(crate) fn compact<'a>(&mut self, live: impl Iterator<Item = &'a T>) -> Result<(), JournalError>
+    where
+        T: 'a,
+    {
         let mut buf = Vec::new();
         let mut n = 0;
         for l in live {
-            if serde_json::to_writer(&mut buf, &Record::Bound(l.clone())).is_ok() {
+            if serde_json::to_writer(&mut buf, &Record::Bound(l)).is_ok() {
                 buf.push(b'\n');
                 n += 1;
             }
@@ -211,7 +262,7 @@ mod tests {
     fn replay_survives_a_torn_last_line_and_compacts() {
         let dir = std::env::temp_dir().join(format!("netagent-journal-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (mut j, leases) = Journal::open(&dir, "n").unwrap();
+        let (mut j, leases) = Journal::<Lease>::open(path_for(&dir, "n")).unwrap();
         assert!(leases.is_empty());
         j.append(&[Change::Bound(lease(1, "a")), Change::Bound(lease(2, "b"))])
             .unwrap();
@@ -222,7 +273,7 @@ mod tests {
         f.write_all(b"{\"bound\":{\"ip\":\"10.0.0.9\",\"cli").unwrap();
         drop(f);
         drop(j);
-        let (_j, leases) = Journal::open(&dir, "n").unwrap();
+        let (_j, leases) = Journal::<Lease>::open(path_for(&dir, "n")).unwrap();
         let ips: Vec<u8> = leases.iter().map(|l| l.ip.octets()[3]).collect();
         assert_eq!(ips, vec![2, 3]);
         let text = std::fs::read_to_string(path_for(&dir, "n")).unwrap();
@@ -235,7 +286,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("netagent-journal-mid-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (mut j, _) = Journal::open(&dir, "n").unwrap();
+        let (mut j, _) = Journal::<Lease>::open(path_for(&dir, "n")).unwrap();
         j.append(&[Change::Bound(lease(1, "a"))]).unwrap();
         let mut f = OpenOptions::new().append(true).open(path_for(&dir, "n")).unwrap();
         // Bad UTF-8, half an object, and an empty line, in the middle.
@@ -245,7 +296,7 @@ mod tests {
         j.append(&[Change::Bound(lease(2, "b")), Change::Bound(lease(3, "c"))])
             .unwrap();
         drop(j);
-        let (_j, leases) = Journal::open(&dir, "n").unwrap();
+        let (_j, leases) = Journal::<Lease>::open(path_for(&dir, "n")).unwrap();
         let ips: Vec<u8> = leases.iter().map(|l| l.ip.octets()[3]).collect();
         assert_eq!(ips, vec![1, 2, 3], "every good line after the damage is kept");
         let mode = std::fs::metadata(path_for(&dir, "n"))
@@ -260,13 +311,13 @@ mod tests {
     fn after_a_torn_write_the_next_record_starts_a_fresh_line() {
         let dir = std::env::temp_dir().join(format!("netagent-journal-torn-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (mut j, _) = Journal::open(&dir, "n").unwrap();
+        let (mut j, _) = Journal::<Lease>::open(path_for(&dir, "n")).unwrap();
         // As a full disk leaves it: half a record, no newline, write failed.
         j.file.write_all(b"{\"bound\":{\"ip\"").unwrap();
         j.torn = true;
         j.append(&[Change::Bound(lease(4, "d"))]).unwrap();
         drop(j);
-        let (_j, leases) = Journal::open(&dir, "n").unwrap();
+        let (_j, leases) = Journal::<Lease>::open(path_for(&dir, "n")).unwrap();
         assert_eq!(leases.len(), 1, "the record after the torn line survives");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -135,7 +135,7 @@ impl Server {
             ifname: cfg.interface.clone(),
             err,
         })?;
-        let (journal, leases) = Journal::open(lease_dir, &cfg.network)?;
+        let (journal, leases) = Journal::open(super::journal::path_for(lease_dir, &cfg.network))?;
         let mut pool = Pool::new(cfg);
         pool.load(leases, now());
         if let Some(tx) = &events {

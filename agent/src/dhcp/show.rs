@@ -5,9 +5,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::journal::{path_for, replay};
+use super::journal::{path_for, path_for6, replay};
 use super::lease::Lease;
 use crate::config::Config;
+use crate::dhcp6::lease::Lease6;
 use crate::util::grid::grid;
 use crate::util::time::format_time;
 
@@ -37,7 +38,7 @@ pub fn rows(cfg: &Config, network: Option<&str>, dir: &Path, now: u64) -> Result
         .filter(|n| n.dhcp.is_some() && network.is_none_or(|w| w == n.name))
     {
         let prefix = n.address.map(|a| a.prefix_len()).unwrap_or(32);
-        let (leases, _) = replay(&path_for(dir, &n.name));
+        let (leases, _) = replay::<Lease>(&path_for(dir, &n.name));
         out.extend(
             leases
                 .into_iter()
@@ -45,7 +46,34 @@ pub fn rows(cfg: &Config, network: Option<&str>, dir: &Path, now: u64) -> Result
                 .map(|l| row(&n.name, &l, prefix)),
         );
     }
+    for n in cfg
+        .networks
+        .iter()
+        .filter(|n| n.dhcp6.is_some() && network.is_none_or(|w| w == n.name))
+    {
+        let prefix = n.address6.map(|a| a.prefix_len()).unwrap_or(128);
+        let (leases, _) = replay::<Lease6>(&path_for6(dir, &n.name));
+        out.extend(
+            leases
+                .into_iter()
+                .filter(|l| !l.expired(now))
+                .map(|l| row6(&n.name, &l, prefix)),
+        );
+    }
     Ok(out)
+}
+
+pub fn row6(network: &str, l: &Lease6, prefix: u8) -> Row {
+    Row {
+        network: network.to_string(),
+        expiry: l.expires.map(format_time).unwrap_or_else(|| "never".into()),
+        mac: l.mac.clone().unwrap_or_else(|| "-".into()),
+        protocol: "ipv6".into(),
+        address: format!("{}/{prefix}", l.ip),
+        hostname: l.hostname.clone(),
+        // As virsh shows a DHCPv6 client: its IAID and DUID.
+        client_id: format!("{}:{}", l.iaid, l.duid.to_hex()),
+    }
 }
 
 pub fn row(network: &str, l: &Lease, prefix: u8) -> Row {

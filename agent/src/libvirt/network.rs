@@ -343,6 +343,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         routes,
         nat,
         dhcp,
+        dhcp6: None,
         dns,
         forwards: Vec::new(),
     };

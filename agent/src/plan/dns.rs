@@ -148,6 +148,13 @@ pub fn zone(n: &Network, host_mode: bool) -> Option<DnsZone> {
             }
         }
     }
+    if let Some(dhcp6) = &n.dhcp6 {
+        for h in &dhcp6.hosts {
+            if let Some(name) = &h.name {
+                host(&mut records, h.ip, name, domain, true);
+            }
+        }
+    }
     for h in &d.hosts {
         for (i, name) in h.names.iter().enumerate() {
             host(&mut records, h.ip, name, domain, i == 0);

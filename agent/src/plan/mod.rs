@@ -2,6 +2,7 @@
 //! as plain data. Pure: no I/O, so every decision here is unit-tested.
 
 mod dhcp;
+mod dhcp6;
 pub mod dns;
 pub mod ra;
 mod render;
@@ -16,6 +17,7 @@ use crate::config::{Config, Forward, Kind, MacAddr, Nat, UplinkInterface};
 use crate::firewall;
 
 pub use dhcp::{DhcpOptions, DhcpPool};
+pub use dhcp6::Dhcp6Pool;
 pub use dns::{DnsZone, Record, RecordData};
 pub use ra::RaPlan;
 
@@ -27,6 +29,7 @@ pub struct Plan {
     /// Shared: the reconciler hands it to the nft worker thread without a copy.
     pub ruleset: std::sync::Arc<Nftables<'static>>,
     pub dhcp: Vec<DhcpPool>,
+    pub dhcp6: Vec<Dhcp6Pool>,
     pub dns: Vec<DnsZone>,
     /// Router advertisements, one per network with an IPv6 prefix.
     pub ra: Vec<RaPlan>,
@@ -97,6 +100,7 @@ pub fn plan(cfg: &Config) -> Plan {
         ruleset: std::sync::Arc::new(firewall::ruleset(&bridges)),
         bridges,
         dhcp: cfg.networks.iter().filter_map(dhcp::pool).collect(),
+        dhcp6: cfg.networks.iter().filter_map(dhcp6::pool).collect(),
         ra: cfg.networks.iter().filter_map(ra::advertisement).collect(),
         dns: {
             let host_mode = cfg

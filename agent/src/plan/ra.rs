@@ -39,13 +39,16 @@ pub(super) fn advertisement(n: &Network) -> Option<RaPlan> {
     }
     let addr = n.address6?;
     let dns_on = n.serves_dns().is_some();
+    // With DHCPv6 the addresses come from it (as libvirt's dnsmasq does
+    // with a DHCPv6 range): the M and O flags, no SLAAC.
+    let dhcp6 = n.dhcp6.is_some();
     Some(RaPlan {
         network: n.name.clone(),
         interface: n.bridge.clone(),
         prefix: addr.trunc(),
-        autonomous: addr.prefix_len() == 64,
-        managed: false,
-        other: false,
+        autonomous: addr.prefix_len() == 64 && !dhcp6,
+        managed: dhcp6,
+        other: dhcp6,
         router_lifetime: match n.kind {
             Kind::Nat | Kind::Route | Kind::Open => ROUTER_LIFETIME,
             Kind::Isolated | Kind::Bridge => 0,

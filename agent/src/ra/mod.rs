@@ -4,6 +4,7 @@
 
 mod pace;
 mod server;
+pub(crate) use server::bridge_mac;
 pub(crate) mod service;
 mod socket;
 pub(crate) mod wire;
