@@ -1340,7 +1340,7 @@ pub(super) fn default_ranges(addr: Ipv4Net) -> Vec<Ipv4Range> {
 /// Without `ranges`, DHCPv6 hands out ::1000 to ::ffff of the prefix
 /// (dnsmasq's and libvirt's examples keep low addresses for static hosts),
 /// or the whole of a prefix too small for that; never the bridge's own.
-pub(super) fn default_ranges6(addr: Ipv6Net) -> Vec<Ipv6Range> {
+pub(crate) fn default_ranges6(addr: Ipv6Net) -> Vec<Ipv6Range> {
     let net = u128::from(addr.network());
     let last = u128::from(addr.broadcast());
     let (first, last) = if addr.prefix_len() <= 112 {

@@ -2,7 +2,7 @@
 //! number of networks. `parse` turns text into a checked `Config` or into
 //! every problem found, each with file:line:col.
 
-mod check;
+pub(crate) mod check;
 mod cross;
 mod default;
 pub mod dhcp_option;

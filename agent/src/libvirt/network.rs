@@ -171,12 +171,14 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
     // one its prefix.
     let mut address: Option<Ipv4Net> = None;
     let mut address6: Option<ipnet::Ipv6Net> = None;
+    let mut dhcp6 = None;
     let mut local_ptr = false;
     let mut dhcp = None;
     for ip in children(root, "ip") {
         if ip.attribute("family") == Some("ipv6") {
-            if let Some(a6) = import_ip6(&mut c, ip, address6.is_some()) {
+            if let Some((a6, d6)) = import_ip6(&mut c, ip, address6.is_some()) {
                 address6 = Some(a6);
+                dhcp6 = d6;
             }
             continue;
         }
@@ -230,6 +232,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         address = None;
         address6 = None;
         dhcp = None;
+        dhcp6 = None;
     } else if address.is_none() {
         let article = if matches!(kind, Kind::Isolated | Kind::Open) {
             "an"
@@ -343,7 +346,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         routes,
         nat,
         dhcp,
-        dhcp6: None,
+        dhcp6,
         dns,
         forwards: Vec::new(),
     };
@@ -355,9 +358,13 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
 }
 
 /// `<ip family='ipv6' address='fd00:122::1' prefix='64'>`: the network's
-/// prefix, advertised for SLAAC. Its `<dhcp>` (DHCPv6) is named, not
-/// imported: netagent's guests take IPv6 addresses by SLAAC.
-fn import_ip6(c: &mut Ctx, ip: roxmltree::Node<'_, '_>, have_one: bool) -> Option<ipnet::Ipv6Net> {
+/// prefix, advertised on the bridge, with its `<dhcp>` as DHCPv6 (ranges,
+/// and hosts by DUID: `<host id='0:1:...' name=... ip=...>`).
+fn import_ip6(
+    c: &mut Ctx,
+    ip: roxmltree::Node<'_, '_>,
+    have_one: bool,
+) -> Option<(ipnet::Ipv6Net, Option<crate::config::Dhcp6>)> {
     let text = ip.attribute("address").unwrap_or("?");
     if have_one {
         c.warn(format!(
@@ -383,17 +390,64 @@ fn import_ip6(c: &mut Ctx, ip: roxmltree::Node<'_, '_>, have_one: bool) -> Optio
         ));
         return None;
     };
+    let mut dhcp6 = None;
     for el in ip.children().filter(|n| n.is_element()) {
         match el.tag_name().name() {
-            "dhcp" => c.drop_el(el, "(DHCPv6): netagent's guests take their IPv6 addresses by SLAAC from its router advertisements"),
+            "dhcp" => dhcp6 = Some(import_dhcp6(c, el, net)),
             other => c.drop_el(el, &format!("({other}) is unknown")),
         }
     }
-    if net.prefix_len() != 64 {
+    if net.prefix_len() != 64 && dhcp6.is_none() {
         c.warn(format!(
-            "<ip family='ipv6' address='{text}' prefix='{prefix}'>: SLAAC needs a /64; IPv6 not imported"
+            "<ip family='ipv6' address='{text}' prefix='{prefix}'>: SLAAC needs a /64 (or a <dhcp> range); IPv6 not imported"
         ));
         return None;
     }
-    Some(net)
+    Some((net, dhcp6))
+}
+
+/// An IPv6 `<dhcp>`: its ranges and its hosts by DUID.
+fn import_dhcp6(c: &mut Ctx, n: roxmltree::Node<'_, '_>, net: ipnet::Ipv6Net) -> crate::config::Dhcp6 {
+    use crate::config::{Dhcp6, Dhcp6Client, Dhcp6Host, Ipv6Range};
+    let mut ranges = Vec::new();
+    let mut hosts = Vec::new();
+    for el in n.children().filter(|x| x.is_element()) {
+        match el.tag_name().name() {
+            "range" => {
+                let r = (el.attribute("start"), el.attribute("end"));
+                match (r.0.and_then(|s| s.parse().ok()), r.1.and_then(|s| s.parse().ok())) {
+                    (Some(start), Some(end)) => ranges.push(Ipv6Range { start, end }),
+                    _ => c.warn(format!(
+                        "<ip/dhcp/range start='{}' end='{}'> is not an IPv6 range; not imported",
+                        r.0.unwrap_or("?"),
+                        r.1.unwrap_or("?")
+                    )),
+                }
+            }
+            "host" => {
+                let ip = el.attribute("ip").and_then(|s| s.parse().ok());
+                let duid = el.attribute("id").map(crate::config::check::parse_duid);
+                match (duid, ip) {
+                    (Some(Ok(d)), Some(ip)) => hosts.push(Dhcp6Host {
+                        client: Dhcp6Client::Duid(d),
+                        ip,
+                        name: el.attribute("name").map(|s| s.to_ascii_lowercase()),
+                    }),
+                    _ => c.warn(format!(
+                        "DHCPv6 <host name='{}'> needs an id= (the client's DUID) and an IPv6 ip= in netagent; not imported",
+                        el.attribute("name").unwrap_or("?")
+                    )),
+                }
+            }
+            other => c.drop_el(el, &format!("({other}) is unknown")),
+        }
+    }
+    if ranges.is_empty() {
+        ranges = crate::config::check::default_ranges6(net);
+    }
+    Dhcp6 {
+        ranges,
+        lease_time: crate::config::DEFAULT_LEASE,
+        hosts,
+    }
 }

@@ -138,6 +138,47 @@ impl Display for Plan {
             }
         }
 
+        if !self.dhcp6.is_empty() {
+            o.push_str("\n# dhcp6\n");
+        }
+        for p in &self.dhcp6 {
+            let _ = writeln!(
+                o,
+                "pool {} on {} server {} prefix {} ranges {} lease {}{}{}",
+                p.network,
+                p.interface,
+                p.server,
+                p.prefix,
+                join(&p.ranges),
+                p.lease_time,
+                if p.dns_servers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" dns {}", join(&p.dns_servers))
+                },
+                p.domain
+                    .as_ref()
+                    .map(|d| format!(" domain {d}"))
+                    .unwrap_or_default(),
+            );
+            for h in &p.hosts {
+                let who = match &h.client {
+                    crate::config::Dhcp6Client::Duid(d) => {
+                        format!(
+                            "duid {}",
+                            d.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+                        )
+                    }
+                    crate::config::Dhcp6Client::Mac(m) => format!("mac {m}"),
+                };
+                let _ = writeln!(
+                    o,
+                    "  host {who} {}{}",
+                    h.ip,
+                    h.name.as_ref().map(|n| format!(" {n}")).unwrap_or_default()
+                );
+            }
+        }
         if !self.ra.is_empty() {
             o.push_str("\n# router advertisements\n");
         }
