@@ -105,7 +105,7 @@ golden:
 # cargo-fuzz wants nightly for sanitizers; with `-s none` the stable toolchain
 # builds it when RUSTC_BOOTSTRAP allows libFuzzer's flags.
 FUZZ_RUNS ?= 10000000
-FUZZ_TARGETS := dhcp_reply dhcp_sequence dns_query config_parse libvirt_import
+FUZZ_TARGETS := dhcp_reply dhcp_sequence dns_query config_parse libvirt_import dhcp6_reply ra_solicit
 fuzz: deps
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	mkdir -p build

@@ -75,7 +75,8 @@ cp "$P/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
 # running udhcpc on its NIC and printing the lease it gets from the
 # appliance. With `lookup=NAME` on its kernel command line it then resolves
 # NAME through the appliance, and with `probe=IP:PORT` it sends a line to a
-# TCP echo server there, printing what comes back.
+# TCP echo server there, printing what comes back; with `probe6=ADDR:PORT`
+# the same over IPv6, once the kernel's SLAAC gave it an address.
 G=$W/guest; mkdir -p "$G"/{bin,proc,sys,dev,tmp,$M}
 cp "$P/bin/busybox" "$G/bin/busybox"
 # virtio_pci and virtio_net with their dependencies, deepest first.
@@ -97,7 +98,7 @@ sleep 1; ip link set lo up; ip link set eth0 up
 echo "guest: asking for a lease on eth0"
 udhcpc -i eth0 -t 100 -T 3 -s /bin/lease -n -q || echo "guest: no lease"
 for arg in $(cat /proc/cmdline); do
-  case $arg in lookup=*) lookup=${arg#lookup=} ;; probe=*) probe=${arg#probe=} ;; esac
+  case $arg in lookup=*) lookup=${arg#lookup=} ;; probe=*) probe=${arg#probe=} ;; probe6=*) probe6=${arg#probe6=} ;; esac
 done
 dns=$(cat /tmp/dns 2>/dev/null)
 if [ -n "$lookup" ] && [ -n "$dns" ]; then
@@ -113,6 +114,18 @@ if [ -n "$probe" ]; then
     [ -n "$got" ] && break; sleep 2
   done
   echo "guest: $probe answered: ${got:-nothing}"
+fi
+if [ -n "$probe6" ]; then
+  for i in $(seq 90); do
+    a6=$(ip addr show dev eth0 | grep 'inet6' | grep 'scope global' | grep -v tentative | head -1 | awk '{print $2}')
+    [ -n "$a6" ] && break; sleep 2
+  done
+  echo "guest: IPv6 address ${a6:-none}"
+  for i in $(seq 60); do
+    got=$(echo "hello over IPv6" | nc -w 3 "${probe6%:*}" "${probe6##*:}" 2>/dev/null)
+    [ -n "$got" ] && break; sleep 2
+  done
+  echo "guest: $probe6 answered over IPv6: ${got:-nothing}"
 fi
 sleep 100000
 EOF2

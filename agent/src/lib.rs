@@ -16,7 +16,7 @@ pub mod firewall;
 pub mod libvirt;
 pub mod links;
 pub mod plan;
-pub(crate) mod ra;
+pub mod ra;
 pub(crate) mod service;
 pub(crate) mod uplink;
 pub mod util;

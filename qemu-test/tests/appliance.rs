@@ -141,8 +141,9 @@ fn accel() -> &'static str {
 /// The busybox guest VM from `make image`, listening for the appliance's
 /// LAN NIC on 127.0.0.1:`port` in `ns`. Its init leases an address, resolves
 /// `lookup` through the appliance and sends a line to the echo server at
-/// `probe`, printing each result on its console.
-fn guest_vm(ns: &Netns, dir: &Path, port: u16, lookup: &str, probe: &str) -> Vm {
+/// `probe` (and over IPv6 to `probe6`, if given), printing each result on
+/// its console.
+fn guest_vm(ns: &Netns, dir: &Path, port: u16, lookup: &str, probe: &str, probe6: Option<&str>) -> Vm {
     let console = dir.join("guest-console.log");
     let img = image_dir();
     let child = ns
@@ -164,7 +165,10 @@ fn guest_vm(ns: &Netns, dir: &Path, port: u16, lookup: &str, probe: &str) -> Vm 
         .arg(img.join("guest-initramfs.img"))
         .args([
             "-append",
-            &format!("console=ttyS0 quiet lookup={lookup} probe={probe}"),
+            &format!(
+                "console=ttyS0 quiet lookup={lookup} probe={probe}{}",
+                probe6.map(|p| format!(" probe6={p}")).unwrap_or_default()
+            ),
             "-netdev",
             &format!("socket,id=lan,listen=127.0.0.1:{port}"),
             "-device",
@@ -280,6 +284,7 @@ fn boot(ns: &Netns, dir: &Path, boot: Boot<'_>, up: &str, lan: Lan<'_>) -> Vm {
 /// appliance an address, a router and itself as resolver for upstream.test.
 fn outside(ns: &Netns, dir: &Path, up: &str) -> Child {
     ns.ip(&["addr", "add", "10.98.0.1/24", "dev", up]);
+    ns.ip(&["-6", "addr", "add", &format!("{OUTSIDE6}/64"), "dev", up, "nodad"]);
     ns.ip(&["link", "set", up, "up"]);
     ns.cmd("dnsmasq")
         .args([
@@ -295,7 +300,11 @@ fn outside(ns: &Netns, dir: &Path, up: &str) -> Child {
             "--dhcp-range=10.98.0.50,10.98.0.60,255.255.255.0,1h",
             "--dhcp-option=3,10.98.0.1",
             "--dhcp-option=6,10.98.0.1",
+            // Router advertisements for the uplink's SLAAC (an ISP's
+            // router, as far as the appliance can tell).
+            "--enable-ra",
         ])
+        .arg(format!("--dhcp-range=::,constructor:{up},ra-only,64"))
         .args([
             "--address=/www.upstream.test/10.98.0.80",
             "--local=/upstream.test/",
@@ -309,6 +318,10 @@ fn outside(ns: &Netns, dir: &Path, up: &str) -> Child {
         .spawn()
         .expect("dnsmasq")
 }
+
+/// The outside's IPv6 address on the uplink's segment (dnsmasq advertises
+/// its /64 there).
+const OUTSIDE6: &str = "fd00:98::1";
 
 /// A work directory with a copy of `netagent.img` that a test may change.
 fn disk_copy() -> (PathBuf, PathBuf) {
@@ -335,16 +348,51 @@ fn qemu_direct_boot_serves_a_guest_and_powers_off() {
         image_dir().join("initramfs.img").exists(),
         "run `make image` first"
     );
-    let dir = workdir();
+    // A disk whose config is the default network with an IPv6 prefix,
+    // masqueraded: the appliance serves the embedded default at once and
+    // reloads to this one when the disk appears.
+    let (dir, disk) = disk_copy();
+    let v6 = dir.join("v6.toml");
+    let default =
+        std::fs::read_to_string(common::repo_root().join("config/default.toml")).expect("default.toml");
+    std::fs::write(
+        &v6,
+        format!(
+            "{}
+[network.nat]
+ipv6 = true
+",
+            default.replace(
+                "address = \"192.168.122.1/24\"\n",
+                "address = \"192.168.122.1/24\"\naddress6 = \"fd00:122::1/64\"\n"
+            )
+        ),
+    )
+    .expect("write");
+    ok(std::process::Command::new("mcopy")
+        .arg("-o")
+        .arg("-i")
+        .arg(format!("{}@@1M", disk.display()))
+        .arg(&v6)
+        .arg("::/netagent.toml"));
     let out = Netns::new("qo");
     let up = "qup0";
     // The guest VM listens; the appliance's LAN NIC connects to it.
     let port = 20000 + (std::process::id() % 20000) as u16;
-    let guest = guest_vm(&out, &dir, port, "www.upstream.test", "10.98.0.1:8080");
+    let probe6 = format!("{OUTSIDE6}:8080");
+    let guest = guest_vm(
+        &out,
+        &dir,
+        port,
+        "www.upstream.test",
+        "10.98.0.1:8080",
+        Some(&probe6),
+    );
     std::thread::sleep(Duration::from_millis(500));
-    let mut vm = boot(&out, &dir, Boot::Direct(None), up, Lan::Guest(port));
+    let mut vm = boot(&out, &dir, Boot::Direct(Some(&disk)), up, Lan::Guest(port));
     let mut dns = outside(&out, &dir, up);
     let srv = TcpServer::start(&out.name, sa("10.98.0.1:8080"));
+    let srv6 = TcpServer::start(&out.name, sa(&format!("[{OUTSIDE6}]:8080")));
     let booted = Instant::now();
     assert!(
         vm.wait_log("dhcp default: serving", Duration::from_secs(240)),
@@ -445,6 +493,29 @@ fn qemu_direct_boot_serves_a_guest_and_powers_off() {
     assert!(
         peer.starts_with("10.98.0.5") || peer.starts_with("10.98.0.6"),
         "the outside saw {peer}, not the appliance's uplink address"
+    );
+    // IPv6: the disk's config came in by a reload; the guest made its
+    // address from the appliance's advertisement and reaches the outside
+    // over IPv6, masqueraded to the uplink's own SLAAC address.
+    assert!(
+        guest.wait_log("answered over IPv6:", Duration::from_secs(240)),
+        "{}\nappliance:\n{}",
+        guest.log(),
+        vm.log()
+    );
+    assert!(
+        guest.log().contains("guest: IPv6 address fd00:122:")
+            && guest
+                .log()
+                .contains(&format!("guest: {probe6} answered over IPv6: hello over IPv6")),
+        "the guest did not reach the outside over IPv6:\n{}\nappliance:\n{}",
+        guest.log(),
+        vm.log()
+    );
+    let peer6 = srv6.peers()[0].ip().to_string();
+    assert!(
+        peer6.starts_with("fd00:98:"),
+        "the outside saw {peer6}, not the uplink's address"
     );
     drop(guest);
 

@@ -6,3 +6,4 @@ pub mod pool;
 pub mod reply;
 mod server;
 pub(crate) mod service;
+pub mod wire;

@@ -218,7 +218,7 @@ impl Pool6 {
     }
 
     /// End the leases that expired; forget old offers and declines.
-    pub(crate) fn expire(&mut self, now: u64) -> Vec<Lease6> {
+    pub fn expire(&mut self, now: u64) -> Vec<Lease6> {
         self.offers.retain(|_, (_, until)| *until > now);
         self.declined.retain(|_, until| *until > now);
         let gone: Vec<Ipv6Addr> = self

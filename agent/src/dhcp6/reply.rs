@@ -8,7 +8,7 @@ use std::net::Ipv6Addr;
 use dhcproto::v6::{
     DhcpOption, DhcpOptions, IAAddr, Message, MessageType, OptionCode, Status, StatusCode, IANA, IAPD,
 };
-use dhcproto::{Decodable, Decoder, Name};
+use dhcproto::Name;
 
 use super::lease::{mac_of_duid, mac_of_link_local, Holder6, Lease6};
 use super::pool::Pool6;
@@ -148,16 +148,6 @@ fn base(kind: MessageType, m: &Message, pool: &Pool6, ctx: &Context<'_>) -> Mess
         o.insert(DhcpOption::DomainSearchList(vec![d]));
     }
     r
-}
-
-/// A DHCPv6 message from the wire; the decoder runs under catch_unwind, as
-/// DHCP's does: a hostile packet must not take the server down.
-pub fn decode(b: &[u8]) -> Result<Message, String> {
-    match std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(b))) {
-        Ok(Ok(m)) => Ok(m),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the decoder failed on it".into()),
-    }
 }
 
 /// Check the message against RFC 8415 §16 and answer it.

@@ -198,7 +198,7 @@ impl Server {
     }
 
     async fn answer(&mut self, bytes: &[u8], from: SocketAddrV6) {
-        let msg = match reply::decode(bytes) {
+        let msg = match super::wire::decode(bytes) {
             Ok(m) => m,
             Err(e) => {
                 self.complain(format_args!("malformed packet from {} dropped: {e}", from.ip()));

@@ -7,4 +7,4 @@ mod server;
 pub(crate) use server::bridge_mac;
 pub(crate) mod service;
 mod socket;
-pub(crate) mod wire;
+pub mod wire;

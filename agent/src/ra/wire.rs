@@ -39,12 +39,7 @@ pub(crate) struct PrefixInfo {
 /// renumbering (announced with a preferred lifetime of 0, so guests stop
 /// using them for new connections), `ceasing` when netagent stops being
 /// the router here (router lifetime 0, RFC 4861 6.2.5).
-pub(crate) fn advertisement(
-    plan: &RaPlan,
-    mac: Option<[u8; 6]>,
-    retired: &[Ipv6Net],
-    ceasing: bool,
-) -> Vec<u8> {
+pub fn advertisement(plan: &RaPlan, mac: Option<[u8; 6]>, retired: &[Ipv6Net], ceasing: bool) -> Vec<u8> {
     let mut p = Vec::with_capacity(128);
     let flags = (u8::from(plan.managed) << 7) | (u8::from(plan.other) << 6);
     let lifetime = if ceasing { 0 } else { plan.router_lifetime };
@@ -78,20 +73,21 @@ pub(crate) fn advertisement(
     for pi in std::iter::once(current).chain(old) {
         prefix(&mut p, &pi);
     }
-    if !plan.dns.is_empty() {
-        // Length in units of 8 bytes: the 8-byte head and 16 per address.
-        let len = 1 + 2 * plan.dns.len();
-        p.extend_from_slice(&[OPT_RDNSS, len as u8, 0, 0]);
+    // Lengths are in units of 8 bytes, in one byte: options that would not
+    // fit are left out (the config allows far fewer).
+    if let (false, Ok(len)) = (plan.dns.is_empty(), u8::try_from(1 + 2 * plan.dns.len())) {
+        // The 8-byte head and 16 bytes per address.
+        p.extend_from_slice(&[OPT_RDNSS, len, 0, 0]);
         p.extend_from_slice(&DNS_LIFETIME.to_be_bytes());
         for a in &plan.dns {
             p.extend_from_slice(&a.octets());
         }
     }
     let names: Vec<u8> = plan.search.iter().flat_map(|d| dns_name(d)).collect();
-    if !names.is_empty() {
-        let body = 8 + names.len();
-        let padded = body.div_ceil(8) * 8;
-        p.extend_from_slice(&[OPT_DNSSL, (padded / 8) as u8, 0, 0]);
+    let body = 8 + names.len();
+    let padded = body.div_ceil(8) * 8;
+    if let (false, Ok(len)) = (names.is_empty(), u8::try_from(padded / 8)) {
+        p.extend_from_slice(&[OPT_DNSSL, len, 0, 0]);
         p.extend_from_slice(&DNS_LIFETIME.to_be_bytes());
         p.extend_from_slice(&names);
         p.resize(p.len() + padded - body, 0);
@@ -124,7 +120,7 @@ fn dns_name(d: &str) -> Vec<u8> {
 
 /// Why a solicitation is ignored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Invalid {
+pub enum Invalid {
     #[error("{0} bytes: shorter than a router solicitation")]
     Short(usize),
     #[error("ICMPv6 type {0}, not a router solicitation")]
@@ -142,7 +138,7 @@ pub(crate) enum Invalid {
 /// A valid router solicitation: the sender's link-layer address, if it
 /// said it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Solicitation {
+pub struct Solicitation {
     pub mac: Option<[u8; 6]>,
 }
 
@@ -150,7 +146,7 @@ pub(crate) struct Solicitation {
 /// 255, code 0, at least 8 bytes, every option of non-zero length within
 /// the packet, and no link-layer address from the unspecified address.
 /// (The kernel has checked the ICMPv6 checksum.)
-pub(crate) fn solicitation(icmp: &[u8], hop_limit: u8, from: Ipv6Addr) -> Result<Solicitation, Invalid> {
+pub fn solicitation(icmp: &[u8], hop_limit: u8, from: Ipv6Addr) -> Result<Solicitation, Invalid> {
     if icmp.len() < 8 {
         return Err(Invalid::Short(icmp.len()));
     }
