@@ -337,8 +337,11 @@ fn netns_dhcp6_serves_dhclient_and_dhcpcd() {
         ),
     );
     let _ = std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    // Its name, as dhclient sends it: the client FQDN option (39).
+    let conf = t.write_config("dhclient6.conf", "send fqdn.fqdn \"web6\";\n");
     let args = format!(
-        "-6 -sf {} -lf {} -pf {}",
+        "-6 -cf {} -sf {} -lf {} -pf {}",
+        conf.display(),
         script.display(),
         t.dir.join("d6.lease").display(),
         t.dir.join("d6.pid").display()
@@ -373,6 +376,14 @@ fn netns_dhcp6_serves_dhclient_and_dhcpcd() {
     assert!(leases.contains(&ip6) && leases.contains("ipv6"), "{leases}");
     // The address works: the guest reaches the bridge from it.
     assert!(ping(ns1, "fd00:77::1"), "no ping from {ip6}");
+    // Its name resolves to it, and back.
+    assert_eq!(
+        short(ns1, "fd00:77::1", &["AAAA", "web6.lab"]),
+        ip6,
+        "{}",
+        agent.log()
+    );
+    assert_eq!(short(ns1, "fd00:77::1", &["-x", &ip6]), "web6.lab.");
     let out = sh(ns1, &format!("timeout 10 dhclient -r -v {args} eth0"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let leases = String::from_utf8_lossy(
@@ -381,6 +392,11 @@ fn netns_dhcp6_serves_dhclient_and_dhcpcd() {
     )
     .into_owned();
     assert!(!leases.contains(&ip6), "the release was not honoured:\n{leases}");
+    assert_eq!(
+        short(ns1, "fd00:77::1", &["AAAA", "web6.lab"]),
+        "",
+        "the name outlived its lease"
+    );
 
     // dhcpcd, IPv6 only: its fixed address by MAC, and its name.
     let ns2 = &t.g(g2).ns;

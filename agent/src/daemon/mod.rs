@@ -184,11 +184,12 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         };
     }
     let (events_tx, mut lease_events) = mpsc::unbounded_channel();
+    let (events6_tx, mut lease_events6) = mpsc::unbounded_channel();
     let mut d = Daemon {
         dns: DnsServers::new(uplink_dns(&p, None)),
         dhcp: DhcpServers::new(opts.lease_dir.clone(), Some(events_tx)),
         ra: RaServers::default(),
-        dhcp6: Dhcp6Servers::new(opts.lease_dir.clone()),
+        dhcp6: Dhcp6Servers::new(opts.lease_dir.clone(), Some(events6_tx)),
         opts,
         cfg,
         src,
@@ -243,6 +244,10 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             }
             Some((network, change)) = lease_events.recv() => {
                 d.dns.lease_changed(&network, &change);
+                continue;
+            }
+            Some((network, bound, lease)) = lease_events6.recv() => {
+                d.dns.lease6_changed(&network, bound, &lease);
                 continue;
             }
             Ok(()) = lease_changes.changed() => {

@@ -36,6 +36,9 @@ pub(crate) enum ServerError {
     Journal(#[from] JournalError),
 }
 
+/// Lease changes for the DNS names: network, bound (true) or gone, lease.
+pub(crate) type Events = mpsc::UnboundedSender<(String, bool, Lease6)>;
+
 pub(crate) enum Control {
     Reconfigure(Box<Dhcp6Pool>),
     /// `netagent leases`: the leases that have not expired.
@@ -69,13 +72,18 @@ pub(crate) struct Server {
     sock: UdpSocket,
     journal: Journal<Lease6>,
     duid: Vec<u8>,
+    events: Option<Events>,
     trouble: crate::dhcp::server::Trouble,
     /// Dropped packets said at most once a second.
     last_complaint: Option<std::time::Instant>,
 }
 
 impl Server {
-    pub(crate) fn start(cfg: Dhcp6Pool, lease_dir: &Path) -> Result<Server, ServerError> {
+    pub(crate) fn start(
+        cfg: Dhcp6Pool,
+        lease_dir: &Path,
+        events: Option<Events>,
+    ) -> Result<Server, ServerError> {
         let sock = socket(&cfg.interface).map_err(|err| ServerError::Socket {
             network: cfg.network.clone(),
             ifname: cfg.interface.clone(),
@@ -85,6 +93,11 @@ impl Server {
         let duid = server_duid(&cfg.interface);
         let mut pool = Pool6::new(cfg);
         pool.load(leases, now());
+        if let Some(tx) = &events {
+            for l in pool.leases() {
+                let _ = tx.send((pool.cfg.network.clone(), true, l.clone()));
+            }
+        }
         info!(
             "dhcp6 {}: serving {} on {} ({} leases kept)",
             pool.cfg.network,
@@ -102,6 +115,7 @@ impl Server {
             sock,
             journal,
             duid,
+            events,
             trouble: Default::default(),
             last_complaint: None,
         })
@@ -150,6 +164,11 @@ impl Server {
                 if *bound { "bound to" } else { "released by" },
                 l.duid.to_hex()
             );
+        }
+        if let (true, Some(tx)) = (saved.is_ok(), &self.events) {
+            for (bound, l) in changes {
+                let _ = tx.send((self.pool.cfg.network.clone(), *bound, l.clone()));
+            }
         }
         if saved.is_ok() && self.journal.wants_compaction(self.pool.leases().count()) {
             if let Err(e) = self.journal.compact(self.pool.leases()) {

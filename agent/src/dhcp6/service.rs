@@ -6,7 +6,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::server::{Control, Server};
+use super::server::{Control, Events, Server};
 use crate::plan::Dhcp6Pool;
 use crate::service::{Service, Supervised, Supervisor, Want};
 
@@ -17,13 +17,20 @@ pub(crate) struct Dhcp6Service {
     trouble: crate::dhcp::server::Trouble,
 }
 
+/// What every network's DHCPv6 server shares.
+pub(crate) struct Dhcp6Env {
+    lease_dir: PathBuf,
+    events: Option<Events>,
+}
+
 impl Service for Dhcp6Service {
     type Spec = Dhcp6Pool;
-    type Env = PathBuf;
+    type Env = Dhcp6Env;
     const NAME: &'static str = "dhcp6";
 
-    fn start(lease_dir: &mut PathBuf, _network: &str, spec: &Dhcp6Pool) -> Result<Self, String> {
-        let server = Server::start(spec.clone(), lease_dir).map_err(|e| e.to_string())?;
+    fn start(env: &mut Dhcp6Env, _network: &str, spec: &Dhcp6Pool) -> Result<Self, String> {
+        let server =
+            Server::start(spec.clone(), &env.lease_dir, env.events.clone()).map_err(|e| e.to_string())?;
         let trouble = server.trouble();
         let (control, rx) = mpsc::channel(4);
         let task = tokio::spawn(server.run(rx));
@@ -35,7 +42,7 @@ impl Service for Dhcp6Service {
         })
     }
 
-    fn reconfigure(&mut self, _env: &mut PathBuf, spec: &Dhcp6Pool) -> bool {
+    fn reconfigure(&mut self, _env: &mut Dhcp6Env, spec: &Dhcp6Pool) -> bool {
         spec.interface == self.interface
             && self
                 .control
@@ -59,7 +66,7 @@ impl Service for Dhcp6Service {
 /// One DHCPv6 server per network with `[network.dhcp6]`.
 pub(crate) struct Dhcp6Servers {
     sup: Supervisor<Dhcp6Service>,
-    lease_dir: PathBuf,
+    env: Dhcp6Env,
 }
 
 impl Supervised for Dhcp6Servers {
@@ -70,10 +77,10 @@ impl Supervised for Dhcp6Servers {
 }
 
 impl Dhcp6Servers {
-    pub(crate) fn new(lease_dir: PathBuf) -> Self {
+    pub(crate) fn new(lease_dir: PathBuf, events: Option<Events>) -> Self {
         Dhcp6Servers {
             sup: Supervisor::default(),
-            lease_dir,
+            env: Dhcp6Env { lease_dir, events },
         }
     }
 
@@ -94,6 +101,6 @@ impl Dhcp6Servers {
                 link: ifindex(&p.interface),
             })
             .collect();
-        self.sup.sync(&mut self.lease_dir, &wanted, Instant::now());
+        self.sup.sync(&mut self.env, &wanted, Instant::now());
     }
 }

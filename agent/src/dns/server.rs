@@ -214,13 +214,37 @@ impl DnsServers {
             Change::Bound(l) => match &l.hostname {
                 Some(h) => {
                     let taken = self.taken_elsewhere(network, h, domain.as_deref());
-                    if let Named::Refused(why) = names.add_unless(l.ip, h, domain.as_deref(), taken) {
+                    if let Named::Refused(why) =
+                        names.add_unless(l.ip, h, domain.as_deref(), Some(l.mac), taken)
+                    {
                         warn!("dns {network}: {} ({}) gets no name: {why}", l.ip, l.mac);
                     }
                 }
                 None => names.remove(l.ip),
             },
             Change::Gone(l) => names.gone(l.ip),
+        }
+    }
+
+    /// A DHCPv6 lease bound (with the name its client gave) or gone.
+    pub(crate) fn lease6_changed(&mut self, network: &str, bound: bool, l: &crate::dhcp6::lease::Lease6) {
+        let Some(domain) = self.domains.get(network).cloned() else {
+            return;
+        };
+        let names = self.env.lease_names(network);
+        match (&l.hostname, bound) {
+            (Some(h), true) => {
+                let taken = self.taken_elsewhere(network, h, domain.as_deref());
+                if let Named::Refused(why) = names.add_unless(l.ip, h, domain.as_deref(), l.mac(), taken) {
+                    warn!(
+                        "dns {network}: {} ({}) gets no name: {why}",
+                        l.ip,
+                        l.duid.to_hex()
+                    );
+                }
+            }
+            (None, true) => names.remove(l.ip),
+            (_, false) => names.gone(l.ip),
         }
     }
 
@@ -310,7 +334,7 @@ mod tests {
         s
     }
 
-    fn bound(s: &mut DnsServers, network: &str, ip: &str, host: &str) -> Option<Vec<Ipv4Addr>> {
+    fn bound(s: &mut DnsServers, network: &str, ip: &str, host: &str) -> Option<Vec<std::net::IpAddr>> {
         let mac = crate::config::MacAddr([0x52, 0x54, 0, 0, 0, ip.len() as u8]);
         let lease = Lease {
             ip: ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),

@@ -1,7 +1,7 @@
 //! A network's names and what to do with a query. Pure and unit-tested.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
@@ -9,6 +9,7 @@ use hickory_server::proto::rr::RecordType;
 use ipnet::Ipv4Net;
 
 use super::apex::{Apex, Apexes};
+use crate::config::MacAddr;
 use crate::plan::{DnsZone, RecordData};
 
 /// The zone as loaded from the plan: static records, indexed by name.
@@ -32,12 +33,13 @@ pub struct LeaseNames {
 
 #[derive(Debug, Default)]
 struct LeaseMap {
-    by_ip: HashMap<Ipv4Addr, String>,
-    /// name (short and qualified) → addresses
-    names: HashMap<String, Vec<Ipv4Addr>>,
+    /// address → the name its lease gave, and the MAC of its guest
+    by_ip: HashMap<IpAddr, (String, Option<MacAddr>)>,
+    /// name (short and qualified) → addresses (A and AAAA)
+    names: HashMap<String, Vec<IpAddr>>,
     /// Names refused to a lease, so the refusal is logged once, not at
     /// every renewal.
-    refused: HashMap<Ipv4Addr, String>,
+    refused: HashMap<IpAddr, String>,
 }
 
 /// Names a guest may never take: what browsers and resolvers ask for on
@@ -64,16 +66,27 @@ impl LeaseNames {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Give `ip` the name `host`, unless it is reserved or another live
-    /// lease holds it (first holder wins, as dnsmasq does). A static
+    /// Give `ip` the name `host`, unless it is reserved or another guest's
+    /// live lease holds it (first holder wins, as dnsmasq does). A static
     /// record of the same name always wins too (see `decide`).
-    pub fn add(&self, ip: Ipv4Addr, host: &str, domain: Option<&str>) -> Named {
-        self.add_unless(ip, host, domain, None)
+    pub fn add(&self, ip: impl Into<IpAddr>, host: &str, domain: Option<&str>) -> Named {
+        self.add_unless(ip, host, domain, None, None)
     }
 
-    /// `add`, refusing with `taken` when the caller knows the name is
-    /// another network's (one that shares the domain).
-    pub fn add_unless(&self, ip: Ipv4Addr, host: &str, domain: Option<&str>, taken: Option<String>) -> Named {
+    /// `add` for the guest with `mac`, refusing with `taken` when the
+    /// caller knows the name is another network's (one that shares the
+    /// domain). One guest's DHCP and DHCPv6 leases share its name (A and
+    /// AAAA); a name held by an address of another guest, or of a guest
+    /// whose MAC is unknown, is not given.
+    pub fn add_unless(
+        &self,
+        ip: impl Into<IpAddr>,
+        host: &str,
+        domain: Option<&str>,
+        mac: Option<MacAddr>,
+        taken: Option<String>,
+    ) -> Named {
+        let ip = ip.into();
         self.remove(ip);
         let Ok(mut m) = self.inner.write() else {
             return Named::StillRefused;
@@ -84,9 +97,14 @@ impl LeaseNames {
         } else if taken.is_some() {
             taken
         } else {
+            let same_guest = |a: &IpAddr| mac.is_some() && m.by_ip.get(a).is_some_and(|(_, o)| *o == mac);
             names_for(&lower, domain)
                 .iter()
-                .find_map(|n| m.names.get(n).and_then(|ips| ips.iter().find(|a| **a != ip)))
+                .find_map(|n| {
+                    m.names
+                        .get(n)
+                        .and_then(|ips| ips.iter().find(|a| **a != ip && !same_guest(a)))
+                })
                 .map(|holder| format!("`{host}` is held by {holder}"))
         };
         if let Some(why) = why {
@@ -97,7 +115,7 @@ impl LeaseNames {
             };
         }
         m.refused.remove(&ip);
-        m.by_ip.insert(ip, lower.clone());
+        m.by_ip.insert(ip, (lower.clone(), mac));
         for n in names_for(&lower, domain) {
             m.names.entry(n).or_default().push(ip);
         }
@@ -105,9 +123,12 @@ impl LeaseNames {
         Named::Added
     }
 
-    pub fn remove(&self, ip: Ipv4Addr) {
+    pub fn remove(&self, ip: impl Into<IpAddr>) {
+        let ip = ip.into();
         let Ok(mut m) = self.inner.write() else { return };
-        let Some(host) = m.by_ip.remove(&ip) else { return };
+        let Some((host, _)) = m.by_ip.remove(&ip) else {
+            return;
+        };
         self.bump();
         let keys: Vec<String> = m
             .names
@@ -126,19 +147,20 @@ impl LeaseNames {
     }
 
     /// The lease is gone: its name, and any refusal remembered for it.
-    pub fn gone(&self, ip: Ipv4Addr) {
+    pub fn gone(&self, ip: impl Into<IpAddr>) {
+        let ip = ip.into();
         self.remove(ip);
         if let Ok(mut m) = self.inner.write() {
             m.refused.remove(&ip);
         }
     }
 
-    pub(crate) fn lookup(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
+    pub(crate) fn lookup(&self, name: &str) -> Option<Vec<IpAddr>> {
         self.inner.read().ok()?.names.get(name).cloned()
     }
 
-    fn host_of(&self, ip: Ipv4Addr) -> Option<String> {
-        self.inner.read().ok()?.by_ip.get(&ip).cloned()
+    fn host_of(&self, ip: IpAddr) -> Option<String> {
+        self.inner.read().ok()?.by_ip.get(&ip).map(|(h, _)| h.clone())
     }
 }
 
@@ -241,11 +263,26 @@ impl Zone {
         // shared with a guest that claims it.
         if found.is_empty() {
             if let Some(ips) = leases.lookup(&name) {
-                found.extend(ips.into_iter().map(RecordData::A));
+                found.extend(ips.into_iter().map(|ip| match ip {
+                    IpAddr::V4(a) => RecordData::A(a),
+                    IpAddr::V6(a) => RecordData::Aaaa(a),
+                }));
+            }
+        }
+        // A DHCPv6 guest's address: its name, from its lease.
+        if found.is_empty() {
+            if let Some(host) = reverse_ip6(&name)
+                .and_then(|ip| leases.host_of(IpAddr::V6(ip)))
+                .filter(|h| !self.records.contains_key(h))
+            {
+                found.push(RecordData::Ptr(match &self.plan.domain {
+                    Some(d) => format!("{host}.{d}"),
+                    None => host,
+                }));
             }
         }
         if found.is_empty() && self.reverse_zone_of_subnet(&name) {
-            let ip = reverse_ip(&name);
+            let ip = reverse_ip(&name).map(IpAddr::V4);
             // A lease whose name is a configured one's has no name here.
             if let Some(host) = ip
                 .and_then(|ip| leases.host_of(ip))
@@ -350,6 +387,21 @@ fn reverse_ip(name: &str) -> Option<Ipv4Addr> {
     (o.len() == 4).then(|| Ipv4Addr::new(o[0], o[1], o[2], o[3]))
 }
 
+/// The address of an ip6.arpa name of 32 nibbles.
+fn reverse_ip6(name: &str) -> Option<std::net::Ipv6Addr> {
+    let rest = name.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<&str> = rest.split('.').collect();
+    if nibbles.len() != 32 {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for (i, x) in nibbles.iter().enumerate() {
+        let v = u128::from_str_radix(x, 16).ok().filter(|_| x.len() == 1)?;
+        n |= v << (4 * i);
+    }
+    Some(std::net::Ipv6Addr::from(n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +436,48 @@ mod tests {
     }
 
     const UP: [Ipv4Addr; 1] = [Ipv4Addr::new(192, 0, 2, 53)];
+
+    #[test]
+    fn a_guest_s_dhcpv6_lease_shares_its_name_and_no_other_guest_s() {
+        let z = zone("nat", "");
+        let l = LeaseNames::default();
+        let mac = |n: u8| Some(MacAddr([0x52, 0x54, 0, 0, 0, n]));
+        let v4: Ipv4Addr = "10.0.0.50".parse().unwrap();
+        let v6: std::net::Ipv6Addr = "fd00::1234".parse().unwrap();
+        assert_eq!(l.add_unless(v4, "web", Some("lab"), mac(1), None), Named::Added);
+        // The same guest over DHCPv6: A and AAAA under one name.
+        assert_eq!(l.add_unless(v6, "web", Some("lab"), mac(1), None), Named::Added);
+        assert_eq!(
+            z.decide(&l, "web.lab", RecordType::AAAA, &UP),
+            Decision::Answer(vec![RecordData::Aaaa(v6)])
+        );
+        assert_eq!(
+            z.decide(&l, "web.lab", RecordType::A, &UP),
+            Decision::Answer(vec![RecordData::A(v4)])
+        );
+        let ptr = crate::plan::dns::reverse_name6(v6);
+        assert_eq!(
+            z.decide(&l, &ptr, RecordType::PTR, &UP),
+            Decision::Answer(vec![RecordData::Ptr("web.lab".into())])
+        );
+        // Another guest, or one whose MAC is unknown, cannot add an AAAA
+        // to a name that is someone else's.
+        let other: std::net::Ipv6Addr = "fd00::9999".parse().unwrap();
+        assert!(matches!(
+            l.add_unless(other, "web", Some("lab"), mac(2), None),
+            Named::Refused(_)
+        ));
+        let unknown: std::net::Ipv6Addr = "fd00::9998".parse().unwrap();
+        assert!(matches!(
+            l.add_unless(unknown, "web", Some("lab"), None, None),
+            Named::Refused(_)
+        ));
+        l.gone(v6);
+        assert_eq!(
+            z.decide(&l, &ptr, RecordType::PTR, &UP),
+            Decision::Forward(UP.to_vec())
+        );
+    }
 
     #[test]
     fn a_guest_cannot_take_a_name_that_is_not_its_own() {
@@ -430,7 +524,7 @@ mod tests {
             "local_ptr = true\n[[network.dns.txt]]\nname = \"info\"\nvalue = \"hi\"\n",
         );
         let l = LeaseNames::default();
-        l.add("10.0.0.50".parse().unwrap(), "web", Some("lab"));
+        l.add("10.0.0.50".parse::<Ipv4Addr>().unwrap(), "web", Some("lab"));
         let a = |ip: &str| Decision::Answer(vec![RecordData::A(ip.parse().unwrap())]);
         assert_eq!(z.decide(&l, "web.lab.", RecordType::A, &UP), a("10.0.0.50"));
         assert_eq!(z.decide(&l, "WEB", RecordType::A, &UP), a("10.0.0.50"));
@@ -453,7 +547,7 @@ mod tests {
             z.decide(&l, "99.0.0.10.in-addr.arpa", RecordType::PTR, &UP),
             Decision::NxDomain(rev())
         );
-        l.remove("10.0.0.50".parse().unwrap());
+        l.remove("10.0.0.50".parse::<Ipv4Addr>().unwrap());
         assert_eq!(
             z.decide(&l, "web.lab", RecordType::A, &UP),
             Decision::Forward(UP.to_vec())
@@ -563,7 +657,7 @@ mod tests {
     fn plain_names_and_unknown_reverse_names_go_upstream_as_in_libvirt() {
         let z = zone("nat", "");
         let l = LeaseNames::default();
-        l.add("10.0.0.50".parse().unwrap(), "web", Some("lab"));
+        l.add("10.0.0.50".parse::<Ipv4Addr>().unwrap(), "web", Some("lab"));
         assert_eq!(
             z.decide(&l, "printer", RecordType::A, &UP),
             Decision::Forward(UP.to_vec())
