@@ -21,7 +21,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: reproducible install image image-deps qemu fuzz all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
+.PHONY: reproducible install image image-deps qemu fuzz fuzz-check all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
 
 all: build
 
@@ -64,6 +64,11 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The fuzz targets build against the library's API: a change that breaks
+# them must fail here, not in the next `make fuzz`.
+fuzz-check:
+	cd fuzz && $(CARGO) check --quiet --bins
+
 # Unit and namespace tests; the QEMU tests need the image and run in `qemu`.
 # As root every namespace test runs; NETAGENT_TESTS_NEED_ROOT turns a skip
 # (a normal user's `cargo test`) into a failure here.
@@ -91,7 +96,7 @@ reproducible: image
 qemu: image
 	NETAGENT_TESTS_NEED_ROOT=1 $(CARGO) test --test qemu_appliance -- --test-threads=1
 
-test: deps fmt-check clippy unit check-static reproducible qemu
+test: deps fmt-check clippy fuzz-check unit check-static reproducible qemu
 
 # Rewrite agent/tests/golden/*.plan from the example configs; review the diff.
 golden:
@@ -113,7 +118,7 @@ fuzz: deps
 	printf '%s\n' $(FUZZ_TARGETS) | xargs -P 2 -I{} sh -c 'cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none {} -- -runs=$(FUZZ_RUNS) $$([ {} = dhcp_sequence ] && echo -max_len=256) -print_final_stats=1 > ../build/fuzz-{}.log 2>&1 && echo "fuzz {}: $$(grep -m1 stat::number_of_executed_units ../build/fuzz-{}.log)" || { echo "fuzz {}: FAILED, see build/fuzz-{}.log"; exit 1; }'
 
 # Benchmarks beside dnsmasq, Kea and unbound (../shared/bench); see BENCHMARKS.md.
-BENCH_PKGS := kea-dhcp4-server kea-admin dnsmasq-base unbound dnsperf bind9-dnsutils python3
+BENCH_PKGS := kea-dhcp4-server kea-dhcp6-server kea-admin dnsmasq-base unbound dnsperf bind9-dnsutils python3
 bench-deps:
 	$(call apt_install,$(BENCH_PKGS))
 

@@ -70,7 +70,12 @@ fn options(mut b: &[u8], depth: usize) -> Result<(), &'static str> {
             12 => exact(16)?,
             13 => at_least(2)?,
             14 | 20 => exact(0)?,
-            16 | 17 => at_least(4)?,
+            16 => at_least(4)?,
+            // Vendor-specific information: enterprise number, then options.
+            17 => {
+                at_least(4)?;
+                options(&body[4..], depth + 1)?;
+            }
             23 if len % 16 != 0 => return Err("a DNS server list not in 16-byte addresses"),
             32 => exact(4)?,
             _ => {}
@@ -118,6 +123,10 @@ mod tests {
             decode(&cut).err().as_deref(),
             Some("an option longer than the message")
         );
+        // A vendor class of length 2 inside vendor options (`make fuzz`,
+        // second finding: the decoder subtracts 4 from it).
+        let nested = [1, 0, 0, 1, 0, 17, 0, 10, 0, 0, 0, 9, 0, 16, 0, 2, 0, 0];
+        assert_eq!(decode(&nested).err().as_deref(), Some("an option too short"));
         let ia_short = [1, 0, 0, 1, 0, 3, 0, 4, 0, 0, 0, 1];
         assert_eq!(decode(&ia_short).err().as_deref(), Some("an option too short"));
         assert!(decode(&[12, 0, 0, 0]).is_err(), "relays are not served");
