@@ -24,6 +24,7 @@ kea_conf() {
   "interfaces-config": { "interfaces": [ "vsrv" ] },
   "lease-database": { "type": "memfile", "persist": false, "name": "$W/kea6.leases", "lfc-interval": 0 },
   "multi-threading": { "enable-multi-threading": false },
+  "server-id": { "type": "LL", "persist": false },
   "preferred-lifetime": 3600, "valid-lifetime": 3600,
   "subnet6": [ { "id": 1, "subnet": "fd00:9::/64", "interface": "vsrv",
                  "pools": [ { "pool": "fd00:9::1:0 - fd00:9::ffff:ffff" } ] } ],
