@@ -100,10 +100,52 @@ ports = ["vg*"]
 [network.dns]
 domain = "lab"
 
+[[network.dns.forwarder]]
+addr = "fd00:99::1"
+
 [[network.dns.host]]
 ip = "fd00:77::50"
 names = ["nas"]
 "#;
+
+/// dnsmasq on the outside's IPv6 address only, authoritative for up6.test:
+/// the upstream a forwarder names by its IPv6 address.
+struct Upstream6(std::process::Child);
+
+impl Upstream6 {
+    fn start(t: &Topo) -> Upstream6 {
+        let c = t
+            .out
+            .cmd("dnsmasq")
+            .args([
+                "-k",
+                "--conf-file=/dev/null",
+                "--pid-file=",
+                "--listen-address=fd00:99::1",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+                "--address=/www.up6.test/10.99.0.86",
+                "--local=/up6.test/",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dnsmasq");
+        let ready = wait_for(Duration::from_secs(5), || {
+            short(&t.out, "fd00:99::1", &["www.up6.test"]) == "10.99.0.86"
+        });
+        assert!(ready.is_some(), "the upstream dnsmasq did not start");
+        Upstream6(c)
+    }
+}
+
+impl Drop for Upstream6 {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// A routed network with a prefix: the guest learns the prefix, the DNS
 /// server and the domain from the advertisement, makes its address by
@@ -148,6 +190,14 @@ fn netns_ipv6_routed_network_serves_slaac_dns_and_routing() {
     assert_eq!(short(ns, "fd00:77::1", &["AAAA", "virbr6.lab"]), "fd00:77::1");
     assert_eq!(short(ns, "fd00:77::1", &["AAAA", "nas.lab"]), "fd00:77::50");
     assert_eq!(short(ns, "fd00:77::1", &["-x", "fd00:77::50"]), "nas.lab.");
+    // Forwarded over IPv6 to an upstream named by its IPv6 address.
+    let _up = Upstream6::start(&t);
+    assert_eq!(
+        short(&t.g(g).ns, "fd00:77::1", &["www.up6.test"]),
+        "10.99.0.86",
+        "{}",
+        agent.log()
+    );
 
     // Routed both ways, the guest's own address seen outside.
     let srv = TcpServer::start(&t.out.name, sa(&format!("[{OUTSIDE6}]:8080")));
@@ -162,6 +212,19 @@ fn netns_ipv6_routed_network_serves_slaac_dns_and_routing() {
     assert!(
         reach6(&t.out, &format!("[{mine}]:8081")),
         "the outside reaches a routed guest"
+    );
+    // UDP too.
+    let udp = UdpServer::start(&t.out.name, sa(&format!("[{OUTSIDE6}]:5353")));
+    udp_send(
+        &t.g(g).ns.name,
+        sa(&format!("[{mine}]:0")),
+        sa(&format!("[{OUTSIDE6}]:5353")),
+    );
+    let got = wait_for(Duration::from_secs(2), || !udp.peers().is_empty());
+    assert!(
+        got.is_some() && udp.peers()[0].ip() == ip(&mine),
+        "no UDP over IPv6: {:?}",
+        udp.peers()
     );
 
     // A source outside the prefix is dropped.
@@ -310,7 +373,7 @@ fn netns_dhcp6_serves_dhclient_and_dhcpcd() {
     let fixed_mac = mac_of(&t.g(g2).ns);
     let body = format!(
         "{}\n[network.dhcp6]\nranges = [\"fd00:77::100-fd00:77::1ff\"]\n\n[[network.dhcp6.host]]\nmac = \"{fixed_mac}\"\nip = \"fd00:77::9\"\nname = \"fixed\"\n",
-        ROUTED.replace("[network.dns]\ndomain = \"lab\"\n\n[[network.dns.host]]\nip = \"fd00:77::50\"\nnames = [\"nas\"]\n", "[network.dns]\ndomain = \"lab\"\n")
+        ROUTED.replace("\n[[network.dns.host]]\nip = \"fd00:77::50\"\nnames = [\"nas\"]\n", "")
     );
     let cfg = t.write_config("dhcp6.toml", &with_uplink(&body));
     let agent = t.start(&cfg);

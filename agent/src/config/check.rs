@@ -54,6 +54,11 @@ impl Checker<'_, '_> {
         self.parse(v, field, "an IPv4 address (like 192.168.122.1)")
     }
 
+    /// A resolver's address: IPv4 or IPv6.
+    fn any_ip(&mut self, v: &S<String>, field: &str) -> Option<std::net::IpAddr> {
+        self.parse(v, field, "an IP address (like 192.0.2.53 or 2001:db8::53)")
+    }
+
     fn ips(&mut self, vs: &[S<String>], field: &str) -> Vec<Ipv4Addr> {
         vs.iter()
             .enumerate()
@@ -419,7 +424,12 @@ impl Checker<'_, '_> {
             ),
             _ => {}
         }
-        let dns = self.ips(&u.dns, "uplink.dns");
+        let dns = u
+            .dns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| self.any_ip(v, &format!("uplink.dns[{i}]")))
+            .collect();
         Some(Uplink {
             interface,
             addressing,
@@ -1169,7 +1179,10 @@ impl Checker<'_, '_> {
                 .domain
                 .as_ref()
                 .and_then(|v| self.dns_name(v, &format!("{fi}.domain")));
-            let addr = r.addr.as_ref().and_then(|v| self.ip(v, &format!("{fi}.addr")));
+            let addr = r
+                .addr
+                .as_ref()
+                .and_then(|v| self.any_ip(v, &format!("{fi}.addr")));
             if r.domain.is_none() && r.addr.is_none() {
                 self.missing(
                     fw.span(),

@@ -82,11 +82,19 @@ pub(super) fn check_cross(
 
     // A resolver that is one of our own addresses would send queries in a
     // circle (a forwarder to ourselves, an uplink resolver on a bridge).
-    let own: HashMap<std::net::Ipv4Addr, &str> = nets
+    let own: HashMap<std::net::IpAddr, &str> = nets
         .iter()
-        .filter_map(|(_, n)| n.address.map(|a| (a.addr(), n.name.as_str())))
+        .flat_map(|(_, n)| {
+            let v4 = n
+                .address
+                .map(|a| (std::net::IpAddr::V4(a.addr()), n.name.as_str()));
+            let v6 = n
+                .address6
+                .map(|a| (std::net::IpAddr::V6(a.addr()), n.name.as_str()));
+            v4.into_iter().chain(v6)
+        })
         .collect();
-    let circle = |ip: &std::net::Ipv4Addr| {
+    let circle = |ip: &std::net::IpAddr| {
         own.get(ip).map(|n| {
             format!("{ip} is network \"{n}\"'s own address: queries sent there would come back to netagent; name a resolver outside")
         })

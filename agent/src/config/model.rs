@@ -17,8 +17,9 @@ pub struct Config {
 pub struct Uplink {
     pub interface: UplinkInterface,
     pub addressing: Addressing,
-    /// Upstream resolvers given by the user; those learned by DHCP are added at run time.
-    pub dns: Vec<Ipv4Addr>,
+    /// Upstream resolvers given by the user (IPv4 or IPv6); those learned
+    /// by DHCP are added at run time.
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,7 +387,7 @@ impl Dns {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forwarder {
     pub domain: Option<String>,
-    pub addr: Option<Ipv4Addr>,
+    pub addr: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -449,14 +449,18 @@ async fn next_call(
 /// brought. Never one of our own bridges' addresses: queries sent there
 /// would come back to us in a circle (`check` refuses them in the config;
 /// resolv.conf and a DHCP lease are not checked).
-fn uplink_dns(plan: &Plan, lease: Option<&UplinkLease>) -> Vec<std::net::Ipv4Addr> {
-    let own: Vec<std::net::Ipv4Addr> = plan
+fn uplink_dns(plan: &Plan, lease: Option<&UplinkLease>) -> Vec<std::net::IpAddr> {
+    use std::net::IpAddr;
+    let own: Vec<IpAddr> = plan
         .bridges
         .iter()
-        .filter_map(|b| b.address.map(|a| a.addr()))
+        .flat_map(|b| {
+            let v4 = b.address.map(|a| IpAddr::V4(a.addr()));
+            v4.into_iter().chain(b.address6.map(|a| IpAddr::V6(a.addr())))
+        })
         .collect();
-    let mut v: Vec<std::net::Ipv4Addr> = Vec::new();
-    let mut add = |d: std::net::Ipv4Addr| {
+    let mut v: Vec<IpAddr> = Vec::new();
+    let mut add = |d: IpAddr| {
         if !v.contains(&d) && !own.contains(&d) {
             v.push(d);
         }
@@ -466,7 +470,10 @@ fn uplink_dns(plan: &Plan, lease: Option<&UplinkLease>) -> Vec<std::net::Ipv4Add
     if uplink.is_some_and(|u| u.addressing == Addressing::Host) {
         crate::dns::resolv_conf::read().into_iter().for_each(&mut add);
     }
-    lease.iter().flat_map(|l| l.dns.iter()).for_each(|d| add(*d));
+    lease
+        .iter()
+        .flat_map(|l| l.dns.iter())
+        .for_each(|d| add(IpAddr::V4(*d)));
     v
 }
 

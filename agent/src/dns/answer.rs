@@ -3,7 +3,6 @@
 //! queries the answer cache has not seen; its result is what the cache
 //! then replays.
 
-use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
@@ -92,7 +91,7 @@ fn formerr(query: &[u8]) -> Option<Vec<u8>> {
 pub(crate) async fn answer(
     zone: &Zone,
     leases: &LeaseNames,
-    ups: &[Ipv4Addr],
+    ups: &[std::net::IpAddr],
     query: &[u8],
     transport: Transport,
 ) -> Option<Answer> {

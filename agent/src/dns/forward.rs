@@ -9,7 +9,7 @@
 //! within a second, or answers SERVFAIL or REFUSED, is passed over. A TCP
 //! client's query whose UDP answer is truncated is asked again over TCP.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,12 +57,12 @@ fn matches(sent: &[u8], reply: &[u8], qend: usize) -> bool {
 
 /// Relay `query` to the first of `ups` that answers; the answer with the
 /// query's own ID, or why none did.
-pub(crate) async fn relay(ups: &[Ipv4Addr], query: &[u8], transport: Transport) -> Result<Vec<u8>, String> {
+pub(crate) async fn relay(ups: &[IpAddr], query: &[u8], transport: Transport) -> Result<Vec<u8>, String> {
     let qend = question_end(query).ok_or("a question that cannot be relayed")?;
     let mut last: Option<Vec<u8>> = None;
     let mut why = String::from("no upstream resolver");
     for up in ups {
-        let to = SocketAddr::V4(SocketAddrV4::new(*up, 53));
+        let to = SocketAddr::new(*up, 53);
         let mut sent = query.to_vec();
         let id = fresh_id();
         sent[..2].copy_from_slice(&id.to_be_bytes());
@@ -99,9 +99,9 @@ fn fresh_id() -> u16 {
 }
 
 async fn ask_udp(to: SocketAddr, sent: &[u8], qend: usize) -> Result<Vec<u8>, String> {
-    let sock = UdpSocket::bind("0.0.0.0:0")
-        .await
-        .map_err(|e| format!("socket: {e}"))?;
+    // The upstream's family: an IPv6 resolver is asked over IPv6.
+    let any = if to.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+    let sock = UdpSocket::bind(any).await.map_err(|e| format!("socket: {e}"))?;
     sock.connect(to).await.map_err(|e| format!("connect: {e}"))?;
     sock.send(sent).await.map_err(|e| format!("send: {e}"))?;
     let mut buf = vec![0u8; 65535];

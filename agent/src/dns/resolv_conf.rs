@@ -2,12 +2,14 @@
 //! (`address = "host"`): the `nameserver` lines of /etc/resolv.conf, as
 //! dnsmasq reads them.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 pub(crate) const PATH: &str = "/etc/resolv.conf";
 
-/// IPv4 nameservers in file order; comments, IPv6 and junk are skipped.
-pub(crate) fn nameservers(text: &str) -> Vec<Ipv4Addr> {
+/// Nameservers in file order, IPv4 and IPv6; comments, link-local ones
+/// with a zone (`fe80::1%eth0`, which name an interface of the host's) and
+/// junk are skipped.
+pub(crate) fn nameservers(text: &str) -> Vec<IpAddr> {
     text.lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
@@ -16,8 +18,8 @@ pub(crate) fn nameservers(text: &str) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// The host's IPv4 resolvers now; none if the file cannot be read.
-pub(crate) fn read() -> Vec<Ipv4Addr> {
+/// The host's resolvers now; none if the file cannot be read.
+pub(crate) fn read() -> Vec<IpAddr> {
     std::fs::read_to_string(PATH)
         .map(|t| nameservers(&t))
         .unwrap_or_default()
@@ -26,13 +28,18 @@ pub(crate) fn read() -> Vec<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn nameserver_lines_only() {
-        let t = "# generated\nsearch lan\nnameserver 127.0.0.53\nnameserver ::1\n  nameserver 10.0.0.1 # x\nnameserverx 1.1.1.1\noptions edns0\n";
+        let t = "# generated\nsearch lan\nnameserver 127.0.0.53\nnameserver 2001:db8::53\nnameserver fe80::1%eth0\n  nameserver 10.0.0.1 # x\nnameserverx 1.1.1.1\noptions edns0\n";
         assert_eq!(
             nameservers(t),
-            vec![Ipv4Addr::new(127, 0, 0, 53), Ipv4Addr::new(10, 0, 0, 1)]
+            vec![
+                IpAddr::V4(Ipv4Addr::new(127, 0, 0, 53)),
+                "2001:db8::53".parse::<IpAddr>().unwrap(),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))
+            ]
         );
     }
 }

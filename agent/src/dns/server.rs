@@ -41,7 +41,7 @@ pub(crate) struct DnsEnv {
     /// Lease names per network: kept across restarts of its server, fed by
     /// the DHCP servers' lease changes.
     leases: HashMap<String, Arc<LeaseNames>>,
-    uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
+    uplink_dns: Arc<RwLock<Vec<std::net::IpAddr>>>,
 }
 
 impl DnsEnv {
@@ -177,7 +177,7 @@ fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Resu
 }
 
 impl DnsServers {
-    pub(crate) fn new(uplink_dns: Vec<Ipv4Addr>) -> Self {
+    pub(crate) fn new(uplink_dns: Vec<std::net::IpAddr>) -> Self {
         DnsServers {
             sup: Supervisor::default(),
             env: DnsEnv {
@@ -197,7 +197,7 @@ impl DnsServers {
     }
 
     /// The resolvers of last resort changed (an uplink lease, a reload).
-    pub(crate) fn set_uplink_dns(&self, servers: Vec<Ipv4Addr>) {
+    pub(crate) fn set_uplink_dns(&self, servers: Vec<std::net::IpAddr>) {
         if let Ok(mut w) = self.env.uplink_dns.write() {
             *w = servers;
         }

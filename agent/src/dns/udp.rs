@@ -6,7 +6,7 @@
 //! task, so a slow upstream never holds up local answers.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -36,7 +36,7 @@ struct Cached {
 pub(crate) struct Shared {
     pub zone: Arc<RwLock<Arc<Zone>>>,
     pub leases: Arc<LeaseNames>,
-    pub uplink_dns: Arc<RwLock<Vec<Ipv4Addr>>>,
+    pub uplink_dns: Arc<RwLock<Vec<std::net::IpAddr>>>,
 }
 
 /// Questions on the full path at once, per network. Past it a new question

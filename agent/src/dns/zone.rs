@@ -184,7 +184,7 @@ pub enum Decision {
     /// Isolated networks answer local names only.
     Refused,
     /// Ask these upstreams (in order, failing over).
-    Forward(Vec<Ipv4Addr>),
+    Forward(Vec<IpAddr>),
 }
 
 fn type_of(r: &RecordData) -> RecordType {
@@ -255,7 +255,7 @@ impl Zone {
         leases: &LeaseNames,
         qname: &str,
         qtype: RecordType,
-        uplink_dns: &[Ipv4Addr],
+        uplink_dns: &[IpAddr],
     ) -> Decision {
         let name = qname.trim_end_matches('.').to_ascii_lowercase();
         let mut found: Vec<RecordData> = self.records.get(&name).cloned().unwrap_or_default();
@@ -337,7 +337,7 @@ impl Zone {
             return Decision::NxDomain(None);
         }
         // Per-domain forwarders: the longest matching domain wins.
-        let mut best: Option<(&str, Option<Ipv4Addr>)> = None;
+        let mut best: Option<(&str, Option<IpAddr>)> = None;
         for f in &self.plan.forwarders {
             if let Some(d) = f.domain.as_deref() {
                 if under(&name, d) && best.is_none_or(|(b, _)| d.len() > b.len()) {
@@ -346,7 +346,7 @@ impl Zone {
             }
         }
         if let Some((d, addr)) = best {
-            let addrs: Vec<Ipv4Addr> = self
+            let addrs: Vec<IpAddr> = self
                 .plan
                 .forwarders
                 .iter()
@@ -359,7 +359,7 @@ impl Zone {
                 _ => Decision::Forward(addrs),
             };
         }
-        let mut up: Vec<Ipv4Addr> = self
+        let mut up: Vec<IpAddr> = self
             .plan
             .forwarders
             .iter()
@@ -435,7 +435,7 @@ mod tests {
         Zone::new(plan(&cfg).dns.remove(0), "10.0.0.0/24".parse().unwrap())
     }
 
-    const UP: [Ipv4Addr; 1] = [Ipv4Addr::new(192, 0, 2, 53)];
+    const UP: [IpAddr; 1] = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53))];
 
     #[test]
     fn a_guest_s_dhcpv6_lease_shares_its_name_and_no_other_guest_s() {

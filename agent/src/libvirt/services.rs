@@ -159,10 +159,12 @@ pub(super) fn import_dns(
             continue;
         }
         let addr = match f.attribute("addr") {
-            Some(a) => match a.parse::<Ipv4Addr>() {
+            Some(a) => match a.parse::<std::net::IpAddr>() {
                 Ok(ip) => Some(ip),
                 Err(_) => {
-                    c.warn(format!("<dns/forwarder addr='{a}'> is not IPv4; not imported"));
+                    c.warn(format!(
+                        "<dns/forwarder addr='{a}'> is not an IP address; not imported"
+                    ));
                     continue;
                 }
             },

@@ -47,7 +47,7 @@ pub struct Sysctl {
 pub struct UplinkPlan {
     pub interface: UplinkInterface,
     pub addressing: Addressing,
-    pub dns: Vec<Ipv4Addr>,
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
