@@ -536,3 +536,23 @@ ipv6 = true
     ));
     has(&p, 8, "IPv6 NAT needs the network to have an IPv6 prefix");
 }
+
+#[test]
+fn the_uplinks_ipv6_is_checked() {
+    let p = problems(
+        "[uplink]\ninterface = \"eth0\"\naddress = \"dhcp\"\naddress6 = \"2001:db8::2/64\"\ngateway6 = \"2001:db9::1\"\n",
+    );
+    has(&p, 5, "neither link-local nor in the uplink's prefix 2001:db8::/64");
+    let p = problems("[uplink]\ninterface = \"eth0\"\ngateway6 = \"fe80::1\"\n");
+    has(&p, 3, "a gateway6 needs address6");
+    let p = problems("[uplink]\ninterface = \"eth0\"\naddress = \"host\"\naddress6 = \"2001:db8::2/64\"\n");
+    has(&p, 4, "remove address6");
+    let p = problems("[uplink]\ninterface = \"eth0\"\naddress6 = \"fe80::2/64\"\n");
+    has(&p, 3, "is not a global IPv6 address");
+    // A link-local gateway is how routers advertise themselves: fine.
+    let ok = config::parse(
+        "[uplink]\ninterface = \"eth0\"\naddress6 = \"2001:db8::2/64\"\ngateway6 = \"fe80::1\"\n\n[[network]]\nname = \"n\"\nbridge = \"b0\"\naddress = \"10.1.0.1/24\"\n",
+        "t.toml",
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err().map(|p| p.to_string()));
+}

@@ -156,11 +156,33 @@ impl Drop for Upstream6 {
 fn netns_ipv6_routed_network_serves_slaac_dns_and_routing() {
     need_root!("netns_ipv6_routed_network_serves_slaac_dns_and_routing");
     let mut t = Topo::new();
-    ipv6_uplink(&t);
+    // The uplink's IPv6 address and default route come from the config
+    // here (address6, gateway6); the outside routes the prefix back, and
+    // has an address off the uplink's link, reached by that route only.
+    t.out.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{OUTSIDE6}/64"),
+        "dev",
+        "out0",
+        "nodad",
+    ]);
+    t.out.ip(&["-6", "addr", "add", "fd00:55::1/128", "dev", "lo"]);
     t.out.ip(&["-6", "route", "add", "fd00:77::/64", "via", UPLINK6]);
     let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
-    let cfg = t.write_config("v6.toml", &with_uplink(ROUTED));
+    let uplink6 = format!("address6 = \"{UPLINK6}/64\"\ngateway6 = \"{OUTSIDE6}\"\n");
+    let config = |networks: &str| with_uplink(networks).replacen("\n\n", &format!("\n{uplink6}\n"), 1);
+    let cfg = t.write_config("v6.toml", &config(ROUTED));
     let agent = t.start(&cfg);
+    assert!(
+        t.app
+            .ip(&["-6", "route", "show", "default"])
+            .contains(&format!("via {OUTSIDE6} dev {UPLINK}")),
+        "no IPv6 default route from gateway6: {}\n{}",
+        t.app.ip(&["-6", "route"]),
+        agent.log()
+    );
 
     let ra = rdisc6(&t.g(g).ns);
     for want in [
@@ -213,6 +235,12 @@ fn netns_ipv6_routed_network_serves_slaac_dns_and_routing() {
         reach6(&t.out, &format!("[{mine}]:8081")),
         "the outside reaches a routed guest"
     );
+    // Past the outside's link: by the uplink's IPv6 default route.
+    let _far = TcpServer::start(&t.out.name, sa("[fd00:55::1]:8082"));
+    assert!(
+        reach6(&t.g(g).ns, "[fd00:55::1]:8082"),
+        "nothing past the uplink's link"
+    );
     // UDP too.
     let udp = UdpServer::start(&t.out.name, sa(&format!("[{OUTSIDE6}]:5353")));
     udp_send(
@@ -242,7 +270,7 @@ fn netns_ipv6_routed_network_serves_slaac_dns_and_routing() {
     // lifetime 0), not in half an hour.
     std::fs::write(
         &cfg,
-        with_uplink(&ROUTED.replace("address6 = \"fd00:77::1/64\"\n", "")),
+        config(&ROUTED.replace("address6 = \"fd00:77::1/64\"\n", "")),
     )
     .expect("write");
     assert!(t.netagent(&["reload"]).status.success());

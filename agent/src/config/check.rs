@@ -430,11 +430,68 @@ impl Checker<'_, '_> {
             .enumerate()
             .filter_map(|(i, v)| self.any_ip(v, &format!("uplink.dns[{i}]")))
             .collect();
+        let (address6, gateway6) = self.uplink6(u, &addressing);
         Some(Uplink {
             interface,
             addressing,
+            address6,
+            gateway6,
             dns,
         })
+    }
+
+    /// The uplink's static IPv6 address and gateway: a global address with
+    /// its prefix, a gateway on that prefix or link-local (as routers
+    /// advertise themselves). Not with address = "host".
+    fn uplink6(
+        &mut self,
+        u: &RawUplink,
+        addressing: &Addressing,
+    ) -> (Option<Ipv6Net>, Option<std::net::Ipv6Addr>) {
+        let address6 = u.address6.as_ref().and_then(|v| {
+            if *addressing == Addressing::Host {
+                self.c.add(
+                    v.span(),
+                    "uplink.address6",
+                    "with address = \"host\" the host's own network tools address the uplink: remove address6",
+                );
+                return None;
+            }
+            let net: Ipv6Net = self.parse(v, "uplink.address6", "an IPv6 address with a prefix length (like 2001:db8::2/64)")?;
+            let a = net.addr();
+            if !v.get_ref().contains('/') || a.is_unspecified() || a.is_multicast() || a.is_unicast_link_local() {
+                self.c.add(
+                    v.span(),
+                    "uplink.address6",
+                    format!("`{}` is not a global IPv6 address with a prefix length (like 2001:db8::2/64)", v.get_ref()),
+                );
+                return None;
+            }
+            Some(net)
+        });
+        let gateway6 = u.gateway6.as_ref().and_then(|g| {
+            let gw: std::net::Ipv6Addr = self.parse(g, "uplink.gateway6", "an IPv6 address (like fe80::1 or 2001:db8::1)")?;
+            match address6 {
+                None => {
+                    self.c.add(
+                        g.span(),
+                        "uplink.gateway6",
+                        "a gateway6 needs address6 (without it the router's advertisements give the route): add address6 or remove gateway6",
+                    );
+                    None
+                }
+                Some(a) if !gw.is_unicast_link_local() && !a.contains(&gw) => {
+                    self.c.add(
+                        g.span(),
+                        "uplink.gateway6",
+                        format!("gateway {gw} is neither link-local nor in the uplink's prefix {}", a.trunc()),
+                    );
+                    None
+                }
+                Some(_) => Some(gw),
+            }
+        });
+        (address6, gateway6)
     }
 
     pub(super) fn network(&mut self, raw: &S<RawNetwork>, index: usize) -> Option<Network> {

@@ -16,6 +16,8 @@ pub fn default_config() -> Config {
         uplink: Some(Uplink {
             interface: UplinkInterface::Auto,
             addressing: Addressing::Dhcp,
+            address6: None,
+            gateway6: None,
             dns: Vec::new(),
         }),
         networks: vec![Network {

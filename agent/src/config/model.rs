@@ -17,6 +17,10 @@ pub struct Config {
 pub struct Uplink {
     pub interface: UplinkInterface,
     pub addressing: Addressing,
+    /// A static IPv6 address and default route; without them the uplink
+    /// takes both from its router's advertisements (SLAAC, accept_ra = 2).
+    pub address6: Option<ipnet::Ipv6Net>,
+    pub gateway6: Option<std::net::Ipv6Addr>,
     /// Upstream resolvers given by the user (IPv4 or IPv6); those learned
     /// by DHCP are added at run time.
     pub dns: Vec<std::net::IpAddr>,

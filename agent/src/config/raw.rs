@@ -24,6 +24,8 @@ pub(super) struct RawUplink {
     pub path: Option<S<String>>,
     pub address: Option<S<String>>,
     pub gateway: Option<S<String>>,
+    pub address6: Option<S<String>>,
+    pub gateway6: Option<S<String>>,
     #[serde(default)]
     pub dns: Vec<S<String>>,
 }

@@ -125,7 +125,16 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
         .collect();
     Some(match keys.as_slice() {
         [] => &["uplink", "network"],
-        ["uplink"] => &["interface", "mac", "path", "address", "gateway", "dns"],
+        ["uplink"] => &[
+            "interface",
+            "mac",
+            "path",
+            "address",
+            "gateway",
+            "address6",
+            "gateway6",
+            "dns",
+        ],
         ["network"] => &[
             "name",
             "kind",

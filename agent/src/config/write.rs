@@ -49,6 +49,12 @@ pub fn write(cfg: &Config) -> String {
                 }
             }
         }
+        if let Some(a) = u.address6 {
+            let _ = writeln!(o, "address6 = {}", q(&a.to_string()));
+        }
+        if let Some(g) = u.gateway6 {
+            let _ = writeln!(o, "gateway6 = {}", q(&g.to_string()));
+        }
         if !u.dns.is_empty() {
             let _ = writeln!(o, "dns = {}", list(&u.dns));
         }

@@ -265,6 +265,8 @@ impl Reconciler {
             managed: !matches!(addressing, Some(Addressing::Host)),
             address,
             gateway,
+            address6: plan.uplink.as_ref().and_then(|u| u.address6),
+            gateway6: plan.uplink.as_ref().and_then(|u| u.gateway6),
         }
     }
 

@@ -119,6 +119,8 @@ pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>
         uplink: needs_uplink.then_some(Uplink {
             interface,
             addressing: Addressing::Host,
+            address6: None,
+            gateway6: None,
             dns: Vec::new(),
         }),
         networks: nets,

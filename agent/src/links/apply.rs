@@ -49,6 +49,7 @@ fn stage_of(a: &Action) -> u8 {
         Action::CreateBridge { .. }
         | Action::DeleteBridge { .. }
         | Action::DelRoute { .. }
+        | Action::DelDefault6 { .. }
         | Action::DelAddr { .. } => 0,
         Action::SetMtu { .. }
         | Action::SetMac { .. }
@@ -56,7 +57,7 @@ fn stage_of(a: &Action) -> u8 {
         | Action::Up { .. }
         | Action::Enslave { .. } => 1,
         Action::AddAddr { .. } | Action::Isolate { .. } => 2,
-        Action::AddRoute { .. } => 3,
+        Action::AddRoute { .. } | Action::AddDefault6 { .. } => 3,
     }
 }
 
@@ -166,6 +167,8 @@ async fn act(nl: &Netlink, k: &Kernel, a: &Action) -> Result<(), LinkError> {
             };
             nl.del_route(&r, find(k, dev)?).await
         }
+        Action::AddDefault6 { via, dev } => nl.default6(find(k, dev)?, Some(*via), true).await,
+        Action::DelDefault6 { via, dev } => nl.default6(find(k, dev)?, *via, false).await,
     }
 }
 
@@ -189,5 +192,7 @@ pub(crate) fn describe(a: &Action) -> String {
             None => format!("route {to} dev {dev} added"),
         },
         Action::DelRoute { to, dev, .. } => format!("route {to} dev {dev} removed"),
+        Action::AddDefault6 { via, dev } => format!("route ::/0 via {via} dev {dev} added"),
+        Action::DelDefault6 { dev, .. } => format!("route ::/0 dev {dev} removed"),
     }
 }

@@ -70,6 +70,15 @@ pub(crate) enum Action {
         dev: String,
         metric: Option<u32>,
     },
+    /// The uplink's IPv6 default route (`uplink.gateway6`).
+    AddDefault6 {
+        via: std::net::Ipv6Addr,
+        dev: String,
+    },
+    DelDefault6 {
+        via: Option<std::net::Ipv6Addr>,
+        dev: String,
+    },
 }
 
 /// The uplink as it must be: its name (resolved from `auto`) and, when
@@ -81,6 +90,9 @@ pub(crate) struct UplinkState {
     pub managed: bool,
     pub address: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
+    /// A static IPv6 address and default route (else SLAAC's, left alone).
+    pub address6: Option<Ipv6Net>,
+    pub gateway6: Option<std::net::Ipv6Addr>,
 }
 
 /// A route as the kernel reports it, with its protocol.
@@ -359,6 +371,41 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
                     });
                 }
             }
+            // A static IPv6 address joins what SLAAC may also have given.
+            if let Some(a) = u.address6 {
+                if !k.addrs6_of(l.index).any(|h| h == a) {
+                    out.push(Action::AddAddr {
+                        link: u.name.clone(),
+                        net: a.into(),
+                    });
+                }
+            }
+            // The IPv6 default route: ours is the planned one, any other
+            // of ours goes (an advertised one is the kernel's, left alone).
+            let ours = |r: &&super::observe::Route6| r.proto == RTPROT_NETAGENT;
+            for r in k.routes6.iter().filter(ours) {
+                if u.gateway6 != r.via || r.oif != Some(l.index) {
+                    out.push(Action::DelDefault6 {
+                        via: r.via,
+                        dev: k
+                            .by_index(r.oif.unwrap_or(0))
+                            .map(|x| x.name.clone())
+                            .unwrap_or_else(|| u.name.clone()),
+                    });
+                }
+            }
+            if let Some(gw) = u.gateway6 {
+                if !k
+                    .routes6
+                    .iter()
+                    .any(|r| r.via == Some(gw) && r.oif == Some(l.index) && r.proto == RTPROT_NETAGENT)
+                {
+                    out.push(Action::AddDefault6 {
+                        via: gw,
+                        dev: u.name.clone(),
+                    });
+                }
+            }
         }
     }
 
@@ -507,6 +554,8 @@ mod tests {
             managed: true,
             address: None,
             gateway: None,
+            address6: None,
+            gateway6: None,
         };
         let want = Desired {
             bridges: &p.bridges,
@@ -564,6 +613,8 @@ mod tests {
             managed: true,
             address: None,
             gateway: None,
+            address6: None,
+            gateway6: None,
         };
         let want = Desired {
             bridges: &p.bridges,
@@ -585,6 +636,8 @@ mod tests {
             managed: true,
             address: Some("10.0.2.15/24".parse().unwrap()),
             gateway: Some("10.0.2.2".parse().unwrap()),
+            address6: None,
+            gateway6: None,
         };
         let want = Desired {
             bridges: &p.bridges,
@@ -648,6 +701,8 @@ mod tests {
             managed: true,
             address: None,
             gateway: None,
+            address6: None,
+            gateway6: None,
         };
         let want = Desired {
             bridges: &p.bridges,
@@ -757,6 +812,8 @@ mod tests {
             managed: true,
             address: None,
             gateway: None,
+            address6: None,
+            gateway6: None,
         };
         let want = Desired {
             bridges: &p.bridges,

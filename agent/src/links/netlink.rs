@@ -120,7 +120,55 @@ impl Netlink {
         let links = self.links().await?;
         let addrs = self.addrs().await?;
         let routes = self.routes().await?;
-        Ok(Kernel { links, addrs, routes })
+        let routes6 = self.routes6().await?;
+        Ok(Kernel {
+            links,
+            addrs,
+            routes,
+            routes6,
+        })
+    }
+
+    /// The IPv6 default routes of the main table.
+    pub(crate) async fn routes6(&self) -> Result<Vec<super::observe::Route6>, LinkError> {
+        let req = RouteMessageBuilder::<std::net::Ipv6Addr>::new().build();
+        let mut out = Vec::new();
+        super::dump::dump("IPv6 routes", RouteNetlinkMessage::GetRoute(req), |m| {
+            if let RouteNetlinkMessage::NewRoute(r) = m {
+                out.extend(route6_from(r));
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Add (or delete) the IPv6 default route via `via` on `dev`, marked
+    /// as ours.
+    pub async fn default6(
+        &self,
+        dev: &Link,
+        via: Option<std::net::Ipv6Addr>,
+        add: bool,
+    ) -> Result<(), LinkError> {
+        let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+            .destination_prefix(std::net::Ipv6Addr::UNSPECIFIED, 0)
+            .output_interface(dev.index)
+            .protocol(RouteProtocol::Other(super::diff::RTPROT_NETAGENT));
+        if let Some(g) = via {
+            b = b.gateway(g);
+        }
+        let msg = b.build();
+        let what = format!(
+            "{} route ::/0{}",
+            if add { "add" } else { "delete" },
+            via.map(|g| format!(" via {g}")).unwrap_or_default()
+        );
+        let r = if add {
+            self.handle.route().add(msg).execute().await
+        } else {
+            self.handle.route().del(msg).execute().await
+        };
+        r.map_err(|e| op(describe(dev), what, e))
     }
 
     /// Every link, without statistics (the kernel leaves them out: most of
@@ -444,6 +492,29 @@ pub(crate) fn addr_from(m: &AddressMessage) -> Option<Addr> {
         index: m.header.index,
         net: IpNet::new(ip, m.header.prefix_len).ok()?,
     })
+}
+
+/// An IPv6 default route of the main table.
+pub(crate) fn route6_from(m: &RouteMessage) -> Option<super::observe::Route6> {
+    if m.header.table != RouteHeader::RT_TABLE_MAIN
+        || m.header.address_family != AddressFamily::Inet6
+        || m.header.destination_prefix_length != 0
+    {
+        return None;
+    }
+    let mut r = super::observe::Route6 {
+        proto: u8::from(m.header.protocol),
+        via: None,
+        oif: None,
+    };
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Gateway(RouteAddress::Inet6(g)) => r.via = Some(*g),
+            RouteAttribute::Oif(i) => r.oif = Some(*i),
+            _ => {}
+        }
+    }
+    Some(r)
 }
 
 /// An IPv4 route of the main table.

@@ -60,11 +60,22 @@ pub struct Route {
     pub metric: Option<u32>,
 }
 
+/// An IPv6 default route of the main table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route6 {
+    pub proto: u8,
+    pub via: Option<std::net::Ipv6Addr>,
+    pub oif: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Kernel {
     pub links: Vec<Link>,
     pub addrs: Vec<Addr>,
     pub routes: Vec<Route>,
+    /// IPv6 default routes, read whole on each full read (no events: the
+    /// full pass every 30 s catches one that went).
+    pub routes6: Vec<Route6>,
 }
 
 /// One change the kernel announced, as an event carries it.
@@ -101,6 +112,7 @@ impl Kernel {
                 self.links.retain(|l| l.index != i);
                 self.addrs.retain(|a| a.index != i);
                 self.routes.retain(|r| r.oif != Some(i));
+                self.routes6.retain(|r| r.oif != Some(i));
             }
             Delta::Reread(_) => {}
             Delta::Addr(a) => {

@@ -47,6 +47,8 @@ pub struct Sysctl {
 pub struct UplinkPlan {
     pub interface: UplinkInterface,
     pub addressing: Addressing,
+    pub address6: Option<Ipv6Net>,
+    pub gateway6: Option<std::net::Ipv6Addr>,
     pub dns: Vec<std::net::IpAddr>,
 }
 
@@ -95,6 +97,8 @@ pub fn plan(cfg: &Config) -> Plan {
         uplink: cfg.uplink.as_ref().map(|u| UplinkPlan {
             interface: u.interface.clone(),
             addressing: u.addressing.clone(),
+            address6: u.address6,
+            gateway6: u.gateway6,
             dns: u.dns.clone(),
         }),
         ruleset: std::sync::Arc::new(firewall::ruleset(&bridges)),
