@@ -542,7 +542,11 @@ fn the_uplinks_ipv6_is_checked() {
     let p = problems(
         "[uplink]\ninterface = \"eth0\"\naddress = \"dhcp\"\naddress6 = \"2001:db8::2/64\"\ngateway6 = \"2001:db9::1\"\n",
     );
-    has(&p, 5, "neither link-local nor in the uplink's prefix 2001:db8::/64");
+    has(
+        &p,
+        5,
+        "neither link-local nor in the uplink's prefix 2001:db8::/64",
+    );
     let p = problems("[uplink]\ninterface = \"eth0\"\ngateway6 = \"fe80::1\"\n");
     has(&p, 3, "a gateway6 needs address6");
     let p = problems("[uplink]\ninterface = \"eth0\"\naddress = \"host\"\naddress6 = \"2001:db8::2/64\"\n");
@@ -555,4 +559,39 @@ fn the_uplinks_ipv6_is_checked() {
         "t.toml",
     );
     assert!(ok.is_ok(), "{:?}", ok.err().map(|p| p.to_string()));
+}
+
+#[test]
+fn delegated_prefixes_are_checked() {
+    let p = problems(&format!(
+        r#"{UPLINK}[[network]]
+name = "a"
+bridge = "b0"
+address = "10.1.0.1/24"
+address6 = "pd:1"
+[[network]]
+name = "b"
+bridge = "b1"
+address = "10.2.0.1/24"
+address6 = "pd:1"
+[[network]]
+name = "c"
+bridge = "b2"
+address = "10.3.0.1/24"
+address6 = "pd:x"
+[[network]]
+name = "d"
+bridge = "b3"
+address = "10.4.0.1/24"
+address6 = "pd"
+[network.dhcp6]
+"#
+    ));
+    has(&p, 12, "subnet 1 of the delegated prefix is network \"a\"'s");
+    has(&p, 17, "is not a delegated prefix");
+    has(&p, 23, "a delegated prefix is served by SLAAC");
+    let p = problems(
+        "[uplink]\ninterface = \"eth0\"\naddress = \"host\"\n[[network]]\nname = \"a\"\nbridge = \"b0\"\naddress = \"10.1.0.1/24\"\naddress6 = \"pd\"\n",
+    );
+    has(&p, 8, "the host's own tools run the uplink's DHCPv6");
 }

@@ -508,3 +508,124 @@ fn netns_dhcp6_serves_dhclient_and_dhcpcd() {
     );
     assert_eq!(short(ns1, "fd00:77::1", &["AAAA", "fixed.lab"]), "fd00:77::9");
 }
+
+/// Kea's kea-dhcp6 on the outside, delegating /56s of `pool` (a /40), with
+/// short timers so a renumbering shows within seconds.
+struct Kea(std::process::Child);
+
+impl Kea {
+    fn start(t: &Topo, pool: &str) -> Kea {
+        // Kea binds out0's link-local address: wait until it is usable.
+        wait_for(Duration::from_secs(10), || {
+            let ll = t
+                .out
+                .ip(&["-6", "-o", "addr", "show", "dev", "out0", "scope", "link"]);
+            ll.contains("fe80") && !ll.contains("tentative")
+        });
+        let conf = t.write_config(
+            &format!("kea6-{}.json", pool.replace(':', "_")),
+            &format!(
+                r#"{{ "Dhcp6": {{
+  "interfaces-config": {{ "interfaces": [ "out0" ] }},
+  "lease-database": {{ "type": "memfile", "persist": false }},
+  "server-id": {{ "type": "LL", "persist": false }},
+  "renew-timer": 4, "rebind-timer": 6, "preferred-lifetime": 12, "valid-lifetime": 15,
+  "subnet6": [ {{ "id": 1, "subnet": "2001:db8:1::/64", "interface": "out0",
+    "pd-pools": [ {{ "prefix": "{pool}", "prefix-len": 40, "delegated-len": 56 }} ] }} ],
+  "loggers": [ {{ "name": "kea-dhcp6", "output_options": [ {{ "output": "stdout" }} ], "severity": "WARN" }} ] }} }}"#
+            ),
+        );
+        let c = t
+            .out
+            .cmd("kea-dhcp6")
+            .arg("-c")
+            .arg(&conf)
+            .env("KEA_PIDFILE_DIR", &t.dir)
+            .env("KEA_LOCKFILE_DIR", "none")
+            .stdout(std::fs::File::create(t.dir.join("kea.log")).expect("kea log"))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("kea-dhcp6 (package kea-dhcp6-server)");
+        Kea(c)
+    }
+}
+
+impl Drop for Kea {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const DELEGATED: &str = r#"
+[[network]]
+name = "lab"
+kind = "route"
+bridge = "virbr9"
+address = "10.77.0.1/24"
+address6 = "pd"
+stp = false
+ports = ["vg*"]
+"#;
+
+/// Prefix delegation against a real DHCPv6 server (Kea): the appliance
+/// asks on its uplink, gives the network a /64 of the /56 it gets, and its
+/// guest makes an address there by SLAAC. When the router hands out
+/// another prefix, the guest is renumbered: a new address, the old one
+/// deprecated by the advertisement.
+#[test]
+fn netns_ipv6_prefix_delegation_from_kea_renumbers_the_guests() {
+    need_root!("netns_ipv6_prefix_delegation_from_kea_renumbers_the_guests");
+    let mut t = Topo::new();
+    t.out
+        .ip(&["-6", "addr", "add", "2001:db8:1::1/64", "dev", "out0", "nodad"]);
+    // The link up, so out0 has carrier and its link-local address for Kea.
+    t.app.ip(&["link", "set", UPLINK, "up"]);
+    let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
+    let kea = Kea::start(&t, "2001:db8:8800::");
+    let cfg = t.write_config("pd.toml", &with_uplink(DELEGATED));
+    let agent = t.start_with_env(&cfg, &[("NETAGENT_LOG", "debug")]);
+    let first = slaac_address(&t.g(g).ns, "2001:db8:88").unwrap_or_else(|| {
+        panic!(
+            "no address from the delegated prefix:\n{}\nkea:\n{}",
+            agent.log(),
+            std::fs::read_to_string(t.dir.join("kea.log")).unwrap_or_default()
+        )
+    });
+    assert!(
+        agent.log().contains("delegated prefix 2001:db8:88"),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        t.app
+            .ip(&["-6", "addr", "show", "dev", "virbr9"])
+            .contains("2001:db8:88"),
+        "the bridge has no address in the delegated prefix"
+    );
+
+    // The router now delegates from another pool (a restarted Kea knows
+    // nothing of the old lease): at the next renewal the network follows.
+    drop(kea);
+    let _kea = Kea::start(&t, "2001:db8:9900::");
+    let second = slaac_address(&t.g(g).ns, "2001:db8:99").unwrap_or_else(|| {
+        panic!(
+            "not renumbered:\n{}\n{}",
+            t.g(g).ns.ip(&["-6", "addr"]),
+            agent.log()
+        )
+    });
+    assert_ne!(first, second);
+    let old = wait_for(Duration::from_secs(10), || {
+        t.g(g)
+            .ns
+            .ip(&["-6", "addr", "show", "dev", "eth0"])
+            .lines()
+            .any(|l| l.contains(&first) && l.contains("deprecated"))
+    });
+    assert!(
+        old.is_some(),
+        "the old address is not deprecated:\n{}",
+        t.g(g).ns.ip(&["-6", "addr"])
+    );
+}

@@ -440,6 +440,36 @@ impl Checker<'_, '_> {
         })
     }
 
+    /// `address6 = "pd"` or `"pd:N"`: a /64 of the uplink's delegated
+    /// prefix. SLAAC only (DHCPv6 ranges would name addresses of a prefix
+    /// not known yet), and not on a host's bridge.
+    fn delegated(&mut self, v: &S<String>, field: &str, kind: Kind, n: &RawNetwork) -> Option<Delegated> {
+        let text = v.get_ref().trim();
+        let d = match text.strip_prefix("pd") {
+            Some("") => Delegated::Auto,
+            Some(rest) => match rest.strip_prefix(':').and_then(|x| x.parse::<u16>().ok()) {
+                Some(i) => Delegated::Subnet(i),
+                None => {
+                    self.c.add(v.span(), field, format!("`{text}` is not a delegated prefix: write \"pd\" (the next free /64) or \"pd:N\" (subnet N)"));
+                    return None;
+                }
+            },
+            None => return None,
+        };
+        if kind == Kind::Bridge {
+            self.c.add(
+                v.span(),
+                field,
+                "a bridge network's prefix is its LAN's: prefix delegation is for netagent's own networks",
+            );
+            return None;
+        }
+        if let Some(d6) = &n.dhcp6 {
+            self.c.add(d6.span(), format!("{field} (dhcp6)"), "a delegated prefix is served by SLAAC: remove [network.dhcp6] (its ranges would name addresses of a prefix not known yet)");
+        }
+        Some(d)
+    }
+
     /// The uplink's static IPv6 address and gateway: a global address with
     /// its prefix, a gateway on that prefix or link-local (as routers
     /// advertise themselves). Not with address = "host".
@@ -577,9 +607,15 @@ impl Checker<'_, '_> {
             }
             None => None,
         };
+        let delegated = n
+            .address6
+            .as_ref()
+            .and_then(|v| self.delegated(v, &f("address6"), kind, n));
         let address6 = n
             .address6
             .as_ref()
+            .filter(|_| delegated.is_none())
+            .filter(|v| !v.get_ref().starts_with("pd"))
             .and_then(|v| self.if_addr6(v, &f("address6"), n.dhcp6.is_some()));
         let mac = n.mac.as_ref().and_then(|v| {
             let m: super::units::MacAddr = self.parse(v, &f("mac"), "a MAC address")?;
@@ -731,6 +767,7 @@ impl Checker<'_, '_> {
             bridge,
             address,
             address6,
+            delegated,
             mac,
             mtu,
             stp,

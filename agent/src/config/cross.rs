@@ -207,6 +207,34 @@ pub(super) fn check_cross(
         }
     }
 
+    // A delegated prefix comes from the router on netagent's own uplink,
+    // and each network takes a /64 of its own.
+    let mut subnets: HashMap<u16, &str> = HashMap::new();
+    for (raw, n) in nets {
+        let (Some(d), Some(v)) = (n.delegated, &raw.get_ref().address6) else {
+            continue;
+        };
+        let field = format!("network \"{}\" address6", n.name);
+        match uplink.map(|(_, u)| &u.addressing) {
+            None => c.add(v.span(), &field, "prefix delegation asks the uplink's router: add an [uplink]"),
+            Some(Addressing::Host) => c.add(
+                v.span(),
+                &field,
+                "with address = \"host\" the host's own tools run the uplink's DHCPv6: give this network a prefix of its own (address6 = \"...::1/64\")",
+            ),
+            Some(_) => {}
+        }
+        if let Delegated::Subnet(i) = d {
+            if let Some(other) = subnets.insert(i, &n.name) {
+                c.add(
+                    v.span(),
+                    &field,
+                    format!("subnet {i} of the delegated prefix is network \"{other}\"'s: pick another"),
+                );
+            }
+        }
+    }
+
     // A port belongs to one network.
     for (i, (raw, n)) in nets.iter().enumerate() {
         let r = raw.get_ref();

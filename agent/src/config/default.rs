@@ -26,6 +26,7 @@ pub fn default_config() -> Config {
             bridge: "virbr0".into(),
             address: Some(address),
             address6: None,
+            delegated: None,
             dhcp6: None,
             mac: None,
             mtu: None,

@@ -114,6 +114,9 @@ pub struct Network {
     /// router advertisements announce it, guests take addresses in it by
     /// SLAAC (or DHCPv6).
     pub address6: Option<Ipv6Net>,
+    /// `address6 = "pd"`: the prefix is a /64 of the one the uplink's
+    /// router delegates (DHCPv6 prefix delegation), filled in at run time.
+    pub delegated: Option<Delegated>,
     pub mac: Option<MacAddr>,
     pub mtu: Option<u32>,
     /// Spanning tree: what the config says, or None for netagent's choice
@@ -251,6 +254,15 @@ impl Network {
         self.address?;
         self.dns.as_ref().filter(|d| d.enabled)
     }
+}
+
+/// Which /64 of a delegated prefix a network takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delegated {
+    /// `"pd"`: the first free one, in config order.
+    Auto,
+    /// `"pd:3"`: subnet 3 of the delegated prefix.
+    Subnet(u16),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

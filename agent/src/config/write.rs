@@ -79,6 +79,13 @@ fn network(o: &mut String, n: &Network) {
     if let Some(a) = n.address6 {
         let _ = writeln!(o, "address6 = {}", q(&a.to_string()));
     }
+    match n.delegated {
+        Some(Delegated::Auto) => o.push_str("address6 = \"pd\"\n"),
+        Some(Delegated::Subnet(i)) => {
+            let _ = writeln!(o, "address6 = \"pd:{i}\"");
+        }
+        None => {}
+    }
     if let Some(m) = n.mac {
         let _ = writeln!(o, "mac = {}", q(&m.to_string()));
     }

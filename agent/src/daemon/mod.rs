@@ -3,6 +3,7 @@
 //! plane in place, as libvirtd does; `down` removes it.
 
 mod control_calls;
+mod delegation;
 mod down;
 mod history;
 mod notify;
@@ -185,6 +186,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     }
     let (events_tx, mut lease_events) = mpsc::unbounded_channel();
     let (events6_tx, mut lease_events6) = mpsc::unbounded_channel();
+    let (pd_tx, mut pd_rx) = watch::channel(None);
     let mut d = Daemon {
         dns: DnsServers::new(uplink_dns(&p, None)),
         dhcp: DhcpServers::new(opts.lease_dir.clone(), Some(events_tx)),
@@ -204,6 +206,9 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         uplink_dhcp: UplinkDhcp::Waiting,
         nics: Vec::new(),
         hosts: crate::dns::hosts_file::HostsFile::new("/etc/hosts"),
+        delegated: None,
+        pd_task: None,
+        pd_tx,
     };
     d.reread_hosts();
     d.sync_services();
@@ -225,6 +230,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     notify::notify(&format!("READY=1\nSTATUS={}", d.summary()));
     loop {
         d.start_uplink_dhcp();
+        d.start_delegation();
         let scope = tokio::select! {
             _ = full.tick() => Scope::All,
             Some(changed) = link_events.next() => Scope::Kernel(changed),
@@ -248,6 +254,11 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             }
             Some((network, bound, lease)) = lease_events6.recv() => {
                 d.dns.lease6_changed(&network, bound, &lease);
+                continue;
+            }
+            Ok(()) = pd_rx.changed() => {
+                let prefix = *pd_rx.borrow();
+                d.delegated(prefix).await;
                 continue;
             }
             Ok(()) = lease_changes.changed() => {
@@ -303,6 +314,10 @@ struct Daemon {
     nics: Vec<(String, String, String)>,
     /// The host's /etc/hosts, for the networks that serve it.
     hosts: crate::dns::hosts_file::HostsFile,
+    /// The uplink's delegated IPv6 prefix, and the client that keeps it.
+    delegated: Option<ipnet::Ipv6Net>,
+    pd_task: Option<tokio::task::JoinHandle<()>>,
+    pd_tx: watch::Sender<Option<ipnet::Ipv6Net>>,
 }
 
 /// The uplink's own DHCP client.

@@ -9,7 +9,7 @@ use super::reconcile::Scope;
 use super::{notify, uplink_dns, Daemon, UplinkDhcp};
 use crate::config;
 use crate::control::proto::ReloadOutcome;
-use crate::plan::plan;
+use crate::plan::plan_with;
 
 impl Daemon {
     /// Check the config and apply only what changed: networks that did not
@@ -64,8 +64,9 @@ impl Daemon {
             }
             self.rec.forget_uplink();
             let _ = self.lease_tx.send(None);
+            self.stop_delegation();
         }
-        let new = plan(&cfg);
+        let new = plan_with(&cfg, self.delegated);
         if new.ruleset != self.plan.ruleset {
             self.rec.rules_changed();
         }

@@ -333,6 +333,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         bridge,
         address,
         address6,
+        delegated: None,
         mac,
         mtu,
         stp,

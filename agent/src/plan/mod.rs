@@ -1,6 +1,7 @@
 //! Config → Plan: the exact state the kernel and the servers must reach,
 //! as plain data. Pure: no I/O, so every decision here is unit-tested.
 
+pub mod delegated;
 mod dhcp;
 mod dhcp6;
 pub mod dns;
@@ -33,6 +34,9 @@ pub struct Plan {
     pub dns: Vec<DnsZone>,
     /// Router advertisements, one per network with an IPv6 prefix.
     pub ra: Vec<RaPlan>,
+    /// Some network's IPv6 prefix is delegated: the uplink asks its router
+    /// for one (DHCPv6 prefix delegation).
+    pub wants_delegation: bool,
 }
 
 /// A kernel setting: `path` is relative to /proc/sys (`net/ipv4/ip_forward`);
@@ -90,6 +94,12 @@ pub struct RoutePlan {
     pub dev: String,
 }
 
+/// The plan with the uplink's delegated IPv6 prefix, if any (see
+/// `delegated.rs`): the networks with `address6 = "pd"` take their /64s.
+pub fn plan_with(cfg: &Config, delegated: Option<Ipv6Net>) -> Plan {
+    plan(&delegated::with_prefix(cfg, delegated))
+}
+
 pub fn plan(cfg: &Config) -> Plan {
     let bridges: Vec<BridgePlan> = cfg.networks.iter().map(bridge).collect();
     Plan {
@@ -106,6 +116,7 @@ pub fn plan(cfg: &Config) -> Plan {
         dhcp: cfg.networks.iter().filter_map(dhcp::pool).collect(),
         dhcp6: cfg.networks.iter().filter_map(dhcp6::pool).collect(),
         ra: cfg.networks.iter().filter_map(ra::advertisement).collect(),
+        wants_delegation: cfg.networks.iter().any(|n| n.delegated.is_some()),
         dns: {
             let host_mode = cfg
                 .uplink

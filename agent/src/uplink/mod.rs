@@ -3,5 +3,6 @@
 
 pub(crate) mod client;
 pub(crate) mod lease;
+pub(crate) mod pd;
 
 pub(crate) use lease::UplinkLease;
