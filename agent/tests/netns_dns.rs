@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::clients::{dig, short, wait_event, Udhcpc};
+use common::clients::{dig, dnsmasq, short, wait_event, Peer, Udhcpc};
 use common::topo::*;
 use common::Netns;
 
@@ -34,21 +34,14 @@ fn stage(networks: &str) -> (Topo, Agent, usize) {
 }
 
 /// dnsmasq on the outside, authoritative for upstream.test only.
-struct Upstream(Child);
+struct Upstream;
 
 impl Upstream {
-    fn start(t: &Topo) -> Upstream {
-        let c = t
-            .out
-            .cmd("dnsmasq")
-            .args([
-                "-k",
-                "--conf-file=/dev/null",
-                "--pid-file=",
+    fn start(t: &Topo) -> Peer {
+        let p = dnsmasq(
+            &t.out,
+            &[
                 "--listen-address=10.99.0.1",
-                "--bind-interfaces",
-                "--no-resolv",
-                "--no-hosts",
                 "--address=/www.upstream.test/10.99.0.80",
                 "--local=/upstream.test/",
                 "--txt-record=hello.upstream.test,from upstream",
@@ -56,23 +49,13 @@ impl Upstream {
                 // name in the guests' subnet.
                 "--address=/printer/10.99.0.81",
                 "--ptr-record=99.0.77.10.in-addr.arpa,known-upstream.test",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq");
+            ],
+        );
         let ready = wait_for(Duration::from_secs(5), || {
             short(&t.out, "10.99.0.1", &["www.upstream.test"]) == "10.99.0.80"
         });
         assert!(ready.is_some(), "the upstream dnsmasq did not start");
-        Upstream(c)
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        p
     }
 }
 

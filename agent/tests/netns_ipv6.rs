@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::clients::short;
+use common::clients::{dnsmasq, short, Peer};
 use common::topo::*;
 use common::Netns;
 
@@ -60,10 +60,7 @@ fn default_route6(ns: &Netns) -> String {
 /// rdisc6's report of the advertisement that answers its solicitation,
 /// once the guest has its link-local address to ask from.
 fn rdisc6(ns: &Netns) -> String {
-    wait_for(Duration::from_secs(10), || {
-        let ll = ns.ip(&["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"]);
-        ll.contains("fe80") && !ll.contains("tentative")
-    });
+    wait_link_local(ns, "eth0");
     let out = ns
         .cmd("rdisc6")
         .args(["-1", "-w", "1000", "-r", "5", "eth0"])
@@ -110,41 +107,20 @@ names = ["nas"]
 
 /// dnsmasq on the outside's IPv6 address only, authoritative for up6.test:
 /// the upstream a forwarder names by its IPv6 address.
-struct Upstream6(std::process::Child);
-
-impl Upstream6 {
-    fn start(t: &Topo) -> Upstream6 {
-        let c = t
-            .out
-            .cmd("dnsmasq")
-            .args([
-                "-k",
-                "--conf-file=/dev/null",
-                "--pid-file=",
-                "--listen-address=fd00:99::1",
-                "--bind-interfaces",
-                "--no-resolv",
-                "--no-hosts",
-                "--address=/www.up6.test/10.99.0.86",
-                "--local=/up6.test/",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("dnsmasq");
-        let ready = wait_for(Duration::from_secs(5), || {
-            short(&t.out, "fd00:99::1", &["www.up6.test"]) == "10.99.0.86"
-        });
-        assert!(ready.is_some(), "the upstream dnsmasq did not start");
-        Upstream6(c)
-    }
-}
-
-impl Drop for Upstream6 {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn upstream6(t: &Topo) -> Peer {
+    let p = dnsmasq(
+        &t.out,
+        &[
+            "--listen-address=fd00:99::1",
+            "--address=/www.up6.test/10.99.0.86",
+            "--local=/up6.test/",
+        ],
+    );
+    let ready = wait_for(Duration::from_secs(5), || {
+        short(&t.out, "fd00:99::1", &["www.up6.test"]) == "10.99.0.86"
+    });
+    assert!(ready.is_some(), "the upstream dnsmasq did not start");
+    p
 }
 
 /// A routed network with a prefix: the guest learns the prefix, the DNS
@@ -213,7 +189,7 @@ fn netns_ipv6_routed_network_serves_slaac_dns_and_routing() {
     assert_eq!(short(ns, "fd00:77::1", &["AAAA", "nas.lab"]), "fd00:77::50");
     assert_eq!(short(ns, "fd00:77::1", &["-x", "fd00:77::50"]), "nas.lab.");
     // Forwarded over IPv6 to an upstream named by its IPv6 address.
-    let _up = Upstream6::start(&t);
+    let _up = upstream6(&t);
     assert_eq!(
         short(&t.g(g).ns, "fd00:77::1", &["www.up6.test"]),
         "10.99.0.86",
@@ -380,9 +356,11 @@ fn mac_of(ns: &Netns) -> String {
         .to_string()
 }
 
-fn wait_link_local(ns: &Netns) {
+/// Wait until `dev` in `ns` has a link-local address past its duplicate
+/// address detection (what rdisc6, DHCPv6 clients and Kea send from).
+fn wait_link_local(ns: &Netns, dev: &str) {
     wait_for(Duration::from_secs(10), || {
-        let ll = ns.ip(&["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"]);
+        let ll = ns.ip(&["-6", "-o", "addr", "show", "dev", dev, "scope", "link"]);
         ll.contains("fe80") && !ll.contains("tentative")
     });
 }
@@ -417,7 +395,7 @@ fn netns_dhcp6_serves_dhclient_and_dhcpcd() {
 
     // dhclient -6, its script logging what it got.
     let ns1 = &t.g(g1).ns;
-    wait_link_local(ns1);
+    wait_link_local(ns1, "eth0");
     let log = t.dir.join("dhclient6.events");
     let script = t.write_config(
         "dhclient6.sh",
@@ -491,7 +469,7 @@ fn netns_dhcp6_serves_dhclient_and_dhcpcd() {
 
     // dhcpcd, IPv6 only: its fixed address by MAC, and its name.
     let ns2 = &t.g(g2).ns;
-    wait_link_local(ns2);
+    wait_link_local(ns2, "eth0");
     let out = sh(
         ns2,
         "timeout 40 dhcpcd -6 -t 30 -w eth0 || exit 1; dhcpcd -6 -x eth0; exit 0",
@@ -511,18 +489,10 @@ fn netns_dhcp6_serves_dhclient_and_dhcpcd() {
 
 /// Kea's kea-dhcp6 on the outside, delegating /56s of `pool` (a /40), with
 /// short timers so a renumbering shows within seconds.
-struct Kea(std::process::Child);
-
-impl Kea {
-    fn start(t: &Topo, pool: &str) -> Kea {
-        // Kea binds out0's link-local address: wait until it is usable.
-        wait_for(Duration::from_secs(10), || {
-            let ll = t
-                .out
-                .ip(&["-6", "-o", "addr", "show", "dev", "out0", "scope", "link"]);
-            ll.contains("fe80") && !ll.contains("tentative")
-        });
-        let conf = t.write_config(
+fn kea(t: &Topo, pool: &str) -> Peer {
+    // Kea binds out0's link-local address: wait until it is usable.
+    wait_link_local(&t.out, "out0");
+    let conf = t.write_config(
             &format!("kea6-{}.json", pool.replace(':', "_")),
             &format!(
                 r#"{{ "Dhcp6": {{
@@ -535,26 +505,18 @@ impl Kea {
   "loggers": [ {{ "name": "kea-dhcp6", "output_options": [ {{ "output": "stdout" }} ], "severity": "WARN" }} ] }} }}"#
             ),
         );
-        let c = t
-            .out
-            .cmd("kea-dhcp6")
-            .arg("-c")
-            .arg(&conf)
-            .env("KEA_PIDFILE_DIR", &t.dir)
-            .env("KEA_LOCKFILE_DIR", "none")
-            .stdout(std::fs::File::create(t.dir.join("kea.log")).expect("kea log"))
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("kea-dhcp6 (package kea-dhcp6-server)");
-        Kea(c)
-    }
-}
-
-impl Drop for Kea {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    let c = t
+        .out
+        .cmd("kea-dhcp6")
+        .arg("-c")
+        .arg(&conf)
+        .env("KEA_PIDFILE_DIR", &t.dir)
+        .env("KEA_LOCKFILE_DIR", "none")
+        .stdout(std::fs::File::create(t.dir.join("kea.log")).expect("kea log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kea-dhcp6 (package kea-dhcp6-server)");
+    Peer(c)
 }
 
 const DELEGATED: &str = r#"
@@ -582,7 +544,7 @@ fn netns_ipv6_prefix_delegation_from_kea_renumbers_the_guests() {
     // The link up, so out0 has carrier and its link-local address for Kea.
     t.app.ip(&["link", "set", UPLINK, "up"]);
     let g = t.guest("vg1", "10.77.0.10/24", "10.77.0.1");
-    let kea = Kea::start(&t, "2001:db8:8800::");
+    let first_router = kea(&t, "2001:db8:8800::");
     let cfg = t.write_config("pd.toml", &with_uplink(DELEGATED));
     let agent = t.start_with_env(&cfg, &[("NETAGENT_LOG", "debug")]);
     let first = slaac_address(&t.g(g).ns, "2001:db8:88").unwrap_or_else(|| {
@@ -606,8 +568,8 @@ fn netns_ipv6_prefix_delegation_from_kea_renumbers_the_guests() {
 
     // The router now delegates from another pool (a restarted Kea knows
     // nothing of the old lease): at the next renewal the network follows.
-    drop(kea);
-    let _kea = Kea::start(&t, "2001:db8:9900::");
+    drop(first_router);
+    let _kea = kea(&t, "2001:db8:9900::");
     let second = slaac_address(&t.g(g).ns, "2001:db8:99").unwrap_or_else(|| {
         panic!(
             "not renumbered:\n{}\n{}",

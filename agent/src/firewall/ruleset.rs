@@ -428,24 +428,7 @@ fn input_chain(b: &mut Builder, nets: &[&BridgePlan]) {
     for n in nets {
         let Some(addr) = n.address else { continue };
         // ip daddr 192.168.122.1 meta l4proto { tcp, udp } th dport 53 iifname != { "virbr0", "lo" } drop
-        b.rule(
-            "input",
-            vec![
-                m(payload("ip", "daddr"), Operator::EQ, s(addr.addr().to_string())),
-                m(
-                    meta(MetaKey::L4proto),
-                    Operator::EQ,
-                    set(vec![s("tcp"), s("udp")]),
-                ),
-                m(payload("th", "dport"), Operator::EQ, Expression::Number(53)),
-                m(
-                    meta(MetaKey::Iifname),
-                    Operator::NEQ,
-                    set(vec![s(n.name.clone()), s("lo")]),
-                ),
-                Statement::Drop(None),
-            ],
-        );
+        dns_from_the_bridge_only(b, "ip", addr.addr().to_string(), &n.name);
         // A guest cannot speak to the agent from an address that is not its
         // network's: our DNS would answer a forged address (reflection).
         // Strict rp_filter would do it, but a host's conf/all/rp_filter = 2
@@ -454,35 +437,11 @@ fn input_chain(b: &mut Builder, nets: &[&BridgePlan]) {
         if filtered(n) {
             let mut own = vec![s("0.0.0.0"), net(addr.trunc())];
             own.extend(n.routes.iter().map(|r| net(r.to)));
-            b.rule(
-                "input",
-                vec![
-                    m(meta(MetaKey::Iifname), Operator::EQ, s(n.name.clone())),
-                    m(payload("ip", "saddr"), Operator::NEQ, set(own)),
-                    Statement::Drop(None),
-                ],
-            );
+            only_own_sources(b, "ip", &n.name, own);
         }
         let Some(a6) = n.address6 else { continue };
         // ip6 daddr fd00:122::1 meta l4proto { tcp, udp } th dport 53 iifname != { "virbr0", "lo" } drop
-        b.rule(
-            "input",
-            vec![
-                m(payload("ip6", "daddr"), Operator::EQ, s(a6.addr().to_string())),
-                m(
-                    meta(MetaKey::L4proto),
-                    Operator::EQ,
-                    set(vec![s("tcp"), s("udp")]),
-                ),
-                m(payload("th", "dport"), Operator::EQ, Expression::Number(53)),
-                m(
-                    meta(MetaKey::Iifname),
-                    Operator::NEQ,
-                    set(vec![s(n.name.clone()), s("lo")]),
-                ),
-                Statement::Drop(None),
-            ],
-        );
+        dns_from_the_bridge_only(b, "ip6", a6.addr().to_string(), &n.name);
         // Neighbour discovery and DHCPv6 speak from link-local addresses
         // (and :: before a guest has one); nothing else may claim another
         // network's prefix.
@@ -490,20 +449,43 @@ fn input_chain(b: &mut Builder, nets: &[&BridgePlan]) {
         if filtered(n) {
             let ll =
                 Ipv6Net::new(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10).unwrap_or_default();
-            b.rule(
-                "input",
-                vec![
-                    m(meta(MetaKey::Iifname), Operator::EQ, s(n.name.clone())),
-                    m(
-                        payload("ip6", "saddr"),
-                        Operator::NEQ,
-                        set(vec![s("::"), net6(ll), net6(a6.trunc())]),
-                    ),
-                    Statement::Drop(None),
-                ],
-            );
+            only_own_sources(b, "ip6", &n.name, vec![s("::"), net6(ll), net6(a6.trunc())]);
         }
     }
+}
+
+/// `<family> daddr ADDR meta l4proto { tcp, udp } th dport 53 iifname != { BRIDGE, "lo" } drop`
+fn dns_from_the_bridge_only(b: &mut Builder, family: &'static str, addr: String, bridge: &str) {
+    b.rule(
+        "input",
+        vec![
+            m(payload(family, "daddr"), Operator::EQ, s(addr)),
+            m(
+                meta(MetaKey::L4proto),
+                Operator::EQ,
+                set(vec![s("tcp"), s("udp")]),
+            ),
+            m(payload("th", "dport"), Operator::EQ, Expression::Number(53)),
+            m(
+                meta(MetaKey::Iifname),
+                Operator::NEQ,
+                set(vec![s(bridge.to_string()), s("lo")]),
+            ),
+            Statement::Drop(None),
+        ],
+    );
+}
+
+/// `iifname BRIDGE <family> saddr != { OWN... } drop`
+fn only_own_sources(b: &mut Builder, family: &'static str, bridge: &str, own: Vec<Expression<'static>>) {
+    b.rule(
+        "input",
+        vec![
+            m(meta(MetaKey::Iifname), Operator::EQ, s(bridge.to_string())),
+            m(payload(family, "saddr"), Operator::NEQ, set(own)),
+            Statement::Drop(None),
+        ],
+    );
 }
 
 /// libvirt's masquerade rules: never for local multicast or broadcast, TCP

@@ -165,3 +165,35 @@ pub fn short(ns: &Netns, server: &str, args: &[&str]) -> String {
     a.extend_from_slice(args);
     dig(ns, server, &a).trim().to_string()
 }
+
+/// A server nobody here wrote (dnsmasq, Kea) running in a namespace for a
+/// test, killed when the test is done with it.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// dnsmasq in `ns` in the foreground, with no config file, pid file,
+/// resolv.conf or hosts file of the machine's, and then `args`.
+pub fn dnsmasq(ns: &Netns, args: &[&str]) -> Peer {
+    let c = ns
+        .cmd("dnsmasq")
+        .args([
+            "-k",
+            "--conf-file=/dev/null",
+            "--pid-file=",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+        ])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dnsmasq");
+    Peer(c)
+}
