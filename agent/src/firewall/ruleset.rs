@@ -513,8 +513,6 @@ fn nat_chain(b: &mut Builder, nets: &[&BridgePlan]) {
             continue;
         };
         let nat = n.nat.clone().unwrap_or_default();
-        // [oifname "eth1"]: NAT only what leaves by the egress.
-        let to_egress = || n.egress.as_deref().map(oif).into_iter();
         for sub in std::iter::once(own).chain(n.routes.iter().map(|r| r.to)) {
             // ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 return
             let mcast = Ipv4Net::new([224, 0, 0, 0].into(), 24).unwrap_or_default();
@@ -558,25 +556,9 @@ fn nat_chain(b: &mut Builder, nets: &[&BridgePlan]) {
                     })),
                 }
             };
-            for proto in ["tcp", "udp"] {
-                // meta l4proto tcp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade to :1024-65535
-                b.rule(
-                    "postrouting",
-                    to_egress()
-                        .chain([
-                            m(meta(MetaKey::L4proto), Operator::EQ, s(proto)),
-                            saddr(sub),
-                            not_local.clone(),
-                            to(Some(ports.clone())),
-                        ])
-                        .collect(),
-                );
-            }
-            // ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade
-            b.rule(
-                "postrouting",
-                to_egress().chain([saddr(sub), not_local, to(None)]).collect(),
-            );
+            // meta l4proto tcp ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade to :1024-65535
+            // (and udp), then: ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 masquerade
+            masquerade(b, n.egress.as_deref(), saddr(sub), not_local, ports.clone(), &to);
         }
     }
     // IPv6 NAT when asked (libvirt's <nat ipv6='yes'/>): the same shape,
@@ -586,7 +568,6 @@ fn nat_chain(b: &mut Builder, nets: &[&BridgePlan]) {
             continue;
         };
         let p6 = a6.trunc();
-        let to_egress = || n.egress.as_deref().map(oif).into_iter();
         let mcast = Ipv6Net::new(std::net::Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8).unwrap_or_default();
         // ip6 saddr fd00:122::/64 ip6 daddr ff00::/8 return
         b.rule(
@@ -606,24 +587,44 @@ fn nat_chain(b: &mut Builder, nets: &[&BridgePlan]) {
             Expression::Number(u32::from(nat.ports.start)),
             Expression::Number(u32::from(nat.ports.end)),
         );
-        for proto in ["tcp", "udp"] {
-            // meta l4proto tcp ip6 saddr fd00:122::/64 ip6 daddr != fd00:122::/64 masquerade to :1024-65535
-            b.rule(
-                "postrouting",
-                to_egress()
-                    .chain([
-                        m(meta(MetaKey::L4proto), Operator::EQ, s(proto)),
-                        saddr6(p6),
-                        not_local.clone(),
-                        masq(Some(ports.clone())),
-                    ])
-                    .collect(),
-            );
-        }
-        // ip6 saddr fd00:122::/64 ip6 daddr != fd00:122::/64 masquerade
+        // meta l4proto tcp ip6 saddr fd00:122::/64 ip6 daddr != fd00:122::/64 masquerade to :1024-65535
+        // (and udp), then: ip6 saddr fd00:122::/64 ip6 daddr != fd00:122::/64 masquerade
+        masquerade(b, n.egress.as_deref(), saddr6(p6), not_local, ports, &masq);
+    }
+}
+
+/// libvirt's three NAT rules for one source: TCP and UDP to the port range,
+/// then everything else; [oifname EGRESS] when the network has one (NAT
+/// only what leaves by the egress).
+fn masquerade(
+    b: &mut Builder,
+    egress: Option<&str>,
+    from: Statement<'static>,
+    not_local: Statement<'static>,
+    ports: Expression<'static>,
+    to: &dyn Fn(Option<Expression<'static>>) -> Statement<'static>,
+) {
+    for proto in ["tcp", "udp"] {
         b.rule(
             "postrouting",
-            to_egress().chain([saddr6(p6), not_local, masq(None)]).collect(),
+            egress
+                .map(oif)
+                .into_iter()
+                .chain([
+                    m(meta(MetaKey::L4proto), Operator::EQ, s(proto)),
+                    from.clone(),
+                    not_local.clone(),
+                    to(Some(ports.clone())),
+                ])
+                .collect(),
         );
     }
+    b.rule(
+        "postrouting",
+        egress
+            .map(oif)
+            .into_iter()
+            .chain([from, not_local, to(None)])
+            .collect(),
+    );
 }
