@@ -559,6 +559,11 @@ fn netns_ipv6_prefix_delegation_from_kea_renumbers_the_guests() {
         "{}",
         agent.log()
     );
+    let info = String::from_utf8_lossy(&t.netagent(&["info", "lab"]).stdout).into_owned();
+    assert!(
+        info.contains("(delegated by the uplink's router)") && info.contains("Advertisements: serving"),
+        "{info}"
+    );
     assert!(
         t.app
             .ip(&["-6", "addr", "show", "dev", "virbr9"])

@@ -109,6 +109,21 @@ pub struct DnsInfo {
 pub struct Services {
     pub dhcp: Option<Result<(), String>>,
     pub dns: Option<Result<(), String>>,
+    pub ra: Option<Result<(), String>>,
+    pub dhcp6: Option<Result<(), String>>,
+}
+
+/// IPv6 on a network: its address, how guests get theirs, and the state
+/// of the router advertisements and DHCPv6.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Info {
+    /// The bridge's address, or why there is none yet (a delegated
+    /// prefix not given yet).
+    pub address: String,
+    /// "SLAAC", "DHCPv6 (ranges ...)".
+    pub addressing: String,
+    pub advertisements: String,
+    pub dhcp6: Option<String>,
 }
 
 /// `netagent info NETWORK`.
@@ -131,6 +146,8 @@ pub struct NetworkInfo {
     pub forwards: Vec<String>,
     pub dhcp: Option<DhcpInfo>,
     pub dns: Option<DnsInfo>,
+    #[serde(default)]
+    pub ipv6: Option<Ipv6Info>,
 }
 
 /// One NIC of `netagent info` (no network named) and of the table the

@@ -39,9 +39,39 @@ fn service_state(s: &Option<Result<(), String>>) -> String {
     }
 }
 
+/// A network's IPv6, from the plan's address (a delegated one filled in).
+fn ipv6(n: &Network, address6: Option<ipnet::Ipv6Net>, services: &Services) -> Option<Ipv6Info> {
+    if n.address6.is_none() && n.delegated.is_none() {
+        return None;
+    }
+    let address = match (address6, n.delegated) {
+        (Some(a), None) => a.to_string(),
+        (Some(a), Some(_)) => format!("{a} (delegated by the uplink's router)"),
+        (None, _) => "none yet: waiting for the uplink's router to delegate a prefix".into(),
+    };
+    let addressing = match &n.dhcp6 {
+        Some(d) => format!(
+            "DHCPv6 ({})",
+            d.ranges
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => "SLAAC".into(),
+    };
+    Some(Ipv6Info {
+        address,
+        addressing,
+        advertisements: service_state(&services.ra),
+        dhcp6: n.dhcp6.as_ref().map(|_| service_state(&services.dhcp6)),
+    })
+}
+
 pub fn info(
     n: &Network,
     pool: Option<&DhcpPool>,
+    address6: Option<ipnet::Ipv6Net>,
     k: &Kernel,
     leases: usize,
     uplink: Option<UplinkInfo>,
@@ -91,6 +121,7 @@ pub fn info(
             router: p.options.router.map(|a| a.to_string()),
             dns_servers: p.options.dns_servers.iter().map(|a| a.to_string()).collect(),
         }),
+        ipv6: ipv6(n, address6, services),
         dns: dns.and_then(|d| {
             Some(DnsInfo {
                 state: service_state(&services.dns),
@@ -194,6 +225,14 @@ pub fn info_text(i: &NetworkInfo) -> String {
             field(&mut out, "Leases", d.leases);
         }
         None => field(&mut out, "DHCP", "off"),
+    }
+    if let Some(v6) = &i.ipv6 {
+        field(&mut out, "IPv6", &v6.address);
+        field(&mut out, "IPv6 guests", &v6.addressing);
+        field(&mut out, "Advertisements", &v6.advertisements);
+        if let Some(d) = &v6.dhcp6 {
+            field(&mut out, "DHCPv6", d);
+        }
     }
     match &i.dns {
         Some(d) => {
@@ -376,11 +415,14 @@ address = "10.9.0.1/24"
             dns: Some(Err(
                 "dns default: listen on 192.168.122.1:53: Address in use".into()
             )),
+            ra: None,
+            dhcp6: None,
         };
         let p = crate::plan::plan(&cfg);
         let i = info(
             &cfg.networks[0],
             p.dhcp.first(),
+            None,
             &kernel(),
             1,
             Some(up.clone()),
@@ -401,10 +443,42 @@ address = "10.9.0.1/24"
             "{text}"
         );
         assert!(text.contains("Ports:          vnet0, vnet1"), "{text}");
+        assert!(
+            i.ipv6.is_none() && !text.contains("IPv6"),
+            "no IPv6 without a prefix: {text}"
+        );
+        // With a prefix: its address, how guests get theirs, the services.
+        let v6 = parse(
+            &CFG.replacen(
+                "address = \"192.168.122.1/24\"\n",
+                "address = \"192.168.122.1/24\"\naddress6 = \"fd00:122::1/64\"\n",
+                1,
+            ),
+            "t.toml",
+        )
+        .expect("valid");
+        let ra = Services {
+            ra: Some(Ok(())),
+            ..Services::default()
+        };
+        let i6 = info(
+            &v6.networks[0],
+            None,
+            v6.networks[0].address6,
+            &kernel(),
+            0,
+            None,
+            &ra,
+        );
+        let text6 = info_text(&i6);
+        assert!(text6.contains("IPv6:           fd00:122::1/64"), "{text6}");
+        assert!(text6.contains("IPv6 guests:    SLAAC"), "{text6}");
+        assert!(text6.contains("Advertisements: serving"), "{text6}");
         // An isolated network has no uplink to show.
         assert_eq!(
             info(
                 &cfg.networks[1],
+                None,
                 None,
                 &kernel(),
                 0,

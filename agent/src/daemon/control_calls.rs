@@ -34,9 +34,25 @@ impl Daemon {
                 let services = Services {
                     dhcp: self.dhcp.state(&n.name),
                     dns: self.dns.state(&n.name),
+                    ra: self.ra.state(&n.name),
+                    dhcp6: self.dhcp6.state(&n.name),
                 };
                 let pool = self.plan.dhcp.iter().find(|p| p.network == n.name);
-                Response::data(&view::info(n, pool, &k, leases, self.uplink_info(&k), &services))
+                let address6 = self
+                    .plan
+                    .bridges
+                    .iter()
+                    .find(|b| b.network == n.name)
+                    .and_then(|b| b.address6);
+                Response::data(&view::info(
+                    n,
+                    pool,
+                    address6,
+                    &k,
+                    leases,
+                    self.uplink_info(&k),
+                    &services,
+                ))
             }
             Request::Release { network, target } => {
                 let nets = match self.dhcp_networks(network.as_deref()) {
