@@ -187,7 +187,10 @@ impl Server {
                     let (n, from) = match r {
                         Ok(x) => x,
                         Err(e) => {
+                            // A lasting error (the bridge going, until the
+                            // supervisor restarts us) must not spin.
                             self.complain(format_args!("receive: {e}"));
+                            tokio::time::sleep(Duration::from_millis(100)).await;
                             continue;
                         }
                     };

@@ -168,7 +168,10 @@ impl Server {
                                 break;
                             }
                             Err(e) => {
+                                // Cleared too: a lasting error (the bridge
+                                // going) must not spin this loop.
                                 debug!("ra {name}: receive: {e}");
+                                guard.clear_ready();
                                 break;
                             }
                         }

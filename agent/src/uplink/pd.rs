@@ -335,7 +335,11 @@ pub(crate) async fn run(ifname: String, ifindex: u32, mac: [u8; 6], out: watch::
         let wait = wake.saturating_duration_since(Instant::now());
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
-                let Ok((n, _)) = r else { continue };
+                let Ok((n, _)) = r else {
+                    // A lasting error (the uplink going) must not spin.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                };
                 let Ok(m) = crate::dhcp6::wire::decode(&buf[..n]) else { continue };
                 if let Some(change) = client.receive(&m, Instant::now()) {
                     match change {
