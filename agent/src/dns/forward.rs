@@ -113,7 +113,10 @@ async fn ask_udp(to: SocketAddr, sent: &[u8], qend: usize) -> Result<Vec<u8>, St
         loop {
             buf.clear();
             // A connected socket takes datagrams from `to` only.
-            let n = sock.recv_buf(&mut buf).await.map_err(|e| format!("receive: {e}"))?;
+            let n = sock
+                .recv_buf(&mut buf)
+                .await
+                .map_err(|e| format!("receive: {e}"))?;
             if matches(sent, &buf[..n], qend) {
                 return Ok::<Vec<u8>, String>(buf[..n].to_vec());
             }
