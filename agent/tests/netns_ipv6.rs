@@ -344,6 +344,20 @@ fn netns_ipv6_nat_masquerades_when_asked() {
         ip(UPLINK6),
         "masqueraded to the uplink"
     );
+    // UDP too, from the guest's own address.
+    let mine = slaac_address(&t.g(g).ns, "fd00:79:").unwrap_or_default();
+    let udp = UdpServer::start(&t.out.name, sa(&format!("[{OUTSIDE6}]:5353")));
+    udp_send(
+        &t.g(g).ns.name,
+        sa(&format!("[{mine}]:0")),
+        sa(&format!("[{OUTSIDE6}]:5353")),
+    );
+    let got = wait_for(Duration::from_secs(2), || !udp.peers().is_empty());
+    assert!(
+        got.is_some() && udp.peers()[0].ip() == ip(UPLINK6),
+        "UDP over IPv6 not masqueraded: {:?}",
+        udp.peers()
+    );
 }
 
 /// The MAC of a guest's eth0.
