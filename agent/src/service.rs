@@ -38,6 +38,40 @@ pub(crate) trait Service: Sized {
     }
 }
 
+/// A spec that names its network and the bridge it serves on: the plan's
+/// DHCP and DHCPv6 pools and router advertisements.
+pub(crate) trait OnBridge {
+    fn network(&self) -> &str;
+    fn interface(&self) -> &str;
+}
+
+impl OnBridge for crate::plan::DhcpPool {
+    fn network(&self) -> &str {
+        &self.network
+    }
+    fn interface(&self) -> &str {
+        &self.interface
+    }
+}
+
+impl OnBridge for crate::plan::Dhcp6Pool {
+    fn network(&self) -> &str {
+        &self.network
+    }
+    fn interface(&self) -> &str {
+        &self.interface
+    }
+}
+
+impl OnBridge for crate::plan::RaPlan {
+    fn network(&self) -> &str {
+        &self.network
+    }
+    fn interface(&self) -> &str {
+        &self.interface
+    }
+}
+
 /// One network's service as the plan wants it, on its bridge's interface
 /// index as last seen (None: the bridge is not there).
 #[derive(Debug)]
@@ -169,6 +203,26 @@ impl<S: Service> Supervisor<S> {
                 retry_at: now + wait,
             },
         );
+    }
+
+    /// Follow `specs`, each on its bridge's current interface index.
+    pub(crate) fn sync_on_bridges(
+        &mut self,
+        env: &mut S::Env,
+        specs: &[S::Spec],
+        ifindex: impl Fn(&str) -> Option<u32>,
+    ) where
+        S::Spec: OnBridge,
+    {
+        let wanted: Vec<Want<'_, S::Spec>> = specs
+            .iter()
+            .map(|p| Want {
+                network: p.network(),
+                spec: p,
+                link: ifindex(p.interface()),
+            })
+            .collect();
+        self.sync(env, &wanted, Instant::now());
     }
 
     /// Make the running services match `wanted`.

@@ -3,7 +3,6 @@
 //! or ask for its leases.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -13,7 +12,7 @@ use super::pool::Holder;
 use super::reply::Change;
 use super::server::{Control, Server};
 use crate::plan::DhcpPool;
-use crate::service::{Service, Supervised, Supervisor, Want};
+use crate::service::{Service, Supervised, Supervisor};
 
 #[derive(Debug)]
 pub(crate) struct DhcpService {
@@ -115,14 +114,6 @@ impl DhcpServers {
 
     /// Follow the plan's pools, each on its bridge's current interface index.
     pub(crate) fn sync(&mut self, pools: &[DhcpPool], ifindex: impl Fn(&str) -> Option<u32>) {
-        let wanted: Vec<Want<'_, DhcpPool>> = pools
-            .iter()
-            .map(|p| Want {
-                network: &p.network,
-                spec: p,
-                link: ifindex(&p.interface),
-            })
-            .collect();
-        self.sup.sync(&mut self.env, &wanted, Instant::now());
+        self.sup.sync_on_bridges(&mut self.env, pools, ifindex);
     }
 }

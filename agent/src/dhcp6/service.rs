@@ -1,14 +1,13 @@
 //! A network's DHCPv6 server as a supervised service (see `service.rs`).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::server::{Control, Events, Server};
 use crate::plan::Dhcp6Pool;
-use crate::service::{Service, Supervised, Supervisor, Want};
+use crate::service::{Service, Supervised, Supervisor};
 
 pub(crate) struct Dhcp6Service {
     interface: String,
@@ -93,14 +92,6 @@ impl Dhcp6Servers {
     }
 
     pub(crate) fn sync(&mut self, pools: &[Dhcp6Pool], ifindex: impl Fn(&str) -> Option<u32>) {
-        let wanted: Vec<Want<'_, Dhcp6Pool>> = pools
-            .iter()
-            .map(|p| Want {
-                network: &p.network,
-                spec: p,
-                link: ifindex(&p.interface),
-            })
-            .collect();
-        self.sup.sync(&mut self.env, &wanted, Instant::now());
+        self.sup.sync_on_bridges(&mut self.env, pools, ifindex);
     }
 }

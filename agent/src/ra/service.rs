@@ -4,7 +4,6 @@
 //! goes, so guests drop the route at once instead of in 30 minutes.
 
 use std::os::fd::AsRawFd;
-use std::time::Instant;
 
 use socket2::Socket;
 use tokio::sync::mpsc;
@@ -14,7 +13,7 @@ use super::server::{bridge_mac, Control, Server};
 use super::socket::{self, ALL_NODES};
 use super::wire;
 use crate::plan::RaPlan;
-use crate::service::{Service, Supervised, Supervisor, Want};
+use crate::service::{Service, Supervised, Supervisor};
 
 pub(crate) struct RaService {
     plan: RaPlan,
@@ -94,14 +93,6 @@ impl Supervised for RaServers {
 impl RaServers {
     /// Follow the plan's advertisements, each on its bridge's current index.
     pub(crate) fn sync(&mut self, plans: &[RaPlan], ifindex: impl Fn(&str) -> Option<u32>) {
-        let wanted: Vec<Want<'_, RaPlan>> = plans
-            .iter()
-            .map(|p| Want {
-                network: &p.network,
-                spec: p,
-                link: ifindex(&p.interface),
-            })
-            .collect();
-        self.sup.sync(&mut (), &wanted, Instant::now());
+        self.sup.sync_on_bridges(&mut (), plans, ifindex);
     }
 }
