@@ -92,6 +92,7 @@ pub(crate) async fn answer(
     zone: &Zone,
     leases: &LeaseNames,
     ups: &[std::net::IpAddr],
+    out: &super::outgoing::Outgoing,
     query: &[u8],
     transport: Transport,
 ) -> Option<Answer> {
@@ -139,7 +140,7 @@ pub(crate) async fn answer(
     let r = match zone.decide(leases, &q.name().to_ascii(), q.query_type(), ups) {
         // The query goes upstream as the guest wrote it (forward.rs).
         Decision::Forward(up) => {
-            return match super::forward::relay(&up, query, transport).await {
+            return match super::forward::relay(out, &up, query, transport).await {
                 Ok(bytes) => Some(Answer {
                     reusable: super::forward::reusable(&bytes),
                     bytes,

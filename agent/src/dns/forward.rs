@@ -1,7 +1,7 @@
 //! Forwarding as a relay. The guest's query goes upstream as the guest
 //! wrote it — its EDNS record with the DNSSEC OK bit and buffer size, its
-//! CD flag — under a fresh random ID from a fresh socket (a random source
-//! port: an off-path forger must guess both, RFC 5452), and the upstream's
+//! CD flag — under a fresh random ID from a socket on a random port (an
+//! off-path forger must guess both, RFC 5452; see `outgoing`), and the upstream's
 //! answer comes back as the upstream wrote it, with the guest's ID: RRSIG
 //! and NSEC records for validating guests (RFC 4035), CNAME chains that end
 //! in NXDOMAIN or no data (RFC 2308 §2.1, RFC 6604), the SOA of a negative
@@ -13,10 +13,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::answer::Transport;
+use super::outgoing::Outgoing;
 use super::wire::ttl_offsets;
 
 /// How long one upstream has to answer before the next is asked.
@@ -57,18 +58,24 @@ fn matches(sent: &[u8], reply: &[u8], qend: usize) -> bool {
 
 /// Relay `query` to the first of `ups` that answers; the answer with the
 /// query's own ID, or why none did.
-pub(crate) async fn relay(ups: &[IpAddr], query: &[u8], transport: Transport) -> Result<Vec<u8>, String> {
+pub(crate) async fn relay(
+    out: &Outgoing,
+    ups: &[IpAddr],
+    query: &[u8],
+    transport: Transport,
+) -> Result<Vec<u8>, String> {
     let qend = question_end(query).ok_or("a question that cannot be relayed")?;
     let mut last: Option<Vec<u8>> = None;
     let mut why = String::from("no upstream resolver");
     for up in ups {
         let to = SocketAddr::new(*up, 53);
-        let mut sent = query.to_vec();
-        let id = fresh_id();
-        sent[..2].copy_from_slice(&id.to_be_bytes());
-        let got = match ask_udp(to, &sent, qend).await {
+        let got = match out.ask(to, query, qend, PATIENCE).await {
             // Truncated for a TCP client: it can take the whole answer.
-            Ok(r) if r[2] & 0x02 != 0 && transport == Transport::Tcp => ask_tcp(to, &sent, qend).await,
+            Ok(r) if r[2] & 0x02 != 0 && transport == Transport::Tcp => {
+                let mut sent = query.to_vec();
+                sent[..2].copy_from_slice(&fresh_id().to_be_bytes());
+                ask_tcp(to, &sent, qend).await
+            }
             other => other,
         };
         match got {
@@ -96,35 +103,6 @@ fn fresh_id() -> u16 {
     // would only weaken forgery resistance to the source port's.
     let _ = getrandom::fill(&mut b);
     u16::from_be_bytes(b)
-}
-
-async fn ask_udp(to: SocketAddr, sent: &[u8], qend: usize) -> Result<Vec<u8>, String> {
-    // The upstream's family: an IPv6 resolver is asked over IPv6.
-    let any = if to.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
-    let sock = UdpSocket::bind(any).await.map_err(|e| format!("socket: {e}"))?;
-    sock.connect(to).await.map_err(|e| format!("connect: {e}"))?;
-    sock.send(sent).await.map_err(|e| format!("send: {e}"))?;
-    // Room for the largest datagram, not zeroed: filling 64 KiB per cache
-    // miss was the profile's top user-space entry (memset and the page
-    // faults under it). The answer is copied out at its own size, so the
-    // cache keeps no 64 KiB buffers.
-    let mut buf: Vec<u8> = Vec::with_capacity(65535);
-    let wait = async {
-        loop {
-            buf.clear();
-            // A connected socket takes datagrams from `to` only.
-            let n = sock
-                .recv_buf(&mut buf)
-                .await
-                .map_err(|e| format!("receive: {e}"))?;
-            if matches(sent, &buf[..n], qend) {
-                return Ok::<Vec<u8>, String>(buf[..n].to_vec());
-            }
-        }
-    };
-    timeout(PATIENCE, wait)
-        .await
-        .map_err(|_| "no answer within a second".to_string())?
 }
 
 async fn ask_tcp(to: SocketAddr, sent: &[u8], qend: usize) -> Result<Vec<u8>, String> {

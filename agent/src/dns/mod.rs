@@ -9,6 +9,8 @@ pub(crate) mod answer;
 pub mod apex;
 pub(crate) mod forward;
 pub mod hosts_file;
+mod mmsg;
+mod outgoing;
 pub(crate) mod resolv_conf;
 pub(crate) mod server;
 pub(crate) mod tcp;

@@ -8,6 +8,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -42,6 +44,7 @@ pub(crate) struct DnsEnv {
     /// the DHCP servers' lease changes.
     leases: HashMap<String, Arc<LeaseNames>>,
     uplink_dns: Arc<RwLock<Vec<std::net::IpAddr>>>,
+    outgoing: Arc<super::outgoing::Outgoing>,
 }
 
 impl DnsEnv {
@@ -144,12 +147,19 @@ fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Resu
         zone: zone.clone(),
         leases: leases.clone(),
         uplink_dns: env.uplink_dns.clone(),
+        outgoing: env.outgoing.clone(),
     });
     // Every socket first, then the tasks: a failure leaves nothing running.
     let mut bound = Vec::new();
     for a in std::iter::once(addr).chain(addr6) {
         bound.push((
-            Arc::new(tokio::net::UdpSocket::from_std(udp(a)?)?),
+            // Watched for reading only (see `udp::flush`). SAFETY: the
+            // AsyncFd owns the socket and closes it only when dropped,
+            // after deregistering it.
+            Arc::new(
+                unsafe { AsyncFd::register_with_interest(udp(a)?, Interest::READABLE) }
+                    .map_err(|e| e.into_parts().1)?,
+            ),
             tokio::net::TcpListener::from_std(tcp(a)?)?,
         ));
     }
@@ -183,6 +193,7 @@ impl DnsServers {
             env: DnsEnv {
                 leases: HashMap::new(),
                 uplink_dns: Arc::new(RwLock::new(uplink_dns)),
+                outgoing: Arc::default(),
             },
             domains: HashMap::new(),
             names: HashMap::new(),

@@ -77,7 +77,16 @@ async fn connection(mut s: TcpStream, shared: &Shared) -> std::io::Result<()> {
         };
         let ups = shared.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
         // Not a query (hickory-proto refuses to decode it): the connection ends.
-        let Some(a) = answer(&zone, &shared.leases, &ups, &query, Transport::Tcp).await else {
+        let Some(a) = answer(
+            &zone,
+            &shared.leases,
+            &ups,
+            &shared.outgoing,
+            &query,
+            Transport::Tcp,
+        )
+        .await
+        else {
             return Ok(());
         };
         let Ok(n) = u16::try_from(a.bytes.len()) else {

@@ -6,28 +6,33 @@
 //! task, so a slow upstream never holds up local answers.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
 use tracing::debug;
 
 use super::answer::{answer, Transport};
-use super::wire::{age_ttls, question, reusable_for, servfail, ttl_offsets, Shape};
+use super::mmsg::{Inbox, Outbox, BATCH};
+use super::wire::{age_ttls, question, reusable_for, servfail_into, ttl_offsets, Question, Shape};
 use super::zone::{LeaseNames, Zone};
 
 /// Entries kept before the cache starts over (bounded memory under floods
 /// of unique names).
 const CACHE_MAX: usize = 10_000;
 
-/// The question (name, type) and the shape of the client it was built for.
-type Key = (Vec<u8>, u16, Shape);
+/// The question (name in lower case, type) and the shape of the client it
+/// was built for, as `Question::write_key` writes them: one allocation per
+/// entry, and a lookup that allocates nothing.
+type Key = Box<[u8]>;
+type Cache = HashMap<Key, Cached>;
 
 struct Cached {
-    bytes: Arc<Vec<u8>>,
+    bytes: Vec<u8>,
     /// Where its TTLs sit, to count them down on replay.
-    ttls: Arc<Vec<usize>>,
+    ttls: Vec<usize>,
     stored: Instant,
     until: Instant,
     generation: u64,
@@ -37,6 +42,8 @@ pub(crate) struct Shared {
     pub zone: Arc<RwLock<Arc<Zone>>>,
     pub leases: Arc<LeaseNames>,
     pub uplink_dns: Arc<RwLock<Vec<std::net::IpAddr>>>,
+    /// The sockets forwarded queries leave from, shared by every network.
+    pub outgoing: Arc<super::outgoing::Outgoing>,
 }
 
 /// Questions on the full path at once, per network. Past it a new question
@@ -45,63 +52,129 @@ pub(crate) struct Shared {
 /// keep flowing.
 const IN_FLIGHT: usize = 1024;
 
-pub(crate) async fn serve(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
-    let cache: Arc<Mutex<HashMap<Key, Cached>>> = Arc::new(Mutex::new(HashMap::new()));
+/// The cached answer to `q` (whose key is `key`), written into `out` as
+/// the client `query` is owed it: its ID, its RD bit, its question as it
+/// wrote it, each TTL counted down by the time the answer was kept.
+fn replay(
+    cache: &Cache,
+    key: &[u8],
+    q: &Question<'_>,
+    query: &[u8],
+    now: Instant,
+    generation: u64,
+    out: &mut Vec<u8>,
+) -> bool {
+    let Some(e) = cache
+        .get(key)
+        .filter(|e| e.generation == generation && e.until > now)
+    else {
+        return false;
+    };
+    out.extend_from_slice(&e.bytes);
+    // A record kept for 20 s says 20 s less (RFC 1035 §3.2.1).
+    let aged = u32::try_from(now.duration_since(e.stored).as_secs()).unwrap_or(u32::MAX);
+    age_ttls(out, &e.ttls, aged);
+    out[..2].copy_from_slice(&query[..2]);
+    // RD as the client set it; the question as the client wrote it.
+    out[2] = (out[2] & !1) | (query[2] & 1);
+    out[12..12 + q.section.len()].copy_from_slice(q.section);
+    true
+}
+
+/// Serve the UDP socket: take the queries that have queued (a batch per
+/// system call, see `mmsg`), answer the repeated ones from the cache in
+/// one batch, and send each new question down the full path in its own task.
+pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
+    let cache: Arc<Mutex<Cache>> = Arc::new(Mutex::new(HashMap::new()));
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-    let mut buf = vec![0u8; 4096];
+    let (mut inbox, mut outbox) = (Inbox::new(), Outbox::new());
+    let mut key = Vec::with_capacity(260);
     loop {
-        let (n, from) = match sock.recv_from(&mut buf).await {
-            Ok(x) => x,
+        let mut ready = match sock.readable().await {
+            Ok(r) => r,
             Err(e) => {
                 debug!("dns: receive: {e}");
                 continue;
             }
         };
-        let query = &buf[..n];
-        let q = question(query);
-        if let Some(q) = &q {
-            let hit = {
-                let c = cache.lock().unwrap_or_else(|e| e.into_inner());
-                c.get(&(q.key.clone(), q.qtype, q.shape()))
-                    .filter(|e| e.generation == shared.leases.generation() && e.until > Instant::now())
-                    .map(|e| (e.bytes.clone(), e.ttls.clone(), e.stored))
-            };
-            if let Some((bytes, ttls, stored)) = hit {
-                let mut out = bytes.as_ref().clone();
-                // A record kept for 20 s says 20 s less (RFC 1035 §3.2.1).
-                let aged = u32::try_from(stored.elapsed().as_secs()).unwrap_or(u32::MAX);
-                age_ttls(&mut out, &ttls, aged);
-                out[..2].copy_from_slice(&query[..2]);
-                // RD as the client set it; the question as the client wrote it.
-                out[2] = (out[2] & !1) | (query[2] & 1);
-                out[12..12 + q.section.len()].copy_from_slice(q.section);
-                let _ = sock.send_to(&out, from).await;
+        match inbox.recv(sock.get_ref().as_fd()) {
+            // Fewer than a batch: the queue was empty when the call
+            // returned, so a datagram that comes later wakes us anew
+            // (the socket is edge-triggered), and the empty call that
+            // would find that out can be spared.
+            Ok(n) if n < BATCH => ready.clear_ready(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                ready.clear_ready();
+                continue;
+            }
+            Err(e) => {
+                debug!("dns: receive: {e}");
                 continue;
             }
         }
-        let key = q.map(|q| {
-            let shape = q.shape();
-            (q.key, q.qtype, shape)
-        });
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if let Some(reply) = servfail(query) {
-                let _ = sock.send_to(&reply, from).await;
+        drop(ready);
+        outbox.clear();
+        let now = Instant::now();
+        let generation = shared.leases.generation();
+        {
+            let c = cache.lock().unwrap_or_else(|e| e.into_inner());
+            for (query, from) in inbox.iter() {
+                let q = question(query);
+                if let Some(q) = &q {
+                    q.write_key(&mut key);
+                    if let Some(out) = outbox.next(from) {
+                        if replay(&c, &key, q, query, now, generation, out) {
+                            continue;
+                        }
+                        outbox.unpush();
+                    }
+                }
+                let key = q.map(|_| Key::from(key.as_slice()));
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    if let Some(out) = outbox.next(from) {
+                        if !servfail_into(query, out) {
+                            outbox.unpush();
+                        }
+                    }
+                    continue;
+                };
+                let query = query.to_vec();
+                let (sock, shared, cache) = (sock.clone(), shared.clone(), cache.clone());
+                tokio::spawn(async move {
+                    full_path(sock.get_ref(), &shared, &cache, key, &query, from).await;
+                    drop(slot);
+                });
             }
-            continue;
-        };
-        let query = query.to_vec();
-        let (sock, shared, cache) = (sock.clone(), shared.clone(), cache.clone());
-        tokio::spawn(async move {
-            full_path(&sock, &shared, &cache, key, &query, from).await;
-            drop(slot);
-        });
+        }
+        flush(sock.get_ref(), &mut outbox);
+    }
+}
+
+/// Send the batch's answers. The socket is watched for reading only (so
+/// the kernel does not wake the loop each time a sent datagram leaves its
+/// buffer); a send buffer too full to take an answer now means the host
+/// is overwhelmed, and that answer is dropped as a lost datagram would be
+/// (the client asks again).
+fn flush(sock: &UdpSocket, out: &mut Outbox) {
+    while !out.is_empty() {
+        match out.send(sock.as_fd()) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                debug!("dns: send buffer full: answers dropped");
+                return;
+            }
+            // That answer was passed over; the rest go on.
+            Err(e) => debug!("dns: send: {e}"),
+        }
     }
 }
 
 async fn full_path(
     sock: &UdpSocket,
     shared: &Shared,
-    cache: &Mutex<HashMap<Key, Cached>>,
+    cache: &Mutex<Cache>,
     key: Option<Key>,
     query: &[u8],
     from: SocketAddr,
@@ -113,11 +186,21 @@ async fn full_path(
     };
     let ups = shared.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
     // Malformed queries are dropped here: hickory-proto refuses to decode them.
-    let Some(a) = answer(&zone, &shared.leases, &ups, query, Transport::Udp).await else {
+    let Some(a) = answer(
+        &zone,
+        &shared.leases,
+        &ups,
+        &shared.outgoing,
+        query,
+        Transport::Udp,
+    )
+    .await
+    else {
         return;
     };
-    let _ = sock.send_to(&a.bytes, from).await;
-    let Some(key) = key.filter(|k| reusable_for(&a.bytes, k.2)) else {
+    // A full send buffer drops the answer (see `flush`).
+    let _ = sock.send_to(&a.bytes, from);
+    let Some(key) = key.filter(|k| Shape::of_key(k).is_some_and(|s| reusable_for(&a.bytes, s))) else {
         return;
     };
     let (Some(ttl), Some(ttls)) = (a.reusable, ttl_offsets(&a.bytes)) else {
@@ -131,8 +214,8 @@ async fn full_path(
     c.insert(
         key,
         Cached {
-            bytes: Arc::new(a.bytes),
-            ttls: Arc::new(ttls),
+            bytes: a.bytes,
+            ttls,
             stored: now,
             until: now + ttl,
             generation,

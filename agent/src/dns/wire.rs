@@ -8,8 +8,8 @@
 pub(crate) struct Question<'a> {
     /// The question section as sent: name, type, class.
     pub section: &'a [u8],
-    /// The name in lower case, as wire labels.
-    pub key: Vec<u8>,
+    /// The name as sent, as wire labels (uncompressed, at most 255 bytes).
+    pub name: &'a [u8],
     pub qtype: u16,
     /// Whether the query carries an EDNS OPT record (the answer must too).
     pub edns: bool,
@@ -36,6 +36,15 @@ pub(crate) struct Shape {
 }
 
 impl Question<'_> {
+    /// The answer cache's key, written into `out`: the name in lower case,
+    /// the type, and the shape (one byte) of the client it is for.
+    pub(crate) fn write_key(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend(self.name.iter().map(u8::to_ascii_lowercase));
+        out.extend_from_slice(&self.qtype.to_be_bytes());
+        out.push(self.shape().byte());
+    }
+
     pub(crate) fn shape(&self) -> Shape {
         let size_class = [4096, 1232, 512]
             .into_iter()
@@ -47,6 +56,32 @@ impl Question<'_> {
             checking_disabled: self.checking_disabled,
             size_class,
         }
+    }
+}
+
+impl Shape {
+    /// The shape as one byte, for the cache key.
+    fn byte(self) -> u8 {
+        let class = match self.size_class {
+            4096 => 2,
+            1232 => 1,
+            _ => 0,
+        };
+        u8::from(self.edns)
+            | u8::from(self.dnssec_ok) << 1
+            | u8::from(self.checking_disabled) << 2
+            | class << 3
+    }
+
+    /// The shape a cache key ends in (see `Question::write_key`).
+    pub(crate) fn of_key(key: &[u8]) -> Option<Shape> {
+        let b = *key.last()?;
+        Some(Shape {
+            edns: b & 1 != 0,
+            dnssec_ok: b & 2 != 0,
+            checking_disabled: b & 4 != 0,
+            size_class: [512, 1232, 4096].get(usize::from(b >> 3)).copied()?,
+        })
     }
 }
 
@@ -98,18 +133,20 @@ fn skip_name(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-/// SERVFAIL for a query we will not work on now (too many in flight): its
-/// header and question, no records. None for what is not a plain query.
-pub(crate) fn servfail(query: &[u8]) -> Option<Vec<u8>> {
-    let q = question(query)?;
-    let mut out = Vec::with_capacity(12 + q.section.len());
+/// SERVFAIL for a query we will not work on now (too many in flight),
+/// written into `out`: its header and question, no records. False for
+/// what is not a plain query (nothing is written).
+pub(crate) fn servfail_into(query: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some(q) = question(query) else {
+        return false;
+    };
     out.extend_from_slice(&query[..2]);
     // QR, the client's opcode (0) and RD; RA; RCODE 2.
     out.push(0x80 | (query[2] & 0x01));
     out.push(0x80 | 2);
     out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
     out.extend_from_slice(q.section);
-    Some(out)
+    true
 }
 
 /// Lower every TTL at `offsets` by `elapsed` seconds.
@@ -134,21 +171,18 @@ pub(crate) fn question(b: &[u8]) -> Option<Question<'_>> {
         return None;
     }
     let mut i = 12;
-    let mut key = Vec::with_capacity(32);
     loop {
         let len = usize::from(*b.get(i)?);
         if len == 0 {
-            key.push(0);
             i += 1;
             break;
         }
-        if len > 63 || key.len() + len > 255 {
+        if len > 63 || i - 12 + 1 + len > 254 {
             return None; // compression pointers and long names: full path
         }
-        key.push(len as u8);
-        key.extend(b.get(i + 1..i + 1 + len)?.iter().map(|c| c.to_ascii_lowercase()));
         i += 1 + len;
     }
+    let name = b.get(12..i)?;
     let qtype = u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]);
     let qclass = u16::from_be_bytes([*b.get(i + 2)?, *b.get(i + 3)?]);
     if qclass != 1 {
@@ -174,7 +208,7 @@ pub(crate) fn question(b: &[u8]) -> Option<Question<'_>> {
     }
     Some(Question {
         section: &b[12..end],
-        key,
+        name,
         qtype,
         edns,
         udp_size,
@@ -232,12 +266,15 @@ mod tests {
     #[test]
     fn servfail_keeps_the_id_and_question() {
         let q = query(b"\x03web\x00", true);
-        let r = servfail(&q).unwrap();
+        let mut r = Vec::new();
+        assert!(servfail_into(&q, &mut r));
         assert_eq!(&r[..2], &q[..2]);
         assert_eq!((r[2] & 0x80, r[3] & 0x0f), (0x80, 2), "a response, SERVFAIL");
         assert_eq!(&r[4..12], &[0, 1, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&r[12..], &q[12..12 + 9]);
-        assert!(servfail(&[1, 2, 3]).is_none());
+        let mut none = Vec::new();
+        assert!(!servfail_into(&[1, 2, 3], &mut none));
+        assert!(none.is_empty());
     }
 
     #[test]
@@ -278,7 +315,11 @@ mod tests {
     fn reads_the_question() {
         let b = query(b"\x03Web\x03lab\x00", false);
         let q = question(&b).unwrap();
-        assert_eq!(q.key, b"\x03web\x03lab\x00");
+        assert_eq!(q.name, b"\x03Web\x03lab\x00");
+        let mut key = Vec::new();
+        q.write_key(&mut key);
+        assert_eq!(key, b"\x03web\x03lab\x00\x00\x01\x00");
+        assert_eq!(Shape::of_key(&key), Some(q.shape()));
         assert_eq!((q.qtype, q.edns), (1, false));
         assert_eq!(q.section, &b[12..]);
         assert!(question(&query(b"\x03web\x00", true)).unwrap().edns);
@@ -292,6 +333,12 @@ mod tests {
         assert!(question(&resp).is_none());
         assert!(question(&query(b"\xc0\x0c", false)).is_none());
         assert!(question(&query(b"\x03web", false)).is_none());
+        let mut long: Vec<u8> = (0..4)
+            .flat_map(|_| std::iter::once(63).chain([b'x'; 63]))
+            .collect();
+        long.push(0);
+        assert_eq!(long.len(), 257);
+        assert!(question(&query(&long, false)).is_none(), "a name over 255 bytes");
         let mut trailing = query(b"\x03web\x00", false);
         trailing.push(0);
         assert!(question(&trailing).is_none());

@@ -1,0 +1,280 @@
+//! Many datagrams per system call (`recvmmsg`, `sendmmsg`). A DNS server
+//! under load spends most of its time in the kernel, and a good part of
+//! that on each call's entry, the socket lookup and lock, and sleeping and
+//! waking between datagrams; taking what has queued up in one call and
+//! answering it in one call shares those costs across the batch.
+//!
+//! The message headers point into the buffers, so they are built inside
+//! each call and never kept: the buffers themselves are what the serve
+//! loop owns (and may hold across an await).
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// Datagrams taken or sent per call at most.
+pub(crate) const BATCH: usize = 32;
+/// The largest query kept: a query is one question and an OPT record,
+/// far below this; longer datagrams arrive truncated and fail to parse.
+pub(crate) const QUERY_MAX: usize = 4096;
+
+/// Receive buffers for one batch, reused from call to call.
+pub(crate) struct Inbox {
+    bufs: Vec<Box<[u8; QUERY_MAX]>>,
+    got: Vec<(usize, SocketAddr)>,
+}
+
+impl Inbox {
+    pub(crate) fn new() -> Self {
+        Inbox {
+            bufs: (0..BATCH).map(|_| Box::new([0u8; QUERY_MAX])).collect(),
+            got: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// The datagrams of the last `recv`, with their senders.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
+        self.got
+            .iter()
+            .zip(&self.bufs)
+            .map(|((n, from), b)| (&b[..*n], *from))
+    }
+
+    /// Take what has queued on `fd`, up to `BATCH` datagrams, without
+    /// waiting: WouldBlock when nothing has.
+    pub(crate) fn recv(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
+        self.got.clear();
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
+        let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        for i in 0..BATCH {
+            iov[i] = libc::iovec {
+                iov_base: self.bufs[i].as_mut_ptr().cast(),
+                iov_len: QUERY_MAX,
+            };
+            hdrs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every header points at a buffer and an address of this
+        // frame or of `self.bufs`, which outlive the call; the kernel
+        // writes at most the lengths given.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for i in 0..n {
+            // A datagram from no address we can answer (another family)
+            // is kept with an unspecified sender and answered nowhere.
+            let from = to_socket_addr(&names[i]).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+            self.got.push((hdrs[i].msg_len as usize, from));
+        }
+        Ok(n)
+    }
+}
+
+/// Answers for one batch, their bytes in buffers reused from call to call.
+pub(crate) struct Outbox {
+    bufs: Vec<Vec<u8>>,
+    to: Vec<SocketAddr>,
+    /// How many of `bufs` hold an answer; `sent` of those went out.
+    len: usize,
+    sent: usize,
+}
+
+impl Outbox {
+    pub(crate) fn new() -> Self {
+        Outbox {
+            bufs: (0..BATCH).map(|_| Vec::with_capacity(512)).collect(),
+            to: Vec::with_capacity(BATCH),
+            len: 0,
+            sent: 0,
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.sent = 0;
+        self.to.clear();
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sent == self.len
+    }
+
+    /// A buffer for the next answer, to `to`; None when the batch is full.
+    pub(crate) fn next(&mut self, to: SocketAddr) -> Option<&mut Vec<u8>> {
+        let b = self.bufs.get_mut(self.len)?;
+        b.clear();
+        self.to.push(to);
+        self.len += 1;
+        Some(b)
+    }
+
+    /// Take back the last answer begun (it could not be completed).
+    pub(crate) fn unpush(&mut self) {
+        if self.len > self.sent {
+            self.len -= 1;
+            self.to.pop();
+        }
+    }
+
+    /// Send what is left, as much as the socket takes without waiting:
+    /// WouldBlock when it takes none. A datagram the kernel refuses for
+    /// itself (a route gone, a full neighbour table) is passed over, as a
+    /// lost datagram would be.
+    pub(crate) fn send(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
+        let start = self.sent;
+        let count = self.len - start;
+        if count == 0 {
+            return Ok(0);
+        }
+        // SAFETY: as in `Inbox::recv`.
+        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
+        let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        for i in 0..count {
+            let b = &mut self.bufs[start + i];
+            iov[i] = libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            };
+            let namelen = from_socket_addr(self.to[start + i], &mut names[i]);
+            hdrs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            hdrs[i].msg_hdr.msg_namelen = namelen;
+            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: the headers point at buffers and addresses that outlive
+        // the call; the kernel only reads them.
+        let n = unsafe {
+            libc::sendmmsg(
+                fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                count as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+            // The first datagram was refused: drop it, go on with the rest.
+            self.sent += 1;
+            return Err(e);
+        }
+        self.sent += n as usize;
+        Ok(n as usize)
+    }
+}
+
+fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(s.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a: &libc::sockaddr_in = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a: &libc::sockaddr_in6 = unsafe { &*(s as *const libc::sockaddr_storage).cast() };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+fn from_socket_addr(a: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    match a {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            let sin: &mut libc::sockaddr_in = unsafe { &mut *(s as *mut libc::sockaddr_storage).cast() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from(*a.ip()).to_be(),
+            };
+            size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            let sin6: &mut libc::sockaddr_in6 = unsafe { &mut *(s as *mut libc::sockaddr_storage).cast() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_scope_id = a.scope_id();
+            size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn addresses_survive_the_c_form() {
+        for a in ["192.0.2.7:5353", "[2001:db8::1]:53", "[fe80::1%3]:547"] {
+            let a: SocketAddr = a.parse().unwrap();
+            let mut s: libc::sockaddr_storage = unsafe { zeroed() };
+            from_socket_addr(a, &mut s);
+            assert_eq!(to_socket_addr(&s), Some(a));
+        }
+    }
+
+    #[test]
+    fn a_batch_goes_out_and_comes_back_in_order() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (sa, ca) = (server.local_addr().unwrap(), client.local_addr().unwrap());
+        let mut inbox = Inbox::new();
+        assert_eq!(
+            inbox.recv(server.as_fd()).map_err(|e| e.kind()),
+            Err(io::ErrorKind::WouldBlock)
+        );
+        for i in 0..40u8 {
+            client.send_to(&[i; 3], sa).unwrap();
+        }
+        let n = inbox.recv(server.as_fd()).unwrap();
+        assert_eq!(n, BATCH, "one call takes a whole batch");
+        let mut out = Outbox::new();
+        for (i, (q, from)) in inbox.iter().enumerate() {
+            assert_eq!((q, from), (&[i as u8; 3][..], ca));
+            out.next(from).unwrap().extend_from_slice(q);
+        }
+        assert!(out.next(ca).is_none(), "the outbox holds one batch");
+        assert_eq!(out.send(server.as_fd()).unwrap(), BATCH);
+        assert!(out.is_empty());
+        let mut b = [0u8; 8];
+        for i in 0..BATCH as u8 {
+            let (n, from) = client.recv_from(&mut b).unwrap();
+            assert_eq!((&b[..n], from), (&[i; 3][..], sa));
+        }
+        assert_eq!(inbox.recv(server.as_fd()).unwrap(), 40 - BATCH);
+    }
+}
