@@ -26,7 +26,7 @@ use crate::config;
 fn logging(console: &Console) {
     let c = console.clone();
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_max_level(tracing::Level::INFO)
         .with_writer(move || c.clone())
         .with_ansi(false)
         .with_target(false)

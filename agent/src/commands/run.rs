@@ -1,7 +1,9 @@
 //! `netagent run`: the daemon, on an async runtime.
 
 use std::io::IsTerminal;
+
 use std::path::PathBuf;
+use tracing_subscriber::filter::Targets;
 
 use netagent::daemon;
 
@@ -42,14 +44,24 @@ impl Run {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NETAGENT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // NETAGENT_LOG: a level ("debug"), or levels by module
+    // ("info,netagent::dns=debug"). A plain list of targets, not
+    // regular expressions: a regex engine would be a fifth of the binary.
+    let info = Targets::new().with_default(tracing::Level::INFO);
+    let filter = match std::env::var("NETAGENT_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => spec.parse::<Targets>().unwrap_or_else(|e| {
+            eprintln!("netagent: NETAGENT_LOG={spec:?}: {e}; logging at info");
+            info
+        }),
+        _ => info,
+    };
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = tracing_subscriber::registry().with(fmt).with(filter).try_init();
 }
 
 /// Logging and the async runtime, for the commands that talk to the kernel.

@@ -122,6 +122,7 @@ fn raise_open_files() {
 
 pub async fn run(opts: Options) -> Result<(), RunError> {
     let (cfg, src) = config::load(opts.config.as_deref())?;
+    crate::util::memory::give_back();
     raise_open_files();
     describe(&cfg, &src);
     let p = plan(&cfg);
@@ -226,6 +227,8 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let mut full = tokio::time::interval_at(tokio::time::Instant::now() + FULL_PASS, FULL_PASS);
     let mut services = tokio::time::interval(SERVICE_CHECK);
     info!("networks are up");
+    // The first pass's burst (kernel dumps, the ruleset's JSON) is freed.
+    crate::util::memory::give_back();
     d.note_nics();
     notify::notify(&format!("READY=1\nSTATUS={}", d.summary()));
     loop {

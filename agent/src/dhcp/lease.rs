@@ -7,13 +7,24 @@ use serde::{Deserialize, Serialize};
 use crate::config::MacAddr;
 
 /// The client's identity: option 61 when it sends one, else its hardware
-/// type and address (RFC 2132 §9.14), as dnsmasq and ISC do.
+/// type and address (RFC 2132 §9.14), as dnsmasq and ISC do. Kept inline
+/// up to 16 bytes (a MAC's seven), in the room a Vec would take: the pool
+/// holds it twice per lease, and a heap block each was a fifth of a /16
+/// pool's memory at 50,000 leases.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ClientId(#[serde(with = "hex")] pub Vec<u8>);
+pub struct ClientId(#[serde(with = "hex")] pub IdBytes);
+
+/// The bytes of a client or DHCP unique identifier.
+pub type IdBytes = smallvec::SmallVec<[u8; 16]>;
 
 impl ClientId {
+    pub fn new(bytes: &[u8]) -> ClientId {
+        ClientId(IdBytes::from_slice(bytes))
+    }
+
     pub fn from_mac(mac: MacAddr) -> ClientId {
-        let mut v = vec![1u8];
+        let mut v = IdBytes::new();
+        v.push(1);
         v.extend_from_slice(&mac.0);
         ClientId(v)
     }
@@ -34,11 +45,11 @@ mod hex {
         s.serialize_str(&v.iter().map(|b| format!("{b:02x}")).collect::<String>())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<super::IdBytes, D::Error> {
         let s = String::deserialize(d)?;
         (0..s.len() / 2)
             .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<Vec<u8>, _>>()
+            .collect::<Result<super::IdBytes, _>>()
             .map_err(serde::de::Error::custom)
     }
 }
@@ -82,7 +93,7 @@ mod tests {
     fn lease_json_round_trip() {
         let l = Lease {
             ip: "10.0.0.5".parse().unwrap(),
-            client: ClientId(vec![1, 0x52, 0x54, 0, 1, 2, 3]),
+            client: ClientId::new(&[1, 0x52, 0x54, 0, 1, 2, 3]),
             mac: "52:54:00:01:02:03".parse().unwrap(),
             hostname: Some("web".into()),
             expires: Some(99),

@@ -73,11 +73,17 @@ impl Pool {
             .collect();
         let static_ips = cfg.hosts.iter().map(|h| h.ip).collect();
         let size = cfg.ranges.iter().map(|r| r.len()).sum();
+        // Room for the whole pool at once, up to what fills 65,536 slots
+        // (a map holds 7/8 of its slots): growing a map doubles it, and
+        // while it moves both tables are alive (the largest single cost of
+        // a /16 pool filling up). Untouched room costs address space, not
+        // memory.
+        let room = usize::try_from(size).unwrap_or(usize::MAX).min((1 << 16) / 8 * 7);
         Pool {
             cfg,
-            leases: HashMap::new(),
-            per_mac: HashMap::new(),
-            by_client: HashMap::new(),
+            leases: HashMap::with_capacity(room),
+            per_mac: HashMap::with_capacity(room),
+            by_client: HashMap::with_capacity(room),
             offers: HashMap::new(),
             offered: HashMap::new(),
             declined: HashMap::new(),
@@ -281,11 +287,17 @@ impl Pool {
             return Some(*ip);
         }
         let previous = self.by_client.get(client).copied();
+        // The index, not a walk over every offer: under a flood of
+        // DISCOVERs the offers are many, and each new one would cost them all.
         let offered = self
-            .offers
-            .iter()
-            .find(|(_, (c, until))| c == client && *until > now)
-            .map(|(ip, _)| *ip);
+            .offered
+            .get(client)
+            .filter(|ip| {
+                self.offers
+                    .get(ip)
+                    .is_some_and(|(c, until)| c == client && *until > now)
+            })
+            .copied();
         for ip in [previous, offered, requested].into_iter().flatten() {
             if self.available(ip, client, mac, now) {
                 return Some(ip);
@@ -330,6 +342,7 @@ impl Pool {
         expires: Option<u64>,
     ) -> Lease {
         self.offers.remove(&ip);
+        self.offered.remove(client);
         // Only a lapsed quarantine lets an address be bound (`available`):
         // the lease ends it for good.
         self.declined.remove(&ip);
@@ -518,7 +531,7 @@ mod tests {
         assert!(p.declined.is_empty());
         // Many invented clients, each declining its own offer: bounded.
         for n in 0..200u32 {
-            let c = ClientId(n.to_be_bytes().to_vec());
+            let c = ClientId::new(&n.to_be_bytes());
             let Some(a) = p.choose(&c, mac(1), None, 0) else {
                 break;
             };
@@ -552,15 +565,15 @@ mod tests {
     fn one_mac_cannot_hold_more_than_a_handful_of_leases() {
         let mut p = pool("");
         for n in 0..MAX_PER_MAC as u32 {
-            let c = ClientId(n.to_be_bytes().to_vec());
+            let c = ClientId::new(&n.to_be_bytes());
             assert!(!p.mac_full(&c, mac(1)));
             let a = p.choose(&c, mac(1), None, 0).unwrap();
             p.bind(a, &c, mac(1), None, Some(100));
         }
-        let extra = ClientId(99u32.to_be_bytes().to_vec());
+        let extra = ClientId::new(&99u32.to_be_bytes());
         assert!(p.mac_full(&extra, mac(1)), "a fifth made-up client-id");
         assert!(
-            !p.mac_full(&ClientId(0u32.to_be_bytes().to_vec()), mac(1)),
+            !p.mac_full(&ClientId::new(&0u32.to_be_bytes()), mac(1)),
             "one it holds may renew"
         );
         assert!(!p.mac_full(&id(2), mac(2)), "another MAC is not affected");

@@ -100,7 +100,7 @@ fn mac_of(m: &Message) -> Result<MacAddr, Drop> {
 
 fn client_id(m: &Message, mac: MacAddr) -> ClientId {
     match m.opts().get(OptionCode::ClientIdentifier) {
-        Some(DhcpOption::ClientIdentifier(id)) if !id.is_empty() => ClientId(id.clone()),
+        Some(DhcpOption::ClientIdentifier(id)) if !id.is_empty() => ClientId::new(id),
         _ => ClientId::from_mac(mac),
     }
 }

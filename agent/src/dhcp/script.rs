@@ -103,7 +103,7 @@ pub fn run(pool: &mut Pool, data: &[u8], mut now: u64) -> Result<usize, String> 
         let step: [u8; 4] = [chunk[0], chunk[1], chunk[2], chunk[3]];
         let (mac, cid) = guest(step[1]);
         let me = match &cid {
-            Some(c) => ClientId(c.clone()),
+            Some(c) => ClientId::new(c),
             None => ClientId::from_mac(crate::config::MacAddr(mac)),
         };
         let (m, advance) = message(&step, pool.lease_of(&me).map(|l| l.ip));

@@ -259,7 +259,7 @@ mod tests {
     }
 
     fn holder(n: u8, iaid: u32) -> Holder6 {
-        (ClientId(vec![0, 3, 0, 1, 0x52, 0x54, 0, 0, 0, n]), iaid)
+        (ClientId::new(&[0, 3, 0, 1, 0x52, 0x54, 0, 0, 0, n]), iaid)
     }
 
     #[test]

@@ -185,7 +185,7 @@ pub fn handle(pool: &mut Pool6, ctx: &Context<'_>, m: &Message) -> Result<Out, D
         (None, _) => return Err(Drop::Invalid("no client identifier")),
     };
     let mac = mac_of_duid(&duid).or_else(|| mac_of_link_local(ctx.from));
-    let holder = |iaid: u32| -> Holder6 { (ClientId(duid.clone()), iaid) };
+    let holder = |iaid: u32| -> Holder6 { (ClientId::new(&duid), iaid) };
     let lease_time = pool.cfg.lease_time;
     let mut changes = Changes::new();
     let bind = |pool: &mut Pool6, h: &Holder6, ip: Ipv6Addr, changes: &mut Changes| {

@@ -3,4 +3,5 @@
 
 pub mod fs;
 pub mod grid;
+pub mod memory;
 pub mod time;
