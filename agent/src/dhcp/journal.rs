@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lease::{ClientId, Lease};
 use super::reply::Change;
-use crate::util::fs::write_atomic;
+use crate::util::fs::write_atomic_with;
 
 /// What a lease file holds: at most one lease per address, and one
 /// address per holder (a client, or a client's identity association).
@@ -93,11 +93,25 @@ pub(crate) fn path_for6(dir: &Path, network: &str) -> PathBuf {
 /// Replay a lease file: the leases it ends with (expired ones included;
 /// the pool drops those) and how many lines it had.
 pub(crate) fn replay<T: Entry>(path: &Path) -> (Vec<T>, usize) {
+    let mut maps = Maps::default();
+    let lines = replay_into(path, &mut maps);
+    (maps.into_sorted(), lines)
+}
+
+/// Where a replay puts what a lease file says, line by line: a lease
+/// bound (it replaces its client's other address and its address's other
+/// client), or gone (if it is still its holder's).
+pub(crate) trait Sink<T> {
+    fn bound(&mut self, lease: T);
+    fn gone(&mut self, lease: &T);
+}
+
+/// Replay a lease file into `sink`; how many lines it had. A damaged line
+/// is skipped with a warning.
+pub(crate) fn replay_into<T: Entry>(path: &Path, sink: &mut impl Sink<T>) -> usize {
     let Ok(f) = File::open(path) else {
-        return (Vec::new(), 0);
+        return 0;
     };
-    let mut by_ip: HashMap<T::Addr, T> = HashMap::new();
-    let mut by_client: HashMap<T::Holder, T::Addr> = HashMap::new();
     let mut lines = 0;
     for line in BufReader::new(f).split(b'\n') {
         // Bytes, not text: one line of bad UTF-8 must not end the replay.
@@ -107,34 +121,69 @@ pub(crate) fn replay<T: Entry>(path: &Path) -> (Vec<T>, usize) {
             continue;
         }
         match serde_json::from_slice::<Record<T>>(&line) {
-            Ok(Record::Bound(l)) => {
-                // A client holds one address: a new one replaces its old one.
-                if let Some(old) = by_client.insert(l.holder(), l.addr()) {
-                    if old != l.addr() {
-                        by_ip.remove(&old);
-                    }
-                }
-                let addr = l.addr();
-                if let Some(prev) = by_ip.insert(addr, l) {
-                    if by_client.get(&prev.holder()) == Some(&prev.addr())
-                        && by_ip.get(&addr).is_some_and(|now| now.holder() != prev.holder())
-                    {
-                        by_client.remove(&prev.holder());
-                    }
-                }
-            }
-            Ok(Record::Gone(l)) => {
-                if by_ip.get(&l.addr()).is_some_and(|o| o.holder() == l.holder()) {
-                    by_ip.remove(&l.addr());
-                    by_client.remove(&l.holder());
-                }
-            }
+            Ok(Record::Bound(l)) => sink.bound(l),
+            Ok(Record::Gone(l)) => sink.gone(&l),
             Err(_) => tracing::warn!("lease file {}: line {lines} is damaged; skipped", path.display()),
         }
     }
-    let mut v: Vec<T> = by_ip.into_values().collect();
-    v.sort_by_key(|l| l.addr());
-    (v, lines)
+    lines
+}
+
+/// The leases a file ends with, by address and by holder.
+struct Maps<T: Entry> {
+    by_ip: HashMap<T::Addr, T>,
+    by_client: HashMap<T::Holder, T::Addr>,
+}
+
+impl<T: Entry> Default for Maps<T> {
+    fn default() -> Self {
+        Maps {
+            by_ip: HashMap::new(),
+            by_client: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Entry> Sink<T> for Maps<T> {
+    fn bound(&mut self, l: T) {
+        let (by_ip, by_client) = (&mut self.by_ip, &mut self.by_client);
+        // A client holds one address: a new one replaces its old one.
+        if let Some(old) = by_client.insert(l.holder(), l.addr()) {
+            if old != l.addr() {
+                by_ip.remove(&old);
+            }
+        }
+        let addr = l.addr();
+        if let Some(prev) = by_ip.insert(addr, l) {
+            if by_client.get(&prev.holder()) == Some(&prev.addr())
+                && by_ip.get(&addr).is_some_and(|now| now.holder() != prev.holder())
+            {
+                by_client.remove(&prev.holder());
+            }
+        }
+    }
+
+    fn gone(&mut self, l: &T) {
+        if self
+            .by_ip
+            .get(&l.addr())
+            .is_some_and(|o| o.holder() == l.holder())
+        {
+            self.by_ip.remove(&l.addr());
+            self.by_client.remove(&l.holder());
+        }
+    }
+}
+
+impl<T: Entry> Maps<T> {
+    fn into_sorted(self) -> Vec<T> {
+        // The client index first: the leases' table and their list are
+        // both alive while one is turned into the other.
+        drop(self.by_client);
+        let mut v: Vec<T> = self.by_ip.into_values().collect();
+        v.sort_by_key(|l| l.addr());
+        v
+    }
 }
 
 impl Journal<Lease> {
@@ -150,6 +199,18 @@ impl Journal<Lease> {
 impl<T: Entry> Journal<T> {
     /// Open a lease file, returning the leases it holds.
     pub(crate) fn open(path: PathBuf) -> Result<(Journal<T>, Vec<T>), JournalError> {
+        let mut maps = Maps::default();
+        let mut j = Journal::open_into(path, &mut maps)?;
+        let leases = maps.into_sorted();
+        // Start from a clean file: it also drops a torn last line.
+        j.compact(leases.iter())?;
+        Ok((j, leases))
+    }
+
+    /// Open a lease file, replaying it into `sink` (a pool takes the
+    /// leases straight in, with no list of them on the side). The caller
+    /// compacts the file from what it kept.
+    pub(crate) fn open_into(path: PathBuf, sink: &mut impl Sink<T>) -> Result<Journal<T>, JournalError> {
         let err = |action, err| JournalError {
             path: path.display().to_string(),
             action,
@@ -158,18 +219,15 @@ impl<T: Entry> Journal<T> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| err("create directory", e))?;
         }
-        let (leases, lines) = replay(&path);
+        let lines = replay_into(&path, sink);
         let file = open_append(&path).map_err(|e| err("open", e))?;
-        let mut j = Journal {
+        Ok(Journal {
             path,
             file,
             lines,
             torn: false,
             entries: PhantomData,
-        };
-        // Start from a clean file: it also drops a torn last line.
-        j.compact(leases.iter())?;
-        Ok((j, leases))
+        })
     }
 
     /// Record a batch of leases bound (true) or gone durably (one write,
@@ -218,15 +276,18 @@ impl<T: Entry> Journal<T> {
     where
         T: 'a,
     {
-        let mut buf = Vec::new();
+        // Written as it is encoded: 50,000 leases are 7 MB of JSON that
+        // need never be in memory at once.
         let mut n = 0;
-        for l in live {
-            if serde_json::to_writer(&mut buf, &Record::Bound(l)).is_ok() {
-                buf.push(b'\n');
+        write_atomic_with(&self.path, |w| {
+            for l in live {
+                serde_json::to_writer(&mut *w, &Record::Bound(l)).map_err(std::io::Error::other)?;
+                w.write_all(b"\n")?;
                 n += 1;
             }
-        }
-        write_atomic(&self.path, &buf).map_err(|e| JournalError {
+            Ok(())
+        })
+        .map_err(|e| JournalError {
             path: e.path,
             action: e.action,
             err: e.err,

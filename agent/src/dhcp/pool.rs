@@ -126,6 +126,19 @@ impl Pool {
         }
     }
 
+    /// After a lease file was replayed straight into the pool (see
+    /// `journal::Sink`): the leases that ran out or no longer fit this
+    /// configuration go, as `load` would have skipped them.
+    pub fn settle(&mut self, now: u64) {
+        let misfit: Vec<Ipv4Addr> = self
+            .leases
+            .values()
+            .filter(|l| l.expired(now) || !self.fits(l))
+            .map(|l| l.ip)
+            .collect();
+        self.take_all(misfit);
+    }
+
     fn insert(&mut self, l: Lease) {
         if let Some(old) = self.by_client.insert(l.client.clone(), l.ip) {
             if old != l.ip {
@@ -445,6 +458,19 @@ fn hash(b: &[u8]) -> u64 {
     h
 }
 
+/// A lease file replays straight into the pool: a record binds or ends a
+/// lease as it did when it was written; `settle` then drops what no longer
+/// holds.
+impl super::journal::Sink<Lease> for Pool {
+    fn bound(&mut self, lease: Lease) {
+        self.insert(lease);
+    }
+
+    fn gone(&mut self, lease: &Lease) {
+        self.release(&lease.client, lease.ip);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +491,60 @@ mod tests {
 
     fn id(n: u8) -> ClientId {
         ClientId::from_mac(mac(n))
+    }
+
+    #[test]
+    fn a_lease_file_replayed_into_the_pool_keeps_what_its_list_would() {
+        use crate::dhcp::journal::{path_for, Journal};
+        use crate::dhcp::reply::Change;
+        let lease = |n: u8, ip: u8, expires: u64| Lease {
+            ip: Ipv4Addr::new(10, 0, 0, ip),
+            client: id(n),
+            mac: mac(n),
+            hostname: None,
+            expires: Some(expires),
+        };
+        let dir = std::env::temp_dir().join(format!("netagent-pool-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = path_for(&dir, "n");
+        let (mut j, _) = Journal::<Lease>::open(path.clone()).unwrap();
+        // 1 binds and goes; 2 moves from .12 to .13; 3 is outside the
+        // ranges now; 4's lease ran out; 5 took .11 after 1 left.
+        j.append(&[
+            Change::Bound(lease(1, 11, 1000)),
+            Change::Bound(lease(2, 12, 1000)),
+            Change::Bound(lease(3, 99, 1000)),
+            Change::Bound(lease(4, 10, 50)),
+        ])
+        .unwrap();
+        j.append(&[
+            Change::Gone(lease(1, 11, 1000)),
+            Change::Bound(lease(2, 13, 1000)),
+            Change::Bound(lease(5, 11, 1000)),
+        ])
+        .unwrap();
+        drop(j);
+        let ips = |p: &Pool| {
+            let mut v: Vec<(Ipv4Addr, ClientId)> = p.leases().map(|l| (l.ip, l.client.clone())).collect();
+            v.sort();
+            v
+        };
+        let mut direct = pool("");
+        drop(Journal::open_into(path.clone(), &mut direct).unwrap());
+        direct.settle(100);
+        let (_j, listed) = Journal::<Lease>::open(path).unwrap();
+        let mut loaded = pool("");
+        loaded.load(listed, 100);
+        assert_eq!(ips(&direct), ips(&loaded));
+        assert_eq!(
+            ips(&direct),
+            vec![
+                (Ipv4Addr::new(10, 0, 0, 11), id(5)),
+                (Ipv4Addr::new(10, 0, 0, 13), id(2))
+            ]
+        );
+        direct.invariants(100).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

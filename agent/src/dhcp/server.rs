@@ -135,11 +135,19 @@ impl Server {
             ifname: cfg.interface.clone(),
             err,
         })?;
-        let (journal, leases) = Journal::open(super::journal::path_for(lease_dir, &cfg.network))?;
+        // Replayed straight into the pool: a /16's leases are never also
+        // held in a list or a second table on the way.
         let mut pool = Pool::new(cfg);
-        pool.load(leases, now());
+        let mut journal =
+            Journal::open_into(super::journal::path_for(lease_dir, &pool.cfg.network), &mut pool)?;
+        pool.settle(now());
+        // Start from a clean file: it also drops a torn last line.
+        journal.compact(pool.leases())?;
+        // The names of the leases kept, for DNS. Only leases with a name:
+        // one without has nothing to tell it, and a /16 of them queued at
+        // once was 7 MB held until the daemon had read them all.
         if let Some(tx) = &events {
-            for l in pool.leases() {
+            for l in pool.leases().filter(|l| l.hostname.is_some()) {
                 let _ = tx.send((pool.cfg.network.clone(), Change::Bound(l.clone())));
             }
         }

@@ -46,6 +46,8 @@ impl std::fmt::Debug for Outgoing {
 struct Port {
     sock: AsyncFd<UdpSocket>,
     waiting: Mutex<Waiting>,
+    /// Wakes the socket's reader when the socket may be done with.
+    retire: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -88,7 +90,11 @@ struct Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        lock(&self.port.waiting).forget(self.id, self.nth);
+        let mut w = lock(&self.port.waiting);
+        w.forget(self.id, self.nth);
+        if w.retired && w.by_id.is_empty() {
+            self.port.retire.notify_one();
+        }
     }
 }
 
@@ -173,6 +179,7 @@ impl Outgoing {
                 return Ok(p.clone());
             }
             w.retired = true;
+            p.retire.notify_one();
         }
         let fresh = Port::open(v6).map_err(|e| format!("socket: {e}"))?;
         lock(&fresh.waiting).uses = 1;
@@ -197,6 +204,7 @@ impl Port {
         Ok(Arc::new(Port {
             sock,
             waiting: Mutex::new(Waiting::default()),
+            retire: tokio::sync::Notify::new(),
         }))
     }
 
@@ -236,9 +244,10 @@ thread_local! {
 /// Take the answers arriving on `port` until it is retired and idle.
 async fn read(port: Arc<Port>) {
     while !port.done() {
-        // Wake now and then to notice retirement even without traffic.
-        let Ok(ready) = tokio::time::timeout(Duration::from_millis(500), port.sock.readable()).await else {
-            continue;
+        let ready = tokio::select! {
+            r = port.sock.readable() => r,
+            // Retired, or its last query gone: look again.
+            _ = port.retire.notified() => continue,
         };
         let Ok(mut ready) = ready else {
             return;
@@ -361,7 +370,7 @@ mod tests {
         let ports: std::collections::HashSet<SocketAddr> = seen.try_iter().collect();
         assert!(ports.len() > POOL, "{} ports for {n} queries", ports.len());
         // Every worn socket closed once its queries were done.
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let live: usize = ports
             .iter()
             .filter(|p| UdpSocket::bind(SocketAddr::new("0.0.0.0".parse().unwrap(), p.port())).is_err())

@@ -109,7 +109,10 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
                 continue;
             }
             Err(e) => {
+                // Waiting for the next datagram rather than spinning on an
+                // error that may last.
                 debug!("dns: receive: {e}");
+                ready.clear_ready();
                 continue;
             }
         }

@@ -15,6 +15,15 @@ pub struct FileError {
 /// Write `body` to `path` so that readers see the old or the new content,
 /// even across a crash or power loss: temp file, fsync, rename, fsync dir.
 pub fn write_atomic(path: &Path, body: &[u8]) -> Result<(), FileError> {
+    write_atomic_with(path, |w| w.write_all(body))
+}
+
+/// `write_atomic` for a body written in pieces by `fill` (through a
+/// buffer): a large file never has to be whole in memory.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), FileError> {
     let err = |action, err| FileError {
         path: path.display().to_string(),
         action,
@@ -34,7 +43,10 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> Result<(), FileError> {
             .open(&tmp)
             .map_err(|e| err("create", e))?
     };
-    f.write_all(body).map_err(|e| err("write", e))?;
+    let mut w = std::io::BufWriter::with_capacity(64 << 10, &mut f);
+    fill(&mut w).map_err(|e| err("write", e))?;
+    w.flush().map_err(|e| err("write", e))?;
+    drop(w);
     f.sync_all().map_err(|e| err("sync", e))?;
     std::fs::rename(&tmp, path).map_err(|e| err("rename", e))?;
     if let Ok(d) = std::fs::File::open(dir) {
