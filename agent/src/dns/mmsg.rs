@@ -15,20 +15,21 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// Datagrams taken or sent per call at most.
 pub(crate) const BATCH: usize = 32;
-/// The largest query kept: a query is one question and an OPT record,
-/// far below this; longer datagrams arrive truncated and fail to parse.
-pub(crate) const QUERY_MAX: usize = 4096;
+/// The largest query kept: a query is one question and an OPT record
+/// (a few hundred bytes with padding and cookies), far below this; a
+/// longer datagram arrives cut short and fails to parse.
+pub(crate) const QUERY_MAX: usize = 2048;
 
 /// Receive buffers for one batch, reused from call to call.
 pub(crate) struct Inbox {
-    bufs: Vec<Box<[u8; QUERY_MAX]>>,
+    bufs: Vec<[u8; QUERY_MAX]>,
     got: Vec<(usize, SocketAddr)>,
 }
 
 impl Inbox {
     pub(crate) fn new() -> Self {
         Inbox {
-            bufs: (0..BATCH).map(|_| Box::new([0u8; QUERY_MAX])).collect(),
+            bufs: vec![[0u8; QUERY_MAX]; BATCH],
             got: Vec::with_capacity(BATCH),
         }
     }
@@ -179,6 +180,35 @@ impl Outbox {
         self.sent += n as usize;
         Ok(n as usize)
     }
+}
+
+/// Receive one datagram into `buf`'s spare capacity, without filling
+/// that room first: a buffer with room for the largest datagram then
+/// costs only the pages answers actually reach.
+pub(crate) fn recv_from_uninit(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<SocketAddr> {
+    buf.clear();
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut name: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: the kernel writes at most `spare.len()` bytes into the spare
+    // capacity and at most `namelen` into `name`, and says how many.
+    let n = unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            libc::MSG_DONTWAIT,
+            (&mut name as *mut libc::sockaddr_storage).cast(),
+            &mut namelen,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel initialised the first `n` bytes.
+    unsafe { buf.set_len(n as usize) };
+    to_socket_addr(&name).ok_or_else(|| io::Error::other("a sender of an unknown address family"))
 }
 
 fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -236,9 +237,9 @@ impl Port {
 
 thread_local! {
     /// Room for the largest datagram, shared by the sockets served on one
-    /// thread (a receive is never held across an await): 64 KiB once, not
-    /// per query.
-    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65535]);
+    /// thread (a receive is never held across an await), never zero-filled:
+    /// only the pages answers reach are resident.
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(65535));
 }
 
 /// Take the answers arriving on `port` until it is retired and idle.
@@ -254,8 +255,8 @@ async fn read(port: Arc<Port>) {
         };
         loop {
             let got = BUF.with_borrow_mut(|buf| {
-                let (n, from) = port.sock.get_ref().recv_from(buf)?;
-                port.deliver(&buf[..n], from);
+                let from = super::mmsg::recv_from_uninit(port.sock.get_ref().as_fd(), buf)?;
+                port.deliver(buf, from);
                 Ok::<(), std::io::Error>(())
             });
             match got {

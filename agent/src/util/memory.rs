@@ -12,3 +12,15 @@ pub fn give_back() {
         libc::malloc_trim(0);
     }
 }
+
+/// One allocator arena for every thread. The agent's threads besides the
+/// runtime's are the blocking pool's (an `nft` call now and then), and
+/// each would otherwise get an arena of its own that stays resident
+/// (132 KiB apiece, measured) for no contention worth avoiding.
+pub fn one_arena() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
