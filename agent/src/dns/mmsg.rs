@@ -51,14 +51,8 @@ impl Inbox {
         let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         for i in 0..BATCH {
-            iov[i] = libc::iovec {
-                iov_base: self.bufs[i].as_mut_ptr().cast(),
-                iov_len: QUERY_MAX,
-            };
-            hdrs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
-            hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
-            hdrs[i].msg_hdr.msg_iovlen = 1;
+            let room = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            point(&mut hdrs[i], &mut iov[i], &mut self.bufs[i], &mut names[i], room);
         }
         // SAFETY: every header points at a buffer and an address of this
         // frame or of `self.bufs`, which outlive the call; the kernel
@@ -147,16 +141,14 @@ impl Outbox {
         let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         for i in 0..count {
-            let b = &mut self.bufs[start + i];
-            iov[i] = libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: b.len(),
-            };
             let namelen = from_socket_addr(self.to[start + i], &mut names[i]);
-            hdrs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
-            hdrs[i].msg_hdr.msg_namelen = namelen;
-            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
-            hdrs[i].msg_hdr.msg_iovlen = 1;
+            point(
+                &mut hdrs[i],
+                &mut iov[i],
+                &mut self.bufs[start + i],
+                &mut names[i],
+                namelen,
+            );
         }
         // SAFETY: the headers point at buffers and addresses that outlive
         // the call; the kernel only reads them.
@@ -209,6 +201,25 @@ pub(crate) fn recv_from_uninit(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Res
     // SAFETY: the kernel initialised the first `n` bytes.
     unsafe { buf.set_len(n as usize) };
     to_socket_addr(&name).ok_or_else(|| io::Error::other("a sender of an unknown address family"))
+}
+
+/// Point one message header at its one buffer and its address (`namelen`
+/// bytes of it: the room to receive into, or the address to send to).
+fn point(
+    hdr: &mut libc::mmsghdr,
+    iov: &mut libc::iovec,
+    buf: &mut [u8],
+    name: &mut libc::sockaddr_storage,
+    namelen: libc::socklen_t,
+) {
+    *iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    hdr.msg_hdr.msg_name = (name as *mut libc::sockaddr_storage).cast();
+    hdr.msg_hdr.msg_namelen = namelen;
+    hdr.msg_hdr.msg_iov = iov;
+    hdr.msg_hdr.msg_iovlen = 1;
 }
 
 fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
