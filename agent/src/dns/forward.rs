@@ -68,6 +68,10 @@ pub(crate) async fn relay(
     let mut last: Option<Vec<u8>> = None;
     let mut why = String::from("no upstream resolver");
     for up in ups {
+        if out.is_own(*up) {
+            why = format!("{up} is netagent's own DNS address: not asked (the query would loop)");
+            continue;
+        }
         let to = SocketAddr::new(*up, 53);
         let got = match out.ask(to, query, qend, PATIENCE).await {
             // Truncated for a TCP client: it can take the whole answer.
@@ -187,6 +191,19 @@ mod tests {
         other_name[14] = b'x';
         assert!(!matches(&q, &other_name, qend));
         assert!(!matches(&q, &q, qend), "a query is no answer");
+    }
+
+    #[tokio::test]
+    async fn netagents_own_address_is_never_asked() {
+        // A resolver learned from the uplink's DHCP can be one of our own
+        // addresses (an appliance behind another netagent network, say):
+        // asking it would send the query round and round.
+        let out = Outgoing::default();
+        out.set_own(vec!["127.0.0.1".parse().unwrap()]);
+        let e = relay(&out, &["127.0.0.1".parse().unwrap()], &query(), Transport::Udp)
+            .await
+            .unwrap_err();
+        assert!(e.contains("loop"), "{e}");
     }
 
     #[test]

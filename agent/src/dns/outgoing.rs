@@ -35,6 +35,9 @@ pub(crate) const USES: u32 = 16;
 pub(crate) struct Outgoing {
     v4: Mutex<Vec<Option<Arc<Port>>>>,
     v6: Mutex<Vec<Option<Arc<Port>>>>,
+    /// Where netagent's own DNS servers listen: never asked (a query
+    /// would come back to be forwarded again, and again).
+    own: Mutex<Vec<std::net::IpAddr>>,
 }
 
 impl std::fmt::Debug for Outgoing {
@@ -112,6 +115,16 @@ fn random_u16() -> u16 {
 }
 
 impl Outgoing {
+    /// The addresses netagent's DNS servers listen on now.
+    pub(crate) fn set_own(&self, addrs: Vec<std::net::IpAddr>) {
+        *lock(&self.own) = addrs;
+    }
+
+    /// Whether `addr` is one of netagent's own DNS addresses.
+    pub(crate) fn is_own(&self, addr: std::net::IpAddr) -> bool {
+        lock(&self.own).contains(&addr)
+    }
+
     /// Send `query` (whose question section ends at `qend`) to `to` and
     /// wait up to `patience` for its answer, which comes back under the
     /// random ID it was sent with.

@@ -302,6 +302,14 @@ impl DnsServers {
                 Some((spec, ifindex(&b.name)))
             })
             .collect();
+        self.env.outgoing.set_own(
+            plan.dns
+                .iter()
+                .flat_map(|z| {
+                    std::iter::once(std::net::IpAddr::V4(z.listen)).chain(z.listen6.map(std::net::IpAddr::V6))
+                })
+                .collect(),
+        );
         self.domains = plan
             .dns
             .iter()
