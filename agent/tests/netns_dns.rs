@@ -299,6 +299,52 @@ fn netns_dns_answers_no_forged_source() {
     assert_eq!(short(ns, "10.77.0.1", &["cache.lab"]), "10.77.0.20");
 }
 
+/// The same question from many clients at once goes upstream once: the
+/// repeats wait for the first one's answer (identical queries in flight
+/// are what a forger's birthday attack needs, RFC 5452 §5).
+#[test]
+fn netns_dns_identical_questions_in_flight_go_upstream_once() {
+    need_root!("netns_dns_identical_questions_in_flight_go_upstream_once");
+    let (t, _agent, asker) = stage(NETWORKS);
+    // The first forwarder, made to exist and stay silent: every query the
+    // agent relays is counted there, and none is answered for a second.
+    t.out.ip(&["addr", "add", "10.99.0.9/24", "dev", "out0"]);
+    let upstream = UdpServer::start(&t.out.name, sa("10.99.0.9:53"));
+    let ns = t.g(asker).ns.name.clone();
+    let s = in_ns(&ns, || {
+        let s = std::net::UdpSocket::bind("10.77.0.60:0").expect("bind");
+        for id in 0..20u16 {
+            let mut q = id.to_be_bytes().to_vec();
+            q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+            q.extend_from_slice(b"\x04same\x07example\x00\x00\x01\x00\x01");
+            s.send_to(&q, "10.77.0.1:53").expect("send");
+        }
+        s
+    });
+    // Well within the second the agent gives the first forwarder.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        upstream.peers().len(),
+        1,
+        "twenty identical questions went upstream as {:?}",
+        upstream.peers()
+    );
+    // Neither forwarder answers (the second is nobody): each client gets
+    // the one SERVFAIL, under its own ID.
+    s.set_read_timeout(Some(Duration::from_secs(4))).expect("timeout");
+    let mut ids = Vec::new();
+    let mut b = [0u8; 512];
+    while let Ok(n) = s.recv(&mut b) {
+        assert!(n >= 12 && b[3] & 0x0f == 2, "not a SERVFAIL: {:?}", &b[..n]);
+        ids.push(u16::from_be_bytes([b[0], b[1]]));
+        if ids.len() == 20 {
+            break;
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (0..20).collect::<Vec<u16>>());
+}
+
 /// One query over TCP on `c`: the answer's length, or None when the agent
 /// closed the connection.
 fn tcp_ask(c: &mut std::net::TcpStream, id: u16) -> Option<usize> {

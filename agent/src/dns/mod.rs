@@ -9,6 +9,7 @@ pub(crate) mod answer;
 pub mod apex;
 pub(crate) mod forward;
 pub mod hosts_file;
+mod inflight;
 mod mmsg;
 mod outgoing;
 pub(crate) mod resolv_conf;

@@ -15,6 +15,7 @@ use tokio::io::unix::AsyncFd;
 use tracing::debug;
 
 use super::answer::{answer, Transport};
+use super::inflight::{InFlight, Join};
 use super::mmsg::{Inbox, Outbox, BATCH};
 use super::wire::{age_ttls, question, reusable_for, servfail_into, ttl_offsets, Question, Shape};
 use super::zone::{LeaseNames, Zone};
@@ -86,6 +87,7 @@ fn replay(
 /// one batch, and send each new question down the full path in its own task.
 pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
     let cache: Arc<Mutex<Cache>> = Arc::new(Mutex::new(HashMap::new()));
+    let inflight: Arc<Mutex<InFlight>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let (mut inbox, mut outbox) = (Inbox::new(), Outbox::new());
     let mut key = Vec::with_capacity(260);
@@ -133,8 +135,18 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
                         outbox.unpush();
                     }
                 }
-                let key = q.map(|_| Key::from(key.as_slice()));
+                let key = q.as_ref().map(|_| Key::from(key.as_slice()));
+                // The same question already on its way: wait for its answer.
+                if let (Some(k), Some(q)) = (&key, &q) {
+                    let mut f = inflight.lock().unwrap_or_else(|e| e.into_inner());
+                    if f.join(k, query, q.section, from) != Join::First {
+                        continue;
+                    }
+                }
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    if let Some(k) = &key {
+                        inflight.lock().unwrap_or_else(|e| e.into_inner()).finish(k);
+                    }
                     if let Some(out) = outbox.next(from) {
                         if !servfail_into(query, out) {
                             outbox.unpush();
@@ -143,9 +155,10 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
                     continue;
                 };
                 let query = query.to_vec();
-                let (sock, shared, cache) = (sock.clone(), shared.clone(), cache.clone());
+                let (sock, shared, cache, inflight) =
+                    (sock.clone(), shared.clone(), cache.clone(), inflight.clone());
                 tokio::spawn(async move {
-                    full_path(sock.get_ref(), &shared, &cache, key, &query, from).await;
+                    full_path(sock.get_ref(), &shared, &cache, &inflight, key, &query, from).await;
                     drop(slot);
                 });
             }
@@ -174,34 +187,49 @@ fn flush(sock: &UdpSocket, out: &mut Outbox) {
     }
 }
 
+/// A question's answer the long way (decoded, decided, relayed if need
+/// be), to the client that asked it and to those that asked the same
+/// meanwhile (`inflight`); kept for replay when it may be.
 async fn full_path(
     sock: &UdpSocket,
     shared: &Shared,
     cache: &Mutex<Cache>,
+    inflight: &Mutex<InFlight>,
     key: Option<Key>,
     query: &[u8],
     from: SocketAddr,
 ) {
     let generation = shared.leases.generation();
-    let zone = match shared.zone.read() {
-        Ok(z) => z.clone(),
-        Err(_) => return,
-    };
+    let zone = shared.zone.read().map(|z| z.clone()).ok();
     let ups = shared.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
     // Malformed queries are dropped here: hickory-proto refuses to decode them.
-    let Some(a) = answer(
-        &zone,
-        &shared.leases,
-        &ups,
-        &shared.outgoing,
-        query,
-        Transport::Udp,
-    )
-    .await
-    else {
+    let a = match &zone {
+        Some(zone) => {
+            answer(
+                zone,
+                &shared.leases,
+                &ups,
+                &shared.outgoing,
+                query,
+                Transport::Udp,
+            )
+            .await
+        }
+        None => None,
+    };
+    // Done with the question, answered or not: those who waited on it
+    // get the same answer (a full send buffer drops one, see `flush`).
+    if let Some(k) = &key {
+        let waiters = inflight.lock().unwrap_or_else(|e| e.into_inner()).finish(k);
+        if let Some(a) = &a {
+            for w in &waiters {
+                let _ = sock.send_to(&w.answer(&a.bytes), w.to);
+            }
+        }
+    }
+    let Some(a) = a else {
         return;
     };
-    // A full send buffer drops the answer (see `flush`).
     let _ = sock.send_to(&a.bytes, from);
     let Some(key) = key.filter(|k| Shape::of_key(k).is_some_and(|s| reusable_for(&a.bytes, s))) else {
         return;
