@@ -128,6 +128,19 @@ fn upstream6(t: &Topo) -> Peer {
 /// SLAAC, takes the default route, resolves over IPv6, and reaches the
 /// outside (which reaches it back, no NAT); a forged source does not pass.
 /// Dropped from the config, the prefix's router says goodbye.
+/// One UDP datagram from guest `g`'s address `mine` to the outside: the
+/// sources the outside saw within two seconds (empty if none).
+fn udp6_seen_from(t: &Topo, g: usize, mine: &str) -> Vec<std::net::SocketAddr> {
+    let udp = UdpServer::start(&t.out.name, sa(&format!("[{OUTSIDE6}]:5353")));
+    udp_send(
+        &t.g(g).ns.name,
+        sa(&format!("[{mine}]:0")),
+        sa(&format!("[{OUTSIDE6}]:5353")),
+    );
+    wait_for(Duration::from_secs(2), || !udp.peers().is_empty());
+    udp.peers()
+}
+
 #[test]
 fn netns_ipv6_routed_network_serves_slaac_dns_and_routing() {
     need_root!("netns_ipv6_routed_network_serves_slaac_dns_and_routing");
@@ -218,17 +231,10 @@ fn netns_ipv6_routed_network_serves_slaac_dns_and_routing() {
         "nothing past the uplink's link"
     );
     // UDP too.
-    let udp = UdpServer::start(&t.out.name, sa(&format!("[{OUTSIDE6}]:5353")));
-    udp_send(
-        &t.g(g).ns.name,
-        sa(&format!("[{mine}]:0")),
-        sa(&format!("[{OUTSIDE6}]:5353")),
-    );
-    let got = wait_for(Duration::from_secs(2), || !udp.peers().is_empty());
+    let seen = udp6_seen_from(&t, g, &mine);
     assert!(
-        got.is_some() && udp.peers()[0].ip() == ip(&mine),
-        "no UDP over IPv6: {:?}",
-        udp.peers()
+        seen.first().map(|p| p.ip()) == Some(ip(&mine)),
+        "no UDP over IPv6: {seen:?}"
     );
 
     // A source outside the prefix is dropped.
@@ -346,17 +352,10 @@ fn netns_ipv6_nat_masquerades_when_asked() {
     );
     // UDP too, from the guest's own address.
     let mine = slaac_address(&t.g(g).ns, "fd00:79:").unwrap_or_default();
-    let udp = UdpServer::start(&t.out.name, sa(&format!("[{OUTSIDE6}]:5353")));
-    udp_send(
-        &t.g(g).ns.name,
-        sa(&format!("[{mine}]:0")),
-        sa(&format!("[{OUTSIDE6}]:5353")),
-    );
-    let got = wait_for(Duration::from_secs(2), || !udp.peers().is_empty());
+    let seen = udp6_seen_from(&t, g, &mine);
     assert!(
-        got.is_some() && udp.peers()[0].ip() == ip(UPLINK6),
-        "UDP over IPv6 not masqueraded: {:?}",
-        udp.peers()
+        seen.first().map(|p| p.ip()) == Some(ip(UPLINK6)),
+        "UDP over IPv6 not masqueraded: {seen:?}"
     );
 }
 
