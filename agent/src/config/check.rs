@@ -31,7 +31,7 @@ pub(super) struct Checker<'a, 'c> {
 }
 
 impl Checker<'_, '_> {
-    fn parse<T: FromStr>(&mut self, v: &S<String>, field: &str, what: &str) -> Option<T>
+    pub(super) fn parse<T: FromStr>(&mut self, v: &S<String>, field: &str, what: &str) -> Option<T>
     where
         T::Err: std::fmt::Display,
     {
@@ -50,7 +50,7 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn ip(&mut self, v: &S<String>, field: &str) -> Option<Ipv4Addr> {
+    pub(super) fn ip(&mut self, v: &S<String>, field: &str) -> Option<Ipv4Addr> {
         self.parse(v, field, "an IPv4 address (like 192.168.122.1)")
     }
 
@@ -59,7 +59,7 @@ impl Checker<'_, '_> {
         self.parse(v, field, "an IP address (like 192.0.2.53 or 2001:db8::53)")
     }
 
-    fn ips(&mut self, vs: &[S<String>], field: &str) -> Vec<Ipv4Addr> {
+    pub(super) fn ips(&mut self, vs: &[S<String>], field: &str) -> Vec<Ipv4Addr> {
         vs.iter()
             .enumerate()
             .filter_map(|(i, v)| self.ip(v, &format!("{field}[{i}]")))
@@ -312,7 +312,7 @@ impl Checker<'_, '_> {
         })
     }
 
-    fn int(&mut self, v: &S<i64>, field: &str, lo: i64, hi: i64) -> Option<i64> {
+    pub(super) fn int(&mut self, v: &S<i64>, field: &str, lo: i64, hi: i64) -> Option<i64> {
         let n = *v.get_ref();
         if n < lo || n > hi {
             self.c
@@ -358,7 +358,7 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn missing(&mut self, span: Range<usize>, field: &str, what: &str) {
+    pub(super) fn missing(&mut self, span: Range<usize>, field: &str, what: &str) {
         self.c.add(span, field, format!("missing: {what}"));
     }
 
@@ -633,6 +633,11 @@ impl Checker<'_, '_> {
             .as_ref()
             .and_then(|v| self.int(v, &f("mtu"), 68, 65535))
             .map(|m| m as u32);
+        let span = n.span.as_ref().and_then(|v| self.span(v, &f("span"), kind));
+        let mtu = match &span {
+            Some(sp) => self.span_mtu(sp, n.mtu.as_ref().zip(mtu), &f("mtu")),
+            None => mtu,
+        };
         let stp = n.stp.as_ref().map(|v| *v.get_ref());
         let mut ports = Vec::new();
         for (i, p) in n.ports.iter().enumerate() {
@@ -782,6 +787,7 @@ impl Checker<'_, '_> {
             dhcp6,
             dns,
             forwards,
+            span,
         })
     }
 

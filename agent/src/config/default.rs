@@ -52,6 +52,8 @@ pub fn default_config() -> Config {
             }),
             dns: Some(Dns::on()),
             forwards: Vec::new(),
+            span: None,
         }],
+        evpn: None,
     }
 }

@@ -11,6 +11,7 @@ pub mod ifname;
 mod model;
 mod problem;
 mod raw;
+mod span;
 pub mod units;
 mod unknown;
 pub mod write;
@@ -56,12 +57,19 @@ pub fn parse_on_host(src: &str, file: &str, host: NonBridge<'_>) -> Result<Confi
 
     let mut ck = check::Checker { c: &mut c, host };
     let uplink = raw.uplink.as_ref().and_then(|u| ck.uplink(u).map(|m| (u, m)));
-    let nets: Vec<_> = raw
+    let mut nets: Vec<_> = raw
         .network
         .iter()
         .enumerate()
         .filter_map(|(i, n)| ck.network(n, i).map(|m| (n, m)))
         .collect();
+    let evpn = raw.evpn.as_ref().and_then(|e| ck.evpn(e).map(|m| (e, m)));
+    span::settle(
+        &mut c,
+        uplink.as_ref().map(|(_, u)| u),
+        evpn.as_ref().map(|(r, e)| (*r, e)),
+        &mut nets,
+    );
     if raw.network.is_empty() {
         c.add(
             0..0,
@@ -78,6 +86,7 @@ pub fn parse_on_host(src: &str, file: &str, host: NonBridge<'_>) -> Result<Confi
     Ok(Config {
         uplink: uplink.map(|(_, u)| u),
         networks: nets.into_iter().map(|(_, n)| n).collect(),
+        evpn: evpn.map(|(_, e)| e),
     })
 }
 

@@ -11,6 +11,78 @@ use super::units::{Ipv4Range, LeaseTime, MacAddr, PortRange};
 pub struct Config {
     pub uplink: Option<Uplink>,
     pub networks: Vec<Network>,
+    /// This host's BGP EVPN sessions, for the networks spanned with
+    /// `evpn = true`.
+    pub evpn: Option<Evpn>,
+}
+
+/// `[evpn]`: FRR's bgpd carries the spanned networks' MACs and flood lists
+/// between hosts; netagent writes the sessions into FRR and reads their state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evpn {
+    /// The autonomous system all the hosts share (iBGP).
+    pub asn: u32,
+    /// The other hosts' underlay addresses: BGP sessions and VXLAN tunnels.
+    pub neighbors: Vec<Ipv4Addr>,
+    /// BGP's router ID; None: the spanned networks' local address.
+    pub router_id: Option<Ipv4Addr>,
+    /// How to reach FRR: its `vtysh` and FRR's path space (`-N`), for a host
+    /// that runs several FRR instances (one per network namespace).
+    pub vtysh: String,
+    pub pathspace: Option<String>,
+}
+
+/// `[network.span]`: the network's layer 2 continues on other hosts over
+/// VXLAN. One host, the home, is the network's gateway (address, DHCP,
+/// DNS, NAT); on the others the bridge only carries the guests' frames.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    /// The VXLAN network identifier, 1 to 16777215.
+    pub vni: u32,
+    /// This host's underlay address: the tunnels' source.
+    pub local: Ipv4Addr,
+    /// The VXLAN UDP port (IANA's 4789 unless told).
+    pub port: u16,
+    pub flood: Flood,
+    /// The home host's underlay address.
+    pub home: Ipv4Addr,
+    /// The underlay's MTU: the bridge gets 50 bytes less (the VXLAN,
+    /// UDP, IPv4 and inner Ethernet headers).
+    pub underlay_mtu: u32,
+}
+
+/// Where frames for unknown MACs (and broadcasts: ARP, DHCP) go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flood {
+    /// To each of these hosts (head-end replication), learning the
+    /// remote MACs from the traffic itself.
+    Static(Vec<Ipv4Addr>),
+    /// Where BGP EVPN says: FRR programs the remote MACs and flood lists.
+    Evpn,
+}
+
+/// The bytes VXLAN over IPv4 adds to each frame: outer IPv4 (20), UDP (8),
+/// VXLAN (8) and the inner Ethernet header (14).
+pub const VXLAN_OVERHEAD: u32 = 50;
+
+impl Span {
+    /// Whether this host is the network's home (its gateway).
+    pub fn is_home(&self) -> bool {
+        self.home == self.local
+    }
+
+    /// The VXLAN device's name: `vx` and the VNI (at most 10 characters).
+    pub fn device(&self) -> String {
+        format!("vx{}", self.vni)
+    }
+
+    /// The hosts VXLAN traffic may come from.
+    pub fn vteps<'a>(&'a self, evpn: Option<&'a Evpn>) -> &'a [Ipv4Addr] {
+        match &self.flood {
+            Flood::Static(peers) => peers,
+            Flood::Evpn => evpn.map(|e| e.neighbors.as_slice()).unwrap_or(&[]),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +217,7 @@ pub struct Network {
     pub dhcp6: Option<Dhcp6>,
     pub dns: Option<Dns>,
     pub forwards: Vec<Forward>,
+    pub span: Option<Span>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -15,6 +15,30 @@ pub(super) struct RawConfig {
     pub uplink: Option<S<RawUplink>>,
     #[serde(default)]
     pub network: Vec<S<RawNetwork>>,
+    pub evpn: Option<S<RawEvpn>>,
+}
+
+/// `[evpn]`: this host's BGP EVPN sessions, run by FRR's bgpd.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawEvpn {
+    pub asn: Option<S<i64>>,
+    #[serde(default)]
+    pub neighbors: Vec<S<String>>,
+    pub router_id: Option<S<String>>,
+    pub vtysh: Option<S<String>>,
+    pub pathspace: Option<S<String>>,
+}
+
+/// `[network.span]`: the network continues on other hosts over VXLAN.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawSpan {
+    pub vni: Option<S<i64>>,
+    pub local: Option<S<String>>,
+    pub port: Option<S<i64>>,
+    pub peers: Option<Vec<S<String>>>,
+    pub evpn: Option<S<bool>>,
+    pub home: Option<S<String>>,
+    pub underlay_mtu: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +78,7 @@ pub(super) struct RawNetwork {
     pub dns: Option<S<RawDns>>,
     #[serde(default)]
     pub forward: Vec<S<RawForward>>,
+    pub span: Option<S<RawSpan>>,
 }
 
 /// `[[network.forward]]`: a port of the appliance forwarded to a guest.

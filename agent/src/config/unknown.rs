@@ -124,7 +124,9 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
         })
         .collect();
     Some(match keys.as_slice() {
-        [] => &["uplink", "network"],
+        [] => &["uplink", "network", "evpn"],
+        ["evpn"] => &["asn", "neighbors", "router_id", "vtysh", "pathspace"],
+        ["network", "span"] => &["vni", "local", "port", "peers", "evpn", "home", "underlay_mtu"],
         ["uplink"] => &[
             "interface",
             "mac",
@@ -155,6 +157,7 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
             "dhcp6",
             "dns",
             "forward",
+            "span",
         ],
         ["network", "forward"] => &["protocol", "port", "to", "to_port", "from"],
         ["network", "route"] => &["to", "via", "metric"],

@@ -22,6 +22,7 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
             Config {
                 uplink: None,
                 networks: Vec::new(),
+                evpn: None,
             }
         }
     };
@@ -33,9 +34,12 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
     fw::remove()?;
     let links = nl.links().await?;
     for name in rec.owned_for_down(&p) {
-        if let Some(l) = links.iter().find(|l| l.name == name && l.is_bridge()) {
+        if let Some(l) = links
+            .iter()
+            .find(|l| l.name == name && (l.is_bridge() || l.is_vxlan()))
+        {
             nl.delete(l).await?;
-            info!("bridge {name}: deleted");
+            info!("{}: deleted", crate::links::netlink::describe(l));
             removed += 1;
         }
     }

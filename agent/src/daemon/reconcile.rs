@@ -397,7 +397,12 @@ impl Reconciler {
             }
         }
         let uplink = self.uplink.as_deref().map(|n| Self::uplink_state(plan, lease, n));
-        let planned: BTreeSet<String> = plan.bridges.iter().map(|b| b.name.clone()).collect();
+        // The bridges and the spanned networks' VXLAN devices.
+        let planned: BTreeSet<String> = plan
+            .bridges
+            .iter()
+            .flat_map(|b| std::iter::once(b.name.clone()).chain(b.span.as_ref().map(|s| s.device.clone())))
+            .collect();
         let stale: Vec<String> = self.owned.difference(&planned).cloned().collect();
         let want = Desired {
             bridges: &plan.bridges,

@@ -6,6 +6,7 @@ pub mod foreign;
 pub(crate) mod kernel;
 pub mod render;
 pub(crate) mod ruleset;
+mod span;
 pub(crate) mod watch;
 
 pub use ruleset::{ruleset, TABLE};

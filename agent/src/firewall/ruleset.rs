@@ -20,20 +20,20 @@ use crate::plan::BridgePlan;
 pub const TABLE: &str = "netagent";
 const FAMILY: NfFamily = NfFamily::INet;
 
-type Stmts = Vec<Statement<'static>>;
+pub(super) type Stmts = Vec<Statement<'static>>;
 
-fn s(v: impl Into<String>) -> Expression<'static> {
+pub(super) fn s(v: impl Into<String>) -> Expression<'static> {
     Expression::String(Cow::Owned(v.into()))
 }
 
-fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+pub(super) fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
         protocol: protocol.into(),
         field: field.into(),
     })))
 }
 
-fn meta(key: MetaKey) -> Expression<'static> {
+pub(super) fn meta(key: MetaKey) -> Expression<'static> {
     Expression::Named(NamedExpression::Meta(Meta { key }))
 }
 
@@ -51,15 +51,15 @@ fn net6(n: Ipv6Net) -> Expression<'static> {
     }))
 }
 
-fn m(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
+pub(super) fn m(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
     Statement::Match(Match { left, right, op })
 }
 
-fn iif(name: &str) -> Statement<'static> {
+pub(super) fn iif(name: &str) -> Statement<'static> {
     m(meta(MetaKey::Iifname), Operator::EQ, s(name))
 }
 
-fn oif(name: &str) -> Statement<'static> {
+pub(super) fn oif(name: &str) -> Statement<'static> {
     m(meta(MetaKey::Oifname), Operator::EQ, s(name))
 }
 
@@ -91,11 +91,11 @@ fn accept() -> Statement<'static> {
     Statement::Accept(None)
 }
 
-fn reject() -> Statement<'static> {
+pub(super) fn reject() -> Statement<'static> {
     Statement::Reject(None)
 }
 
-fn set(items: Vec<Expression<'static>>) -> Expression<'static> {
+pub(super) fn set(items: Vec<Expression<'static>>) -> Expression<'static> {
     Expression::Named(NamedExpression::Set(
         items.into_iter().map(SetItem::Element).collect(),
     ))
@@ -134,12 +134,12 @@ fn to_guest(f: &Forward) -> Stmts {
     ]
 }
 
-struct Builder {
+pub(super) struct Builder {
     objects: Vec<NfObject<'static>>,
 }
 
 impl Builder {
-    fn chain(&mut self, name: &str, hook: Option<(NfChainType, NfHook, i32)>) {
+    pub(super) fn chain(&mut self, name: &str, hook: Option<(NfChainType, NfHook, i32)>) {
         let (kind, hook, prio, policy) = match hook {
             Some((t, h, p)) => (Some(t), Some(h), Some(p), Some(NfChainPolicy::Accept)),
             None => (None, None, None, None),
@@ -156,7 +156,7 @@ impl Builder {
         })));
     }
 
-    fn rule(&mut self, chain: &str, expr: Stmts) {
+    pub(super) fn rule(&mut self, chain: &str, expr: Stmts) {
         self.objects.push(NfObject::ListObject(NfListObject::Rule(Rule {
             family: FAMILY,
             table: TABLE.into(),
@@ -183,7 +183,8 @@ pub fn ruleset(bridges: &[BridgePlan]) -> Nftables<'static> {
         .iter()
         .filter(|n| n.kind == Kind::Nat && n.address.is_some())
         .collect();
-    if fwd.is_empty() && dns.is_empty() {
+    let spanned = bridges.iter().any(|n| n.span.is_some());
+    if fwd.is_empty() && dns.is_empty() && !spanned {
         return Nftables {
             objects: Cow::Owned(Vec::new()),
         };
@@ -205,6 +206,9 @@ pub fn ruleset(bridges: &[BridgePlan]) -> Nftables<'static> {
     }
     if !nat.is_empty() {
         nat_chain(&mut b, &nat);
+    }
+    if spanned {
+        super::span::chains(&mut b, bridges);
     }
     Nftables {
         objects: Cow::Owned(b.objects),

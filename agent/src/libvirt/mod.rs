@@ -124,6 +124,7 @@ pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>
             dns: Vec::new(),
         }),
         networks: nets,
+        evpn: None,
     };
 
     let mut toml = String::from("# Imported from libvirt by `netagent import-libvirt`.\n");

@@ -350,6 +350,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         dhcp6,
         dns,
         forwards: Vec::new(),
+        span: None,
     };
     Ok(Imported {
         network,

@@ -48,6 +48,9 @@ fn stage_of(a: &Action) -> u8 {
     match a {
         Action::CreateBridge { .. }
         | Action::DeleteBridge { .. }
+        | Action::CreateVxlan(_)
+        | Action::DeleteVxlan { .. }
+        | Action::DelFlood { .. }
         | Action::DelRoute { .. }
         | Action::DelDefault6 { .. }
         | Action::DelAddr { .. } => 0,
@@ -56,7 +59,10 @@ fn stage_of(a: &Action) -> u8 {
         | Action::SetStp { .. }
         | Action::Up { .. }
         | Action::Enslave { .. } => 1,
-        Action::AddAddr { .. } | Action::Isolate { .. } => 2,
+        Action::AddAddr { .. }
+        | Action::Isolate { .. }
+        | Action::PortFlags { .. }
+        | Action::AddFlood { .. } => 2,
         Action::AddRoute { .. } | Action::AddDefault6 { .. } => 3,
     }
 }
@@ -109,8 +115,10 @@ pub(crate) async fn reconcile(nl: &Netlink, want: &Desired<'_>, now: Kernel) -> 
                     Ok(()) => {
                         info!("{}", describe(a));
                         out.changes += 1;
-                        if let Action::CreateBridge { name, .. } = a {
-                            out.created.push(name.clone());
+                        match a {
+                            Action::CreateBridge { name, .. } => out.created.push(name.clone()),
+                            Action::CreateVxlan(v) => out.created.push(v.name.clone()),
+                            _ => {}
                         }
                     }
                     Err(e) => {
@@ -167,6 +175,18 @@ async fn act(nl: &Netlink, k: &Kernel, a: &Action) -> Result<(), LinkError> {
             };
             nl.del_route(&r, find(k, dev)?).await
         }
+        Action::CreateVxlan(v) => nl.create_vxlan(v).await,
+        Action::DeleteVxlan { name } => nl.delete(find(k, name)?).await,
+        Action::PortFlags {
+            port,
+            learning,
+            neigh_suppress,
+        } => {
+            nl.set_port_flags(find(k, port)?, *learning, *neigh_suppress)
+                .await
+        }
+        Action::AddFlood { dev, dst } => nl.flood(find(k, dev)?, *dst, true).await,
+        Action::DelFlood { dev, dst } => nl.flood(find(k, dev)?, *dst, false).await,
         Action::AddDefault6 { via, dev } => nl.default6(find(k, dev)?, Some(*via), true).await,
         Action::DelDefault6 { via, dev } => nl.default6(find(k, dev)?, *via, false).await,
     }
@@ -192,6 +212,28 @@ pub(crate) fn describe(a: &Action) -> String {
             None => format!("route {to} dev {dev} added"),
         },
         Action::DelRoute { to, dev, .. } => format!("route {to} dev {dev} removed"),
+        Action::CreateVxlan(v) => format!(
+            "vxlan {}: created (VNI {}, local {}, port {}, learning {})",
+            v.name,
+            v.vni,
+            v.local,
+            v.port,
+            if v.learning { "on" } else { "off" }
+        ),
+        Action::DeleteVxlan { name } => {
+            format!("vxlan {name}: deleted (no longer in the config, or made with other settings)")
+        }
+        Action::PortFlags {
+            port,
+            learning,
+            neigh_suppress,
+        } => format!(
+            "port {port}: learning {}, neigh_suppress {}",
+            if *learning { "on" } else { "off" },
+            if *neigh_suppress { "on" } else { "off" }
+        ),
+        Action::AddFlood { dev, dst } => format!("vxlan {dev}: floods to {dst}"),
+        Action::DelFlood { dev, dst } => format!("vxlan {dev}: no longer floods to {dst}"),
         Action::AddDefault6 { via, dev } => format!("route ::/0 via {via} dev {dev} added"),
         Action::DelDefault6 { dev, .. } => format!("route ::/0 dev {dev} removed"),
     }

@@ -8,6 +8,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::observe::{Kernel, Link};
 use super::refuse::{refusal, Refusal};
+use super::vxlan::NewVxlan;
 use crate::config::ifname::{glob_match, ALL_NICS};
 use crate::config::{Kind, MacAddr, UplinkInterface};
 use crate::plan::BridgePlan;
@@ -69,6 +70,28 @@ pub(crate) enum Action {
         via: Option<Ipv4Addr>,
         dev: String,
         metric: Option<u32>,
+    },
+    /// A spanned network's VXLAN device.
+    CreateVxlan(NewVxlan),
+    /// A VXLAN device netagent made that the plan no longer has, or must
+    /// make again with other settings (the kernel fixes them at creation).
+    DeleteVxlan {
+        name: String,
+    },
+    /// A VXLAN port's learning and neighbour suppression.
+    PortFlags {
+        port: String,
+        learning: bool,
+        neigh_suppress: bool,
+    },
+    /// A static peer in a VXLAN device's flood list.
+    AddFlood {
+        dev: String,
+        dst: Ipv4Addr,
+    },
+    DelFlood {
+        dev: String,
+        dst: Ipv4Addr,
     },
     /// The uplink's IPv6 default route (`uplink.gateway6`).
     AddDefault6 {
@@ -226,10 +249,13 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
     let usable = || want.bridges.iter().filter(|b| !refused.contains(b.name.as_str()));
 
     for name in want.stale_bridges {
-        if k.link(name).is_some_and(|l| l.is_bridge()) {
-            out.push(Action::DeleteBridge { name: name.clone() });
+        match k.link(name) {
+            Some(l) if l.is_bridge() => out.push(Action::DeleteBridge { name: name.clone() }),
+            Some(l) if l.is_vxlan() => out.push(Action::DeleteVxlan { name: name.clone() }),
+            _ => {}
         }
     }
+    spans(want, k, &mut out, &usable().collect::<Vec<_>>());
 
     for b in usable() {
         let Some(l) = k.link(&b.name) else {
@@ -348,6 +374,19 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
                 on: b.port_isolation,
             });
         }
+        // A VXLAN port: learning and neighbour suppression as its span
+        // says (the kernel's defaults, on and off, before it is a port).
+        if let Some(s) = b.span.as_ref().filter(|s| s.device == l.name) {
+            if l.learning.unwrap_or(true) != s.learning()
+                || l.neigh_suppress.unwrap_or(false) != s.neigh_suppress()
+            {
+                out.push(Action::PortFlags {
+                    port: l.name.clone(),
+                    learning: s.learning(),
+                    neigh_suppress: s.neigh_suppress(),
+                });
+            }
+        }
     }
 
     // The uplink: up, and addressed when netagent addresses it.
@@ -448,6 +487,71 @@ pub(crate) fn diff(want: &Desired<'_>, k: &Kernel, owned_routes: &[OwnedRoute]) 
         }
     }
     out
+}
+
+/// The spanned networks' VXLAN devices: made as planned (again, when
+/// netagent made one with other settings: the kernel fixes a VXLAN
+/// device's VNI, address and port when it is made), and with static peers,
+/// a flood list of exactly those peers. With EVPN the flood list is FRR's.
+fn spans(want: &Desired<'_>, k: &Kernel, out: &mut Vec<Action>, usable: &[&BridgePlan]) {
+    for s in usable.iter().filter_map(|b| b.span.as_ref()) {
+        let Some(l) = k.link(&s.device) else {
+            out.push(Action::CreateVxlan(NewVxlan {
+                name: s.device.clone(),
+                vni: s.vni,
+                local: s.local,
+                port: s.port,
+                learning: s.learning(),
+                mtu: s.mtu,
+            }));
+            continue;
+        };
+        // A link of another kind, or someone else's VXLAN device, under
+        // the name is left alone: never delete what netagent did not make.
+        if !l.is_vxlan() {
+            continue;
+        }
+        let made = l.vxlan.clone().unwrap_or_default();
+        let same = made.vni == s.vni
+            && made.local == Some(s.local)
+            && made.port == s.port
+            && made.learning == s.learning();
+        if !same {
+            if want.owned.contains(&s.device) {
+                out.push(Action::DeleteVxlan {
+                    name: s.device.clone(),
+                });
+            }
+            continue;
+        }
+        if l.mtu != s.mtu {
+            out.push(Action::SetMtu {
+                link: s.device.clone(),
+                mtu: s.mtu,
+            });
+        }
+        if s.evpn {
+            continue;
+        }
+        let have: Vec<Ipv4Addr> = k
+            .flood
+            .iter()
+            .filter(|f| f.index == l.index)
+            .map(|f| f.dst)
+            .collect();
+        for dst in s.flood.iter().filter(|d| !have.contains(d)) {
+            out.push(Action::AddFlood {
+                dev: s.device.clone(),
+                dst: *dst,
+            });
+        }
+        for dst in have.iter().filter(|d| !s.flood.contains(d)) {
+            out.push(Action::DelFlood {
+                dev: s.device.clone(),
+                dst: *dst,
+            });
+        }
+    }
 }
 
 #[cfg(test)]

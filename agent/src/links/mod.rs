@@ -10,6 +10,7 @@ pub(crate) mod netlink;
 pub mod observe;
 pub(crate) mod refuse;
 pub(crate) mod sysctl;
+pub(crate) mod vxlan;
 pub(crate) mod watch;
 
 pub use netlink::{LinkError, Netlink};

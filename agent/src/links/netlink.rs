@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use ipnet::{IpNet, Ipv4Net};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, AddressScope};
 use rtnetlink::packet_route::link::{
-    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute,
+    BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVxlan, LinkAttribute,
     LinkExtentMask, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
 };
 use rtnetlink::packet_route::route::{
@@ -82,7 +82,7 @@ impl LinkError {
     }
 }
 
-fn op(object: impl Into<String>, action: impl Into<String>, e: rtnetlink::Error) -> LinkError {
+pub(super) fn op(object: impl Into<String>, action: impl Into<String>, e: rtnetlink::Error) -> LinkError {
     let cause = match &e {
         rtnetlink::Error::NetlinkError(m) => match m.code.map(|c| -c.get()) {
             Some(code) => Cause::Errno(code),
@@ -99,7 +99,7 @@ fn op(object: impl Into<String>, action: impl Into<String>, e: rtnetlink::Error)
 
 #[derive(Clone)]
 pub struct Netlink {
-    handle: Handle,
+    pub(super) handle: Handle,
 }
 
 impl std::fmt::Debug for Netlink {
@@ -121,11 +121,17 @@ impl Netlink {
         let addrs = self.addrs().await?;
         let routes = self.routes().await?;
         let routes6 = self.routes6().await?;
+        let flood = if links.iter().any(Link::is_vxlan) {
+            self.floods().await?
+        } else {
+            Vec::new()
+        };
         Ok(Kernel {
             links,
             addrs,
             routes,
             routes6,
+            flood,
         })
     }
 
@@ -468,6 +474,8 @@ impl Netlink {
 pub(crate) fn describe(link: &Link) -> String {
     if link.is_bridge() {
         format!("bridge {}", link.name)
+    } else if link.is_vxlan() {
+        format!("vxlan {}", link.name)
     } else {
         format!("link {}", link.name)
     }
@@ -574,10 +582,26 @@ pub(crate) fn link_from(m: &LinkMessage) -> Link {
                         }
                         LinkInfo::PortData(InfoPortData::BridgePort(opts)) => {
                             for o in opts {
-                                if let InfoBridgePort::Isolated(v) = o {
-                                    l.isolated = Some(*v);
+                                match o {
+                                    InfoBridgePort::Isolated(v) => l.isolated = Some(*v),
+                                    InfoBridgePort::Learning(v) => l.learning = Some(*v),
+                                    InfoBridgePort::NeighSupress(v) => l.neigh_suppress = Some(*v),
+                                    _ => {}
                                 }
                             }
+                        }
+                        LinkInfo::Data(InfoData::Vxlan(opts)) => {
+                            let mut v = super::observe::Vxlan::default();
+                            for o in opts {
+                                match o {
+                                    InfoVxlan::Id(id) => v.vni = *id,
+                                    InfoVxlan::Local(a) => v.local = Some(*a),
+                                    InfoVxlan::Port(p) => v.port = *p,
+                                    InfoVxlan::Learning(b) => v.learning = *b,
+                                    _ => {}
+                                }
+                            }
+                            l.vxlan = Some(v);
                         }
                         _ => {}
                     }
@@ -612,6 +636,7 @@ fn kind_name(k: &InfoKind) -> String {
         InfoKind::Veth => "veth".into(),
         InfoKind::Tun => "tun".into(),
         InfoKind::Dummy => "dummy".into(),
+        InfoKind::Vxlan => "vxlan".into(),
         other => format!("{other:?}").to_ascii_lowercase(),
     }
 }

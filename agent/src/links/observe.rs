@@ -23,6 +23,13 @@ pub struct Link {
     pub stp: Option<bool>,
     /// For bridge ports: the isolation flag.
     pub isolated: Option<bool>,
+    /// For bridge ports: whether the bridge learns source MACs on it, and
+    /// whether it answers ARP and neighbour solicitations for the hosts
+    /// behind it (neighbour suppression).
+    pub learning: Option<bool>,
+    pub neigh_suppress: Option<bool>,
+    /// For VXLAN devices: what they were made with.
+    pub vxlan: Option<Vxlan>,
     /// Backed by a device (a real or virtual NIC), not a software link.
     pub physical: bool,
     /// Where its device sits under /sys/devices (`pci0000:00/0000:00:02.0/
@@ -40,6 +47,27 @@ impl Link {
     pub fn is_bridge(&self) -> bool {
         self.kind.as_deref() == Some("bridge")
     }
+
+    pub fn is_vxlan(&self) -> bool {
+        self.kind.as_deref() == Some("vxlan")
+    }
+}
+
+/// A VXLAN device's settings, which the kernel fixes when it is made.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Vxlan {
+    pub vni: u32,
+    pub local: Option<Ipv4Addr>,
+    pub port: u16,
+    pub learning: bool,
+}
+
+/// A VXLAN device's all-zero FDB entry: frames for unknown MACs and
+/// broadcasts go to `dst` (head-end replication).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flood {
+    pub index: u32,
+    pub dst: Ipv4Addr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +104,8 @@ pub struct Kernel {
     /// IPv6 default routes, read whole on each full read (no events: the
     /// full pass every 30 s catches one that went).
     pub routes6: Vec<Route6>,
+    /// The VXLAN devices' flood lists (read only when there are any).
+    pub flood: Vec<Flood>,
 }
 
 /// One change the kernel announced, as an event carries it.
@@ -113,6 +143,7 @@ impl Kernel {
                 self.addrs.retain(|a| a.index != i);
                 self.routes.retain(|r| r.oif != Some(i));
                 self.routes6.retain(|r| r.oif != Some(i));
+                self.flood.retain(|f| f.index != i);
             }
             Delta::Reread(_) => {}
             Delta::Addr(a) => {
@@ -188,18 +219,9 @@ mod delta_tests {
         Link {
             index,
             name: name.into(),
-            kind: None,
-            mac: None,
             mtu: 1500,
             up,
-            controller: None,
-            stp: None,
-            isolated: None,
-            loopback: false,
-            physical: false,
-            bus: None,
-            driver: None,
-            carrier: None,
+            ..Link::default()
         }
     }
 

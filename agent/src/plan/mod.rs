@@ -7,6 +7,7 @@ mod dhcp6;
 pub mod dns;
 pub mod ra;
 mod render;
+pub mod span;
 
 use std::net::Ipv4Addr;
 
@@ -21,6 +22,7 @@ pub use dhcp::{DhcpOptions, DhcpPool};
 pub use dhcp6::Dhcp6Pool;
 pub use dns::{DnsZone, Record, RecordData};
 pub use ra::RaPlan;
+pub use span::{EvpnPlan, SpanPlan};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -37,6 +39,8 @@ pub struct Plan {
     /// Some network's IPv6 prefix is delegated: the uplink asks its router
     /// for one (DHCPv6 prefix delegation).
     pub wants_delegation: bool,
+    /// The BGP EVPN sessions FRR runs for the EVPN-spanned networks.
+    pub evpn: Option<EvpnPlan>,
 }
 
 /// A kernel setting: `path` is relative to /proc/sys (`net/ipv4/ip_forward`);
@@ -83,6 +87,8 @@ pub struct BridgePlan {
     pub nat: Option<Nat>,
     pub forwards: Vec<Forward>,
     pub dns: bool,
+    /// The network continues on other hosts through this VXLAN device.
+    pub span: Option<SpanPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +107,13 @@ pub fn plan_with(cfg: &Config, delegated: Option<Ipv6Net>) -> Plan {
 }
 
 pub fn plan(cfg: &Config) -> Plan {
-    let bridges: Vec<BridgePlan> = cfg.networks.iter().map(bridge).collect();
+    let view = span::local_view(cfg);
+    let cfg = view.as_ref();
+    let bridges: Vec<BridgePlan> = cfg
+        .networks
+        .iter()
+        .map(|n| bridge(n, cfg.evpn.as_ref()))
+        .collect();
     Plan {
         sysctls: sysctls(cfg),
         uplink: cfg.uplink.as_ref().map(|u| UplinkPlan {
@@ -117,6 +129,7 @@ pub fn plan(cfg: &Config) -> Plan {
         dhcp6: cfg.networks.iter().filter_map(dhcp6::pool).collect(),
         ra: cfg.networks.iter().filter_map(ra::advertisement).collect(),
         wants_delegation: cfg.networks.iter().any(|n| n.delegated.is_some()),
+        evpn: span::evpn(cfg),
         dns: {
             let host_mode = cfg
                 .uplink
@@ -130,7 +143,15 @@ pub fn plan(cfg: &Config) -> Plan {
     }
 }
 
-fn bridge(n: &Network) -> BridgePlan {
+fn bridge(n: &Network, evpn: Option<&crate::config::Evpn>) -> BridgePlan {
+    let span = span::device(n, evpn);
+    // The VXLAN device is one of the bridge's ports, named outright.
+    let ports = n
+        .ports
+        .iter()
+        .cloned()
+        .chain(span.as_ref().map(|s| s.device.clone()))
+        .collect();
     BridgePlan {
         network: n.name.clone(),
         kind: n.kind,
@@ -143,7 +164,7 @@ fn bridge(n: &Network) -> BridgePlan {
         keep_stp: n.kind == Kind::Bridge && n.stp.is_none(),
         address: n.address,
         address6: n.address6,
-        ports: n.ports.clone(),
+        ports,
         port_isolation: n.port_isolation,
         egress: n.egress.clone(),
         adopt: n.adopt,
@@ -160,6 +181,7 @@ fn bridge(n: &Network) -> BridgePlan {
         nat: n.nat.clone(),
         forwards: n.forwards.clone(),
         dns: n.serves_dns().is_some(),
+        span,
     }
 }
 

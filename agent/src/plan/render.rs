@@ -68,6 +68,33 @@ impl Display for Plan {
                 o.push_str(" port_isolation on");
             }
             o.push('\n');
+            if let Some(sp) = &b.span {
+                let _ = write!(
+                    o,
+                    "vxlan {} vni {} local {} port {} mtu {} learning {}{} {}",
+                    sp.device,
+                    sp.vni,
+                    sp.local,
+                    sp.port,
+                    sp.mtu,
+                    if sp.learning() { "on" } else { "off" },
+                    if sp.neigh_suppress() {
+                        " neigh_suppress on"
+                    } else {
+                        ""
+                    },
+                    if sp.home {
+                        "(home: this host serves the network)"
+                    } else {
+                        "(away: the home serves it)"
+                    }
+                );
+                if sp.evpn {
+                    o.push_str(" flood by evpn\n");
+                } else {
+                    let _ = writeln!(o, " flood {}", join(&sp.flood));
+                }
+            }
             for r in &b.routes {
                 let _ = write!(o, "route {} via {} dev {}", r.to, r.via, r.dev);
                 if let Some(m) = r.metric {
@@ -75,6 +102,17 @@ impl Display for Plan {
                 }
                 o.push('\n');
             }
+        }
+
+        if let Some(e) = &self.evpn {
+            let _ = writeln!(
+                o,
+                "\n# evpn (FRR bgpd)\nrouter bgp {} router-id {} neighbors {} vnis {}",
+                e.asn,
+                e.router_id,
+                join(&e.neighbors),
+                join(&e.vnis)
+            );
         }
 
         o.push_str("\n# nftables\n");

@@ -5,6 +5,7 @@
 
 pub mod clients;
 pub mod dhcp;
+pub mod span;
 pub mod topo;
 
 use std::path::PathBuf;

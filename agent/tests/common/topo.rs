@@ -299,6 +299,44 @@ impl Topo {
         }
     }
 
+    /// An appliance namespace with no uplink yet (the caller wires it, as
+    /// the span tests do onto a shared underlay); `out` is an empty namespace.
+    pub fn bare() -> Topo {
+        let dir = std::env::temp_dir().join(unique("netagent-test-"));
+        std::fs::create_dir_all(&dir).expect("test dir");
+        Topo {
+            app: Netns::new("na"),
+            out: Netns::new("no"),
+            dir,
+            guests: Vec::new(),
+        }
+    }
+
+    /// A guest behind appliance port `port` with no address: it asks DHCP.
+    pub fn dhcp_guest(&mut self, port: &str) -> usize {
+        let ns = Netns::new("ng");
+        ok(Command::new("ip").args([
+            "link",
+            "add",
+            port,
+            "netns",
+            &self.app.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &ns.name,
+        ]));
+        ns.ip(&["link", "set", "eth0", "up"]);
+        self.guests.push(Guest {
+            ns,
+            addr: String::new(),
+        });
+        self.guests.len() - 1
+    }
+
     /// Give the outside a route back to `subnet` through the appliance.
     pub fn route_back(&self, subnet: &str) {
         self.out.ip(&["route", "add", subnet, "via", UPLINK_IP]);

@@ -1,0 +1,147 @@
+//! Root, network namespaces: one network spanning three netagent hosts
+//! over VXLAN. Host A (10.98.0.1) is the network's home; the guests on B
+//! and C take their lease, names and way out from A, through the tunnels.
+
+mod common;
+
+use std::time::Duration;
+
+use common::clients::{short, wait_event, Udhcpc};
+use common::span::{config, peers, Underlay};
+use common::topo::*;
+
+const T: Duration = Duration::from_secs(15);
+
+/// A network every host has under the same bridge and subnet, not
+/// spanned: it must stay each host's own.
+const LAB: &str = r#"[[network]]
+name = "lab"
+bridge = "brl"
+address = "192.168.160.1/24"
+ports = ["gl*"]
+"#;
+
+/// The flood list of `vx150` on a host: the peers' addresses.
+fn flood(t: &Topo) -> String {
+    let o = t.app.cmd("bridge").args(["fdb", "show", "dev", "vx150"]).output();
+    o.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with("00:00:00:00:00:00"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+    .unwrap_or_default()
+}
+
+fn ifindex(t: &Topo, link: &str) -> String {
+    t.app
+        .ip(&["-o", "link", "show", link])
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn netns_span_static_peers_serve_every_hosts_guests_from_the_home() {
+    need_root!("netns_span_static_peers_serve_every_hosts_guests_from_the_home");
+    let mut u = Underlay::new();
+    let (mut a, ia) = u.host();
+    let (mut b, ib) = u.host();
+    let (mut c, ic) = u.host();
+    let gb = b.dhcp_guest("gs1");
+    let gc = c.dhcp_guest("gs1");
+    let _la = a.guest("gl1", "192.168.160.10/24", "192.168.160.1");
+    let lb = b.guest("gl1", "192.168.160.11/24", "192.168.160.1");
+
+    // A and B first.
+    let cfg_a = a.write_config("a.toml", &config(&ia, &peers(&[&ib]), LAB));
+    let cfg_b = b.write_config("b.toml", &config(&ib, &peers(&[&ia]), LAB));
+    let agent_a = a.start(&cfg_a);
+    let agent_b = b.start(&cfg_b);
+    let cb = Udhcpc::start(&b.g(gb).ns, &b.dir, "guestb");
+    let lease_b = wait_event(&cb.events, 0, &["bound"], T).unwrap_or_else(|| {
+        panic!(
+            "the guest on B got no lease from A\nA:\n{}\nB:\n{}",
+            agent_a.log(),
+            agent_b.log()
+        )
+    });
+    assert!(lease_b.ip.starts_with("192.168.150."), "{lease_b:?}");
+    assert_eq!(
+        (lease_b.router.as_str(), lease_b.dns.as_str()),
+        ("192.168.150.1", "192.168.150.1")
+    );
+    // B serves nothing on the spanned network: no address on its bridge.
+    let addrs = b.app.ip(&["-4", "-o", "addr", "show", "dev", "brs"]);
+    assert!(!addrs.contains("inet "), "B's bridge has an address: {addrs}");
+
+    // The way out is A's NAT: the outside sees A's underlay address.
+    let server = TcpServer::start(&u.ns.name, sa("10.98.0.254:7001"));
+    let mut conn =
+        tcp_connect(&b.g(gb).ns.name, None, sa("10.98.0.254:7001")).expect("connect out through A");
+    echo(&mut conn, b"before").expect("echo");
+    assert_eq!(server.peers().first().map(|p| p.ip()), Some(ip(&ia)));
+
+    // The network that is not spanned stays each host's own.
+    assert!(ping(&b.g(lb).ns, "192.168.160.1"), "B's own lab gateway");
+    assert!(
+        !ping(&b.g(lb).ns, "192.168.160.10"),
+        "B's lab guest reached A's lab guest"
+    );
+    assert!(b
+        .app
+        .ip(&["-o", "link", "show", "master", "brl"])
+        .lines()
+        .all(|l| !l.contains("vx")));
+
+    // Reload: A and B take C as a peer; the running guest is not disturbed.
+    let vx_a = ifindex(&a, "vx150");
+    std::fs::write(&cfg_a, config(&ia, &peers(&[&ib, &ic]), LAB)).expect("config");
+    std::fs::write(&cfg_b, config(&ib, &peers(&[&ia, &ic]), LAB)).expect("config");
+    agent_a.signal(libc::SIGHUP);
+    agent_b.signal(libc::SIGHUP);
+    assert!(
+        wait_for(T, || flood(&a).contains(&format!("dst {ic}"))).is_some(),
+        "A does not flood to C after the reload:\n{}\n{}",
+        flood(&a),
+        agent_a.log()
+    );
+    let cfg_c = c.write_config("c.toml", &config(&ic, &peers(&[&ia, &ib]), LAB));
+    let _agent_c = c.start(&cfg_c);
+    let cc = Udhcpc::start(&c.g(gc).ns, &c.dir, "guestc");
+    let lease_c = wait_event(&cc.events, 0, &["bound"], T).expect("the guest on C got no lease from A");
+    assert_eq!(lease_c.router, "192.168.150.1");
+    assert_ne!(lease_c.ip, lease_b.ip);
+    // Names through A's DNS, and guest to guest across hosts.
+    assert!(
+        wait_for(T, || short(&b.g(gb).ns, "192.168.150.1", &["guestc.span"])
+            == lease_c.ip)
+        .is_some(),
+        "B's guest cannot resolve C's: {}",
+        short(&b.g(gb).ns, "192.168.150.1", &["guestc.span"])
+    );
+    assert_eq!(short(&c.g(gc).ns, "192.168.150.1", &["guestb.span"]), lease_b.ip);
+    assert!(ping(&b.g(gb).ns, &lease_c.ip), "B's guest cannot reach C's");
+    echo(&mut conn, b"after").expect("the connection from before the reload broke");
+    assert_eq!(
+        ifindex(&a, "vx150"),
+        vx_a,
+        "the reload made A's VXLAN device again"
+    );
+
+    // C leaves A's config: A stops flooding to it.
+    std::fs::write(&cfg_a, config(&ia, &peers(&[&ib]), LAB)).expect("config");
+    agent_a.signal(libc::SIGHUP);
+    assert!(
+        wait_for(T, || !flood(&a).contains(&format!("dst {ic}"))).is_some(),
+        "A still floods to C:\n{}\n{}",
+        flood(&a),
+        agent_a.log()
+    );
+    assert!(flood(&a).contains(&format!("dst {ib}")));
+    // Reconciling is idempotent: each flood entry was added once.
+    let adds = agent_a.log().matches(&format!("floods to {ib}")).count();
+    assert_eq!(adds, 1, "{}", agent_a.log());
+}
