@@ -9,7 +9,7 @@ CONFIG ?=
 
 # Debian packages the build and the tests use: nft for applying rules, ip for
 # the tests' namespaces, and the real DHCP/DNS clients the tests talk to.
-APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping dnsmasq-base nsd ldnsutils iptables ndisc6 kea-dhcp6-server
+APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping dnsmasq-base nsd ldnsutils iptables ndisc6 kea-dhcp6-server frr iperf3
 
 # Install the Debian packages in $(1) that are missing (apt-get update only then).
 define apt_install

@@ -12,6 +12,7 @@ pub mod dhcp;
 pub mod dhcp6;
 pub mod dns;
 pub mod doctor;
+pub mod evpn;
 pub mod firewall;
 pub mod libvirt;
 pub mod links;

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::clients::{short, wait_event, Udhcpc};
-use common::span::{config, peers, Underlay};
+use common::span::{config, evpn, peers, Frr, Underlay};
 use common::topo::*;
 
 const T: Duration = Duration::from_secs(15);
@@ -144,4 +144,166 @@ fn netns_span_static_peers_serve_every_hosts_guests_from_the_home() {
     // Reconciling is idempotent: each flood entry was added once.
     let adds = agent_a.log().matches(&format!("floods to {ib}")).count();
     assert_eq!(adds, 1, "{}", agent_a.log());
+}
+
+/// A second network spanned by EVPN, added by a reload.
+const SPAN2: &str = r#"[[network]]
+name = "span2"
+bridge = "brt"
+address = "192.168.151.1/24"
+ports = ["gt*"]
+
+[network.span]
+vni = 151
+home = "10.98.0.1"
+evpn = true
+"#;
+
+/// `netagent info span` on a host.
+fn info(t: &Topo, network: &str) -> String {
+    String::from_utf8_lossy(&t.netagent(&["info", network]).stdout).into_owned()
+}
+
+#[test]
+fn netns_span_evpn_through_frr_learns_guests_and_follows_the_config() {
+    need_root!("netns_span_evpn_through_frr_learns_guests_and_follows_the_config");
+    if !std::path::Path::new("/usr/lib/frr/bgpd").exists() {
+        panic!("FRR is not installed: `make deps` installs it (Debian package frr)");
+    }
+    let mut u = Underlay::new();
+    let (a, ia) = u.host();
+    let (mut b, ib) = u.host();
+    let (mut c, ic) = u.host();
+    let gb = b.dhcp_guest("gs1");
+    let gc = c.dhcp_guest("gs1");
+    let hosts = [(&a, &ia), (&b, &ib), (&c, &ic)];
+    let all = [ia.as_str(), ib.as_str(), ic.as_str()];
+    let others = |me: &str| -> Vec<&str> { all.iter().copied().filter(|h| *h != me).collect() };
+    let frr: Vec<Frr> = hosts.iter().map(|(t, _)| Frr::start(&t.app)).collect();
+    let cfg = |t: &Topo, me: &str, neighbors: &[&str], extra: &str| {
+        config(
+            me,
+            "evpn = true",
+            &format!("{extra}\n{}", evpn(neighbors, &t.app.name)),
+        )
+    };
+    let paths: Vec<_> = hosts
+        .iter()
+        .map(|(t, me)| t.write_config("h.toml", &cfg(t, me, &others(me), "")))
+        .collect();
+    let agents: Vec<Agent> = hosts.iter().zip(&paths).map(|((t, _), p)| t.start(p)).collect();
+
+    // BGP sessions establish; `netagent info` shows them, from FRR.
+    let up = wait_for(Duration::from_secs(30), || {
+        info(&a, "span").matches("BGP Established").count() == 2
+    });
+    assert!(
+        up.is_some(),
+        "A's sessions:\n{}\n{}\n{}",
+        info(&a, "span"),
+        frr[0].vtysh("show bgp summary"),
+        agents[0].log()
+    );
+    let shown = info(&a, "span");
+    assert!(
+        shown.contains("VNI 150 on vx150") && shown.contains("10.98.0.1 (this host)"),
+        "{shown}"
+    );
+
+    // Guests on B and C take their leases from A; their MACs become type-2
+    // routes and reach the other hosts' VXLAN devices through FRR.
+    let cb = Udhcpc::start(&b.g(gb).ns, &b.dir, "guestb");
+    let lease_b = wait_event(&cb.events, 0, &["bound"], T).expect("the guest on B got no lease from A");
+    let cc = Udhcpc::start(&c.g(gc).ns, &c.dir, "guestc");
+    let lease_c = wait_event(&cc.events, 0, &["bound"], T).expect("the guest on C got no lease from A");
+    assert_eq!(
+        (lease_b.router.as_str(), lease_c.router.as_str()),
+        ("192.168.150.1", "192.168.150.1")
+    );
+    assert!(ping(&b.g(gb).ns, &lease_c.ip), "B's guest cannot reach C's");
+    let mac_b = b.g(gb).ns.ip(&["-o", "link", "show", "eth0"]);
+    let mac_b = mac_b
+        .split("link/ether ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("")
+        .to_string();
+    let learned = wait_for(T, || {
+        let fdb = String::from_utf8_lossy(
+            &a.app
+                .cmd("bridge")
+                .args(["fdb", "show", "dev", "vx150"])
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default(),
+        )
+        .into_owned();
+        fdb.lines()
+            .any(|l| l.starts_with(&mac_b) && l.contains(&format!("dst {ib}")) && l.contains("extern_learn"))
+    });
+    assert!(learned.is_some(), "A has no EVPN entry for B's guest {mac_b}");
+    let macip = frr[0].vtysh("show bgp l2vpn evpn route type macip");
+    assert!(macip.contains(&mac_b), "no type-2 route for {mac_b}:\n{macip}");
+    let imet = frr[0].vtysh("show bgp l2vpn evpn route type multicast");
+    assert!(
+        imet.contains(&format!("[{ib}]")) && imet.contains(&format!("[{ic}]")),
+        "type-3 routes:\n{imet}"
+    );
+    // The learning is FRR's: the VXLAN port learns nothing by itself.
+    let port = b.app.ip(&["-d", "link", "show", "vx150"]);
+    assert!(
+        port.contains("learning off") && port.contains("neigh_suppress on"),
+        "{port}"
+    );
+
+    // Reload: C leaves A's and B's configs and a second VNI joins them. A
+    // stops flooding to C; the new VNI is advertised; the guests go on.
+    let vx_a = ifindex(&a, "vx150");
+    for (i, (t, me)) in hosts.iter().take(2).enumerate() {
+        let keep: Vec<&str> = others(me).into_iter().filter(|h| *h != ic).collect();
+        std::fs::write(&paths[i], cfg(t, me, &keep, SPAN2)).expect("config");
+        agents[i].signal(libc::SIGHUP);
+    }
+    let gone = wait_for(Duration::from_secs(20), || {
+        !flood(&a).contains(&format!("dst {ic}"))
+    });
+    assert!(
+        gone.is_some(),
+        "A still floods to C:\n{}\n{}",
+        flood(&a),
+        agents[0].log()
+    );
+    let vni151 = wait_for(Duration::from_secs(20), || {
+        frr[0]
+            .vtysh("show bgp l2vpn evpn route type multicast")
+            .contains(&format!("[{ib}]"))
+            && frr[0]
+                .vtysh("show evpn vni 151")
+                .contains("Remote VTEPs for this VNI")
+    });
+    assert!(
+        vni151.is_some(),
+        "VNI 151 is not advertised:\n{}",
+        frr[0].vtysh("show evpn vni")
+    );
+    assert!(
+        frr[0].vtysh("show evpn vni").contains("vx151"),
+        "{}",
+        frr[0].vtysh("show evpn vni")
+    );
+    assert_eq!(
+        ifindex(&a, "vx150"),
+        vx_a,
+        "the reload made A's VXLAN device again"
+    );
+    assert!(
+        ping(&b.g(gb).ns, "192.168.150.1"),
+        "B's guest lost its gateway across the reload"
+    );
+    assert!(
+        !frr[0]
+            .vtysh("show bgp neighbors json")
+            .contains(&format!("\"{ic}\"")),
+        "A's session to C is still configured"
+    );
 }

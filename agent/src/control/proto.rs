@@ -148,6 +148,30 @@ pub struct NetworkInfo {
     pub dns: Option<DnsInfo>,
     #[serde(default)]
     pub ipv6: Option<Ipv6Info>,
+    #[serde(default)]
+    pub span: Option<SpanInfo>,
+}
+
+/// A spanned network's VXLAN side: its VNI, this host's part, and each
+/// other host with what is known of it (in the flood list; the BGP state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanInfo {
+    pub vni: u32,
+    pub device: String,
+    pub local: String,
+    /// `10.0.0.1 (this host)` or `10.0.0.1`.
+    pub home: String,
+    /// `static peers` or `evpn`.
+    pub flood: String,
+    pub peers: Vec<PeerInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub addr: String,
+    /// `in flood list` / `not in flood list` (static), or the BGP
+    /// session's state as FRR reports it.
+    pub state: String,
 }
 
 /// One NIC of `netagent info` (no network named) and of the table the

@@ -68,6 +68,65 @@ fn ipv6(n: &Network, address6: Option<ipnet::Ipv6Net>, services: &Services) -> O
     })
 }
 
+/// What `info` shows of a spanned network: the static peers and whether
+/// the kernel floods to each, or the EVPN neighbours and their BGP state
+/// (`bgp`: FRR's answer, or why there was none).
+pub fn span_info(
+    s: &crate::config::Span,
+    evpn: Option<&crate::config::Evpn>,
+    k: &Kernel,
+    bgp: Option<&Result<crate::evpn::FrrState, String>>,
+) -> super::proto::SpanInfo {
+    use super::proto::PeerInfo;
+    use crate::config::Flood;
+    let dev = k.link(&s.device());
+    let peers = match &s.flood {
+        Flood::Static(peers) => peers
+            .iter()
+            .map(|p| PeerInfo {
+                addr: p.to_string(),
+                state: if dev.is_some_and(|d| k.flood.iter().any(|f| f.index == d.index && f.dst == *p)) {
+                    "in flood list".into()
+                } else {
+                    "not in flood list".into()
+                },
+            })
+            .collect(),
+        Flood::Evpn => s
+            .vteps(evpn)
+            .iter()
+            .map(|p| PeerInfo {
+                addr: p.to_string(),
+                state: match bgp {
+                    Some(Ok(st)) => st
+                        .neighbors
+                        .iter()
+                        .find(|n| n.addr == *p)
+                        .map(|n| format!("BGP {}", n.state))
+                        .unwrap_or_else(|| "BGP not configured in FRR".into()),
+                    Some(Err(e)) => format!("unknown ({e})"),
+                    None => "unknown".into(),
+                },
+            })
+            .collect(),
+    };
+    super::proto::SpanInfo {
+        vni: s.vni,
+        device: s.device(),
+        local: s.local.to_string(),
+        home: if s.is_home() {
+            format!("{} (this host)", s.home)
+        } else {
+            s.home.to_string()
+        },
+        flood: match s.flood {
+            Flood::Static(_) => "static peers".into(),
+            Flood::Evpn => "evpn".into(),
+        },
+        peers,
+    }
+}
+
 pub fn info(
     n: &Network,
     pool: Option<&DhcpPool>,
@@ -76,6 +135,7 @@ pub fn info(
     leases: usize,
     uplink: Option<UplinkInfo>,
     services: &Services,
+    span: Option<super::proto::SpanInfo>,
 ) -> NetworkInfo {
     let link = k.link(&n.bridge);
     let ports = match link {
@@ -122,6 +182,7 @@ pub fn info(
             dns_servers: p.options.dns_servers.iter().map(|a| a.to_string()).collect(),
         }),
         ipv6: ipv6(n, address6, services),
+        span,
         dns: dns.and_then(|d| {
             Some(DnsInfo {
                 state: service_state(&services.dns),
@@ -232,6 +293,17 @@ pub fn info_text(i: &NetworkInfo) -> String {
         field(&mut out, "Advertisements", &v6.advertisements);
         if let Some(d) = &v6.dhcp6 {
             field(&mut out, "DHCPv6", d);
+        }
+    }
+    if let Some(sp) = &i.span {
+        field(
+            &mut out,
+            "Span",
+            format!("VNI {} on {} from {} ({})", sp.vni, sp.device, sp.local, sp.flood),
+        );
+        field(&mut out, "Span home", &sp.home);
+        for p in &sp.peers {
+            field(&mut out, "Span peer", format!("{} {}", p.addr, p.state));
         }
     }
     match &i.dns {
@@ -427,6 +499,7 @@ address = "10.9.0.1/24"
             1,
             Some(up.clone()),
             &serving,
+            None,
         );
         assert_eq!(i.ports, vec!["vnet0", "vnet1"]);
         assert_eq!(i.forwards, vec!["tcp 8080 -> 192.168.122.10:80"]);
@@ -469,6 +542,7 @@ address = "10.9.0.1/24"
             0,
             None,
             &ra,
+            None,
         );
         let text6 = info_text(&i6);
         assert!(text6.contains("IPv6:           fd00:122::1/64"), "{text6}");
@@ -483,7 +557,8 @@ address = "10.9.0.1/24"
                 &kernel(),
                 0,
                 Some(up),
-                &Services::default()
+                &Services::default(),
+                None
             )
             .uplink,
             None

@@ -44,6 +44,20 @@ impl Daemon {
                     .iter()
                     .find(|b| b.network == n.name)
                     .and_then(|b| b.address6);
+                // EVPN sessions' state from FRR (a child process: off the loop's thread).
+                let bgp = match (&n.span, &self.plan.evpn) {
+                    (Some(sp), Some(e)) if sp.flood == crate::config::Flood::Evpn => {
+                        let frr = crate::evpn::Frr::of(e);
+                        let st =
+                            tokio::task::spawn_blocking(move || frr.state().map_err(|e| e.to_string())).await;
+                        Some(st.unwrap_or_else(|e| Err(e.to_string())))
+                    }
+                    _ => None,
+                };
+                let span = n
+                    .span
+                    .as_ref()
+                    .map(|s| view::span_info(s, self.cfg.evpn.as_ref(), &k, bgp.as_ref()));
                 Response::data(&view::info(
                     n,
                     pool,
@@ -52,6 +66,7 @@ impl Daemon {
                     leases,
                     self.uplink_info(&k),
                     &services,
+                    span,
                 ))
             }
             Request::Release { network, target } => {

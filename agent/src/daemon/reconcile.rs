@@ -54,6 +54,8 @@ pub(crate) enum ReconcileError {
     State(#[from] StateError),
     #[error(transparent)]
     UplinkClash(#[from] crate::links::clash::UplinkClash),
+    #[error(transparent)]
+    Evpn(#[from] crate::evpn::EvpnError),
 }
 
 impl ReconcileError {
@@ -177,6 +179,9 @@ pub(crate) struct Reconciler {
     unresolved_firewall: Vec<String>,
     /// An `auto` uplink waits for this file (see `Options`).
     hardware_settled: Option<std::path::PathBuf>,
+    /// The EVPN sessions last set in FRR (to remove ours when the config
+    /// drops them, and to say everything again after a reload).
+    evpn_applied: Option<crate::plan::EvpnPlan>,
 }
 
 impl Reconciler {
@@ -197,6 +202,7 @@ impl Reconciler {
             unresolved_links: Vec::new(),
             unresolved_firewall: Vec::new(),
             hardware_settled: None,
+            evpn_applied: None,
         }
     }
 
@@ -327,6 +333,10 @@ impl Reconciler {
                     }
                 }
             }
+            // FRR after the links: zebra finds the VXLAN devices made above.
+            if changed.everything {
+                self.evpn(plan, &mut report).await;
+            }
             self.unresolved_links = report.errors.iter().map(|e| e.to_string()).collect();
         }
         let links_done = start.elapsed();
@@ -350,6 +360,40 @@ impl Reconciler {
             }
         }
         Ok(report)
+    }
+
+    /// FRR's BGP EVPN sessions made the plan's, on the passes over
+    /// everything (start, reload, the safety net: an FRR restarted since
+    /// gets them again).
+    async fn evpn(&mut self, plan: &Plan, report: &mut Report) {
+        let want = plan.evpn.clone();
+        let Some(frr) = want
+            .as_ref()
+            .or(self.evpn_applied.as_ref())
+            .map(crate::evpn::Frr::of)
+        else {
+            return;
+        };
+        let force = want != self.evpn_applied;
+        let w = want.clone();
+        let done = tokio::task::spawn_blocking(move || frr.sync(w.as_ref(), force)).await;
+        match done {
+            Ok(Ok(n)) => {
+                if n > 0 {
+                    report.changes += 1;
+                    match &want {
+                        Some(p) => info!(
+                            "evpn: FRR's BGP sessions set: AS {} neighbours {:?}, VNIs {:?}",
+                            p.asn, p.neighbors, p.vnis
+                        ),
+                        None => info!("evpn: netagent's BGP sessions removed from FRR"),
+                    }
+                }
+                self.evpn_applied = want;
+            }
+            Ok(Err(e)) => report.errors.push(e.into()),
+            Err(e) => warn!("evpn: the FRR worker failed: {e}"),
+        }
     }
 
     /// Read the kernel whole into the kept copy; changes nothing (at start,
