@@ -135,7 +135,6 @@ pub fn info(
     leases: usize,
     uplink: Option<UplinkInfo>,
     services: &Services,
-    span: Option<super::proto::SpanInfo>,
 ) -> NetworkInfo {
     let link = k.link(&n.bridge);
     let ports = match link {
@@ -182,7 +181,8 @@ pub fn info(
             dns_servers: p.options.dns_servers.iter().map(|a| a.to_string()).collect(),
         }),
         ipv6: ipv6(n, address6, services),
-        span,
+        // Filled in by the caller: it needs FRR (`span_info`).
+        span: None,
         dns: dns.and_then(|d| {
             Some(DnsInfo {
                 state: service_state(&services.dns),
@@ -499,7 +499,6 @@ address = "10.9.0.1/24"
             1,
             Some(up.clone()),
             &serving,
-            None,
         );
         assert_eq!(i.ports, vec!["vnet0", "vnet1"]);
         assert_eq!(i.forwards, vec!["tcp 8080 -> 192.168.122.10:80"]);
@@ -542,7 +541,6 @@ address = "10.9.0.1/24"
             0,
             None,
             &ra,
-            None,
         );
         let text6 = info_text(&i6);
         assert!(text6.contains("IPv6:           fd00:122::1/64"), "{text6}");
@@ -557,8 +555,7 @@ address = "10.9.0.1/24"
                 &kernel(),
                 0,
                 Some(up),
-                &Services::default(),
-                None
+                &Services::default()
             )
             .uplink,
             None

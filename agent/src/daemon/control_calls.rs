@@ -58,16 +58,9 @@ impl Daemon {
                     .span
                     .as_ref()
                     .map(|s| view::span_info(s, self.cfg.evpn.as_ref(), &k, bgp.as_ref()));
-                Response::data(&view::info(
-                    n,
-                    pool,
-                    address6,
-                    &k,
-                    leases,
-                    self.uplink_info(&k),
-                    &services,
-                    span,
-                ))
+                let mut info = view::info(n, pool, address6, &k, leases, self.uplink_info(&k), &services);
+                info.span = span;
+                Response::data(&info)
             }
             Request::Release { network, target } => {
                 let nets = match self.dhcp_networks(network.as_deref()) {
