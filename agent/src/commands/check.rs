@@ -20,21 +20,31 @@ impl Check {
             (!l.is_bridge()).then(|| l.kind.clone().unwrap_or_else(|| "network interface".into()))
         };
         let mut bad = Vec::new();
+        let mut good = Vec::new();
         for f in &self.files {
             match config::load_on_host(Some(f), &non_bridge) {
-                Ok((cfg, _)) => println!(
-                    "{}: ok ({} network{})",
-                    f.display(),
-                    cfg.networks.len(),
-                    if cfg.networks.len() == 1 { "" } else { "s" }
-                ),
+                Ok((cfg, _)) => {
+                    println!(
+                        "{}: ok ({} network{})",
+                        f.display(),
+                        cfg.networks.len(),
+                        if cfg.networks.len() == 1 { "" } else { "s" }
+                    );
+                    good.push((f.display().to_string(), cfg));
+                }
                 Err(e) => bad.push(e),
             }
         }
-        if bad.is_empty() {
+        if !bad.is_empty() {
+            return Err(CmdError::Check(bad));
+        }
+        // Several hosts' files: their copies of each spanned network agree.
+        let hosts: Vec<(String, &config::Config)> = good.iter().map(|(f, c)| (f.clone(), c)).collect();
+        let d = config::hosts::disagreements(&hosts);
+        if d.is_empty() {
             Ok(())
         } else {
-            Err(CmdError::Check(bad))
+            Err(CmdError::Refused(d.join("\n")))
         }
     }
 }

@@ -7,6 +7,7 @@ mod cross;
 mod default;
 pub mod dhcp_option;
 pub mod diff;
+pub mod hosts;
 pub mod ifname;
 mod model;
 mod problem;
