@@ -84,6 +84,21 @@ fn netns_span_static_peers_serve_every_hosts_guests_from_the_home() {
     echo(&mut conn, b"before").expect("echo");
     assert_eq!(server.peers().first().map(|p| p.ip()), Some(ip(&ia)));
 
+    // `netagent info`: the home floods to B; on B the network has no
+    // address or services of its own, and names its home.
+    let shown = info(&a, "span");
+    assert!(
+        shown.contains(&format!("Span peer:      {ib} in flood list")),
+        "{shown}"
+    );
+    let away = info(&b, "span");
+    assert!(
+        away.contains("Span home:      10.98.0.1\n")
+            && away.contains("DHCP:           off")
+            && away.contains("Address:        -"),
+        "{away}"
+    );
+
     // The network that is not spanned stays each host's own.
     assert!(ping(&b.g(lb).ns, "192.168.160.1"), "B's own lab gateway");
     assert!(

@@ -62,7 +62,40 @@ pub fn write(cfg: &Config) -> String {
     for n in &cfg.networks {
         network(&mut o, n);
     }
+    if let Some(e) = &cfg.evpn {
+        o.push_str("\n[evpn]\n");
+        let _ = writeln!(o, "asn = {}", e.asn);
+        let _ = writeln!(o, "neighbors = {}", list(&e.neighbors));
+        if let Some(r) = e.router_id {
+            let _ = writeln!(o, "router_id = {}", q(&r.to_string()));
+        }
+        if e.vtysh != "vtysh" {
+            let _ = writeln!(o, "vtysh = {}", q(&e.vtysh));
+        }
+        if let Some(p) = &e.pathspace {
+            let _ = writeln!(o, "pathspace = {}", q(p));
+        }
+    }
     o
+}
+
+fn span(o: &mut String, s: &Span) {
+    o.push_str("\n[network.span]\n");
+    let _ = writeln!(o, "vni = {}", s.vni);
+    let _ = writeln!(o, "local = {}", q(&s.local.to_string()));
+    if s.port != 4789 {
+        let _ = writeln!(o, "port = {}", s.port);
+    }
+    match &s.flood {
+        Flood::Static(peers) => {
+            let _ = writeln!(o, "peers = {}", list(peers));
+        }
+        Flood::Evpn => o.push_str("evpn = true\n"),
+    }
+    let _ = writeln!(o, "home = {}", q(&s.home.to_string()));
+    if s.underlay_mtu != 1500 {
+        let _ = writeln!(o, "underlay_mtu = {}", s.underlay_mtu);
+    }
 }
 
 fn network(o: &mut String, n: &Network) {
@@ -156,6 +189,9 @@ fn network(o: &mut String, n: &Network) {
     }
     if let Some(d) = &n.dns {
         dns(o, d);
+    }
+    if let Some(s) = &n.span {
+        span(o, s);
     }
 }
 

@@ -16,7 +16,10 @@ impl Daemon {
             Request::List => {
                 let k = self.kernel().await;
                 let mut rows = Vec::new();
-                for n in &self.cfg.networks {
+                // As this host serves them: a spanned network whose home is
+                // another host has no address or services here.
+                let here = crate::plan::span::local_view(&self.cfg);
+                for n in &here.networks {
                     rows.push(view::row(n, &k, self.lease_count(&n.name).await));
                 }
                 Response::data(&rows)
@@ -26,7 +29,8 @@ impl Daemon {
                 Response::data(&view::nic_rows(&k, self.rec.uplink()))
             }
             Request::Info { network } => {
-                let Some(n) = self.cfg.networks.iter().find(|n| n.name == network) else {
+                let here = crate::plan::span::local_view(&self.cfg);
+                let Some(n) = here.networks.iter().find(|n| n.name == network) else {
                     return Response::error(self.no_such(&network));
                 };
                 let k = self.kernel().await;

@@ -58,6 +58,19 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
             }
         }
     }
+    // netagent's BGP sessions in FRR (the admin's, and FRR itself, stay).
+    if let Some(e) = &p.evpn {
+        let frr = crate::evpn::Frr::of(e);
+        match tokio::task::spawn_blocking(move || frr.sync(None, false)).await {
+            Ok(Ok(n)) if n > 0 => {
+                info!("evpn: netagent's BGP sessions removed from FRR");
+                removed += 1;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!("{e}"),
+            Err(e) => warn!("evpn: the FRR worker failed: {e}"),
+        }
+    }
     state.clear()?;
     Ok(removed)
 }

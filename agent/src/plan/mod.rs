@@ -204,11 +204,12 @@ fn sysctls(cfg: &Config) -> Vec<Sysctl> {
     let mut out = Vec::new();
     // As libvirt: forwarding on for every virtual network but an isolated
     // one (an open network's guests are routed too, with no rules at all).
-    if cfg
-        .networks
-        .iter()
-        .any(|n| matches!(n.kind, Kind::Nat | Kind::Route | Kind::Open))
-    {
+    // A spanned network's bridge on a host that is not its home only
+    // carries frames: nothing is routed for it here.
+    let routed = |n: &&Network| {
+        matches!(n.kind, Kind::Nat | Kind::Route | Kind::Open) && n.span.as_ref().is_none_or(|s| s.is_home())
+    };
+    if cfg.networks.iter().any(|n| routed(&n)) {
         out.push(Sysctl {
             path: "net/ipv4/ip_forward".into(),
             value: "1".into(),

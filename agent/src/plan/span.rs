@@ -62,7 +62,7 @@ pub(super) fn device(n: &Network, evpn: Option<&Evpn>) -> Option<SpanPlan> {
 /// another host keeps its bridge (and the guests' ports and the VXLAN
 /// device on it) but none of the gateway's parts, so its guests take their
 /// address, lease, names and way out from the home, as on one host.
-pub(super) fn local_view(cfg: &Config) -> Cow<'_, Config> {
+pub fn local_view(cfg: &Config) -> Cow<'_, Config> {
     let away = |n: &Network| n.span.as_ref().is_some_and(|s| !s.is_home());
     if !cfg.networks.iter().any(away) {
         return Cow::Borrowed(cfg);
