@@ -595,3 +595,32 @@ address6 = "pd"
     );
     has(&p, 8, "the host's own tools run the uplink's DHCPv6");
 }
+
+/// `check --hosts`: the files are several hosts' configs, and their copies
+/// of a spanned network must agree (span.toml floods to static peers,
+/// span-evpn.toml asks BGP EVPN: one network cannot do both).
+#[test]
+fn check_hosts_finds_copies_of_a_spanned_network_that_disagree() {
+    let root = common::repo_root();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_netagent"))
+            .arg("check")
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .expect("run netagent check")
+    };
+    let apart = run(&["config/span.toml", "config/span-evpn.toml"]);
+    assert!(
+        apart.status.success(),
+        "{}",
+        String::from_utf8_lossy(&apart.stderr)
+    );
+    let together = run(&["--hosts", "config/span.toml", "config/span-evpn.toml"]);
+    assert_eq!(together.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&together.stderr);
+    assert!(
+        err.contains("(VNI 122) has evpn true") && err.contains("every host's copy needs the same"),
+        "{err}"
+    );
+}

@@ -1,4 +1,4 @@
-//! `netagent check a.toml b.toml c.toml`: the hosts' copies of a spanned
+//! `netagent check --hosts a.toml b.toml c.toml`: the hosts' copies of a spanned
 //! network must agree. Each file is one host's config; a network is the
 //! same network on every host that spans its VNI. What a host cannot know
 //! alone: that the others use the same subnet, home, port and MTU, that
