@@ -99,6 +99,15 @@ fn netns_span_static_peers_serve_every_hosts_guests_from_the_home() {
         "{away}"
     );
 
+    // A VXLAN device someone deletes comes back, with its flood list.
+    b.app.ip(&["link", "del", "vx150"]);
+    let back = wait_for(T, || flood(&b).contains(&format!("dst {ia}")));
+    assert!(back.is_some(), "B's vx150 was not made again:\n{}", agent_b.log());
+    assert!(
+        wait_for(T, || ping(&b.g(gb).ns, "192.168.150.1")).is_some(),
+        "B's guest lost its gateway after vx150 came back"
+    );
+
     // The network that is not spanned stays each host's own.
     assert!(ping(&b.g(lb).ns, "192.168.160.1"), "B's own lab gateway");
     assert!(

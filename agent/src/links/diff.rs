@@ -937,4 +937,82 @@ mod tests {
             "{acts:?}"
         );
     }
+
+    /// A spanned network: the VXLAN device is made, then its flood list is
+    /// exactly the peers; a device netagent made with another VNI is made
+    /// again, someone else's is left alone.
+    #[test]
+    fn a_span_gets_its_device_and_exactly_its_flood_list() {
+        let src = "[uplink]\ninterface = \"eth0\"\naddress = \"10.0.0.1/24\"\n[[network]]\nname = \"s\"\nbridge = \"virbr0\"\naddress = \"192.168.122.1/24\"\nports = [\"vnet*\"]\n[network.span]\nvni = 150\nhome = \"10.0.0.1\"\npeers = [\"10.0.0.2\", \"10.0.0.3\"]\n";
+        let p = plan(&crate::config::parse(src, "t").expect("valid"));
+        fn want<'a>(p: &'a crate::plan::Plan, owned: &'a std::collections::BTreeSet<String>) -> Desired<'a> {
+            Desired {
+                bridges: &p.bridges,
+                uplink: None,
+                stale_bridges: &[],
+                owned,
+                uplink_pending: false,
+            }
+        }
+        let mut owned = ours();
+        let mut k = kernel();
+        settled(&mut k, &p);
+        let acts = diff(&want(&p, &owned), &k, &[]);
+        assert!(
+            acts.iter().any(|a| matches!(a, Action::CreateVxlan(v) if v.name == "vx150" && v.vni == 150 && v.learning && v.mtu == 1450)),
+            "{acts:?}"
+        );
+        // Made and enslaved, with one stale peer and one missing.
+        if let Some(br) = k.links.iter_mut().find(|l| l.name == "virbr0") {
+            (br.mtu, br.stp) = (1450, Some(false));
+        }
+        let mut vx = link(11, "vx150", Some("vxlan"));
+        vx.mtu = 1450;
+        vx.controller = Some(10);
+        vx.isolated = Some(false);
+        vx.vxlan = Some(crate::links::observe::Vxlan {
+            vni: 150,
+            local: Some("10.0.0.1".parse().unwrap()),
+            port: 4789,
+            learning: true,
+        });
+        k.links.push(vx);
+        let flood = |d: &str| crate::links::observe::Flood {
+            index: 11,
+            dst: d.parse().unwrap(),
+        };
+        k.flood = vec![flood("10.0.0.2"), flood("10.0.0.9")];
+        owned.insert("vx150".into());
+        let acts = diff(&want(&p, &owned), &k, &[]);
+        assert_eq!(
+            acts,
+            vec![
+                Action::AddFlood {
+                    dev: "vx150".into(),
+                    dst: "10.0.0.3".parse().unwrap()
+                },
+                Action::DelFlood {
+                    dev: "vx150".into(),
+                    dst: "10.0.0.9".parse().unwrap()
+                },
+            ]
+        );
+        k.flood = vec![flood("10.0.0.2"), flood("10.0.0.3")];
+        assert!(diff(&want(&p, &owned), &k, &[]).is_empty(), "not idempotent");
+        // Made by netagent with another VNI: made again. Not netagent's: left alone.
+        if let Some(v) = k
+            .links
+            .iter_mut()
+            .find(|l| l.name == "vx150")
+            .and_then(|l| l.vxlan.as_mut())
+        {
+            v.vni = 151;
+        }
+        assert_eq!(
+            diff(&want(&p, &owned), &k, &[]),
+            vec![Action::DeleteVxlan { name: "vx150".into() }]
+        );
+        owned.remove("vx150");
+        assert!(diff(&want(&p, &owned), &k, &[]).is_empty());
+    }
 }
