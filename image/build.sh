@@ -30,11 +30,11 @@ PATH=$PATH:/usr/sbin:/sbin depmod -b "$P" "$KVER"
 # 2. The initramfs tree.
 mkdir -p "$R"/{proc,sys,dev,run,tmp,boot,etc,usr/sbin,lib64,lib/x86_64-linux-gnu,$M}
 install -m 0755 "$BIN" "$R/init"
-# Modules: NIC drivers, virtio, disks (for the FAT partition), USB, bridge,
+# Modules: NIC drivers, virtio, disks (for the FAT partition), USB, bridge, VXLAN,
 # netfilter, FAT, efivarfs, input, the ACPI button and hardware RNGs; with everything they depend on
 # (modules.dep lists the whole closure). Decompressed, so finit_module
 # needs no in-kernel decompressor.
-SEL="kernel/drivers/net/ethernet/ kernel/drivers/net/virtio_net kernel/drivers/net/usb/ kernel/drivers/net/phy/ kernel/drivers/net/mdio kernel/drivers/net/mii kernel/drivers/net/net_failover kernel/drivers/virtio/ kernel/drivers/block/virtio_blk kernel/drivers/scsi/sd_mod kernel/drivers/scsi/virtio_scsi kernel/drivers/ata/ahci kernel/drivers/ata/ata_piix kernel/drivers/nvme/host/ kernel/drivers/usb/host/ kernel/drivers/usb/storage/ kernel/drivers/input/evdev kernel/drivers/acpi/button kernel/drivers/char/hw_random/ kernel/net/bridge/ kernel/net/802/ kernel/net/llc/ kernel/net/netfilter/ kernel/net/ipv4/netfilter/ kernel/net/packet/ kernel/fs/fat/ kernel/fs/efivarfs/ kernel/fs/nls/ kernel/crypto/crc32c_generic kernel/lib/libcrc32c"
+SEL="kernel/drivers/net/ethernet/ kernel/drivers/net/virtio_net kernel/drivers/net/usb/ kernel/drivers/net/phy/ kernel/drivers/net/mdio kernel/drivers/net/mii kernel/drivers/net/net_failover kernel/drivers/virtio/ kernel/drivers/block/virtio_blk kernel/drivers/scsi/sd_mod kernel/drivers/scsi/virtio_scsi kernel/drivers/ata/ahci kernel/drivers/ata/ata_piix kernel/drivers/nvme/host/ kernel/drivers/usb/host/ kernel/drivers/usb/storage/ kernel/drivers/input/evdev kernel/drivers/acpi/button kernel/drivers/char/hw_random/ kernel/net/bridge/ kernel/drivers/net/vxlan kernel/net/802/ kernel/net/llc/ kernel/net/netfilter/ kernel/net/ipv4/netfilter/ kernel/net/packet/ kernel/fs/fat/ kernel/fs/efivarfs/ kernel/fs/nls/ kernel/crypto/crc32c_generic kernel/lib/libcrc32c"
 awk -v sel="$SEL" 'BEGIN{n=split(sel, s, " ")}
   { file=$1; sub(/:$/, "", file); keep=0
     for (i=1; i<=n; i++) if (index(file, s[i]) == 1) keep=1

@@ -43,6 +43,9 @@ pub(crate) const EFI: &[&str] = &["efivarfs"];
 pub(crate) const SERVING: &[&str] = &[
     "crc32c_generic",
     "bridge",
+    // Spanned networks' devices: the kernel cannot load it on demand here
+    // (no modprobe in the initramfs).
+    "vxlan",
     "nf_tables",
     "nf_conntrack",
     "nf_nat",
