@@ -315,7 +315,7 @@ mod tests {
             client: ClientId::from_mac(mac),
             mac,
             hostname: Some(host.into()),
-            expires: Some(1000),
+            expires: crate::dhcp::lease::at(1000),
         }
     }
 

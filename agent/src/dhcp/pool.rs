@@ -242,7 +242,7 @@ impl Pool {
 
     /// When the first lease expires (Unix seconds), if any does.
     pub fn next_expiry(&self) -> Option<u64> {
-        self.leases.values().filter_map(|l| l.expires).min()
+        self.leases.values().filter_map(Lease::expiry).min()
     }
 
     pub fn lease_of(&self, client: &ClientId) -> Option<&Lease> {
@@ -367,8 +367,8 @@ impl Pool {
             ip,
             client: client.clone(),
             mac,
-            hostname,
-            expires,
+            hostname: hostname.map(Into::into),
+            expires: expires.and_then(super::lease::at),
         };
         self.insert(l.clone());
         l
@@ -505,7 +505,7 @@ mod tests {
             client: id(n),
             mac: mac(n),
             hostname: None,
-            expires: Some(expires),
+            expires: crate::dhcp::lease::at(expires),
         };
         let dir = std::env::temp_dir().join(format!("netagent-pool-replay-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

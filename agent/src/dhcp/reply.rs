@@ -283,7 +283,7 @@ fn request(pool: &mut Pool, m: &Message, mac: MacAddr, client: &ClientId, now: u
     let name = hostname(m).or_else(|| {
         pool.lease_of(client)
             .filter(|l| l.ip == ip)
-            .and_then(|l| l.hostname.clone())
+            .and_then(|l| l.hostname.as_deref().map(String::from))
     });
     let lease = pool.bind(ip, client, mac, name, expires);
     let mut msg = build(pool, m, MessageType::Ack, ip, true);
@@ -291,7 +291,7 @@ fn request(pool: &mut Pool, m: &Message, mac: MacAddr, client: &ClientId, now: u
     msg.set_ciaddr(m.ciaddr());
     if let Some(h) = &lease.hostname {
         if asked_for(m, OptionCode::Hostname) || pool.static_for(mac).is_some_and(|(_, n)| n.is_some()) {
-            msg.opts_mut().insert(DhcpOption::Hostname(h.clone()));
+            msg.opts_mut().insert(DhcpOption::Hostname(h.to_string()));
         }
         if let Some(f) = fqdn_answer(m, h, pool.cfg.options.domain.as_deref()) {
             msg.opts_mut().insert(f);

@@ -14,7 +14,6 @@ use tracing::{debug, info, warn};
 
 use super::arp;
 use super::journal::{Journal, JournalError};
-use super::lease::Lease;
 use super::pool::Pool;
 use super::reply::{self, Change, Dest, Reply};
 use super::wire::{self, message_type};
@@ -316,8 +315,11 @@ impl Server {
             return false;
         }
         for c in changes {
-            if let Change::Bound(Lease { expires: Some(e), .. }) = c {
-                self.next_expiry = Some(self.next_expiry.map_or(*e, |n| n.min(*e)));
+            if let Some(e) = match c {
+                Change::Bound(l) => l.expiry(),
+                _ => None,
+            } {
+                self.next_expiry = Some(self.next_expiry.map_or(e, |n| n.min(e)));
             }
             match c {
                 Change::Bound(l) => debug!(

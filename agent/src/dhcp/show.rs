@@ -79,11 +79,11 @@ pub fn row6(network: &str, l: &Lease6, prefix: u8) -> Row {
 pub fn row(network: &str, l: &Lease, prefix: u8) -> Row {
     Row {
         network: network.to_string(),
-        expiry: l.expires.map(format_time).unwrap_or_else(|| "never".into()),
+        expiry: l.expiry().map(format_time).unwrap_or_else(|| "never".into()),
         mac: l.mac.to_string(),
         protocol: "ipv4".into(),
         address: format!("{}/{prefix}", l.ip),
-        hostname: l.hostname.clone(),
+        hostname: l.hostname.as_deref().map(String::from),
         client_id: l.client.to_hex(),
     }
 }
