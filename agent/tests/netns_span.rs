@@ -273,6 +273,33 @@ fn netns_span_evpn_through_frr_learns_guests_and_follows_the_config() {
         imet.contains(&format!("[{ib}]")) && imet.contains(&format!("[{ic}]")),
         "type-3 routes:\n{imet}"
     );
+    // The gateway's MAC (A's bridge) is known on B through FRR, so B's
+    // guests' frames to it go to A alone, not flooded to every host.
+    let gw_mac = a.app.ip(&["-o", "link", "show", "brs"]);
+    let gw_mac = gw_mac
+        .split("link/ether ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("")
+        .to_string();
+    let known = wait_for(T, || {
+        let fdb = String::from_utf8_lossy(
+            &b.app
+                .cmd("bridge")
+                .args(["fdb", "show", "dev", "vx150"])
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default(),
+        )
+        .into_owned();
+        fdb.lines()
+            .any(|l| l.starts_with(&gw_mac) && l.contains(&format!("dst {ia}")))
+    });
+    assert!(
+        known.is_some(),
+        "B does not know the gateway's MAC {gw_mac}:\n{}",
+        frr[1].vtysh("show bgp l2vpn evpn route type macip")
+    );
     // The learning is FRR's: the VXLAN port learns nothing by itself.
     let port = b.app.ip(&["-d", "link", "show", "vx150"]);
     assert!(

@@ -90,8 +90,12 @@ pub fn commands(want: Option<&EvpnPlan>, have: &FrrState, force: bool) -> Result
     for n in &p.neighbors {
         out.push(format!("neighbor {n} activate"));
     }
-    // Every VNI zebra finds (the VXLAN devices netagent made) is advertised.
+    // Every VNI zebra finds (the VXLAN devices netagent made) is advertised,
+    // and the home's bridge (the gateway: its MAC and address) with it, so
+    // the other hosts send frames for the gateway to the home alone instead
+    // of flooding them to every host (their VXLAN ports learn nothing).
     out.push("advertise-all-vni".into());
+    out.push("advertise-svi-ip".into());
     out.push("exit-address-family".into());
     Ok(out)
 }
@@ -176,6 +180,7 @@ mod tests {
             "address-family l2vpn evpn",
             "neighbor 10.0.0.2 activate",
             "advertise-all-vni",
+            "advertise-svi-ip",
         ] {
             assert!(c.iter().any(|l| l == line), "{line} missing: {c:?}");
         }
