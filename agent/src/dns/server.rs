@@ -33,7 +33,8 @@ pub(crate) struct DnsService {
 /// What a network's DNS server is asked to serve.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DnsSpec {
-    zone: DnsZone,
+    /// Shared with the running server's zone: compared on each sync, held once.
+    zone: Arc<DnsZone>,
     subnet: ipnet::Ipv4Net,
 }
 
@@ -137,7 +138,7 @@ fn tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(s.into())
 }
 
-fn start(env: &mut DnsEnv, z: &DnsZone, subnet: ipnet::Ipv4Net) -> std::io::Result<DnsService> {
+fn start(env: &mut DnsEnv, z: &Arc<DnsZone>, subnet: ipnet::Ipv4Net) -> std::io::Result<DnsService> {
     let addr = SocketAddr::V4(SocketAddrV4::new(z.listen, 53));
     let addr6 = z.listen6.map(|a| SocketAddr::V6(SocketAddrV6::new(a, 53, 0, 0)));
     let zone = Arc::new(RwLock::new(Arc::new(Zone::new(z.clone(), subnet))));
@@ -296,7 +297,7 @@ impl DnsServers {
             .filter_map(|z| {
                 let b = bridges.get(z.network.as_str())?;
                 let spec = DnsSpec {
-                    zone: crate::plan::dns::with_hosts(z, &self.hosts),
+                    zone: Arc::new(crate::plan::dns::with_hosts(z, &self.hosts)),
                     subnet: b.address?.trunc(),
                 };
                 Some((spec, ifindex(&b.name)))

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use hickory_server::proto::rr::RecordType;
 use ipnet::Ipv4Net;
@@ -15,9 +15,11 @@ use crate::plan::{DnsZone, RecordData};
 /// The zone as loaded from the plan: static records, indexed by name.
 #[derive(Debug)]
 pub struct Zone {
-    pub plan: DnsZone,
+    /// Shared with the DNS service's spec: the records are held once.
+    pub plan: Arc<DnsZone>,
     pub subnet: Ipv4Net,
-    records: HashMap<String, Vec<RecordData>>,
+    /// Lower-cased name -> positions of its records in `plan.records`.
+    records: HashMap<Box<str>, smallvec::SmallVec<[u32; 2]>>,
     apexes: Apexes,
 }
 
@@ -219,20 +221,36 @@ fn under(name: &str, domain: &str) -> bool {
 }
 
 impl Zone {
-    pub fn new(plan: DnsZone, subnet: Ipv4Net) -> Zone {
-        let mut records: HashMap<String, Vec<RecordData>> = HashMap::new();
-        for r in &plan.records {
+    pub fn new(plan: Arc<DnsZone>, subnet: Ipv4Net) -> Zone {
+        let mut records: HashMap<Box<str>, smallvec::SmallVec<[u32; 2]>> =
+            HashMap::with_capacity(plan.records.len());
+        for (i, r) in plan.records.iter().enumerate() {
+            let Ok(i) = u32::try_from(i) else { break };
             records
-                .entry(r.name.to_ascii_lowercase())
+                .entry(r.name.to_ascii_lowercase().into_boxed_str())
                 .or_default()
-                .push(r.data.clone());
+                .push(i);
         }
+        records.shrink_to_fit();
         Zone {
             apexes: Apexes::new(&plan, subnet),
             plan,
             subnet,
             records,
         }
+    }
+
+    /// The configured records of `name` (lower-cased).
+    fn records_of(&self, name: &str) -> Vec<RecordData> {
+        self.records
+            .get(name)
+            .map(|ix| {
+                ix.iter()
+                    .filter_map(|i| self.plan.records.get(*i as usize))
+                    .map(|r| r.data.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn reverse_zone_of_subnet(&self, name: &str) -> bool {
@@ -258,7 +276,7 @@ impl Zone {
         uplink_dns: &[IpAddr],
     ) -> Decision {
         let name = qname.trim_end_matches('.').to_ascii_lowercase();
-        let mut found: Vec<RecordData> = self.records.get(&name).cloned().unwrap_or_default();
+        let mut found: Vec<RecordData> = self.records_of(&name);
         // A configured name (a static host, the bridge's own) is never
         // shared with a guest that claims it.
         if found.is_empty() {
@@ -273,7 +291,7 @@ impl Zone {
         if found.is_empty() {
             if let Some(host) = reverse_ip6(&name)
                 .and_then(|ip| leases.host_of(IpAddr::V6(ip)))
-                .filter(|h| !self.records.contains_key(h))
+                .filter(|h| !self.records.contains_key(h.as_str()))
             {
                 found.push(RecordData::Ptr(match &self.plan.domain {
                     Some(d) => format!("{host}.{d}"),
@@ -286,7 +304,7 @@ impl Zone {
             // A lease whose name is a configured one's has no name here.
             if let Some(host) = ip
                 .and_then(|ip| leases.host_of(ip))
-                .filter(|h| !self.records.contains_key(h))
+                .filter(|h| !self.records.contains_key(h.as_str()))
             {
                 let fq = match &self.plan.domain {
                     Some(d) => format!("{host}.{d}"),
@@ -432,7 +450,7 @@ mod tests {
              [network.dns]\ndomain = \"lab\"\n{extra}"
         );
         let cfg = config::parse(&src, "t").unwrap_or_else(|p| panic!("{p}"));
-        Zone::new(plan(&cfg).dns.remove(0), "10.0.0.0/24".parse().unwrap())
+        Zone::new(Arc::new(plan(&cfg).dns.remove(0)), "10.0.0.0/24".parse().unwrap())
     }
 
     const UP: [IpAddr; 1] = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53))];

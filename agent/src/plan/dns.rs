@@ -186,6 +186,8 @@ pub fn zone(n: &Network, host_mode: bool) -> Option<DnsZone> {
             data: RecordData::Txt(t.value.clone()),
         });
     }
+    // The plan is kept for the agent's life: no doubling room left over.
+    records.shrink_to_fit();
     Some(DnsZone {
         network: n.name.clone(),
         interface: n.bridge.clone(),
