@@ -21,17 +21,30 @@ address = "192.168.160.1/24"
 ports = ["gl*"]
 "#;
 
+/// `bridge fdb show dev vx150` on a host.
+fn fdb(t: &Topo) -> String {
+    let o = t.app.cmd("bridge").args(["fdb", "show", "dev", "vx150"]).output();
+    o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 /// The flood list of `vx150` on a host: the peers' addresses.
 fn flood(t: &Topo) -> String {
-    let o = t.app.cmd("bridge").args(["fdb", "show", "dev", "vx150"]).output();
-    o.map(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|l| l.starts_with("00:00:00:00:00:00"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
-    .unwrap_or_default()
+    fdb(t)
+        .lines()
+        .filter(|l| l.starts_with("00:00:00:00:00:00"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A link's MAC, as `ip link` prints it.
+fn mac_of(ns: &common::Netns, link: &str) -> String {
+    let out = ns.ip(&["-o", "link", "show", link]);
+    out.split("link/ether ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("")
+        .to_string()
 }
 
 fn ifindex(t: &Topo, link: &str) -> String {
@@ -245,24 +258,10 @@ fn netns_span_evpn_through_frr_learns_guests_and_follows_the_config() {
         ("192.168.150.1", "192.168.150.1")
     );
     assert!(ping(&b.g(gb).ns, &lease_c.ip), "B's guest cannot reach C's");
-    let mac_b = b.g(gb).ns.ip(&["-o", "link", "show", "eth0"]);
-    let mac_b = mac_b
-        .split("link/ether ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or("")
-        .to_string();
+    let mac_b = mac_of(&b.g(gb).ns, "eth0");
     let learned = wait_for(T, || {
-        let fdb = String::from_utf8_lossy(
-            &a.app
-                .cmd("bridge")
-                .args(["fdb", "show", "dev", "vx150"])
-                .output()
-                .map(|o| o.stdout)
-                .unwrap_or_default(),
-        )
-        .into_owned();
-        fdb.lines()
+        fdb(&a)
+            .lines()
             .any(|l| l.starts_with(&mac_b) && l.contains(&format!("dst {ib}")) && l.contains("extern_learn"))
     });
     assert!(learned.is_some(), "A has no EVPN entry for B's guest {mac_b}");
@@ -275,24 +274,10 @@ fn netns_span_evpn_through_frr_learns_guests_and_follows_the_config() {
     );
     // The gateway's MAC (A's bridge) is known on B through FRR, so B's
     // guests' frames to it go to A alone, not flooded to every host.
-    let gw_mac = a.app.ip(&["-o", "link", "show", "brs"]);
-    let gw_mac = gw_mac
-        .split("link/ether ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or("")
-        .to_string();
+    let gw_mac = mac_of(&a.app, "brs");
     let known = wait_for(T, || {
-        let fdb = String::from_utf8_lossy(
-            &b.app
-                .cmd("bridge")
-                .args(["fdb", "show", "dev", "vx150"])
-                .output()
-                .map(|o| o.stdout)
-                .unwrap_or_default(),
-        )
-        .into_owned();
-        fdb.lines()
+        fdb(&b)
+            .lines()
             .any(|l| l.starts_with(&gw_mac) && l.contains(&format!("dst {ia}")))
     });
     assert!(

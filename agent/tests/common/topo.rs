@@ -345,29 +345,14 @@ impl Topo {
     /// A guest at `addr` (with prefix) behind appliance port `port`, its
     /// default route via `gw` (none if empty).
     pub fn guest(&mut self, port: &str, addr: &str, gw: &str) -> usize {
-        let ns = Netns::new("ng");
-        ok(Command::new("ip").args([
-            "link",
-            "add",
-            port,
-            "netns",
-            &self.app.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &ns.name,
-        ]));
-        ns.ip(&["addr", "add", addr, "dev", "eth0"]);
-        ns.ip(&["link", "set", "eth0", "up"]);
+        let i = self.dhcp_guest(port);
+        let g = &mut self.guests[i];
+        g.ns.ip(&["addr", "add", addr, "dev", "eth0"]);
         if !gw.is_empty() {
-            ns.ip(&["route", "add", "default", "via", gw]);
+            g.ns.ip(&["route", "add", "default", "via", gw]);
         }
-        let a = addr.split('/').next().unwrap_or(addr).to_string();
-        self.guests.push(Guest { ns, addr: a });
-        self.guests.len() - 1
+        g.addr = addr.split('/').next().unwrap_or(addr).to_string();
+        i
     }
 
     pub fn g(&self, i: usize) -> &Guest {
