@@ -18,7 +18,7 @@ fn zone() -> &'static (Zone, LeaseNames) {
         let z = netagent::plan::plan(&cfg).dns.remove(0);
         let names = LeaseNames::default();
         names.add("10.0.0.9".parse::<std::net::Ipv4Addr>().expect("ip"), "web", Some("lab"));
-        (Zone::new(z, "10.0.0.0/24".parse().expect("net")), names)
+        (Zone::new(std::sync::Arc::new(z), "10.0.0.0/24".parse().expect("net")), names)
     })
 }
 
