@@ -49,16 +49,21 @@ fn query_stream(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u
     std::thread::spawn(move || {
         in_ns(&ns, move || {
             let s = UdpSocket::bind("10.77.0.10:0").expect("bind");
-            s.set_read_timeout(Some(Duration::from_secs(1))).expect("timeout");
+            // Lost means never answered: a slow answer (a loaded CI machine
+            // once took over a second during the reload) still counts, and
+            // a late answer to an earlier query is skipped, not taken for
+            // this one's.
+            s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
             let (mut sent, mut answered) = (0u32, 0u32);
             let mut buf = [0u8; 512];
             while !stop.load(Ordering::SeqCst) {
                 let id = sent as u16;
                 sent += 1;
                 let _ = s.send_to(&dns_query(id, "virbr0"), "10.77.0.1:53");
-                if let Ok(n) = s.recv(&mut buf) {
+                while let Ok(n) = s.recv(&mut buf) {
                     if n > 2 && buf[..2] == id.to_be_bytes() {
                         answered += 1;
+                        break;
                     }
                 }
                 std::thread::sleep(Duration::from_millis(5));
