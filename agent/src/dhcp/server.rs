@@ -4,10 +4,11 @@
 //! across an await: the task owns its pool.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -18,12 +19,19 @@ use super::pool::Pool;
 use super::reply::{self, Change, Dest, Reply};
 use super::wire::{self, message_type};
 use crate::plan::DhcpPool;
+use crate::util::mmsg;
 use crate::util::time::now;
 
 pub(crate) const SERVER_PORT: u16 = 67;
 pub(crate) const CLIENT_PORT: u16 = 68;
 /// Packets handled per batch before their replies go out.
 const BATCH: usize = 128;
+/// The largest message taken: a DHCP message on a guest bridge fits one
+/// Ethernet frame (and every client must accept 576 bytes); a longer one
+/// arrives cut short and is dropped as malformed.
+const PACKET_MAX: usize = 1536;
+type Inbox = mmsg::Inbox<BATCH, PACKET_MAX>;
+type Outbox = mmsg::Outbox<BATCH>;
 /// DISCOVERs answered per full batch when the server is behind.
 const SHED_DISCOVERS_AFTER: usize = 48;
 const DISCOVER: u8 = 1;
@@ -107,6 +115,9 @@ pub(crate) struct Server {
     trouble: Trouble,
     pool: Pool,
     sock: UdpSocket,
+    /// Packets in and replies out, one batch at a time.
+    inbox: Inbox,
+    outbox: Outbox,
     journal: Journal,
     events: Option<mpsc::UnboundedSender<(String, Change)>>,
     drops: RateLimit,
@@ -160,7 +171,7 @@ impl Server {
                 .collect::<Vec<_>>()
                 .join(","),
             pool.cfg.interface,
-            pool.leases().count(),
+            pool.lease_count(),
             crate::util::time::since_boot()
         );
         Ok(Server {
@@ -168,6 +179,8 @@ impl Server {
             next_expiry: pool.next_expiry(),
             pool,
             sock,
+            inbox: Inbox::new(),
+            outbox: Outbox::new(),
             journal,
             events,
             drops: RateLimit { last: None, quiet: 0 },
@@ -180,14 +193,13 @@ impl Server {
     }
 
     pub(crate) async fn run(mut self, mut control: mpsc::Receiver<Control>) {
-        let mut buf = vec![0u8; 4096];
         let sweep = tokio::time::sleep(self.until_sweep());
         tokio::pin!(sweep);
         loop {
             tokio::select! {
                 r = self.sock.readable() => {
                     if r.is_ok() {
-                        self.batch(&mut buf).await;
+                        self.batch().await;
                         let at = tokio::time::Instant::now() + self.until_sweep();
                         if at < sweep.deadline() {
                             sweep.as_mut().reset(at);
@@ -232,25 +244,27 @@ impl Server {
     /// of the DISCOVERs, which cost the most and start new work. Shedding new
     /// work first keeps leases completing under overload instead of every
     /// exchange timing out half-way.
-    async fn batch(&mut self, buf: &mut [u8]) {
+    async fn batch(&mut self) {
         let t = now();
+        // One system call for what has queued (`mmsg`); the socket's
+        // readiness is cleared when it had nothing.
+        let got = self
+            .sock
+            .try_io(Interest::READABLE, || self.inbox.recv(self.sock.as_fd()));
+        let n = match got {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                self.drops
+                    .note(&self.pool.cfg.network, format_args!("receive: {e}"));
+                return;
+            }
+        };
+        let behind = n == BATCH;
         let mut replies: Vec<Reply> = Vec::new();
         let mut changes: Vec<Change> = Vec::new();
-        let mut packets: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(BATCH);
-        for _ in 0..BATCH {
-            match self.sock.try_recv_from(buf) {
-                Ok((n, from)) => packets.push((buf[..n].to_vec(), from)),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    self.drops
-                        .note(&self.pool.cfg.network, format_args!("receive: {e}"));
-                    break;
-                }
-            }
-        }
-        let behind = packets.len() == BATCH;
         let mut discovers = 0;
-        for (bytes, from) in &packets {
+        for (bytes, from) in self.inbox.iter() {
             if behind && message_type(bytes) == Some(DISCOVER) {
                 discovers += 1;
                 if discovers > SHED_DISCOVERS_AFTER {
@@ -284,9 +298,11 @@ impl Server {
         if !self.commit(&changes) {
             return;
         }
-        for r in replies {
-            self.send(r).await;
+        self.outbox.clear();
+        for r in &replies {
+            self.queue(r);
         }
+        self.flush().await;
     }
 
     /// Journal and announce changes; false if they could not be saved (the
@@ -335,7 +351,7 @@ impl Server {
                 let _ = tx.send((self.pool.cfg.network.clone(), c.clone()));
             }
         }
-        if self.journal.wants_compaction(self.pool.leases().count()) {
+        if self.journal.wants_compaction(self.pool.lease_count()) {
             if let Err(e) = self.journal.compact(self.pool.leases()) {
                 warn!("dhcp {e}");
             }
@@ -368,14 +384,8 @@ impl Server {
         self.next_expiry = self.pool.next_expiry();
     }
 
-    async fn send(&mut self, r: Reply) {
-        let bytes = match wire::encode(&r.msg) {
-            Ok(b) => b,
-            Err(e) => {
-                warn!("dhcp {}: cannot encode a reply: {e}", self.pool.cfg.network);
-                return;
-            }
-        };
+    /// Encode a reply into the outbox, addressed as its destination needs.
+    fn queue(&mut self, r: &Reply) {
         let to = match r.dest {
             Dest::Relay(g) => SocketAddrV4::new(g, SERVER_PORT),
             Dest::Unicast(ip) => SocketAddrV4::new(ip, CLIENT_PORT),
@@ -393,9 +403,34 @@ impl Server {
                 }
             }
         };
-        if let Err(e) = self.sock.send_to(&bytes, to).await {
-            self.drops
-                .note(&self.pool.cfg.network, format_args!("send to {to}: {e}"));
+        let Some(buf) = self.outbox.next(to.into()) else {
+            return;
+        };
+        if let Err(e) = wire::encode_into(&r.msg, buf) {
+            self.outbox.unpush();
+            warn!("dhcp {}: cannot encode a reply: {e}", self.pool.cfg.network);
+        }
+    }
+
+    /// Send the outbox, waiting while the socket's send queue is full (the
+    /// leases behind these replies are already on disk). A reply the kernel
+    /// refuses (no route, a full neighbour table) is passed over and noted.
+    async fn flush(&mut self) {
+        while !self.outbox.is_empty() {
+            let sent = self
+                .sock
+                .try_io(Interest::WRITABLE, || self.outbox.send(self.sock.as_fd()));
+            match sent {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.sock.writable().await {
+                        self.drops.note(&self.pool.cfg.network, format_args!("send: {e}"));
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => self.drops.note(&self.pool.cfg.network, format_args!("send: {e}")),
+            }
         }
     }
 }

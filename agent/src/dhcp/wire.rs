@@ -222,8 +222,16 @@ fn salvage(b: &[u8]) -> Option<Vec<u8>> {
 /// A reply as bytes, with the message type (option 53) as the first
 /// option, as dnsmasq and Kea send it: naive client parsers look there.
 pub fn encode(m: &Message) -> Result<Vec<u8>, String> {
-    use dhcproto::Encodable;
-    let mut b = m.to_vec().map_err(|e| e.to_string())?;
+    let mut b = Vec::with_capacity(576);
+    encode_into(m, &mut b)?;
+    Ok(b)
+}
+
+/// `encode` into a buffer kept from reply to reply (cleared first).
+pub fn encode_into(m: &Message, b: &mut Vec<u8>) -> Result<(), String> {
+    use dhcproto::{Encodable, Encoder};
+    b.clear();
+    m.encode(&mut Encoder::new(b)).map_err(|e| e.to_string())?;
     // Where option 53 sits in what we just encoded.
     let mut at = None;
     let mut i = 240;
@@ -239,11 +247,11 @@ pub fn encode(m: &Message) -> Result<Vec<u8>, String> {
         }
     }
     if let Some(i) = at.filter(|i| *i > 240 && i + 3 <= b.len()) {
-        let opt: Vec<u8> = b[i..i + 3].to_vec();
+        let opt = [b[i], b[i + 1], b[i + 2]];
         b.copy_within(240..i, 243);
         b[240..243].copy_from_slice(&opt);
     }
-    Ok(b)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ pub mod apex;
 pub(crate) mod forward;
 pub mod hosts_file;
 mod inflight;
-mod mmsg;
 mod outgoing;
 pub(crate) mod resolv_conf;
 pub(crate) mod server;

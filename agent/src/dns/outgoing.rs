@@ -268,7 +268,7 @@ async fn read(port: Arc<Port>) {
         };
         loop {
             let got = BUF.with_borrow_mut(|buf| {
-                let from = super::mmsg::recv_from_uninit(port.sock.get_ref().as_fd(), buf)?;
+                let from = crate::util::mmsg::recv_from_uninit(port.sock.get_ref().as_fd(), buf)?;
                 port.deliver(buf, from);
                 Ok::<(), std::io::Error>(())
             });

@@ -16,9 +16,17 @@ use tracing::debug;
 
 use super::answer::{answer, Transport};
 use super::inflight::{InFlight, Join};
-use super::mmsg::{Inbox, Outbox, BATCH};
 use super::wire::{age_ttls, question, reusable_for, servfail_into, ttl_offsets, Question, Shape};
 use super::zone::{LeaseNames, Zone};
+use crate::util::mmsg;
+
+/// Queries taken or answered per system call at most.
+const BATCH: usize = 32;
+/// The largest query kept: a query is one question and an OPT record
+/// (a few hundred bytes with padding and cookies), far below this.
+const QUERY_MAX: usize = 2048;
+type Inbox = mmsg::Inbox<BATCH, QUERY_MAX>;
+type Outbox = mmsg::Outbox<BATCH>;
 
 /// Entries kept before the cache starts over (bounded memory under floods
 /// of unique names).

@@ -4,4 +4,5 @@
 pub mod fs;
 pub mod grid;
 pub mod memory;
+pub(crate) mod mmsg;
 pub mod time;
