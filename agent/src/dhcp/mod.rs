@@ -5,6 +5,7 @@
 pub(crate) mod arp;
 pub(crate) mod journal;
 pub mod lease;
+mod lease_table;
 pub(crate) mod pool;
 pub mod reply;
 pub mod script;

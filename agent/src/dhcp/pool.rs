@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use super::lease::{ClientId, Lease};
+use super::lease_table::LeaseTable;
 use crate::config::MacAddr;
 use crate::plan::DhcpPool;
 
@@ -51,13 +52,18 @@ pub(crate) const DECLINE_SECS: u64 = 600;
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub cfg: DhcpPool,
-    leases: HashMap<Ipv4Addr, Lease>,
+    leases: LeaseTable,
     /// How many leases each MAC holds (one per client-id it used).
     per_mac: HashMap<MacAddr, usize>,
     by_client: HashMap<ClientId, Ipv4Addr>,
-    offers: HashMap<Ipv4Addr, (ClientId, u64)>,
-    /// The address last offered to each client (an index into `offers`).
-    offered: HashMap<ClientId, Ipv4Addr>,
+    /// The address last offered to each client and until when it is held
+    /// (Unix seconds)...
+    offered: HashMap<ClientId, (Ipv4Addr, u32)>,
+    /// ...and the same holds by address. Under a flood of DISCOVERs from
+    /// invented clients these are the server's largest tables after the
+    /// leases, so the client is named in one of them only, and the time
+    /// is 4 bytes (Unix seconds fit until 2106).
+    held: HashMap<Ipv4Addr, u32>,
     declined: HashMap<Ipv4Addr, u64>,
     statics: HashMap<MacAddr, (Ipv4Addr, Option<String>)>,
     static_ips: HashSet<Ipv4Addr>,
@@ -81,11 +87,11 @@ impl Pool {
         let room = usize::try_from(size).unwrap_or(usize::MAX).min((1 << 16) / 8 * 7);
         Pool {
             cfg,
-            leases: HashMap::with_capacity(room),
+            leases: LeaseTable::with_capacity(room),
             per_mac: HashMap::with_capacity(room),
             by_client: HashMap::with_capacity(room),
-            offers: HashMap::new(),
             offered: HashMap::new(),
+            held: HashMap::new(),
             declined: HashMap::new(),
             statics,
             static_ips,
@@ -149,7 +155,7 @@ impl Pool {
             }
         }
         *self.per_mac.entry(l.mac).or_default() += 1;
-        if let Some(prev) = self.leases.insert(l.ip, l.clone()) {
+        if let Some(prev) = self.leases.insert(l.clone()) {
             self.forget_mac(prev.mac);
             if prev.client != l.client {
                 self.by_client.remove(&prev.client);
@@ -187,6 +193,12 @@ impl Pool {
         self.leases.values()
     }
 
+    /// How many leases are kept, without a walk over them (asked after
+    /// every batch).
+    pub fn lease_count(&self) -> usize {
+        self.leases.len()
+    }
+
     /// What must hold after any sequence of messages, whatever guests send:
     /// the indexes agree with the leases, each lease is in the ranges or a
     /// static host's, no MAC holds more than its share, quarantine is
@@ -195,9 +207,10 @@ impl Pool {
     /// message; Err says which rule broke.
     pub fn invariants(&self, now: u64) -> Result<(), String> {
         let mut per_mac: HashMap<MacAddr, usize> = HashMap::new();
-        for (ip, l) in &self.leases {
-            if *ip != l.ip {
-                return Err(format!("lease of {} kept under {ip}", l.ip));
+        for l in self.leases.values() {
+            let ip = &l.ip;
+            if self.leases.get(ip).map(|x| &x.client) != Some(&l.client) {
+                return Err(format!("{ip}: not found by its address"));
             }
             if self.by_client.get(&l.client) != Some(ip) {
                 return Err(format!("{ip}: its client does not point back to it"));
@@ -237,7 +250,7 @@ impl Pool {
 
     /// Whether an offer is held (it is let go by the next `expire`).
     pub fn has_offers(&self) -> bool {
-        !self.offers.is_empty()
+        !self.held.is_empty()
     }
 
     /// When the first lease expires (Unix seconds), if any does.
@@ -283,10 +296,8 @@ impl Pool {
                 return false;
             }
         }
-        if let Some((c, until)) = self.offers.get(&ip) {
-            if c != client && *until > now {
-                return false;
-            }
+        if self.held.get(&ip).is_some_and(|until| u64::from(*until) > now) && !self.holds(client, ip, now) {
+            return false;
         }
         self.declined.get(&ip).is_none_or(|until| *until <= now)
     }
@@ -308,12 +319,8 @@ impl Pool {
         let offered = self
             .offered
             .get(client)
-            .filter(|ip| {
-                self.offers
-                    .get(ip)
-                    .is_some_and(|(c, until)| c == client && *until > now)
-            })
-            .copied();
+            .filter(|(_, until)| u64::from(*until) > now)
+            .map(|(ip, _)| *ip);
         for ip in [previous, offered, requested].into_iter().flatten() {
             if self.available(ip, client, mac, now) {
                 return Some(ip);
@@ -344,8 +351,28 @@ impl Pool {
     }
 
     pub fn hold_offer(&mut self, ip: Ipv4Addr, client: &ClientId, now: u64) {
-        self.offers.insert(ip, (client.clone(), now + OFFER_HOLD_SECS));
-        self.offered.insert(client.clone(), ip);
+        let until = u32::try_from(now + OFFER_HOLD_SECS).unwrap_or(u32::MAX);
+        if let Some((before, _)) = self.offered.insert(client.clone(), (ip, until)) {
+            if before != ip {
+                self.held.remove(&before);
+            }
+        }
+        self.held.insert(ip, until);
+    }
+
+    /// Whether `ip` is held for this client by an offer still running.
+    fn holds(&self, client: &ClientId, ip: Ipv4Addr, now: u64) -> bool {
+        self.offered
+            .get(client)
+            .is_some_and(|(o, until)| *o == ip && u64::from(*until) > now)
+    }
+
+    /// Let go of the client's offer, and of any hold on `ip`.
+    fn drop_offer(&mut self, client: &ClientId, ip: Ipv4Addr) {
+        if let Some((o, _)) = self.offered.remove(client) {
+            self.held.remove(&o);
+        }
+        self.held.remove(&ip);
     }
 
     /// Bind `ip` to the client until `expires` and return the lease.
@@ -357,8 +384,7 @@ impl Pool {
         hostname: Option<String>,
         expires: Option<u64>,
     ) -> Lease {
-        self.offers.remove(&ip);
-        self.offered.remove(client);
+        self.drop_offer(client, ip);
         // Only a lapsed quarantine lets an address be bound (`available`):
         // the lease ends it for good.
         self.declined.remove(&ip);
@@ -417,10 +443,7 @@ impl Pool {
     /// MAX_DECLINED addresses rest at once. Returns the lease it gave up,
     /// and whether the DECLINE was taken.
     pub fn decline(&mut self, client: &ClientId, ip: Ipv4Addr, now: u64) -> (Option<Lease>, bool) {
-        let offered = self
-            .offers
-            .get(&ip)
-            .is_some_and(|(c, until)| c == client && *until > now);
+        let offered = self.holds(client, ip, now);
         let leased = self.leases.get(&ip).is_some_and(|l| &l.client == client);
         if !(offered || leased) || !self.in_ranges(ip) {
             return (None, false);
@@ -429,7 +452,7 @@ impl Pool {
         if self.declined.len() < MAX_DECLINED {
             self.declined.insert(ip, now + DECLINE_SECS);
         }
-        self.offers.remove(&ip);
+        self.drop_offer(client, ip);
         (self.release(client, ip), true)
     }
 
@@ -442,10 +465,8 @@ impl Pool {
             .map(|l| l.ip)
             .collect();
         let out = self.take_all(gone);
-        self.offers.retain(|_, (_, until)| *until > now);
-        let offers = &self.offers;
-        self.offered
-            .retain(|c, ip| offers.get(ip).is_some_and(|(o, _)| o == c));
+        self.offered.retain(|_, (_, until)| u64::from(*until) > now);
+        self.held.retain(|_, until| u64::from(*until) > now);
         self.declined.retain(|_, until| *until > now);
         out
     }
