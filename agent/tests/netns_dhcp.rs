@@ -296,6 +296,15 @@ fn netns_hostile_packets_are_dropped_and_service_goes_on() {
     let mut no_type = header.clone();
     no_type.extend_from_slice(&[12, 3, b'a', b'b', b'c', 255]);
     let junk: Vec<u8> = (0..300u32).map(|i| (i * 7919 % 251) as u8).collect();
+    // Longer than the server takes (two fragments on the wire): it arrives
+    // cut short, its options running past the cut.
+    let mut oversize = header.clone();
+    oversize.extend_from_slice(&[53, 1, 1]);
+    for _ in 0..12 {
+        oversize.extend_from_slice(&[43, 255]);
+        oversize.extend_from_slice(&[b'v'; 255]);
+    }
+    oversize.push(255);
     let packets = vec![
         vec![1u8, 2, 3],
         header[..100].to_vec(),
@@ -303,6 +312,7 @@ fn netns_hostile_packets_are_dropped_and_service_goes_on() {
         reply_op,
         no_type,
         junk,
+        oversize,
     ];
     let sent = in_ns(&t.g(bad).ns.name, move || {
         let s = std::net::UdpSocket::bind("10.77.0.200:68").expect("bind");
@@ -319,7 +329,7 @@ fn netns_hostile_packets_are_dropped_and_service_goes_on() {
         }
         n
     });
-    assert!(sent >= 500);
+    assert!(sent >= 600);
     // The server still serves a real client.
     let c = Udhcpc::start(&t.g(good).ns, &t.dir, "after");
     let bound = wait_event(&c.events, 0, &["bound"], T).expect("no lease after the junk");
