@@ -34,12 +34,6 @@ type Inbox = mmsg::Inbox<BATCH, PACKET_MAX>;
 type Outbox = mmsg::Outbox<BATCH>;
 /// DISCOVERs answered per full batch when the server is behind.
 const SHED_DISCOVERS_AFTER: usize = 48;
-/// How long after the server starts a full queue is not taken for
-/// overload: the socket is bound before the leases are read back (a /16's
-/// take ~0.2 s), and what queued meanwhile is fresh and answered in full.
-/// Shedding it cost 240 DISCOVERs (three full batches) in a third of the
-/// benchmark's runs at 5,000 exchanges a second.
-const STARTUP_GRACE: Duration = Duration::from_secs(1);
 const DISCOVER: u8 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -129,8 +123,6 @@ pub(crate) struct Server {
     drops: RateLimit,
     /// DISCOVERs left unanswered to catch up (logged with the sweep).
     shed: u64,
-    /// When the leases were read back and the queue began to be served.
-    serving_since: Instant,
     /// The first lease expiry (Unix seconds): the sweep sleeps until then,
     /// so an idle server does not wake every few seconds for nothing.
     next_expiry: Option<u64>,
@@ -142,17 +134,12 @@ const MAX_SWEEP: Duration = Duration::from_secs(3600);
 const BUSY_SWEEP: Duration = Duration::from_secs(5);
 
 impl Server {
-    /// Bind to the pool's bridge and load its leases.
+    /// Load the pool's leases, then bind to its bridge.
     pub(crate) fn start(
         cfg: DhcpPool,
         lease_dir: &std::path::Path,
         events: Option<mpsc::UnboundedSender<(String, Change)>>,
     ) -> Result<Server, ServerError> {
-        let sock = socket(&cfg.interface).map_err(|err| ServerError::Socket {
-            network: cfg.network.clone(),
-            ifname: cfg.interface.clone(),
-            err,
-        })?;
         // Replayed straight into the pool: a /16's leases are never also
         // held in a list or a second table on the way.
         let mut pool = Pool::new(cfg);
@@ -161,6 +148,18 @@ impl Server {
         pool.settle(now());
         // Start from a clean file: it also drops a torn last line.
         journal.compact(pool.leases())?;
+        // Bound once the leases are back, not before: a bound socket says
+        // the server answers. Bound first, it queued what clients sent
+        // while a /16's leases loaded (~0.2 s) and then answered it all
+        // at once; perfdhcp, one socket for thousands of clients, lost
+        // 0.4-0.9 % of a 5,000/s run to that burst in its own queue
+        // (skb:kfree_skb, SOCKET_RCVBUFF on its socket), and a client
+        // that waited for the socket to appear was told too early.
+        let sock = socket(&pool.cfg.interface).map_err(|err| ServerError::Socket {
+            network: pool.cfg.network.clone(),
+            ifname: pool.cfg.interface.clone(),
+            err,
+        })?;
         // The names of the leases kept, for DNS. Only leases with a name:
         // one without has nothing to tell it, and a /16 of them queued at
         // once was 7 MB held until the daemon had read them all.
@@ -193,7 +192,6 @@ impl Server {
             events,
             drops: RateLimit { last: None, quiet: 0 },
             shed: 0,
-            serving_since: Instant::now(),
         })
     }
 
@@ -252,8 +250,7 @@ impl Server {
     /// answers every REQUEST (a client one step from a lease) but only a share
     /// of the DISCOVERs, which cost the most and start new work. Shedding new
     /// work first keeps leases completing under overload instead of every
-    /// exchange timing out half-way. The queue that built up while the
-    /// server started is not overload (`STARTUP_GRACE`).
+    /// exchange timing out half-way.
     async fn batch(&mut self) {
         let t = now();
         // One system call for what has queued (`mmsg`); the socket's
@@ -270,7 +267,7 @@ impl Server {
                 return;
             }
         };
-        let behind = n == BATCH && self.serving_since.elapsed() > STARTUP_GRACE;
+        let behind = n == BATCH;
         let mut replies: Vec<Reply> = Vec::new();
         let mut changes: Vec<Change> = Vec::new();
         let mut discovers = 0;
