@@ -352,12 +352,21 @@ impl Pool {
 
     pub fn hold_offer(&mut self, ip: Ipv4Addr, client: &ClientId, now: u64) {
         let until = u32::try_from(now + OFFER_HOLD_SECS).unwrap_or(u32::MAX);
-        if let Some((before, _)) = self.offered.insert(client.clone(), (ip, until)) {
-            if before != ip {
-                self.held.remove(&before);
+        if let Some(before) = self.offered.insert(client.clone(), (ip, until)) {
+            if before.0 != ip {
+                self.unhold(before);
             }
         }
         self.held.insert(ip, until);
+    }
+
+    /// Let go of the hold an offer put on its address, unless the address
+    /// is held again since: once this offer ran out, another client may
+    /// have been offered it, and that hold (a later deadline) stays.
+    fn unhold(&mut self, (ip, until): (Ipv4Addr, u32)) {
+        if self.held.get(&ip) == Some(&until) {
+            self.held.remove(&ip);
+        }
     }
 
     /// Whether `ip` is held for this client by an offer still running.
@@ -367,10 +376,11 @@ impl Pool {
             .is_some_and(|(o, until)| *o == ip && u64::from(*until) > now)
     }
 
-    /// Let go of the client's offer, and of any hold on `ip`.
+    /// Let go of the client's offer, and of any hold on `ip` (which the
+    /// client now takes: another's hold on it has run out, or it could not).
     fn drop_offer(&mut self, client: &ClientId, ip: Ipv4Addr) {
-        if let Some((o, _)) = self.offered.remove(client) {
-            self.held.remove(&o);
+        if let Some(o) = self.offered.remove(client) {
+            self.unhold(o);
         }
         self.held.remove(&ip);
     }
@@ -624,6 +634,27 @@ mod tests {
         assert!(p.lease_of(&id(1)).is_none());
         assert!(!p.available(a, &id(1), mac(1), 20));
         assert!(p.available(a, &id(1), mac(1), 10 + DECLINE_SECS));
+    }
+
+    #[test]
+    fn a_client_moving_on_keeps_the_hold_another_took_on_its_old_address() {
+        let mut p = pool("");
+        let a = p.choose(&id(1), mac(1), None, 0).unwrap();
+        p.hold_offer(a, &id(1), 0);
+        // Client 1's offer runs out; client 2 is offered the same address.
+        let later = OFFER_HOLD_SECS + 1;
+        assert!(p.available(a, &id(2), mac(2), later));
+        p.hold_offer(a, &id(2), later);
+        // Client 1 comes back and is offered another address...
+        let b = p.choose(&id(1), mac(1), None, later).unwrap();
+        assert_ne!(a, b);
+        p.hold_offer(b, &id(1), later);
+        // ...which must not free the address held for client 2.
+        assert!(!p.available(a, &id(3), mac(3), later + 1));
+        assert!(p.available(a, &id(2), mac(2), later + 1));
+        // Client 1 binds its new address: client 2's hold still stands.
+        p.bind(b, &id(1), mac(1), None, Some(later + 1000));
+        assert!(!p.available(a, &id(3), mac(3), later + 2));
     }
 
     #[test]
