@@ -61,7 +61,10 @@ pub(crate) enum Control {
     ),
 }
 
-fn socket(ifname: &str) -> std::io::Result<UdpSocket> {
+/// The server's socket, not yet bound to its port (it takes no packet
+/// until `listen`): made first, so that a bridge that is not there fails
+/// the start before the leases are read.
+fn socket(ifname: &str) -> std::io::Result<Socket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     s.set_broadcast(true)?;
@@ -72,8 +75,13 @@ fn socket(ifname: &str) -> std::io::Result<UdpSocket> {
     // 97% drops at full load; this size keeps answering fresh ones).
     let _ = s.set_recv_buffer_size(256 << 10);
     let _ = s.set_send_buffer_size(1 << 20);
-    s.bind(&SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT)).into())?;
     s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// Bind the socket to the server's port: from here on it queues packets.
+fn listen(s: Socket) -> std::io::Result<UdpSocket> {
+    s.bind(&SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT)).into())?;
     UdpSocket::from_std(s.into())
 }
 
@@ -134,12 +142,17 @@ const MAX_SWEEP: Duration = Duration::from_secs(3600);
 const BUSY_SWEEP: Duration = Duration::from_secs(5);
 
 impl Server {
-    /// Load the pool's leases, then bind to its bridge.
+    /// Load the pool's leases, then listen on its bridge.
     pub(crate) fn start(
         cfg: DhcpPool,
         lease_dir: &std::path::Path,
         events: Option<mpsc::UnboundedSender<(String, Change)>>,
     ) -> Result<Server, ServerError> {
+        let failed = |cfg: &DhcpPool| {
+            let (network, ifname) = (cfg.network.clone(), cfg.interface.clone());
+            move |err| ServerError::Socket { network, ifname, err }
+        };
+        let sock = socket(&cfg.interface).map_err(failed(&cfg))?;
         // Replayed straight into the pool: a /16's leases are never also
         // held in a list or a second table on the way.
         let mut pool = Pool::new(cfg);
@@ -148,18 +161,14 @@ impl Server {
         pool.settle(now());
         // Start from a clean file: it also drops a torn last line.
         journal.compact(pool.leases())?;
-        // Bound once the leases are back, not before: a bound socket says
-        // the server answers. Bound first, it queued what clients sent
-        // while a /16's leases loaded (~0.2 s) and then answered it all
-        // at once; perfdhcp, one socket for thousands of clients, lost
-        // 0.4-0.9 % of a 5,000/s run to that burst in its own queue
-        // (skb:kfree_skb, SOCKET_RCVBUFF on its socket), and a client
-        // that waited for the socket to appear was told too early.
-        let sock = socket(&pool.cfg.interface).map_err(|err| ServerError::Socket {
-            network: pool.cfg.network.clone(),
-            ifname: pool.cfg.interface.clone(),
-            err,
-        })?;
+        // Bound to its port once the leases are back, not before: a bound
+        // socket says the server answers. Bound first, it queued what
+        // clients sent while a /16's leases loaded (~0.2 s) and then
+        // answered it all at once; perfdhcp, one socket for thousands of
+        // clients, lost 0.4-1.8 % of a 5,000/s run to that burst in its
+        // own queue (skb:kfree_skb, SOCKET_RCVBUFF on its socket), and a
+        // client that waited for the socket to appear was told too early.
+        let sock = listen(sock).map_err(failed(&pool.cfg))?;
         // The names of the leases kept, for DNS. Only leases with a name:
         // one without has nothing to tell it, and a /16 of them queued at
         // once was 7 MB held until the daemon had read them all.
