@@ -79,6 +79,14 @@ fn socket(ifname: &str) -> std::io::Result<Socket> {
     Ok(s)
 }
 
+fn socket_error(cfg: &DhcpPool, err: std::io::Error) -> ServerError {
+    ServerError::Socket {
+        network: cfg.network.clone(),
+        ifname: cfg.interface.clone(),
+        err,
+    }
+}
+
 /// Bind the socket to the server's port: from here on it queues packets.
 fn listen(s: Socket) -> std::io::Result<UdpSocket> {
     s.bind(&SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT)).into())?;
@@ -148,11 +156,7 @@ impl Server {
         lease_dir: &std::path::Path,
         events: Option<mpsc::UnboundedSender<(String, Change)>>,
     ) -> Result<Server, ServerError> {
-        let failed = |cfg: &DhcpPool| {
-            let (network, ifname) = (cfg.network.clone(), cfg.interface.clone());
-            move |err| ServerError::Socket { network, ifname, err }
-        };
-        let sock = socket(&cfg.interface).map_err(failed(&cfg))?;
+        let sock = socket(&cfg.interface).map_err(|e| socket_error(&cfg, e))?;
         // Replayed straight into the pool: a /16's leases are never also
         // held in a list or a second table on the way.
         let mut pool = Pool::new(cfg);
@@ -168,7 +172,7 @@ impl Server {
         // clients, lost 0.4-1.8 % of a 5,000/s run to that burst in its
         // own queue (skb:kfree_skb, SOCKET_RCVBUFF on its socket), and a
         // client that waited for the socket to appear was told too early.
-        let sock = listen(sock).map_err(failed(&pool.cfg))?;
+        let sock = listen(sock).map_err(|e| socket_error(&pool.cfg, e))?;
         // The names of the leases kept, for DNS. Only leases with a name:
         // one without has nothing to tell it, and a /16 of them queued at
         // once was 7 MB held until the daemon had read them all.
