@@ -92,6 +92,36 @@ pub(crate) struct Rules {
     loaded: Option<u64>,
 }
 
+/// Write the plan's sysctls, and with `ra` keep the bridges' router
+/// advertisements when IPv6 forwarding is among them. On a blocking
+/// thread: writing an interface's setting takes the kernel's RTNL lock,
+/// which another namespace's teardown can hold for seconds (see
+/// `Netlink::connect`), and the servers' thread must not wait for it.
+async fn settings(plan: &Plan, ra: bool, report: &mut Report) {
+    let sysctls = plan.sysctls.clone();
+    let ours: Vec<String> = plan.bridges.iter().map(|b| b.name.clone()).collect();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut out = vec![sysctl::apply(&sysctls)];
+        if ra && sysctls.iter().any(|s| s.path == "net/ipv6/conf/all/forwarding") {
+            let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
+            out.push(sysctl::keep_router_advertisements(&ours));
+        }
+        out
+    })
+    .await;
+    match done {
+        Ok(results) => {
+            for r in results {
+                match r {
+                    Ok(n) => report.changes += n,
+                    Err(e) => report.errors.push(e.into()),
+                }
+            }
+        }
+        Err(e) => warn!("sysctl: the worker failed: {e}"),
+    }
+}
+
 /// Replace our table when it is missing, its rules were changed behind our
 /// back, or it holds other rules than the plan's: a reload's (`stale`), or
 /// an earlier run's with another config (`loaded`, the digest of what was
@@ -300,10 +330,7 @@ impl Reconciler {
             // A bridge whose IPv6 was off takes an IPv6 address only once
             // it is on again: the settings go first too.
             if changed.everything && plan.bridges.iter().any(|b| b.address6.is_some()) {
-                match sysctl::apply(&plan.sysctls) {
-                    Ok(n) => report.changes += n,
-                    Err(e) => report.errors.push(e.into()),
-                }
+                settings(plan, false, &mut report).await;
             }
             let links = self.links(plan, lease, &changed, &mut report).await;
             if let Err(e) = links {
@@ -317,21 +344,7 @@ impl Reconciler {
             // says they changed, or links were made (a new bridge has
             // settings of its own).
             if changed.settings || changed.everything || report.changes > 0 {
-                match sysctl::apply(&plan.sysctls) {
-                    Ok(n) => report.changes += n,
-                    Err(e) => report.errors.push(e.into()),
-                }
-                if plan
-                    .sysctls
-                    .iter()
-                    .any(|s| s.path == "net/ipv6/conf/all/forwarding")
-                {
-                    let ours: Vec<&str> = plan.bridges.iter().map(|b| b.name.as_str()).collect();
-                    match sysctl::keep_router_advertisements(&ours) {
-                        Ok(n) => report.changes += n,
-                        Err(e) => report.errors.push(e.into()),
-                    }
-                }
+                settings(plan, true, &mut report).await;
             }
             // FRR after the links: zebra finds the VXLAN devices made above.
             if changed.everything {

@@ -11,7 +11,7 @@ use rtnetlink::packet_core::{
 };
 use rtnetlink::packet_route::RouteNetlinkMessage;
 
-use super::netlink::{Cause, LinkError};
+use super::netlink::{Cause, LinkError, Netlink};
 
 fn failed(what: &str, cause: Cause) -> LinkError {
     LinkError::Op {
@@ -28,8 +28,28 @@ fn io(what: &str, e: std::io::Error) -> LinkError {
     }
 }
 
+impl Netlink {
+    /// Every answer to the dump request `req`, each turned by `each` into
+    /// what it adds to the list. Run on the netlink thread: the kernel
+    /// does the dump's work in our reads (see `Netlink::connect`).
+    pub(crate) async fn dump<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        req: RouteNetlinkMessage,
+        each: fn(&RouteNetlinkMessage, &mut Vec<T>),
+    ) -> Result<Vec<T>, LinkError> {
+        self.thread
+            .spawn(async move {
+                let mut out = Vec::new();
+                dump(what, req, |m| each(m, &mut out)).await.map(|()| out)
+            })
+            .await
+            .unwrap_or_else(|e| Err(failed(what, Cause::Protocol(format!("the netlink thread: {e}")))))
+    }
+}
+
 /// Send `req` as a dump request and hand each answer to `each`.
-pub(crate) async fn dump(
+async fn dump(
     what: &str,
     req: RouteNetlinkMessage,
     mut each: impl FnMut(&RouteNetlinkMessage),

@@ -100,6 +100,8 @@ pub(super) fn op(object: impl Into<String>, action: impl Into<String>, e: rtnetl
 #[derive(Clone)]
 pub struct Netlink {
     pub(super) handle: Handle,
+    /// The netlink thread's runtime: dumps run there too (see `connect`).
+    pub(super) thread: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for Netlink {
@@ -109,11 +111,48 @@ impl std::fmt::Debug for Netlink {
 }
 
 impl Netlink {
-    /// Open a route netlink socket; its driver runs on the current tokio runtime.
+    /// Open a route netlink socket, driven on a thread of its own, where
+    /// the dumps (`dump.rs`) run too.
+    ///
+    /// The kernel does a request's work inside the system call that
+    /// carries it (a dump's, in each read), much of it under the one lock
+    /// every network namespace's link changes share (RTNL): deleting a
+    /// bridge holds the caller ~50 ms here, and another namespace being
+    /// torn down can hold that lock for seconds. On the thread that serves
+    /// DNS and DHCP, that time is time no guest is answered (a reload lost
+    /// a DNS query this way); here only the request waits. The thread ends
+    /// when the last handle is dropped.
     pub fn connect() -> Result<Netlink, LinkError> {
-        let (conn, handle, _) = rtnetlink::new_connection().map_err(LinkError::Socket)?;
-        tokio::spawn(conn);
-        Ok(Netlink { handle })
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("netlink".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                // The socket is made here, so its readiness comes from
+                // this thread's runtime.
+                let conn = rt.block_on(async { rtnetlink::new_connection() });
+                match conn {
+                    Ok((conn, handle, _)) => {
+                        let _ = tx.send(Ok((handle, rt.handle().clone())));
+                        rt.block_on(conn);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(LinkError::Socket)?;
+        let (handle, thread) = rx
+            .recv()
+            .map_err(|_| LinkError::Socket(std::io::Error::other("the netlink thread ended")))?
+            .map_err(LinkError::Socket)?;
+        Ok(Netlink { handle, thread })
     }
 
     pub async fn observe(&self) -> Result<Kernel, LinkError> {
@@ -138,14 +177,12 @@ impl Netlink {
     /// The IPv6 default routes of the main table.
     pub(crate) async fn routes6(&self) -> Result<Vec<super::observe::Route6>, LinkError> {
         let req = RouteMessageBuilder::<std::net::Ipv6Addr>::new().build();
-        let mut out = Vec::new();
-        super::dump::dump("IPv6 routes", RouteNetlinkMessage::GetRoute(req), |m| {
+        self.dump("IPv6 routes", RouteNetlinkMessage::GetRoute(req), |m, out| {
             if let RouteNetlinkMessage::NewRoute(r) = m {
                 out.extend(route6_from(r));
             }
         })
-        .await?;
-        Ok(out)
+        .await
     }
 
     /// Add (or delete) the IPv6 default route via `via` on `dev`, marked
@@ -183,27 +220,23 @@ impl Netlink {
         let mut req = LinkMessage::default();
         req.attributes
             .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let mut out = Vec::new();
-        super::dump::dump("links", RouteNetlinkMessage::GetLink(req), |m| {
+        self.dump("links", RouteNetlinkMessage::GetLink(req), |m, out| {
             if let RouteNetlinkMessage::NewLink(l) = m {
                 out.push(link_from(l));
             }
         })
-        .await?;
-        Ok(out)
+        .await
     }
 
     pub(crate) async fn addrs(&self) -> Result<Vec<Addr>, LinkError> {
-        let mut out = Vec::new();
         // Both families: IPv4, and IPv6 for the bridges that have a prefix.
         let req = AddressMessage::default();
-        super::dump::dump("addresses", RouteNetlinkMessage::GetAddress(req), |m| {
+        self.dump("addresses", RouteNetlinkMessage::GetAddress(req), |m, out| {
             if let RouteNetlinkMessage::NewAddress(a) = m {
                 out.extend(addr_from(a));
             }
         })
-        .await?;
-        Ok(out)
+        .await
     }
 
     /// One link by index, read afresh; None when it is gone.
@@ -228,14 +261,12 @@ impl Netlink {
 
     pub(crate) async fn routes(&self) -> Result<Vec<Route>, LinkError> {
         let req = RouteMessageBuilder::<Ipv4Addr>::new().build();
-        let mut out = Vec::new();
-        super::dump::dump("routes", RouteNetlinkMessage::GetRoute(req), |m| {
+        self.dump("routes", RouteNetlinkMessage::GetRoute(req), |m, out| {
             if let RouteNetlinkMessage::NewRoute(r) = m {
                 out.extend(route_from(r));
             }
         })
-        .await?;
-        Ok(out)
+        .await
     }
 
     /// Create a bridge. Forward delay 0 goes first, while STP is still off,

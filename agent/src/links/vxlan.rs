@@ -76,14 +76,12 @@ impl Netlink {
     pub(crate) async fn floods(&self) -> Result<Vec<Flood>, LinkError> {
         let mut req = NeighbourMessage::default();
         req.header.family = AddressFamily::Bridge;
-        let mut out = Vec::new();
-        super::dump::dump("bridge FDB", RouteNetlinkMessage::GetNeighbour(req), |m| {
+        self.dump("bridge FDB", RouteNetlinkMessage::GetNeighbour(req), |m, out| {
             if let RouteNetlinkMessage::NewNeighbour(n) = m {
                 out.extend(flood_from(n));
             }
         })
-        .await?;
-        Ok(out)
+        .await
     }
 
     /// Add (`append`) or remove the flood entry for `dst` on `dev`.
