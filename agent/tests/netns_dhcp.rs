@@ -344,6 +344,98 @@ fn netns_hostile_packets_are_dropped_and_service_goes_on() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
+/// A guest that sends DISCOVERs under many MACs (broadcast bit clear) is
+/// offered an address per MAC, each framed to that MAC; none of it may
+/// land in the kernel's neighbour table, which every namespace of the
+/// host shares and a flood would fill (with SIOCSARP it held an entry per
+/// offer).
+#[test]
+fn netns_offers_to_many_macs_leave_the_neighbour_table_alone() {
+    need_root!("netns_offers_to_many_macs_leave_the_neighbour_table_alone");
+    let mut t = Topo::new();
+    let g = t.guest("vg1", "10.77.0.200/24", "");
+    let cfg = t.write_config("n.toml", &config("nat", ""));
+    let agent = t.start(&cfg);
+    const MACS: u8 = 30;
+    let offers = in_ns(&t.g(g).ns.name, || {
+        // The offers go to MACs nobody has: the bridge floods them to every
+        // port, and a packet socket on the guest's side sees them pass.
+        // SAFETY: plain socket calls on a descriptor this closure owns.
+        let cap = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_DGRAM,
+                i32::from((libc::ETH_P_IP as u16).to_be()),
+            )
+        };
+        assert!(cap >= 0, "packet socket: {}", std::io::Error::last_os_error());
+        let tv = libc::timeval {
+            tv_sec: 1,
+            tv_usec: 0,
+        };
+        // SAFETY: as above; the timeval lives for the call.
+        unsafe {
+            libc::setsockopt(
+                cap,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        let s = std::net::UdpSocket::bind("10.77.0.200:68").expect("bind");
+        s.set_broadcast(true).expect("broadcast");
+        for i in 0..MACS {
+            let mut d = vec![0u8; 240];
+            d[..3].copy_from_slice(&[1, 1, 6]);
+            d[4..8].copy_from_slice(&[0x51, 0xa5, 0, i]);
+            d[28..34].copy_from_slice(&[2, 0, 0, 0x5e, 0, i]);
+            d[236..240].copy_from_slice(&[99, 130, 83, 99]);
+            d.extend_from_slice(&[53, 1, 1, 255]);
+            s.send_to(&d, "255.255.255.255:67").expect("send");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut buf = [0u8; 2048];
+        loop {
+            // SAFETY: the buffer lives for the call, with its length.
+            let n = unsafe { libc::recv(cap, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let Ok(n) = usize::try_from(n) else { break };
+            // IPv4 without options, UDP 67 -> 68, a BOOTREPLY for our xids,
+            // sent to the address offered (yiaddr), not broadcast.
+            let p = &buf[..n];
+            if n > 28 + 240
+                && p[9] == 17
+                && p[20..24] == [0, 67, 0, 68]
+                && p[28] == 2
+                && p[32..35] == [0x51, 0xa5, 0]
+                && p[16..20] == p[44..48]
+            {
+                seen.insert(p[35]);
+            }
+            if seen.len() == usize::from(MACS) {
+                break;
+            }
+        }
+        // SAFETY: closing the descriptor opened above, once.
+        unsafe { libc::close(cap) };
+        seen.len()
+    });
+    assert_eq!(
+        offers,
+        usize::from(MACS),
+        "not every MAC got its offer:\n{}",
+        agent.log()
+    );
+    let neigh = t.app.ip(&["neigh", "show", "dev", "virbr0"]);
+    let written = neigh.lines().filter(|l| l.contains("02:00:00:5e:00:")).count();
+    assert_eq!(written, 0, "offers wrote neighbour entries:\n{neigh}");
+    let log = agent.log();
+    assert!(
+        !log.contains("broadcasting"),
+        "a direct reply fell back to broadcast:\n{log}"
+    );
+}
+
 /// A bridge deleted by hand comes back with a new interface index: the DHCP
 /// and DNS servers bound to the old one must serve again on the new one,
 /// without a restart of the agent, and `info` must say so.

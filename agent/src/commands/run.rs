@@ -68,8 +68,10 @@ fn init_logging() {
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
     init_logging();
     // One thread: the servers' sockets are served in order, with no wake-ups
-    // or stealing between workers; the blocking nft calls run on tokio's
-    // blocking pool, so they never hold the servers up.
+    // or stealing between workers. What waits on the kernel or a child
+    // process runs elsewhere, so it never holds the servers up: nft calls
+    // and sysctl writes on tokio's blocking pool, netlink on a thread of
+    // its own (`Netlink::connect`).
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -2,7 +2,7 @@
 //! leases kept in memory and journaled to disk, replies decided by pure
 //! functions (`pool`, `reply`) and sent by a thin socket layer (`server`).
 
-pub(crate) mod arp;
+mod direct;
 pub(crate) mod journal;
 pub mod lease;
 mod lease_table;

@@ -19,8 +19,8 @@ pub enum Dest {
     Unicast(Ipv4Addr),
     /// To 255.255.255.255 port 68 on the bridge.
     Broadcast,
-    /// To the offered address and chaddr without waiting for ARP: the
-    /// server writes the neighbour entry first, as dnsmasq does.
+    /// To the offered address and chaddr without waiting for ARP: framed
+    /// to the MAC on a packet socket (`direct.rs`).
     Direct(Ipv4Addr, MacAddr),
 }
 

@@ -4,7 +4,7 @@
 //! across an await: the task owns its pool.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -13,7 +13,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::arp;
+use super::direct::Direct;
 use super::journal::{Journal, JournalError};
 use super::pool::Pool;
 use super::reply::{self, Change, Dest, Reply};
@@ -40,6 +40,12 @@ const DISCOVER: u8 = 1;
 pub(crate) enum ServerError {
     #[error("dhcp {network}: socket on {ifname}: {err}")]
     Socket {
+        network: String,
+        ifname: String,
+        err: std::io::Error,
+    },
+    #[error("dhcp {network}: packet socket on {ifname} (for replies to clients without an address): {err}")]
+    Direct {
         network: String,
         ifname: String,
         err: std::io::Error,
@@ -131,6 +137,10 @@ pub(crate) struct Server {
     trouble: Trouble,
     pool: Pool,
     sock: UdpSocket,
+    /// Replies to clients that have no address yet (`direct.rs`).
+    direct: Direct,
+    /// A direct reply's message, encoded.
+    scratch: Vec<u8>,
     /// Packets in and replies out, one batch at a time.
     inbox: Inbox,
     outbox: Outbox,
@@ -157,6 +167,11 @@ impl Server {
         events: Option<mpsc::UnboundedSender<(String, Change)>>,
     ) -> Result<Server, ServerError> {
         let sock = socket(&cfg.interface).map_err(|e| socket_error(&cfg, e))?;
+        let direct = Direct::open(&cfg.interface).map_err(|err| ServerError::Direct {
+            network: cfg.network.clone(),
+            ifname: cfg.interface.clone(),
+            err,
+        })?;
         // Replayed straight into the pool: a /16's leases are never also
         // held in a list or a second table on the way.
         let mut pool = Pool::new(cfg);
@@ -199,6 +214,8 @@ impl Server {
             next_expiry: pool.next_expiry(),
             pool,
             sock,
+            direct,
+            scratch: Vec::with_capacity(PACKET_MAX),
             inbox: Inbox::new(),
             outbox: Outbox::new(),
             journal,
@@ -411,15 +428,19 @@ impl Server {
             Dest::Unicast(ip) => SocketAddrV4::new(ip, CLIENT_PORT),
             Dest::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT),
             Dest::Direct(ip, mac) => {
-                if let Err(e) = arp::set_neighbour(self.sock.as_raw_fd(), &self.pool.cfg.interface, ip, mac) {
-                    // Fall back to broadcast rather than lose the reply.
-                    self.drops.note(
-                        &self.pool.cfg.network,
-                        format_args!("neighbour {ip} {mac}: {e}; broadcasting"),
-                    );
-                    SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)
-                } else {
-                    SocketAddrV4::new(ip, CLIENT_PORT)
+                let sent = wire::encode_into(&r.msg, &mut self.scratch)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| self.direct.send(self.pool.cfg.server, ip, mac, &self.scratch));
+                match sent {
+                    Ok(()) => return,
+                    // Broadcast rather than lose the reply.
+                    Err(e) => {
+                        self.drops.note(
+                            &self.pool.cfg.network,
+                            format_args!("reply to {ip} at {mac}: {e}; broadcasting"),
+                        );
+                        SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)
+                    }
                 }
             }
         };

@@ -14,9 +14,10 @@ pub fn give_back() {
 }
 
 /// One allocator arena for every thread. The agent's threads besides the
-/// runtime's are the blocking pool's (an `nft` call now and then), and
-/// each would otherwise get an arena of its own that stays resident
-/// (132 KiB apiece, measured) for no contention worth avoiding.
+/// runtime's are the netlink thread and the blocking pool's (an `nft`
+/// call now and then), and each would otherwise get an arena of its own
+/// that stays resident (132 KiB apiece, measured) for no contention worth
+/// avoiding.
 pub fn one_arena() {
     #[cfg(target_env = "gnu")]
     // SAFETY: called first thing in main, before any other thread exists.
