@@ -244,20 +244,20 @@ impl Server {
                     }
                 }
                 _ = &mut sweep => {
-                    self.expire();
+                    self.expire().await;
                     sweep.as_mut().reset(tokio::time::Instant::now() + self.until_sweep());
                 }
                 c = control.recv() => match c {
                     Some(Control::Reconfigure(cfg)) => {
                         let dropped = self.pool.reconfigure(*cfg);
                         let changes: Vec<Change> = dropped.into_iter().map(Change::Gone).collect();
-                        self.commit(&changes);
+                        self.commit(&changes).await;
                         info!("dhcp {}: settings reloaded", self.pool.cfg.network);
                     }
                     Some(Control::Release(holder, reply)) => {
                         let gone = self.pool.release_holder(&holder);
                         let changes: Vec<Change> = gone.iter().cloned().map(Change::Gone).collect();
-                        if self.commit(&changes) {
+                        if self.commit(&changes).await {
                             for l in &gone {
                                 info!("dhcp {}: lease of {} ({}) ended by the admin", self.pool.cfg.network, l.ip, l.mac);
                             }
@@ -332,7 +332,7 @@ impl Server {
             }
         }
         // Durable before acknowledged: the lease is on disk when the ACK leaves.
-        if !self.commit(&changes) {
+        if !self.commit(&changes).await {
             return;
         }
         self.outbox.clear();
@@ -344,11 +344,11 @@ impl Server {
 
     /// Journal and announce changes; false if they could not be saved (the
     /// replies are then withheld: the clients will retry).
-    fn commit(&mut self, changes: &[Change]) -> bool {
+    async fn commit(&mut self, changes: &[Change]) -> bool {
         if changes.is_empty() {
             return true;
         }
-        let saved = self.journal.append(changes);
+        let saved = self.journal.append_off_thread(changes).await;
         let now_wrong = saved.as_ref().err().map(|e| {
             format!(
                 "dhcp {}: {e}: no lease is acknowledged until it can be saved",
@@ -408,7 +408,7 @@ impl Server {
         d
     }
 
-    fn expire(&mut self) {
+    async fn expire(&mut self) {
         if self.shed > 0 {
             warn!(
                 "dhcp {}: overloaded: {} DISCOVERs left unanswered to finish leases in progress",
@@ -417,7 +417,7 @@ impl Server {
             self.shed = 0;
         }
         let gone: Vec<Change> = self.pool.expire(now()).into_iter().map(Change::Gone).collect();
-        self.commit(&gone);
+        self.commit(&gone).await;
         self.next_expiry = self.pool.next_expiry();
     }
 

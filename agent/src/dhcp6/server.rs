@@ -140,8 +140,11 @@ impl Server {
 
     /// Journal the changes; false (and the reply withheld) if they could
     /// not be saved.
-    fn commit(&mut self, changes: &Changes) -> bool {
-        let saved = self.journal.record(changes.iter().map(|(b, l)| (*b, l)));
+    async fn commit(&mut self, changes: &Changes) -> bool {
+        let saved = self
+            .journal
+            .record_off_thread(changes.iter().map(|(b, l)| (*b, l)))
+            .await;
         let now_wrong = saved.as_ref().err().map(|e| {
             format!(
                 "dhcp6 {}: {e}: no lease is granted until it can be saved",
@@ -200,13 +203,13 @@ impl Server {
                 _ = sweep.tick() => {
                     let gone: Changes = self.pool.expire(now()).into_iter().map(|l| (false, l)).collect();
                     if !gone.is_empty() {
-                        self.commit(&gone);
+                        self.commit(&gone).await;
                     }
                 }
                 c = control.recv() => match c {
                     Some(Control::Reconfigure(cfg)) => {
                         let gone: Changes = self.pool.reconfigure(*cfg).into_iter().map(|l| (false, l)).collect();
-                        self.commit(&gone);
+                        self.commit(&gone).await;
                         info!("dhcp6 {}: settings reloaded", self.pool.cfg.network);
                     }
                     Some(Control::Leases(reply)) => {
@@ -240,7 +243,7 @@ impl Server {
                 return;
             }
         };
-        if !out.changes.is_empty() && !self.commit(&out.changes) {
+        if !out.changes.is_empty() && !self.commit(&out.changes).await {
             return;
         }
         let mut b = Vec::new();
