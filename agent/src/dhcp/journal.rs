@@ -278,11 +278,9 @@ impl<T: Entry> Journal<T> {
     where
         T: 'a,
     {
-        let count = changes.len();
-        if count == 0 {
+        let Some((buf, count)) = self.encode(changes) else {
             return Ok(());
-        }
-        let buf = self.encode(changes, count);
+        };
         let written = write_synced(&self.file, &buf);
         self.written(written, count)
     }
@@ -302,11 +300,9 @@ impl<T: Entry> Journal<T> {
     where
         T: 'a,
     {
-        let count = changes.len();
-        if count == 0 {
+        let Some((buf, count)) = self.encode(changes) else {
             return Ok(());
-        }
-        let buf = self.encode(changes, count);
+        };
         let written = if self.on_disk {
             let file = self.file.clone();
             tokio::task::spawn_blocking(move || write_synced(&file, &buf))
@@ -318,12 +314,16 @@ impl<T: Entry> Journal<T> {
         self.written(written, count)
     }
 
-    /// A batch's lines, after a newline if the last write may have left
-    /// half a line.
-    fn encode<'a>(&self, changes: impl Iterator<Item = (bool, &'a T)>, count: usize) -> Vec<u8>
+    /// A batch's lines (after a newline if the last write may have left
+    /// half a line) and how many; None for no change.
+    fn encode<'a>(&self, changes: impl ExactSizeIterator<Item = (bool, &'a T)>) -> Option<(Vec<u8>, usize)>
     where
         T: 'a,
     {
+        let count = changes.len();
+        if count == 0 {
+            return None;
+        }
         let mut buf = Vec::with_capacity(count * 160 + 1);
         if self.torn {
             buf.push(b'\n');
@@ -334,7 +334,7 @@ impl<T: Entry> Journal<T> {
                 buf.push(b'\n');
             }
         }
-        buf
+        Some((buf, count))
     }
 
     /// Note how a batch's write went.
