@@ -192,10 +192,13 @@ impl<T: Entry> Maps<T> {
 }
 
 impl Journal<Lease> {
-    /// Record a batch of DHCP changes durably (one write, one fdatasync).
+    /// `append_off_thread` for tests, which have no runtime of their own.
     #[cfg(test)]
     pub(crate) fn append(&mut self, changes: &[Change]) -> Result<(), JournalError> {
-        self.record(changes.iter().map(as_record))
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(self.append_off_thread(changes))
     }
 
     /// `append` off the servers' thread (see `record_off_thread`).
@@ -268,25 +271,7 @@ impl<T: Entry> Journal<T> {
     }
 
     /// Record a batch of leases bound (true) or gone durably (one write,
-    /// one fdatasync), on this thread: for tests; the servers use
-    /// `record_off_thread`.
-    #[cfg(test)]
-    pub(crate) fn record<'a>(
-        &mut self,
-        changes: impl ExactSizeIterator<Item = (bool, &'a T)>,
-    ) -> Result<(), JournalError>
-    where
-        T: 'a,
-    {
-        let Some((buf, count)) = self.encode(changes) else {
-            return Ok(());
-        };
-        let written = write_synced(&self.file, &buf);
-        self.written(written, count)
-    }
-
-    /// `record`, with the write and the fdatasync on tokio's blocking pool
-    /// when the file is on a disk. The server still waits for them (a
+    /// one fdatasync), on tokio's blocking pool when the file is on a disk. The server still waits for them (a
     /// lease is on disk before it is acknowledged), but the thread that
     /// serves every network's DNS and DHCP does not: a VM host's disk, busy
     /// with its guests' images, can take tens of milliseconds to sync (8 ms
