@@ -3,12 +3,14 @@
 //! the error type (`CmdError::exit_code`), never from a hand-written number
 //! at the call site.
 
+mod adopt;
 mod ask;
 mod check;
 mod doctor;
 mod down;
 mod import;
 mod leases;
+mod libvirt_hook;
 mod plan;
 mod run;
 
@@ -49,6 +51,14 @@ pub(crate) enum Cmd {
     /// config on stdout; what has no equivalent is named on stderr and in
     /// comments at the top.
     ImportLibvirt(import::ImportLibvirt),
+    /// Take libvirt's networks over on a running host: existing domains
+    /// start unchanged, `virsh` keeps seeing the networks and leases;
+    /// `--undo` gives them back.
+    AdoptLibvirt(adopt::AdoptLibvirt),
+    /// What libvirt's network hook runs (installed by adopt-libvirt): tell
+    /// the running agent which domain owns a port. Always succeeds.
+    #[command(hide = true)]
+    LibvirtHook(libvirt_hook::LibvirtHook),
     /// Run as the appliance's init (what PID 1 does): mounts, modules, the
     /// config from the boot disk, then `netagent run` under supervision.
     Init,
@@ -72,7 +82,9 @@ impl Cmd {
             Cmd::Reload(c) => c.run(),
             Cmd::Diff(c) => c.run(),
             Cmd::ImportLibvirt(c) => c.run(),
+            Cmd::AdoptLibvirt(c) => c.run(),
             Cmd::Doctor(c) => c.run(),
+            Cmd::LibvirtHook(c) => c.run(),
             Cmd::Init => netagent::appliance::init::run(),
             Cmd::Down(c) => c.run(),
         }
@@ -114,6 +126,8 @@ pub(crate) enum CmdError {
     Down(RunError),
     #[error("netagent doctor: {0}")]
     Doctor(String),
+    #[error("netagent adopt-libvirt: {0}")]
+    Adopt(netagent::libvirt::adopt::AdoptError),
 }
 
 impl From<ClientError> for CmdError {
@@ -134,6 +148,7 @@ impl CmdError {
             CmdError::Check(_) | CmdError::Refused(_) | CmdError::Import(_) => 2,
             CmdError::Run(e) => e.exit_code(),
             CmdError::NotRunning(_) => 3,
+            CmdError::Adopt(e) => e.exit_code(),
             _ => 1,
         }
     }

@@ -660,6 +660,14 @@ impl Checker<'_, '_> {
         });
         let adopt = n.adopt.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
         let serve_lan = n.serve_lan.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
+        let libvirt = n.libvirt.as_ref().map(|v| *v.get_ref()).unwrap_or(false);
+        if let (Some(v), true, Kind::Bridge) = (&n.libvirt, libvirt, kind) {
+            self.c.add(
+                v.span(),
+                f("libvirt"),
+                "libvirt = true marks a network that `netagent adopt-libvirt` took over from libvirt (nat, route, open or isolated); a bridge network's bridge is the host's and libvirt made nothing there: remove it".to_string(),
+            );
+        }
         if let (Some(v), true, false) = (&n.serve_lan, serve_lan, kind == Kind::Bridge) {
             self.c.add(
                 v.span(),
@@ -781,6 +789,7 @@ impl Checker<'_, '_> {
             egress,
             adopt,
             serve_lan,
+            libvirt,
             routes,
             nat,
             dhcp,

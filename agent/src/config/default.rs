@@ -36,6 +36,7 @@ pub fn default_config() -> Config {
             egress: None,
             adopt: false,
             serve_lan: false,
+            libvirt: false,
             routes: Vec::new(),
             nat: Some(Nat::default()),
             dhcp: Some(Dhcp {

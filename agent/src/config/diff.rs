@@ -37,6 +37,7 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
         ("egress", n.egress.clone().unwrap_or_else(|| "any".into())),
         ("adopt", n.adopt.to_string()),
         ("serve_lan", n.serve_lan.to_string()),
+        ("libvirt", n.libvirt.to_string()),
         (
             "route",
             list(

@@ -210,6 +210,13 @@ pub struct Network {
     /// shares, but only when the config says so: otherwise netagent would
     /// be a rogue server competing with the LAN's own.
     pub serve_lan: bool,
+    /// A libvirt network that `adopt-libvirt` handed to netagent: libvirt
+    /// still defines it (as a host-bridge network of the same name) and
+    /// attaches its domains' taps to the bridge. netagent keeps libvirt's
+    /// lease file for the bridge current (`virsh net-dhcp-leases`), names
+    /// guests after their domains, and never deletes the bridge (libvirt's
+    /// network names it), not even when the network leaves the config.
+    pub libvirt: bool,
     pub routes: Vec<StaticRoute>,
     pub nat: Option<Nat>,
     pub dhcp: Option<Dhcp>,

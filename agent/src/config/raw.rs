@@ -70,6 +70,7 @@ pub(super) struct RawNetwork {
     pub egress: Option<S<String>>,
     pub adopt: Option<S<bool>>,
     pub serve_lan: Option<S<bool>>,
+    pub libvirt: Option<S<bool>>,
     #[serde(default)]
     pub route: Vec<S<RawRoute>>,
     pub nat: Option<S<RawNat>>,

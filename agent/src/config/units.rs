@@ -28,6 +28,19 @@ impl FromStr for MacAddr {
     }
 }
 
+/// As text, `52:54:00:12:34:56`, wherever a MAC travels as JSON.
+impl serde::Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MacAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl MacAddr {
     /// A bridge MAC must be unicast: the multicast bit set would make the
     /// kernel refuse it, and the user would only learn it at run time.

@@ -151,6 +151,7 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
             "egress",
             "adopt",
             "serve_lan",
+            "libvirt",
             "route",
             "nat",
             "dhcp",

@@ -141,6 +141,9 @@ fn network(o: &mut String, n: &Network) {
     if n.serve_lan {
         o.push_str("serve_lan = true\n");
     }
+    if n.libvirt {
+        o.push_str("libvirt = true\n");
+    }
     for r in &n.routes {
         o.push_str("\n[[network.route]]\n");
         let _ = writeln!(o, "to = {}", q(&r.to.to_string()));

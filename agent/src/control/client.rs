@@ -22,6 +22,11 @@ pub enum ClientError {
 
 /// Send one request and wait for its answer (a reload may take seconds).
 pub fn call(socket: &Path, req: &Request) -> Result<Response, ClientError> {
+    call_within(socket, req, Duration::from_secs(60))
+}
+
+/// `call`, giving up after `limit` without an answer.
+pub fn call_within(socket: &Path, req: &Request, limit: Duration) -> Result<Response, ClientError> {
     let path = socket.display().to_string();
     let io = |err| ClientError::Io {
         path: path.clone(),
@@ -40,7 +45,8 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response, ClientError> {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(ClientError::Denied(path)),
         Err(e) => return Err(io(e)),
     };
-    conn.set_read_timeout(Some(Duration::from_secs(60))).map_err(io)?;
+    conn.set_read_timeout(Some(limit)).map_err(io)?;
+    conn.set_write_timeout(Some(limit)).map_err(io)?;
     let mut body = serde_json::to_vec(req).map_err(|err| ClientError::Decode {
         path: path.clone(),
         err,

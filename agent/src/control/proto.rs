@@ -30,6 +30,10 @@ pub enum Request {
         dry_run: bool,
         file: Option<PathBuf>,
     },
+    /// libvirt's hook: a domain's port was made or is gone.
+    LibvirtPort {
+        port: crate::libvirt::hook::PortEvent,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -145,6 +145,7 @@ impl Daemon {
                     warnings,
                 })
             }
+            Request::LibvirtPort { port } => self.libvirt_port(port).await,
             Request::Reload { dry_run, file } => match self.reload(dry_run, file).await {
                 Ok(outcome) => Response::data(&outcome),
                 Err(problems) => Response::error(problems),

@@ -6,6 +6,7 @@ mod control_calls;
 mod delegation;
 mod down;
 mod history;
+mod libvirt;
 mod notify;
 mod reconcile;
 mod reload;
@@ -32,6 +33,7 @@ use crate::uplink::{client, UplinkLease};
 use reconcile::{Reconciler, Scope};
 
 pub use down::down;
+pub(crate) use libvirt::record_names as record_libvirt_names;
 use state::StateDir;
 
 pub const DEFAULT_STATE_DIR: &str = "/run/netagent";
@@ -188,6 +190,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let (events_tx, mut lease_events) = mpsc::unbounded_channel();
     let (events6_tx, mut lease_events6) = mpsc::unbounded_channel();
     let (pd_tx, mut pd_rx) = watch::channel(None);
+    let opts_state_dir = opts.state_dir.clone();
     let mut d = Daemon {
         dns: DnsServers::new(uplink_dns(&p, None)),
         dhcp: DhcpServers::new(opts.lease_dir.clone(), Some(events_tx)),
@@ -210,9 +213,12 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         delegated: None,
         pd_task: None,
         pd_tx,
+        libvirt: libvirt::Libvirt::new(&opts_state_dir, crate::libvirt::status::DNSMASQ_DIR.into()),
+        ready: false,
     };
     d.reread_hosts();
     d.sync_services();
+    d.libvirt_names_to_dns();
     d.note_errors();
     let signal = |kind| {
         signal(kind).map_err(|source| RunError::Io {
@@ -230,7 +236,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     // The first pass's burst (kernel dumps, the ruleset's JSON) is freed.
     crate::util::memory::give_back();
     d.note_nics();
-    notify::notify(&format!("READY=1\nSTATUS={}", d.summary()));
+    d.notify_ready();
     loop {
         d.start_uplink_dhcp();
         d.start_delegation();
@@ -249,13 +255,17 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                     d.sync_services();
                     d.note_errors();
                 }
+                d.flush_libvirt_leases().await;
+                d.notify_ready();
                 continue;
             }
             Some((network, change)) = lease_events.recv() => {
+                d.libvirt.lease_changed(&network);
                 d.dns.lease_changed(&network, &change);
                 continue;
             }
             Some((network, bound, lease)) = lease_events6.recv() => {
+                d.libvirt.lease_changed(&network);
                 d.dns.lease6_changed(&network, bound, &lease);
                 continue;
             }
@@ -321,6 +331,11 @@ struct Daemon {
     delegated: Option<ipnet::Ipv6Net>,
     pd_task: Option<tokio::task::JoinHandle<()>>,
     pd_tx: watch::Sender<Option<ipnet::Ipv6Net>>,
+    /// The networks handed over by `adopt-libvirt`: libvirt's lease files
+    /// and the domains' names.
+    libvirt: libvirt::Libvirt,
+    /// systemd heard READY=1.
+    ready: bool,
 }
 
 /// The uplink's own DHCP client.
@@ -394,8 +409,34 @@ impl Daemon {
         }
     }
 
+    /// Tell systemd the agent is ready, once: when every bridge a libvirt
+    /// network names exists, since libvirt's daemons (ordered after
+    /// netagent) plug their domains' taps into them as they start.
+    fn notify_ready(&mut self) {
+        if self.ready {
+            return;
+        }
+        let missing: Vec<&str> = self
+            .plan
+            .bridges
+            .iter()
+            .filter(|b| b.libvirt && self.rec.ifindex(&b.name).is_none())
+            .map(|b| b.name.as_str())
+            .collect();
+        if missing.is_empty() {
+            self.ready = true;
+            notify::notify(&format!("READY=1\nSTATUS={}", self.summary()));
+        } else {
+            notify::notify(&format!(
+                "STATUS=waiting for the bridges libvirt's networks name: {}",
+                missing.join(", ")
+            ));
+        }
+    }
+
     /// The services follow the plan, on the bridges as last seen.
     fn sync_services(&mut self) {
+        self.libvirt.sync(&self.plan);
         let rec = &self.rec;
         self.dhcp.sync(&self.plan.dhcp, |l| rec.ifindex(l));
         self.dns.sync(&self.plan, |l| rec.ifindex(l));

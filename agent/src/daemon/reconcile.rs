@@ -478,6 +478,9 @@ impl Reconciler {
         // Ownership: what we created, less what is gone from config and kernel.
         let mut owned = self.owned.clone();
         owned.extend(out.created.iter().cloned());
+        // A bridge a libvirt network names is libvirt's to keep: netagent
+        // made it (after libvirt deleted its own), but never deletes it.
+        owned.retain(|b| !plan.bridges.iter().any(|p| p.libvirt && &p.name == b));
         if !stale.is_empty() {
             owned.retain(|b| planned.contains(b) || self.ifindex.contains_key(b));
         }
@@ -576,13 +579,14 @@ impl Reconciler {
 
     /// Bridges to delete on `netagent down`: those we created, and the
     /// guest bridges the config adopted (netagent runs them now, as libvirt
-    /// did). Never a bridge netagent was refused.
+    /// did). Never a bridge netagent was refused, nor one a libvirt network
+    /// still names (`adopt-libvirt --undo` hands those back).
     pub(crate) fn owned_for_down(&self, plan: &Plan) -> BTreeSet<String> {
         let mut all = self.owned.clone();
         all.extend(
             plan.bridges
                 .iter()
-                .filter(|b| b.kind != crate::config::Kind::Bridge && b.adopt)
+                .filter(|b| b.kind != crate::config::Kind::Bridge && b.adopt && !b.libvirt)
                 .map(|b| b.name.clone()),
         );
         all

@@ -89,7 +89,11 @@ impl Daemon {
             if changes.len() == 1 { "" } else { "s" },
             if errors.is_empty() { "" } else { " with errors" }
         ));
-        notify::notify(&format!("READY=1\nSTATUS={}", self.summary()));
+        if self.ready {
+            notify::notify(&format!("READY=1\nSTATUS={}", self.summary()));
+        } else {
+            self.notify_ready();
+        }
         Ok(ReloadOutcome {
             applied: true,
             config: self.src.to_string(),

@@ -103,6 +103,18 @@ pub(crate) fn replay<T: Entry>(path: &Path) -> (Vec<T>, usize) {
     (maps.into_sorted(), lines)
 }
 
+/// Make `path` a lease file holding exactly `leases` (a network's leases
+/// carried over from another server), atomically.
+pub(crate) fn replace<T: Entry>(path: &Path, leases: &[T]) -> Result<(), crate::util::fs::FileError> {
+    write_atomic_with(path, |w| {
+        for l in leases {
+            serde_json::to_writer(&mut *w, &Record::Bound(l)).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
 /// Where a replay puts what a lease file says, line by line: a lease
 /// bound (it replaces its client's other address and its address's other
 /// client), or gone (if it is still its holder's).

@@ -155,6 +155,13 @@ pub fn hostname(m: &Message) -> Option<String> {
             _ => return None,
         },
     };
+    label(&raw)
+}
+
+/// A name's first label reduced to what a DNS label may hold (letters,
+/// digits, inner hyphens; 63 at most; lower case): a client's hostname,
+/// or a libvirt domain's name. None if nothing is left.
+pub fn label(raw: &str) -> Option<String> {
     let label: String = raw
         .split('.')
         .next()

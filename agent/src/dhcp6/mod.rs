@@ -4,6 +4,6 @@
 pub mod lease;
 pub mod pool;
 pub mod reply;
-mod server;
+pub(crate) mod server;
 pub(crate) mod service;
 pub mod wire;

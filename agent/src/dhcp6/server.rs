@@ -60,7 +60,7 @@ fn socket(ifname: &str) -> std::io::Result<UdpSocket> {
 
 /// Our DUID-LL (RFC 8415 §11.4): type 3, hardware type 1, the bridge's MAC,
 /// which netagent keeps stable.
-fn server_duid(ifname: &str) -> Vec<u8> {
+pub(crate) fn server_duid(ifname: &str) -> Vec<u8> {
     let mac = crate::ra::bridge_mac(ifname).unwrap_or([0x52, 0x54, 0, 0, 0, 0]);
     let mut d = vec![0, 3, 0, 1];
     d.extend_from_slice(&mac);

@@ -13,6 +13,7 @@ use tokio::io::Interest;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::config::MacAddr;
 use crate::dhcp::reply::Change;
 use crate::service::{Service, Supervised, Supervisor, Want};
 
@@ -107,6 +108,9 @@ pub(crate) struct DnsServers {
     names: HashMap<String, std::collections::HashSet<String>>,
     /// The host's /etc/hosts, for the zones that serve it.
     hosts: Vec<(Ipv4Addr, Vec<String>)>,
+    /// Per network, the names of libvirt's domains by their MACs: a guest
+    /// that sends no hostname is named after its domain.
+    owners: HashMap<String, HashMap<MacAddr, String>>,
 }
 
 /// A socket for `addr`. An IPv6 one binds even while the bridge has no
@@ -199,7 +203,24 @@ impl DnsServers {
             domains: HashMap::new(),
             names: HashMap::new(),
             hosts: Vec::new(),
+            owners: HashMap::new(),
         }
+    }
+
+    /// The domain that owns `mac` in `network` (libvirt's port hook), or
+    /// none any more. Its leases are named on their next change.
+    pub(crate) fn set_owner(&mut self, network: &str, mac: MacAddr, name: Option<String>) {
+        let m = self.owners.entry(network.to_string()).or_default();
+        match name {
+            Some(n) => m.insert(mac, n),
+            None => m.remove(&mac),
+        };
+    }
+
+    /// The name a lease is known by: the one its guest sent, else its
+    /// domain's (a name the guest sends itself wins).
+    fn name_of<'a>(&'a self, network: &str, sent: Option<&'a str>, mac: Option<MacAddr>) -> Option<&'a str> {
+        sent.or_else(|| Some(self.owners.get(network)?.get(&mac?)?.as_str()))
     }
 
     /// The host's /etc/hosts changed: the zones that serve it take the new
@@ -223,7 +244,7 @@ impl DnsServers {
         };
         let names = self.env.lease_names(network);
         match change {
-            Change::Bound(l) => match &l.hostname {
+            Change::Bound(l) => match self.name_of(network, l.hostname.as_deref(), Some(l.mac)) {
                 Some(h) => {
                     let taken = self.taken_elsewhere(network, h, domain.as_deref());
                     if let Named::Refused(why) =
@@ -244,7 +265,7 @@ impl DnsServers {
             return;
         };
         let names = self.env.lease_names(network);
-        match (&l.hostname, bound) {
+        match (self.name_of(network, l.hostname.as_deref(), l.mac()), bound) {
             (Some(h), true) => {
                 let taken = self.taken_elsewhere(network, h, domain.as_deref());
                 if let Named::Refused(why) = names.add_unless(l.ip, h, domain.as_deref(), l.mac(), taken) {

@@ -3,8 +3,11 @@
 //! become one netagent config. The output is checked before it is printed:
 //! what comes out, `netagent run` accepts.
 
+pub mod adopt;
+pub mod hook;
 mod network;
 mod services;
+pub mod status;
 mod xml;
 
 pub use network::Imported;

@@ -344,6 +344,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         // bridge: the moved host's netagent takes it over as it is.
         adopt: true,
         serve_lan: false,
+        libvirt: false,
         routes,
         nat,
         dhcp,

@@ -159,10 +159,16 @@ pub(crate) fn resolve_uplink(
         }
         UplinkInterface::Auto => {}
     }
+    // Never a bridge's port (it carries no traffic of its own), nor one of
+    // libvirt's guest taps (vnetN, macvtapN): on a host with no NIC left
+    // for it, a guest's tap must not become the way out.
     let candidates = || {
         kernel.links.iter().filter(|l| {
             !l.loopback
                 && !l.is_bridge()
+                && l.controller.is_none()
+                && !glob_match("vnet*", &l.name)
+                && !glob_match("macvtap*", &l.name)
                 && !bridges.iter().any(|b| b.name == l.name)
                 && !bridges
                     .iter()
@@ -620,6 +626,35 @@ mod tests {
         assert_eq!(
             resolve_uplink(&named, &kernel(), &p.bridges).as_deref(),
             Some("eth1")
+        );
+    }
+
+    /// A host with no NIC left (a namespace, a VM host whose NIC is in a
+    /// bridge of its own): a software link may be the uplink, but never a
+    /// bridge's port nor a guest's tap, named by a pattern or not.
+    #[test]
+    fn auto_never_takes_a_port_or_a_guests_tap() {
+        let adopted = crate::config::parse(
+            "[uplink]\ninterface = \"auto\"\naddress = \"host\"\n[[network]]\nname = \"default\"\nbridge = \"virbr0\"\naddress = \"192.168.122.1/24\"\nlibvirt = true\n",
+            "t.toml",
+        )
+        .unwrap();
+        let p = plan(&adopted);
+        let mut enslaved = link(4, "veth0", Some("veth"));
+        enslaved.controller = Some(9);
+        let mut k = Kernel {
+            links: vec![
+                link(2, "vnet3", Some("tun")),
+                link(3, "macvtap0", Some("macvtap")),
+                enslaved,
+            ],
+            ..Kernel::default()
+        };
+        assert_eq!(resolve_uplink(&UplinkInterface::Auto, &k, &p.bridges), None);
+        k.links.push(link(5, "up0", Some("veth")));
+        assert_eq!(
+            resolve_uplink(&UplinkInterface::Auto, &k, &p.bridges).as_deref(),
+            Some("up0")
         );
     }
 

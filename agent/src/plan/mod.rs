@@ -82,6 +82,9 @@ pub struct BridgePlan {
     pub egress: Option<String>,
     /// Manage the bridge of this name even if netagent did not create it.
     pub adopt: bool,
+    /// libvirt's network names the bridge (`config::Network::libvirt`):
+    /// never deleted, never recorded as netagent's own.
+    pub libvirt: bool,
     pub routes: Vec<RoutePlan>,
     /// The firewall's part: NAT settings, port forwards, whether DNS serves.
     pub nat: Option<Nat>,
@@ -167,7 +170,8 @@ fn bridge(n: &Network, evpn: Option<&crate::config::Evpn>) -> BridgePlan {
         ports,
         port_isolation: n.port_isolation,
         egress: n.egress.clone(),
-        adopt: n.adopt,
+        adopt: n.adopt || n.libvirt,
+        libvirt: n.libvirt,
         routes: n
             .routes
             .iter()
