@@ -8,8 +8,10 @@ STATIC_BIN := target/$(TARGET)/release/netagent
 CONFIG ?=
 
 # Debian packages the build and the tests use: nft for applying rules, ip for
-# the tests' namespaces, and the real DHCP/DNS clients the tests talk to.
-APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping dnsmasq-base nsd ldnsutils iptables ndisc6 kea-dhcp6-server frr iperf3
+# the tests' namespaces, the real DHCP/DNS clients the tests talk to, and
+# libvirt with QEMU and iPXE for the libvirt drop-in's tests.
+APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping dnsmasq-base nsd ldnsutils iptables ndisc6 kea-dhcp6-server frr iperf3 \
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 ipxe-qemu
 
 # Install the Debian packages in $(1) that are missing (apt-get update only then).
 define apt_install
@@ -27,6 +29,9 @@ all: build
 
 deps:
 	$(call apt_install,$(APT_PKGS))
+	@# libvirtd (the drop-in tests run a real one) wants its QEMU user and group.
+	@getent group kvm >/dev/null || groupadd -r kvm
+	@getent passwd libvirt-qemu >/dev/null || useradd -r -U -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 	@command -v cargo >/dev/null || { echo "cargo is needed: install Rust (rustup) first" >&2; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
 

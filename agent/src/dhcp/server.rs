@@ -190,9 +190,11 @@ impl Server {
         let sock = listen(sock).map_err(|e| socket_error(&pool.cfg, e))?;
         // The names of the leases kept, for DNS. Only leases with a name:
         // one without has nothing to tell it, and a /16 of them queued at
-        // once was 7 MB held until the daemon had read them all.
+        // once was 7 MB held until the daemon had read them all; but on a
+        // libvirt network a nameless guest is named after its domain.
         if let Some(tx) = &events {
-            for l in pool.leases().filter(|l| l.hostname.is_some()) {
+            let all = pool.cfg.announce_nameless;
+            for l in pool.leases().filter(|l| all || l.hostname.is_some()) {
                 let _ = tx.send((pool.cfg.network.clone(), Change::Bound(l.clone())));
             }
         }

@@ -401,6 +401,56 @@ mod tests {
         assert!(bound(&mut s, "a", "10.1.0.11", "app").is_some());
     }
 
+    /// A lease whose guest sent no hostname, as iPXE's does not.
+    fn nameless(s: &mut DnsServers, network: &str, ip: &str, mac: MacAddr) {
+        let lease = Lease {
+            ip: ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
+            client: ClientId::from_mac(mac),
+            mac,
+            hostname: None,
+            expires: None,
+        };
+        s.lease_changed(network, &Change::Bound(lease));
+    }
+
+    #[test]
+    fn libvirts_domains_name_their_guests_unless_a_guest_names_itself() {
+        let mut s = servers("lab");
+        let names = s.env.lease_names("a");
+        let (m1, m2, m3) = (
+            MacAddr([0x52, 0x54, 0, 0, 1, 1]),
+            MacAddr([0x52, 0x54, 0, 0, 1, 2]),
+            MacAddr([0x52, 0x54, 0, 0, 1, 3]),
+        );
+        // No hostname and no domain known yet: no name.
+        nameless(&mut s, "a", "10.1.0.21", m1);
+        assert_eq!(names.lookup("vm1.lab"), None);
+        // The hook names the MAC's domain; the lease's next change takes it.
+        s.set_owner("a", m1, Some("vm1".into()));
+        nameless(&mut s, "a", "10.1.0.21", m1);
+        assert_eq!(names.lookup("vm1.lab"), Some(vec!["10.1.0.21".parse().unwrap()]));
+        // A second domain of the same name: the first holds it, as leases do.
+        s.set_owner("a", m2, Some("vm1".into()));
+        nameless(&mut s, "a", "10.1.0.22", m2);
+        assert_eq!(names.lookup("vm1.lab"), Some(vec!["10.1.0.21".parse().unwrap()]));
+        // A name the guest sends itself wins over its domain's.
+        s.set_owner("a", m3, Some("vm3".into()));
+        let lease = Lease {
+            ip: "10.1.0.23".parse().unwrap(),
+            client: ClientId::from_mac(m3),
+            mac: m3,
+            hostname: Some("web".into()),
+            expires: None,
+        };
+        s.lease_changed("a", &Change::Bound(lease));
+        assert!(names.lookup("web.lab").is_some());
+        assert_eq!(names.lookup("vm3.lab"), None);
+        // The port is gone: its lease loses the domain's name on its next change.
+        s.set_owner("a", m1, None);
+        nameless(&mut s, "a", "10.1.0.21", m1);
+        assert_eq!(names.lookup("vm1.lab"), None);
+    }
+
     #[test]
     fn networks_with_their_own_domains_keep_their_own_names() {
         let mut s = servers("other");

@@ -18,6 +18,10 @@ pub struct DhcpPool {
     pub lease_time: LeaseTime,
     pub hosts: Vec<DhcpHost>,
     pub options: DhcpOptions,
+    /// Guests here are named by others too (libvirt's domains, for a
+    /// `libvirt = true` network): DNS hears of every lease kept when the
+    /// server starts, not only of those whose guest sent a name.
+    pub announce_nameless: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +77,7 @@ pub(super) fn pool(n: &Network) -> Option<DhcpPool> {
         ranges: d.ranges.clone(),
         lease_time: d.lease_time,
         hosts: d.hosts.clone(),
+        announce_nameless: n.libvirt,
         options: DhcpOptions {
             router: d.router.then_some(addr.addr()),
             dns_servers,

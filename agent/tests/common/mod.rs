@@ -5,6 +5,7 @@
 
 pub mod clients;
 pub mod dhcp;
+pub mod libvirt;
 pub mod span;
 pub mod topo;
 

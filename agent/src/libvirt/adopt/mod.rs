@@ -23,6 +23,7 @@
 //!    network. Only between the first and the fourth step are the running
 //!    guests without a bridge; the time is measured and said.
 
+pub mod handover;
 pub mod judge;
 pub mod kept;
 pub mod leftovers;
@@ -33,7 +34,7 @@ pub mod virsh;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use judge::{Adoption, Found, Verdict};
 use kept::{KeptNetwork, SaveDir};
@@ -340,17 +341,37 @@ pub fn adopt(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
         }
     }
 
-    // 3. The switch, network by network's bridge: libvirt's down, ours up.
+    // 3. The switch, network by network: libvirt's bridge down, netagent's
+    // up in its place at once (handover.rs), with the guests' ports on it.
     let rt = runtime().map_err(failed)?;
     let nl = crate::links::Netlink::connect().map_err(failed)?;
-    let mut ports: HashMap<String, Vec<String>> = HashMap::new();
-    // When libvirt deleted each bridge: the last thing its destroy does.
-    let mut gone: Vec<(String, Instant)> = Vec::new();
+    let planned = crate::plan::plan(&cfg);
+    let mut handovers: Vec<(String, handover::Handover)> = Vec::new();
     for a in adopted.iter().filter(|a| a.active) {
-        let now = rt.block_on(nl.observe()).map_err(failed)?.ports_by_bridge();
-        ports.insert(a.bridge.clone(), now.get(&a.bridge).cloned().unwrap_or_default());
-        o.virsh.destroy(&a.name).map_err(|e| with_hint(e.to_string()))?;
-        gone.push((a.name.clone(), Instant::now()));
+        let ports = rt
+            .block_on(nl.observe())
+            .map_err(failed)?
+            .ports_by_bridge()
+            .remove(&a.bridge)
+            .unwrap_or_default();
+        let Some(plan) = planned.bridges.iter().find(|b| b.name == a.bridge).cloned() else {
+            return Err(with_hint(format!(
+                "bridge {} is not in netagent's plan",
+                a.bridge
+            )));
+        };
+        let watch = handover::take_over(plan, ports);
+        let destroyed = o.virsh.destroy(&a.name);
+        let seen = watch.finish();
+        destroyed.map_err(|e| with_hint(e.to_string()))?;
+        let h = seen.map_err(|e| with_hint(format!("network \"{}\": {e}", a.name)))?;
+        if h.replaced.is_none() {
+            return Err(with_hint(format!(
+                "network \"{}\": libvirt stopped it but its bridge {} is still there",
+                a.name, a.bridge
+            )));
+        }
+        handovers.push((a.name.clone(), h));
     }
     match agent {
         Agent::Running => {
@@ -381,9 +402,7 @@ pub fn adopt(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
                 .map_err(|e| with_hint(e.to_string()))?;
         }
     }
-    let moved = rt.block_on(replug(&nl, &ports)).map_err(with_hint)?;
-    let back = Instant::now();
-    if !gone.is_empty() {
+    if !handovers.is_empty() {
         // After the guests have their bridge again: a leftover found here
         // is a few milliseconds late, the bridge would have been seconds.
         remove_leftovers(&adopted, out);
@@ -405,18 +424,13 @@ pub fn adopt(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
     let told = virsh::reload_daemons();
 
     let _ = writeln!(out, "wrote {}", o.output.display());
-    for (name, at) in &gone {
+    for (name, h) in &handovers {
         let _ = writeln!(
             out,
-            "network \"{name}\": running guests were without a bridge for {} ms",
-            back.duration_since(*at).as_millis()
-        );
-    }
-    if !gone.is_empty() {
-        let _ = writeln!(
-            out,
-            "{moved} port{} put back on netagent's bridges",
-            if moved == 1 { "" } else { "s" }
+            "network \"{name}\": running guests were without a working bridge for {:.1} ms ({} port{} moved to netagent's bridge)",
+            h.outage().as_secs_f64() * 1000.0,
+            h.moved,
+            if h.moved == 1 { "" } else { "s" }
         );
     }
     let _ = writeln!(

@@ -12,9 +12,8 @@
 //! exists. Only between the delete and that moment are running guests
 //! without a bridge; the time is measured and said.
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::kept::SaveDir;
 use super::{failed, running_agent, runtime, virsh, AdoptError, Agent, Options};
@@ -195,7 +194,7 @@ pub fn undo(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
             rt.block_on(nl.delete(br)).map_err(failed)?;
         }
         if k.active || current.is_some_and(|c| c.active) {
-            let watcher = replug_when_made(k.bridge.clone(), ports);
+            let watcher = super::handover::replug_when_made(k.bridge.clone(), ports);
             o.virsh.start(&k.name).map_err(failed)?;
             let (moved, at) = watcher
                 .join()
@@ -222,31 +221,4 @@ pub fn undo(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
         virsh::reload_daemons();
     }
     Ok(())
-}
-
-/// On a thread of its own: wait (up to 10 s) for `bridge` to exist, then
-/// put `ports` on it at once. How many were moved, and when.
-fn replug_when_made(
-    bridge: String,
-    ports: Vec<String>,
-) -> std::thread::JoinHandle<Result<(usize, Instant), String>> {
-    std::thread::spawn(move || {
-        let rt = runtime().map_err(|e| e.to_string())?;
-        let nl = crate::links::Netlink::connect().map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let links = rt.block_on(nl.links()).map_err(|e| e.to_string())?;
-            if links.iter().any(|l| l.name == bridge && l.is_bridge()) {
-                let want: HashMap<String, Vec<String>> = [(bridge.clone(), ports.clone())].into();
-                let moved = rt.block_on(super::replug(&nl, &want))?;
-                return Ok((moved, Instant::now()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "bridge {bridge} did not appear within 10 s of libvirt starting its network"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    })
 }
