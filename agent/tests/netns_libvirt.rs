@@ -305,6 +305,24 @@ fn netns_libvirt_adopt_keeps_every_domain_and_undo_gives_it_back() {
         "the other network's dnsmasq did not lease"
     );
 
+    // The lease came along before vm1 asks again; adopting again is done.
+    assert_eq!(netagent_lease(&host, mac1).as_deref(), Some(ip1.as_str()));
+    let again = netagent(
+        &host,
+        &[
+            "adopt-libvirt",
+            "-o",
+            config.to_str().unwrap_or_default(),
+            "default",
+        ],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains("nothing to adopt: default adopted already"),
+        "{}",
+        text(&again)
+    );
+
     // The same domain, its XML untouched, starts again on netagent's bridge
     // and gets the address libvirt had given it.
     host.virsh(&["destroy", "vm1"]);

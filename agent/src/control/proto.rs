@@ -154,6 +154,9 @@ pub struct NetworkInfo {
     pub ipv6: Option<Ipv6Info>,
     #[serde(default)]
     pub span: Option<SpanInfo>,
+    /// Adopted from libvirt (`libvirt = true`).
+    #[serde(default)]
+    pub libvirt: bool,
 }
 
 /// A spanned network's VXLAN side: its VNI, this host's part, and each

@@ -159,6 +159,7 @@ pub fn info(
         port_patterns: n.ports.clone(),
         ports,
         port_isolation: n.port_isolation,
+        libvirt: n.libvirt,
         uplink: if n.kind.needs_uplink() { uplink } else { None },
         nat: n.nat.as_ref().map(|x| match &x.address {
             Some(a) => format!("snat to {a} ports {}", x.ports),
@@ -250,6 +251,16 @@ pub fn info_text(i: &NetworkInfo) -> String {
     field(&mut out, "STP", if i.stp { "on" } else { "off" });
     field(&mut out, "Ports", or_none(&i.ports));
     field(&mut out, "Port patterns", or_none(&i.port_patterns));
+    if i.libvirt {
+        field(
+            &mut out,
+            "libvirt",
+            format!(
+                "adopted: libvirt defines it as a host-bridge network and plugs its domains' taps in; netagent keeps {}",
+                crate::libvirt::status::status_path(std::path::Path::new(crate::libvirt::status::DNSMASQ_DIR), &r.bridge).display()
+            ),
+        );
+    }
     if i.port_isolation {
         field(&mut out, "Port isolation", "on");
     }

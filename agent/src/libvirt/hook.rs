@@ -72,6 +72,9 @@ pub fn parse(args: &[String], stdin: &str) -> Option<PortEvent> {
 /// stdin is drained even when netagent is gone (uninstalled), since
 /// libvirt fails the hook if it cannot write the port's XML.
 pub fn script(exe: &str, state_dir: &str) -> String {
+    // Single-quoted for sh: a quote inside is closed, escaped and reopened.
+    let q = |s: &str| s.replace('\'', "'\\''");
+    let (exe, state_dir) = (q(exe), q(state_dir));
     format!(
         "#!/bin/sh\n\
          # Installed by `netagent adopt-libvirt` (removed by --undo): tells\n\
@@ -151,5 +154,7 @@ mod tests {
         assert!(s.contains("'/usr/local/sbin/netagent' libvirt-hook --state-dir '/run/netagent' \"$@\""));
         assert!(s.contains("cat >/dev/null"));
         assert!(s.trim_end().ends_with("exit 0"));
+        let odd = script("/opt/it's/netagent", "/run/netagent");
+        assert!(odd.contains("'/opt/it'\\''s/netagent'"), "{odd}");
     }
 }

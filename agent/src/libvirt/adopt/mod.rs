@@ -155,15 +155,38 @@ fn choose(o: &Options, found: &[Found]) -> Result<(Vec<Adoption>, Vec<String>), 
     if !refused.is_empty() {
         return Err(AdoptError::Refused(refused.join("\n")));
     }
-    if adopt.is_empty() {
-        let why = if left.is_empty() {
-            "libvirt has no networks".to_string()
-        } else {
-            left.join("\n")
-        };
-        return Err(AdoptError::Refused(format!("no network to adopt:\n{why}")));
-    }
     Ok((adopt, left))
+}
+
+/// Nothing to adopt: done already (every network asked for is one adopted
+/// earlier), or nothing netagent could serve.
+fn nothing_to_adopt(
+    o: &Options,
+    found: &[Found],
+    left: &[String],
+    out: &mut dyn Write,
+) -> Result<(), AdoptError> {
+    let kept = SaveDir {
+        dir: o.save_dir.clone(),
+    }
+    .read()
+    .unwrap_or_default();
+    let asked: Vec<&str> = found
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|n| o.networks.is_empty() || o.networks.iter().any(|w| w == n))
+        .collect();
+    let done = !asked.is_empty() && asked.iter().all(|n| kept.networks.iter().any(|k| &k.name == n));
+    if done {
+        let _ = writeln!(out, "nothing to adopt: {} adopted already", asked.join(", "));
+        return Ok(());
+    }
+    let why = if left.is_empty() {
+        "libvirt has no networks".to_string()
+    } else {
+        left.join("\n")
+    };
+    Err(AdoptError::Refused(format!("no network to adopt:\n{why}")))
 }
 
 /// Read a network's leases and names from libvirt's files.
@@ -216,6 +239,9 @@ pub fn adopt(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
         .networks()
         .map_err(|e| AdoptError::Refused(e.to_string()))?;
     let (adopted, left) = choose(o, &found)?;
+    if adopted.is_empty() {
+        return nothing_to_adopt(o, &found, &left, out);
+    }
     let existing = match o.output.exists() {
         true => Some(
             config::load(Some(&o.output))

@@ -55,8 +55,11 @@ pub fn undo(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
                 path.display()
             ))
         })?;
+        // libvirt's network is the host-bridge one adopt-libvirt left, or
+        // already its original (an adoption that failed before redefining).
+        let original = std::fs::read_to_string(&path).unwrap_or_default();
         if let Ok(now) = o.virsh.network(&k.name) {
-            if !now.xml.contains("<forward mode='bridge'") {
+            if now.xml != original && !now.xml.contains("<forward mode='bridge'/>") {
                 return Err(AdoptError::Refused(format!(
                     "libvirt's network \"{}\" is no longer the host-bridge network adopt-libvirt left (it was changed since); nothing was changed (its original is {})",
                     k.name,
