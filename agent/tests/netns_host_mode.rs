@@ -185,7 +185,8 @@ fn netns_host_mode_serves_the_hosts_etc_hosts_and_follows_its_changes() {
     assert_ne!(dig("printer"), "10.99.0.78", "etc_hosts = false still served it");
 }
 
-/// The README's steps for moving a libvirt host, run as written (paths
+/// The README's steps for moving a libvirt host without libvirt's network
+/// driver (import-libvirt), run as written (paths
 /// under the test's directory instead of /root and /etc, and the test's
 /// own agent for `make install && systemctl enable --now netagent`),
 /// against a stand-in `virsh` that lists, dumps and destroys two libvirt
@@ -235,7 +236,7 @@ fn netns_the_readmes_migration_steps_work_as_written() {
 
     let readme = std::fs::read_to_string(common::repo_root().join("README.md")).expect("README");
     let block = readme
-        .split("To move a libvirt host, as root:")
+        .split("To move\na libvirt host without libvirt's network driver, as root:")
         .nth(1)
         .and_then(|r| r.split("```sh\n").nth(1))
         .and_then(|r| r.split("```").next())
