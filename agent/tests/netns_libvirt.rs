@@ -8,10 +8,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
-use common::libvirt::{have_libvirt, LibvirtHost};
+use common::libvirt::LibvirtHost;
 use common::topo::wait_for;
 use common::{ok, unique, Netns};
 
@@ -20,20 +20,7 @@ const NETAGENT: &str = env!("CARGO_BIN_EXE_netagent");
 /// A guest namespace on `bridge` of the host, by a veth whose host end is `port`.
 fn veth_guest(host: &LibvirtHost, port: &str, bridge: &str) -> Netns {
     let g = Netns::new("lg");
-    ok(Command::new("ip").args([
-        "link",
-        "add",
-        port,
-        "netns",
-        &host.ns.name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        &g.name,
-    ]));
+    common::veth(port, &host.ns, "eth0", &g);
     host.ns.ip(&["link", "set", port, "master", bridge, "up"]);
     g.ip(&["link", "set", "eth0", "up"]);
     g
@@ -60,6 +47,13 @@ fn netagent(host: &LibvirtHost, args: &[&str]) -> Output {
         _ => {}
     }
     c.output().expect("run netagent")
+}
+
+/// `netagent adopt-libvirt -o CONFIG ARGS`.
+fn adopt(host: &LibvirtHost, config: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["adopt-libvirt", "-o", config.to_str().unwrap_or_default()];
+    all.extend_from_slice(args);
+    netagent(host, &all)
 }
 
 fn text(o: &Output) -> String {
@@ -182,10 +176,7 @@ fn netagent_lease(host: &LibvirtHost, mac: &str) -> Option<String> {
 
 #[test]
 fn netns_libvirt_adopt_keeps_every_domain_and_undo_gives_it_back() {
-    need_root!("netns_libvirt_adopt_keeps_every_domain_and_undo_gives_it_back");
-    if !have_libvirt("netns_libvirt_adopt_keeps_every_domain_and_undo_gives_it_back") {
-        return;
-    }
+    need_libvirt!("netns_libvirt_adopt_keeps_every_domain_and_undo_gives_it_back");
     let host = LibvirtHost::start();
     let (br, other_br) = (unique("lvd"), unique("lvo"));
     host.nat_network("default", &br, 133, "");
@@ -193,20 +184,7 @@ fn netns_libvirt_adopt_keeps_every_domain_and_undo_gives_it_back() {
     // netagent already serves a network of its own on this host, with the
     // host's NIC as its uplink.
     let outside = Netns::new("lx");
-    ok(Command::new("ip").args([
-        "link",
-        "add",
-        "up0",
-        "netns",
-        &host.ns.name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "out0",
-        "netns",
-        &outside.name,
-    ]));
+    common::veth("up0", &host.ns, "out0", &outside);
     outside.ip(&["link", "set", "out0", "up"]);
     host.ns.ip(&["addr", "add", "10.99.0.2/24", "dev", "up0"]);
     host.ns.ip(&["link", "set", "up0", "up"]);
@@ -252,15 +230,7 @@ fn netns_libvirt_adopt_keeps_every_domain_and_undo_gives_it_back() {
 
     let ping = Pinger::start(&pinger_ns, "192.168.133.1");
     std::thread::sleep(Duration::from_millis(300));
-    let o = netagent(
-        &host,
-        &[
-            "adopt-libvirt",
-            "-o",
-            config.to_str().unwrap_or_default(),
-            "default",
-        ],
-    );
+    let o = adopt(&host, &config, &["default"]);
     std::thread::sleep(Duration::from_millis(500));
     let adopt_lost = ping.longest_silence_ms();
     let said = text(&o);
@@ -307,15 +277,7 @@ fn netns_libvirt_adopt_keeps_every_domain_and_undo_gives_it_back() {
 
     // The lease came along before vm1 asks again; adopting again is done.
     assert_eq!(netagent_lease(&host, mac1).as_deref(), Some(ip1.as_str()));
-    let again = netagent(
-        &host,
-        &[
-            "adopt-libvirt",
-            "-o",
-            config.to_str().unwrap_or_default(),
-            "default",
-        ],
-    );
+    let again = adopt(&host, &config, &["default"]);
     assert!(again.status.success(), "{}", text(&again));
     assert!(
         text(&again).contains("nothing to adopt: default adopted already"),
@@ -467,10 +429,7 @@ fn netns_libvirt_adopt_keeps_every_domain_and_undo_gives_it_back() {
 
 #[test]
 fn netns_libvirt_adopt_dry_run_changes_nothing_and_refuses_what_it_cannot_keep() {
-    need_root!("netns_libvirt_adopt_dry_run_changes_nothing_and_refuses_what_it_cannot_keep");
-    if !have_libvirt("netns_libvirt_adopt_dry_run_changes_nothing_and_refuses_what_it_cannot_keep") {
-        return;
-    }
+    need_libvirt!("netns_libvirt_adopt_dry_run_changes_nothing_and_refuses_what_it_cannot_keep");
     let host = LibvirtHost::start();
     let br = unique("lvd");
     host.nat_network("default", &br, 135, "");
@@ -495,16 +454,7 @@ fn netns_libvirt_adopt_dry_run_changes_nothing_and_refuses_what_it_cannot_keep()
     let before = snapshot();
     let hook = HOOK;
 
-    let o = netagent(
-        &host,
-        &[
-            "adopt-libvirt",
-            "-o",
-            config.to_str().unwrap_or_default(),
-            "--dry-run",
-            "default",
-        ],
-    );
+    let o = adopt(&host, &config, &["--dry-run", "default"]);
     let said = text(&o);
     assert!(o.status.success(), "{said}");
     assert!(said.contains("would adopt network \"default\""), "{said}");
@@ -514,10 +464,7 @@ fn netns_libvirt_adopt_dry_run_changes_nothing_and_refuses_what_it_cannot_keep()
     assert!(host.read(hook).is_empty());
 
     // Everything, qos included: refused whole, nothing touched.
-    let o = netagent(
-        &host,
-        &["adopt-libvirt", "-o", config.to_str().unwrap_or_default()],
-    );
+    let o = adopt(&host, &config, &[]);
     let said = text(&o);
     assert_eq!(o.status.code(), Some(2), "{said}");
     assert!(
@@ -529,15 +476,7 @@ fn netns_libvirt_adopt_dry_run_changes_nothing_and_refuses_what_it_cannot_keep()
 
     // Forced, with no agent running: the bridges and rules are up at once
     // and the agent started later serves them.
-    let o = netagent(
-        &host,
-        &[
-            "adopt-libvirt",
-            "-o",
-            config.to_str().unwrap_or_default(),
-            "--force",
-        ],
-    );
+    let o = adopt(&host, &config, &["--force"]);
     let said = text(&o);
     assert!(o.status.success(), "{said}");
     assert!(said.contains("netagent is not running"), "{said}");

@@ -203,25 +203,21 @@ impl Daemon {
             };
             // A server that is planned but not running has not read its
             // leases yet: the file waits for it, rather than say none.
-            let v4 = match self.plan.dhcp.iter().any(|p| p.network == network) {
-                true => match self.dhcp.leases(&network).await {
-                    Some(l) => l,
-                    None => {
-                        self.libvirt.dirty.insert(network);
-                        continue;
-                    }
-                },
-                false => Vec::new(),
+            let planned4 = self.plan.dhcp.iter().any(|p| p.network == network);
+            let planned6 = self.plan.dhcp6.iter().any(|p| p.network == network);
+            let v4 = if planned4 {
+                self.dhcp.leases(&network).await
+            } else {
+                Some(Vec::new())
             };
-            let v6 = match self.plan.dhcp6.iter().any(|p| p.network == network) {
-                true => match self.dhcp6.leases(&network).await {
-                    Some(l) => l,
-                    None => {
-                        self.libvirt.dirty.insert(network);
-                        continue;
-                    }
-                },
-                false => Vec::new(),
+            let v6 = if planned6 {
+                self.dhcp6.leases(&network).await
+            } else {
+                Some(Vec::new())
+            };
+            let (Some(v4), Some(v6)) = (v4, v6) else {
+                self.libvirt.dirty.insert(network);
+                continue;
             };
             let duid = crate::dhcp6::server::server_duid(&bridge);
             let text = status::write(&v4, &v6, Some(&duid));

@@ -14,6 +14,17 @@ use std::time::Duration;
 use super::topo::wait_for;
 use super::{ok, unique, Netns};
 
+/// First line of every test that runs libvirt: skip (as a normal user, or
+/// where libvirt is not installed) or go on.
+#[macro_export]
+macro_rules! need_libvirt {
+    ($name:literal) => {
+        if !common::have_root($name) || !common::libvirt::have_libvirt($name) {
+            return;
+        }
+    };
+}
+
 /// Whether libvirt is here; as `have_root`: a skip with a word, or, under
 /// NETAGENT_TESTS_NEED_ROOT, a failure.
 pub fn have_libvirt(test: &str) -> bool {

@@ -78,6 +78,13 @@ pub fn ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A veth pair: `a` in namespace `ns_a`, `b` in `ns_b`.
+pub fn veth(a: &str, ns_a: &Netns, b: &str, ns_b: &Netns) {
+    ok(Command::new("ip").args([
+        "link", "add", a, "netns", &ns_a.name, "type", "veth", "peer", "name", b, "netns", &ns_b.name,
+    ]));
+}
+
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A unique short name: tests run in parallel and interface names have 15 bytes.

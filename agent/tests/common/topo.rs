@@ -315,20 +315,7 @@ impl Topo {
     /// A guest behind appliance port `port` with no address: it asks DHCP.
     pub fn dhcp_guest(&mut self, port: &str) -> usize {
         let ns = Netns::new("ng");
-        ok(Command::new("ip").args([
-            "link",
-            "add",
-            port,
-            "netns",
-            &self.app.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &ns.name,
-        ]));
+        super::veth(port, &self.app, "eth0", &ns);
         ns.ip(&["link", "set", "eth0", "up"]);
         self.guests.push(Guest {
             ns,

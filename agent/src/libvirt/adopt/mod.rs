@@ -399,35 +399,7 @@ pub fn adopt(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
         }
         handovers.push((a.name.clone(), h));
     }
-    match agent {
-        Agent::Running => {
-            let r = client::call(
-                &control::socket_path(&o.state_dir),
-                &Request::Reload {
-                    dry_run: false,
-                    file: None,
-                },
-            )
-            .map_err(|e| with_hint(e.to_string()))?;
-            if !r.ok {
-                return Err(with_hint(format!(
-                    "netagent refused the config: {}",
-                    r.error.unwrap_or_default()
-                )));
-            }
-        }
-        Agent::Stopped => {
-            let opts = crate::daemon::Options {
-                config: Some(o.output.clone()),
-                state_dir: o.state_dir.clone(),
-                lease_dir: o.lease_dir.clone(),
-                once: true,
-                hardware_settled: None,
-            };
-            rt.block_on(crate::daemon::run(opts))
-                .map_err(|e| with_hint(e.to_string()))?;
-        }
-    }
+    apply_config(&agent, &o.output, o, &rt).map_err(with_hint)?;
     if !handovers.is_empty() {
         // After the guests have their bridge again: a leftover found here
         // is a few milliseconds late, the bridge would have been seconds.
@@ -483,6 +455,38 @@ pub fn adopt(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
         );
     }
     Ok(())
+}
+
+/// netagent serves what `file` now says: the running agent reloads it, or,
+/// with none running, one pass of `run --once` puts bridges and rules in
+/// place for the agent started later.
+fn apply_config(agent: &Agent, file: &Path, o: &Options, rt: &tokio::runtime::Runtime) -> Result<(), String> {
+    match agent {
+        Agent::Running => {
+            let reload = Request::Reload {
+                dry_run: false,
+                file: None,
+            };
+            let r = client::call(&control::socket_path(&o.state_dir), &reload).map_err(|e| e.to_string())?;
+            if !r.ok {
+                return Err(format!(
+                    "netagent refused the config: {}",
+                    r.error.unwrap_or_default()
+                ));
+            }
+            Ok(())
+        }
+        Agent::Stopped => {
+            let opts = crate::daemon::Options {
+                config: Some(file.to_path_buf()),
+                state_dir: o.state_dir.clone(),
+                lease_dir: o.lease_dir.clone(),
+                once: true,
+                hardware_settled: None,
+            };
+            rt.block_on(crate::daemon::run(opts)).map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// A small runtime of this command's own, for netlink.

@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use super::kept::SaveDir;
 use super::{failed, running_agent, runtime, virsh, AdoptError, Agent, Options};
-use crate::control::{self, client, proto::Request};
 use crate::dhcp::journal;
 use crate::libvirt::status;
 
@@ -112,34 +111,7 @@ pub fn undo(o: &Options, out: &mut dyn Write) -> Result<(), AdoptError> {
                 None => super::merge::text(cfg, &[]).map_err(failed)?,
             };
             crate::util::fs::write_atomic(&file, text.as_bytes()).map_err(failed)?;
-            match agent {
-                Agent::Running => {
-                    let r = client::call(
-                        &control::socket_path(&o.state_dir),
-                        &Request::Reload {
-                            dry_run: false,
-                            file: None,
-                        },
-                    )
-                    .map_err(failed)?;
-                    if !r.ok {
-                        return Err(failed(format!(
-                            "netagent refused the config: {}",
-                            r.error.unwrap_or_default()
-                        )));
-                    }
-                }
-                Agent::Stopped => {
-                    let opts = crate::daemon::Options {
-                        config: Some(file.clone()),
-                        state_dir: o.state_dir.clone(),
-                        lease_dir: o.lease_dir.clone(),
-                        once: true,
-                        hardware_settled: None,
-                    };
-                    rt.block_on(crate::daemon::run(opts)).map_err(failed)?;
-                }
-            }
+            super::apply_config(&agent, &file, o, &rt).map_err(failed)?;
         }
         (None, _) => {
             // Nothing of netagent's is left to serve: its table and routes
