@@ -8,10 +8,12 @@ STATIC_BIN := target/$(TARGET)/release/netagent
 CONFIG ?=
 
 # Debian packages the build and the tests use: nft for applying rules, ip for
-# the tests' namespaces, the real DHCP/DNS clients the tests talk to, and
-# libvirt with QEMU and iPXE for the libvirt drop-in's tests.
+# the tests' namespaces, the real DHCP/DNS clients the tests talk to,
+# libvirt with QEMU and iPXE for the libvirt drop-in's tests, and scapy
+# and tcpdump for port security's hostile guest and its victim.
 APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping dnsmasq-base nsd ldnsutils iptables ndisc6 kea-dhcp6-server frr iperf3 \
-	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 ipxe-qemu
+	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 ipxe-qemu \
+	python3-scapy tcpdump
 
 # Install the Debian packages in $(1) that are missing (apt-get update only then).
 define apt_install

@@ -773,6 +773,12 @@ impl Checker<'_, '_> {
                 forwards.push(fw);
             }
         }
+        let port_security = self.port_security(
+            n.port_security.as_ref(),
+            &f("port_security"),
+            kind,
+            (address, address6),
+        );
 
         Some(Network {
             name,
@@ -790,6 +796,7 @@ impl Checker<'_, '_> {
             adopt,
             serve_lan,
             libvirt,
+            port_security,
             routes,
             nat,
             dhcp,

@@ -37,6 +37,7 @@ pub fn default_config() -> Config {
             adopt: false,
             serve_lan: false,
             libvirt: false,
+            port_security: crate::config::PortSecurity::default_for(crate::config::Kind::Nat),
             routes: Vec::new(),
             nat: Some(Nat::default()),
             dhcp: Some(Dhcp {

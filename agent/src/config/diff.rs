@@ -39,6 +39,23 @@ fn settings(n: &Network) -> Vec<(&'static str, String)> {
         ("serve_lan", n.serve_lan.to_string()),
         ("libvirt", n.libvirt.to_string()),
         (
+            "port_security",
+            match &n.port_security {
+                p if !p.enabled => "off".into(),
+                p => format!(
+                    "on, trusted {}, {} leases a port, allow {}",
+                    list(&p.trusted),
+                    p.leases_per_port,
+                    list(
+                        &p.allow
+                            .iter()
+                            .map(|(m, ip)| format!("{m} {ip}"))
+                            .collect::<Vec<_>>()
+                    )
+                ),
+            },
+        ),
+        (
             "route",
             list(
                 &n.routes

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod hosts;
 pub mod ifname;
 mod model;
+pub mod port_security;
 mod problem;
 mod raw;
 mod span;

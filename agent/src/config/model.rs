@@ -225,6 +225,21 @@ pub struct Network {
     pub dns: Option<Dns>,
     pub forwards: Vec<Forward>,
     pub span: Option<Span>,
+    pub port_security: PortSecurity,
+}
+
+/// `[network.port_security]`: what a guest's port may send (see
+/// `config/port_security.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSecurity {
+    pub enabled: bool,
+    /// Ports (names or globs) that may serve DHCP and router advertisements
+    /// and use any MAC and address: a router VM, a nested hypervisor.
+    pub trusted: Vec<String>,
+    /// Leases one port may hold at once.
+    pub leases_per_port: u32,
+    /// Guests that set their own address: (MAC, address).
+    pub allow: Vec<(MacAddr, std::net::IpAddr)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

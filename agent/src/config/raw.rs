@@ -41,6 +41,24 @@ pub(super) struct RawSpan {
     pub underlay_mtu: Option<S<i64>>,
 }
 
+/// `[network.port_security]`: what guests' ports may send.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawPortSecurity {
+    pub enabled: Option<S<bool>>,
+    #[serde(default)]
+    pub trusted: Vec<S<String>>,
+    pub leases_per_port: Option<S<i64>>,
+    #[serde(default)]
+    pub allow: Vec<S<RawAllow>>,
+}
+
+/// A guest that sets its own address: its MAC and the address it may use.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawAllow {
+    pub mac: Option<S<String>>,
+    pub ip: Option<S<String>>,
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct RawUplink {
     pub interface: Option<S<String>>,
@@ -80,6 +98,7 @@ pub(super) struct RawNetwork {
     #[serde(default)]
     pub forward: Vec<S<RawForward>>,
     pub span: Option<S<RawSpan>>,
+    pub port_security: Option<S<RawPortSecurity>>,
 }
 
 /// `[[network.forward]]`: a port of the appliance forwarded to a guest.

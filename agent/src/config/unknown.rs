@@ -127,6 +127,8 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
         [] => &["uplink", "network", "evpn"],
         ["evpn"] => &["asn", "neighbors", "router_id", "vtysh", "pathspace"],
         ["network", "span"] => &["vni", "local", "port", "peers", "evpn", "home", "underlay_mtu"],
+        ["network", "port_security"] => &["enabled", "trusted", "leases_per_port", "allow"],
+        ["network", "port_security", "allow"] => &["mac", "ip"],
         ["uplink"] => &[
             "interface",
             "mac",
@@ -159,6 +161,7 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
             "dns",
             "forward",
             "span",
+            "port_security",
         ],
         ["network", "forward"] => &["protocol", "port", "to", "to_port", "from"],
         ["network", "route"] => &["to", "via", "metric"],

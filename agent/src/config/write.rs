@@ -196,6 +196,24 @@ fn network(o: &mut String, n: &Network) {
     if let Some(s) = &n.span {
         span(o, s);
     }
+    if n.port_security != PortSecurity::default_for(n.kind) {
+        port_security(o, &n.port_security);
+    }
+}
+
+fn port_security(o: &mut String, p: &PortSecurity) {
+    o.push_str("\n[network.port_security]\n");
+    let _ = writeln!(o, "enabled = {}", p.enabled);
+    if !p.enabled {
+        return;
+    }
+    let _ = writeln!(o, "trusted = {}", list(&p.trusted));
+    let _ = writeln!(o, "leases_per_port = {}", p.leases_per_port);
+    for (mac, ip) in &p.allow {
+        o.push_str("\n[[network.port_security.allow]]\n");
+        let _ = writeln!(o, "mac = {}", q(&mac.to_string()));
+        let _ = writeln!(o, "ip = {}", q(&ip.to_string()));
+    }
 }
 
 fn dhcp6(o: &mut String, d: &Dhcp6) {

@@ -5,6 +5,7 @@
 mod control_calls;
 mod delegation;
 mod down;
+mod guard;
 mod history;
 mod libvirt;
 mod notify;
@@ -215,9 +216,11 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         pd_tx,
         libvirt: libvirt::Libvirt::new(&opts_state_dir, crate::libvirt::status::DNSMASQ_DIR.into()),
         ready: false,
+        guard: guard::Guard::default(),
     };
     d.reread_hosts();
     d.sync_services();
+    d.sync_guard(true).await;
     d.libvirt_names_to_dns();
     d.note_errors();
     let signal = |kind| {
@@ -256,16 +259,22 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                     d.note_errors();
                 }
                 d.flush_libvirt_leases().await;
+                d.sync_guard(true).await;
                 d.notify_ready();
                 continue;
             }
             Some((network, change)) = lease_events.recv() => {
                 d.libvirt.lease_changed(&network);
+                match &change {
+                    crate::dhcp::reply::Change::Bound(l) => d.guard.lease(&network, l.ip.into(), Some(l.mac)),
+                    crate::dhcp::reply::Change::Gone(l) => d.guard.lease(&network, l.ip.into(), None),
+                }
                 d.dns.lease_changed(&network, &change);
                 continue;
             }
             Some((network, bound, lease)) = lease_events6.recv() => {
                 d.libvirt.lease_changed(&network);
+                d.guard.lease(&network, lease.ip.into(), lease.mac().filter(|_| bound));
                 d.dns.lease6_changed(&network, bound, &lease);
                 continue;
             }
@@ -336,6 +345,8 @@ struct Daemon {
     libvirt: libvirt::Libvirt,
     /// systemd heard READY=1.
     ready: bool,
+    /// Port security's table and sets.
+    guard: guard::Guard,
 }
 
 /// The uplink's own DHCP client.
@@ -369,6 +380,7 @@ impl Daemon {
             }
         };
         self.sync_services();
+        self.sync_guard(false).await;
         self.note_errors();
         self.note_nics();
         errors
@@ -449,6 +461,7 @@ impl Daemon {
         v.extend(self.dns.problems());
         v.extend(self.ra.problems());
         v.extend(self.dhcp6.problems());
+        v.extend(self.guard_trouble());
         v
     }
 

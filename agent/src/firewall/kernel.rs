@@ -19,6 +19,7 @@ const NFT_MSG_GETGEN: u16 = 16;
 const ATTR_1: u16 = 1;
 const NFPROTO_UNSPEC: u8 = 0;
 const NFPROTO_INET: u8 = 1;
+const NFPROTO_BRIDGE: u8 = 7;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
@@ -168,9 +169,18 @@ pub(crate) fn generation() -> io::Result<u32> {
 
 /// How many rules `inet <table>` has; None when there is no such table.
 pub(crate) fn rule_count(table: &str) -> io::Result<Option<usize>> {
+    rule_count_in(NFPROTO_INET, table)
+}
+
+/// `rule_count` for the bridge family's table of this name (port security's).
+pub(crate) fn bridge_rule_count(table: &str) -> io::Result<Option<usize>> {
+    rule_count_in(NFPROTO_BRIDGE, table)
+}
+
+fn rule_count_in(family: u8, table: &str) -> io::Result<Option<usize>> {
     let mut c = Conn::open()?;
     let exists = c.ask(
-        &request(NFT_MSG_GETTABLE, NLM_F_REQUEST, NFPROTO_INET, 1, Some(table)),
+        &request(NFT_MSG_GETTABLE, NLM_F_REQUEST, family, 1, Some(table)),
         |r| Ok(matches!(r, Reply::Message { kind, .. } if kind & 0xff == NFT_MSG_NEWTABLE)),
     );
     match exists {
@@ -181,7 +191,7 @@ pub(crate) fn rule_count(table: &str) -> io::Result<Option<usize>> {
     let req = request(
         NFT_MSG_GETRULE,
         NLM_F_REQUEST | NLM_F_DUMP,
-        NFPROTO_INET,
+        family,
         2,
         Some(table),
     );

@@ -3,6 +3,8 @@
 
 pub(crate) mod apply;
 pub mod foreign;
+pub mod guard;
+pub mod guard_ports;
 pub(crate) mod kernel;
 pub mod render;
 pub(crate) mod ruleset;

@@ -345,6 +345,7 @@ pub(super) fn import(xml: &str) -> Result<Imported, String> {
         adopt: true,
         serve_lan: false,
         libvirt: false,
+        port_security: crate::config::PortSecurity::default_for(kind),
         routes,
         nat,
         dhcp,

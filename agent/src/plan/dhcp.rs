@@ -22,6 +22,9 @@ pub struct DhcpPool {
     /// `libvirt = true` network): DNS hears of every lease kept when the
     /// server starts, not only of those whose guest sent a name.
     pub announce_nameless: bool,
+    /// Port security: at most this many leases per guest port, and a
+    /// lease is acted on only from the port that holds it. None: no guard.
+    pub leases_per_port: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +81,7 @@ pub(super) fn pool(n: &Network) -> Option<DhcpPool> {
         lease_time: d.lease_time,
         hosts: d.hosts.clone(),
         announce_nameless: n.libvirt,
+        leases_per_port: n.port_security.enabled.then_some(n.port_security.leases_per_port),
         options: DhcpOptions {
             router: d.router.then_some(addr.addr()),
             dns_servers,

@@ -5,6 +5,7 @@ pub mod delegated;
 mod dhcp;
 mod dhcp6;
 pub mod dns;
+pub mod guard;
 pub mod ra;
 mod render;
 pub mod span;
@@ -21,6 +22,7 @@ use crate::firewall;
 pub use dhcp::{DhcpOptions, DhcpPool};
 pub use dhcp6::Dhcp6Pool;
 pub use dns::{DnsZone, Record, RecordData};
+pub use guard::PortGuard;
 pub use ra::RaPlan;
 pub use span::{EvpnPlan, SpanPlan};
 
@@ -41,6 +43,8 @@ pub struct Plan {
     pub wants_delegation: bool,
     /// The BGP EVPN sessions FRR runs for the EVPN-spanned networks.
     pub evpn: Option<EvpnPlan>,
+    /// The networks whose guests' ports are guarded (port security).
+    pub guards: Vec<PortGuard>,
 }
 
 /// A kernel setting: `path` is relative to /proc/sys (`net/ipv4/ip_forward`);
@@ -117,6 +121,12 @@ pub fn plan(cfg: &Config) -> Plan {
         .iter()
         .map(|n| bridge(n, cfg.evpn.as_ref()))
         .collect();
+    let guards = cfg
+        .networks
+        .iter()
+        .zip(&bridges)
+        .filter_map(|(n, b)| guard::guard(n, b.mac, b.span.as_ref().map(|s| s.device.as_str())))
+        .collect();
     Plan {
         sysctls: sysctls(cfg),
         uplink: cfg.uplink.as_ref().map(|u| UplinkPlan {
@@ -132,6 +142,7 @@ pub fn plan(cfg: &Config) -> Plan {
         dhcp6: cfg.networks.iter().filter_map(dhcp6::pool).collect(),
         ra: cfg.networks.iter().filter_map(ra::advertisement).collect(),
         wants_delegation: cfg.networks.iter().any(|n| n.delegated.is_some()),
+        guards,
         evpn: span::evpn(cfg),
         dns: {
             let host_mode = cfg

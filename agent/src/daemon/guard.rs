@@ -1,0 +1,269 @@
+//! The running agent's side of port security: it keeps the `bridge
+//! netagent` table (`firewall/guard.rs`) and its sets following the
+//! bridges' ports and the guests' leases.
+//!
+//! - A port that joins a guarded bridge is a guest (or a segment) in the
+//!   pass that saw it join, before its guest is likely to have sent a
+//!   frame; one that leaves loses its pinned MAC.
+//! - Lease changes mark the sets; they are written on the next service
+//!   tick, one batch a second however many leases changed.
+//! - The table is made again whole when it is missing (a `flush
+//!   ruleset`): the MACs the kernel pinned are then learned anew.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::Daemon;
+use crate::config::MacAddr;
+use crate::firewall::guard::{self as rules, Elements, TABLE};
+use crate::firewall::guard_ports::{self, Held, Port};
+use crate::plan::PortGuard;
+
+#[derive(Debug, Default)]
+pub(super) struct Guard {
+    /// What the sets hold, as last written; None: the table is to be made.
+    have: Option<Elements>,
+    /// The guards the table's plan-dependent rules were written for.
+    made_for: Vec<PortGuard>,
+    /// The addresses each network's leases hold now.
+    held: HashMap<String, HashMap<IpAddr, MacAddr>>,
+    /// The MACs the kernel pinned on guest ports, as last read.
+    pins: HashMap<u32, MacAddr>,
+    /// The guarded bridges' ports as of the last write.
+    ports: Vec<Port>,
+    /// Leases changed since the sets were last written.
+    dirty: bool,
+    /// The networks whose servers' leases have been read in whole (the
+    /// servers tell only named leases when they start).
+    loaded: std::collections::HashSet<String>,
+    /// The last failure, said once.
+    failed: Option<String>,
+}
+
+impl Guard {
+    /// A lease of `network` bound (`Some(mac)`) or gone (None).
+    pub(super) fn lease(&mut self, network: &str, ip: IpAddr, mac: Option<MacAddr>) {
+        let m = self.held.entry(network.to_string()).or_default();
+        let changed = match mac {
+            Some(mac) => m.insert(ip, mac) != Some(mac),
+            None => m.remove(&ip).is_some(),
+        };
+        self.dirty |= changed;
+    }
+
+    fn held(&self) -> Held {
+        self.held
+            .iter()
+            .map(|(n, m)| (n.clone(), m.iter().map(|(a, mac)| (*a, *mac)).collect()))
+            .collect()
+    }
+}
+
+/// The index of a port as nft lists it (its name, while it exists).
+fn index_of(ports: &[Port], p: &rules::Listed) -> Option<u32> {
+    match p {
+        rules::Listed::Index(i) => Some(*i),
+        rules::Listed::Name(n) => ports.iter().find(|x| &x.name == n).map(|x| x.index),
+    }
+}
+
+/// Run an nft batch (JSON) on the blocking pool.
+async fn nft(cmds: Vec<Value>) -> Result<(), String> {
+    if cmds.is_empty() {
+        return Ok(());
+    }
+    let payload = rules::batch(cmds);
+    tokio::task::spawn_blocking(move || {
+        nftables::helper::apply_ruleset_raw(
+            &payload,
+            nftables::helper::DEFAULT_NFT,
+            nftables::helper::DEFAULT_ARGS,
+        )
+        .map(drop)
+        .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()))
+}
+
+/// `nft -j list set bridge netagent SET`, parsed.
+pub(super) async fn list_set(name: &'static str) -> Option<Value> {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("nft")
+            .args(["-j", "list", "set", "bridge", TABLE, name])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+impl Daemon {
+    /// The ports of the guarded bridges, from the kernel as last seen.
+    fn guarded_ports(&self) -> Vec<Port> {
+        let Some(k) = self.rec.kernel() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for g in &self.plan.guards {
+            let Some(br) = k.link(&g.bridge).filter(|l| l.is_bridge()) else {
+                continue;
+            };
+            out.extend(
+                k.links
+                    .iter()
+                    .filter(|l| l.controller == Some(br.index))
+                    .map(|l| Port {
+                        index: l.index,
+                        name: l.name.clone(),
+                        bridge: g.bridge.clone(),
+                        physical: l.physical,
+                    }),
+            );
+        }
+        out
+    }
+
+    /// Bring the table and its sets in line with the plan, the ports and
+    /// the leases. `leases` says the lease-driven sets are due too (the
+    /// service tick); without it only a change of ports or plan is written.
+    pub(super) async fn sync_guard(&mut self, leases: bool) {
+        let guards = self.plan.guards.clone();
+        let g = &mut self.guard;
+        if guards.is_empty() && g.have.is_none() {
+            return;
+        }
+        if g.have.is_some() && !guards.is_empty() {
+            // A `flush ruleset` (or someone's delete) took the table.
+            if let Ok(None) = crate::firewall::kernel::bridge_rule_count(TABLE) {
+                warn!(
+                    "port security: table bridge {TABLE} is gone; made again (pinned MACs are learned anew)"
+                );
+                g.have = None;
+            }
+        }
+        if leases {
+            self.load_leases().await;
+        }
+        let ports = self.guarded_ports();
+        let g = &mut self.guard;
+        let fresh = g.have.is_none();
+        let due =
+            fresh || guards.is_empty() || ports != g.ports || guards != g.made_for || (leases && g.dirty);
+        if !due {
+            return;
+        }
+        // The pins are read back when addresses may bind to them.
+        if fresh || (leases && g.dirty) || ports != g.ports {
+            if let Some(v) = list_set("port_mac").await {
+                self.guard.pins = rules::read_pins(&v)
+                    .into_iter()
+                    .filter_map(|(p, mac)| Some((index_of(&ports, &p)?, mac)))
+                    .collect();
+            }
+        }
+        let g = &mut self.guard;
+        let want = guard_ports::want(&guards, &ports, &g.pins, &g.held());
+        let mut cmds = Vec::new();
+        let have = match &g.have {
+            _ if guards.is_empty() => {
+                cmds.extend(rules::table(&[]));
+                Elements::default()
+            }
+            None => {
+                cmds.extend(rules::table(&guards));
+                Elements::default()
+            }
+            Some(h) => {
+                if guards != g.made_for {
+                    cmds.extend(rules::na_guard(&guards));
+                }
+                // The pins of the ports that are gone go with them.
+                let gone: Vec<(u32, MacAddr)> = guard_ports::gone(h, &want)
+                    .into_iter()
+                    .filter_map(|p| Some((p, *g.pins.get(&p)?)))
+                    .collect();
+                cmds.extend(rules::forget_pins(&gone));
+                h.clone()
+            }
+        };
+        if !guards.is_empty() {
+            cmds.extend(rules::changes(&have, &want));
+        }
+        match nft(cmds).await {
+            Ok(()) => {
+                let g = &mut self.guard;
+                if g.have.is_none() && !guards.is_empty() {
+                    info!(
+                        "port security: table bridge {TABLE} loaded ({} network{})",
+                        guards.len(),
+                        if guards.len() == 1 { "" } else { "s" }
+                    );
+                } else if guards.is_empty() {
+                    info!("port security: table bridge {TABLE} removed (no network guards its ports)");
+                }
+                g.pins.retain(|p, _| want.guests.contains(p));
+                g.have = (!guards.is_empty()).then_some(want);
+                g.made_for = guards;
+                g.ports = ports;
+                if leases {
+                    g.dirty = false;
+                }
+                g.failed = None;
+            }
+            Err(e) => {
+                let g = &mut self.guard;
+                if g.failed.as_ref() != Some(&e) {
+                    warn!("port security: table bridge {TABLE}: {e}");
+                    g.failed = Some(e);
+                }
+                // Made whole again next time.
+                g.have = None;
+            }
+        }
+    }
+
+    /// The leases of the guarded networks not read yet, from their servers
+    /// (a server not running yet is asked again next time).
+    async fn load_leases(&mut self) {
+        let todo: Vec<String> = self
+            .plan
+            .guards
+            .iter()
+            .map(|g| g.network.clone())
+            .filter(|n| !self.guard.loaded.contains(n))
+            .collect();
+        for n in todo {
+            let v4 = match self.plan.dhcp.iter().any(|p| p.network == n) {
+                true => self.dhcp.leases(&n).await,
+                false => Some(Vec::new()),
+            };
+            let v6 = match self.plan.dhcp6.iter().any(|p| p.network == n) {
+                true => self.dhcp6.leases(&n).await,
+                false => Some(Vec::new()),
+            };
+            let (Some(v4), Some(v6)) = (v4, v6) else { continue };
+            for l in v4 {
+                self.guard.lease(&n, l.ip.into(), Some(l.mac));
+            }
+            for l in v6 {
+                self.guard.lease(&n, l.ip.into(), l.mac());
+            }
+            self.guard.loaded.insert(n);
+            self.guard.dirty = true;
+        }
+    }
+
+    /// What port security stops now, for `status`.
+    pub(super) fn guard_trouble(&self) -> Option<String> {
+        self.guard.failed.clone()
+    }
+}
