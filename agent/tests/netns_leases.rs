@@ -15,11 +15,14 @@ use common::topo::*;
 const T: Duration = Duration::from_secs(5);
 
 /// One network with a pool of 60,000 addresses; the guest's own address
-/// (for its raw client) is outside the pool.
+/// (for its raw client) is outside the pool. The guest speaks for
+/// thousands of clients, as a relay or a load generator does: its port is
+/// trusted (port security would give one port four leases).
 fn config() -> String {
     with_uplink(
         "[[network]]\nname = \"big\"\nbridge = \"virbr0\"\naddress = \"10.77.0.1/16\"\nstp = false\nports = [\"vg*\"]\n\
-         [network.dhcp]\nranges = [\"10.77.1.1-10.77.240.254\"]\n",
+         [network.dhcp]\nranges = [\"10.77.1.1-10.77.240.254\"]\n\
+         [network.port_security]\ntrusted = [\"vg*\"]\n",
     )
 }
 

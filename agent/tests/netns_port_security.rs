@@ -322,3 +322,114 @@ fn netns_port_security_stops_rogue_servers_routers_and_spoofers() {
     assert!(count(&pcap, "udp dst portrange 9990-9995") > 0);
     let _ = short(b_ns, "10.128.0.1", &["victim.lab"]);
 }
+
+/// `netagent leases --json`: (address, MAC) of each live lease.
+fn leases(t: &Topo) -> Vec<(String, String)> {
+    let o = t.netagent(&["leases", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    v.as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|l| {
+            let a = l.get("address")?.as_str()?;
+            Some((
+                a.split('/').next()?.to_string(),
+                l.get("mac")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn netns_port_security_keeps_each_lease_on_its_port_and_shares_the_pool() {
+    need_root!("netns_port_security_keeps_each_lease_on_its_port_and_shares_the_pool");
+    let mut t = Topo::bare();
+    let a = t.dhcp_guest("pa0");
+    let b = t.dhcp_guest("pb0");
+    let c = t.dhcp_guest("pc0");
+    let cfg = t.write_config("ps.toml", &config(ON));
+    let agent = t.start(&cfg);
+    let (_ca, ip_a) = lease(&t, a, "attacker");
+    let (_cb, ip_b) = lease(&t, b, "victim");
+    let bmac = mac_of(&t.g(b).ns);
+    let resolves = || short(&t.g(a).ns, "10.128.0.1", &["victim.lab"]) == ip_b;
+    assert!(resolves());
+    // The daemon has read B's pin and told the DHCP server (a tick).
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // A releases B's lease in B's name (its MAC, client-id and address),
+    // from A's own port, sent from B's address and from A's own: nothing
+    // happens to B (the first is not A's to send, the second is refused
+    // by the DHCP server, which knows the request's port).
+    attack(&t.g(a).ns, &["release", &bmac, &ip_b, "10.128.0.1"]);
+    attack(&t.g(a).ns, &["release", &bmac, &ip_b, "10.128.0.1", &ip_a]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        leases(&t).iter().any(|(ip, m)| ip == &ip_b && m == &bmac),
+        "B lost its lease:\n{}",
+        agent.log()
+    );
+    assert!(resolves(), "B's name is gone");
+    assert!(
+        agent.log().contains(&format!("a request for {bmac} from port")),
+        "{}",
+        agent.log()
+    );
+
+    // A takes leases under 80 invented MACs: Ethernet sources that are not
+    // its own get nowhere; invented chaddrs from its own MAC get its share.
+    assert_eq!(attack(&t.g(a).ns, &["dora", "20", "invented"]).trim(), "0");
+    let got: usize = attack(&t.g(a).ns, &["dora", "80", "own"])
+        .trim()
+        .parse()
+        .unwrap_or(usize::MAX);
+    let amac = mac_of(&t.g(a).ns);
+    let held = leases(&t)
+        .iter()
+        .filter(|(_, m)| m.starts_with("02:00:40") || *m == amac)
+        .count();
+    assert!(
+        held <= 4 && got <= 3,
+        "port A holds {held} leases ({got} new):\n{:?}",
+        leases(&t)
+    );
+    // A guest on another port still leases.
+    let (_cc, ip_c) = lease(&t, c, "bystander");
+    assert!(ours(&ip_c));
+    // `info` says, per port, what it may do and what was stopped.
+    std::thread::sleep(Duration::from_millis(1500));
+    let info = String::from_utf8_lossy(&t.netagent(&["info", "iso"]).stdout).into_owned();
+    let line = |port: &str| {
+        info.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{port}:")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(info.contains("Port security:  on: 4 leases a port"), "{info}");
+    assert!(
+        line("pb0").contains(&format!("guest {bmac} from {ip_b}")),
+        "{info}"
+    );
+    assert!(
+        line("pa0").contains("DHCP refused") && line("pa0").contains("dropped"),
+        "{info}"
+    );
+    let json = t.netagent(&["info", "iso", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap_or_default();
+    let a_row = v["port_security"]["ports"]
+        .as_array()
+        .and_then(|p| p.iter().find(|r| r["port"] == "pa0").cloned())
+        .unwrap_or_default();
+    assert!(a_row["dhcp_refused"].as_u64().unwrap_or(0) > 0, "{a_row}");
+    assert!(a_row["dropped_mac"].as_u64().unwrap_or(0) > 0, "{a_row}");
+
+    // With the guard off, the same forged RELEASE ends B's lease: the
+    // test would have seen it.
+    reload(&t, &cfg, &config(OFF));
+    attack(&t.g(a).ns, &["release", &bmac, &ip_b, "10.128.0.1", &ip_a]);
+    let gone = wait_for(Duration::from_secs(3), || {
+        !leases(&t).iter().any(|(ip, _)| ip == &ip_b)
+    });
+    assert!(gone.is_some(), "the forged RELEASE did nothing even unguarded");
+}

@@ -157,6 +157,36 @@ pub struct NetworkInfo {
     /// Adopted from libvirt (`libvirt = true`).
     #[serde(default)]
     pub libvirt: bool,
+    /// Port security: on (with its ports) or off.
+    #[serde(default)]
+    pub port_security: Option<PortSecurityInfo>,
+}
+
+/// What port security allows each port of a network, and what it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortSecurityInfo {
+    pub trusted: Vec<String>,
+    pub leases_per_port: u32,
+    pub ports: Vec<PortRow>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortRow {
+    pub port: String,
+    /// guest, segment (a NIC: servers stopped only) or trusted.
+    pub role: String,
+    /// The MAC pinned on a guest port (its first), once it has spoken.
+    pub mac: Option<String>,
+    /// The addresses it may use (its leases and declared ones); none: any
+    /// not held by another.
+    pub addresses: Vec<String>,
+    /// Frames dropped: from another MAC, as a server or router, from an
+    /// address not its own.
+    pub dropped_mac: u64,
+    pub dropped_server: u64,
+    pub dropped_address: u64,
+    /// DHCP requests refused (for another's lease or MAC, or over its share).
+    pub dhcp_refused: u64,
 }
 
 /// A spanned network's VXLAN side: its VNI, this host's part, and each

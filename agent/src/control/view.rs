@@ -160,6 +160,8 @@ pub fn info(
         ports,
         port_isolation: n.port_isolation,
         libvirt: n.libvirt,
+        // Filled in by the caller: it needs the kernel's counters.
+        port_security: None,
         uplink: if n.kind.needs_uplink() { uplink } else { None },
         nat: n.nat.as_ref().map(|x| match &x.address {
             Some(a) => format!("snat to {a} ports {}", x.ports),
@@ -305,6 +307,40 @@ pub fn info_text(i: &NetworkInfo) -> String {
         if let Some(d) = &v6.dhcp6 {
             field(&mut out, "DHCPv6", d);
         }
+    }
+    if let Some(ps) = &i.port_security {
+        field(
+            &mut out,
+            "Port security",
+            format!(
+                "on: {} leases a port, trusted {}",
+                ps.leases_per_port,
+                or_none(&ps.trusted)
+            ),
+        );
+        for p in &ps.ports {
+            let mut what = format!("{} {}", p.role, p.mac.as_deref().unwrap_or("(not spoken yet)"));
+            if p.role == "guest" {
+                what.push_str(&format!(
+                    " from {}",
+                    if p.addresses.is_empty() {
+                        "any free address".into()
+                    } else {
+                        p.addresses.join(", ")
+                    }
+                ));
+            }
+            let dropped = p.dropped_mac + p.dropped_server + p.dropped_address;
+            if dropped + p.dhcp_refused > 0 {
+                what.push_str(&format!(
+                    "; dropped {} (MAC {}, server {}, address {}), DHCP refused {}",
+                    dropped, p.dropped_mac, p.dropped_server, p.dropped_address, p.dhcp_refused
+                ));
+            }
+            field(&mut out, &format!("  {}", p.port), what);
+        }
+    } else if matches!(i.row.kind.as_str(), "nat" | "route" | "open" | "isolated") {
+        field(&mut out, "Port security", "off");
     }
     if let Some(sp) = &i.span {
         field(

