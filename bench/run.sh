@@ -10,6 +10,7 @@
 #   bench/run.sh dhcp6               (DHCPv6 with perfdhcp -6, beside kea-dhcp6 and dnsmasq)
 #   bench/run.sh span                (a network across two hosts: iperf3, EVPN MAC learning)
 #   bench/run.sh libvirt             (adopt-libvirt and --undo: how long running guests lose their network)
+#   bench/run.sh portsec             (port security on and off: iperf3 between guests and out, DHCP)
 # Env: DUR, RATES, CLIENTS, REPS as the harness takes them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +20,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [ "${*:-}" = dhcp6 ] && exec "$ROOT/bench/dhcp6.sh"
 [ "${*:-}" = span ] && exec "$ROOT/bench/span.sh"
 [ "${*:-}" = libvirt ] && exec "$ROOT/bench/libvirt.sh"
+[ "${*:-}" = portsec ] && exec "$ROOT/bench/portsec.sh"
 H=${BENCH_HARNESS:-$ROOT/../shared/bench}
 [ -d "$H" ] || H=$ROOT/../../shared/bench
 [ -x "$H/dhcp.sh" ] || { echo "benchmark harness not found (set BENCH_HARNESS)" >&2; exit 1; }

@@ -424,6 +424,23 @@ fn netns_port_security_keeps_each_lease_on_its_port_and_shares_the_pool() {
     assert!(a_row["dhcp_refused"].as_u64().unwrap_or(0) > 0, "{a_row}");
     assert!(a_row["dropped_mac"].as_u64().unwrap_or(0) > 0, "{a_row}");
 
+    // A `flush ruleset` takes the table; it is back at once, and B's
+    // address is its own again once the leases are written (a tick).
+    t.app
+        .cmd("nft")
+        .args(["flush", "ruleset"])
+        .output()
+        .expect("nft flush");
+    let back = wait_for(Duration::from_secs(5), || {
+        nft_table(&t).contains(&format!("\"pb0\" . {ip_b}"))
+    });
+    assert!(
+        back.is_some(),
+        "the table did not come back whole:\n{}\n{}",
+        nft_table(&t),
+        agent.log()
+    );
+
     // With the guard off, the same forged RELEASE ends B's lease: the
     // test would have seen it.
     reload(&t, &cfg, &config(OFF));

@@ -52,7 +52,7 @@ impl Checker<'_, '_> {
             }
         }
         if let Some(v) = &r.leases_per_port {
-            if let Some(n) = self.int(v, &f("leases_per_port"), 1, 1024) {
+            if let Some(n) = self.int(v, &f("leases_per_port"), 1, 65536) {
                 ps.leases_per_port = n as u32;
             }
         }

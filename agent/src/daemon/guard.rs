@@ -156,22 +156,30 @@ impl Daemon {
         let ports = self.guarded_ports();
         let g = &mut self.guard;
         let fresh = g.have.is_none();
-        let due =
+        // A guest port whose MAC is not known yet (it has not spoken, or
+        // the table was made anew): its pin is looked for every tick.
+        let unpinned = g
+            .have
+            .as_ref()
+            .is_some_and(|h| h.guests.iter().any(|p| !g.pins.contains_key(p)));
+        let mut due =
             fresh || guards.is_empty() || ports != g.ports || guards != g.made_for || (leases && g.dirty);
+        // The pins are read back when addresses may bind to them.
+        if fresh || (leases && (g.dirty || unpinned)) || ports != g.ports {
+            if let Some(v) = list_set("port_mac").await {
+                let pins: HashMap<u32, MacAddr> = rules::read_pins(&v)
+                    .into_iter()
+                    .filter_map(|(p, mac)| Some((index_of(&ports, &p)?, mac)))
+                    .collect();
+                due |= pins != self.guard.pins;
+                self.guard.pins = pins;
+            }
+        }
         if !due {
             if leases {
                 self.tell_dhcp_ports();
             }
             return;
-        }
-        // The pins are read back when addresses may bind to them.
-        if fresh || (leases && g.dirty) || ports != g.ports {
-            if let Some(v) = list_set("port_mac").await {
-                self.guard.pins = rules::read_pins(&v)
-                    .into_iter()
-                    .filter_map(|(p, mac)| Some((index_of(&ports, &p)?, mac)))
-                    .collect();
-            }
         }
         let g = &mut self.guard;
         let want = guard_ports::want(&guards, &ports, &g.pins, &g.held());
