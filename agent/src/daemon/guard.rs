@@ -126,6 +126,7 @@ impl Daemon {
                         name: l.name.clone(),
                         bridge: g.bridge.clone(),
                         physical: l.physical,
+                        mac: l.mac,
                     }),
             );
         }
@@ -191,11 +192,12 @@ impl Daemon {
             }
             None => {
                 cmds.extend(rules::table(&guards));
+                cmds.extend(rules::na_guard(&guards, &want.port_ip6));
                 Elements::default()
             }
             Some(h) => {
-                if guards != g.made_for {
-                    cmds.extend(rules::na_guard(&guards));
+                if guards != g.made_for || h.port_ip6 != want.port_ip6 {
+                    cmds.extend(rules::na_guard(&guards, &want.port_ip6));
                 }
                 // The pins of the ports that are gone go with them.
                 let gone: Vec<(u32, MacAddr)> = guard_ports::gone(h, &want)
@@ -208,6 +210,30 @@ impl Daemon {
         };
         if !guards.is_empty() {
             cmds.extend(rules::changes(&have, &want));
+            // A libvirt domain's port is pinned to the MAC libvirt gave its
+            // guest before the guest sends its first frame.
+            let mut early = Vec::new();
+            for gd in &guards {
+                let known: Vec<MacAddr> = self
+                    .libvirt
+                    .names_of(&gd.network)
+                    .into_iter()
+                    .map(|(m, _)| m)
+                    .collect();
+                for p in ports
+                    .iter()
+                    .filter(|p| p.bridge == gd.bridge && want.guests.contains(&p.index))
+                {
+                    if self.guard.pins.contains_key(&p.index) {
+                        continue;
+                    }
+                    if let Some(m) = guard_ports::libvirt_guest(p, &known) {
+                        early.push((p.index, m));
+                    }
+                }
+            }
+            cmds.extend(rules::pin(&early));
+            self.guard.pins.extend(early);
         }
         match nft(cmds).await {
             Ok(()) => {

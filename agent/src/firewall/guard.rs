@@ -141,7 +141,7 @@ pub fn table(guards: &[PortGuard]) -> Vec<Value> {
         out.push(add(obj("chain", json!({ "name": c }))));
     }
     out.extend(prerouting());
-    out.extend(na_guard(guards));
+    out.extend(na_guard(guards, &BTreeSet::new()));
     out
 }
 
@@ -281,20 +281,29 @@ fn address_rules(
     vec![rule(chain, held), rule(chain, only)]
 }
 
-/// Neighbour advertisements for the gateways' IPv6 addresses (the target,
-/// 8 bytes into the ICMPv6 message) from a guest: dropped. The target has
-/// no field of its own in nft and a raw field cannot be looked up in a set
-/// of addresses, so each gateway address is a rule; `flush` first, so this
-/// chain alone follows the plan.
-pub fn na_guard(guards: &[PortGuard]) -> Vec<Value> {
+/// Neighbour advertisements for an address a guest does not hold (the
+/// target, 8 bytes into the ICMPv6 message): the gateways' from any guest,
+/// a guest's bound address from any other port. The target has no field
+/// of its own in nft and a raw field cannot be looked up in a set of
+/// addresses, so each address is a rule; `flush` first, so this chain
+/// alone follows the plan and the bound addresses.
+pub fn na_guard(guards: &[PortGuard], bound: &BTreeSet<(u32, Ipv6Addr)>) -> Vec<Value> {
     let mut out = vec![json!({ "flush": obj("chain", json!({ "name": "na_guard" })) })];
-    let addrs: BTreeSet<Ipv6Addr> = guards.iter().flat_map(|g| g.gateway6.iter().copied()).collect();
-    for a in addrs {
-        let mut e = vec![m(
+    let target = |a: &Ipv6Addr| {
+        m(
             json!({ "payload": { "base": "th", "offset": 64, "len": 128 } }),
             "==",
-            json!(format!("0x{:032x}", u128::from(a))),
-        )];
+            json!(format!("0x{:032x}", u128::from(*a))),
+        )
+    };
+    let gateways: BTreeSet<Ipv6Addr> = guards.iter().flat_map(|g| g.gateway6.iter().copied()).collect();
+    for a in &gateways {
+        let mut e = vec![target(a)];
+        e.extend(drop_counted("drops_addr"));
+        out.push(rule("na_guard", e));
+    }
+    for (port, a) in bound {
+        let mut e = vec![target(a), m(meta("iif"), "!=", json!(port))];
         e.extend(drop_counted("drops_addr"));
         out.push(rule("na_guard", e));
     }
@@ -379,6 +388,25 @@ pub fn changes(have: &Elements, want: &Elements) -> Vec<Value> {
     );
     // A new guest port is a guest before anything else about it counts.
     delta("guests", &have.guests, &want.guests, n, &mut out);
+    out
+}
+
+/// Pin MACs on ports before they speak (a libvirt domain's, known from
+/// its tap): the kernel would pin the first frame's.
+pub fn pin(pins: &[(u32, crate::config::MacAddr)]) -> Vec<Value> {
+    let mut out = Vec::new();
+    out.extend(elements_cmd(
+        "add",
+        "port_mac",
+        pins.iter()
+            .map(|(p, m)| json!({ "concat": [p, m.to_string()] }))
+            .collect(),
+    ));
+    out.extend(elements_cmd(
+        "add",
+        "port_seen",
+        pins.iter().map(|(p, _)| json!(p)).collect(),
+    ));
     out
 }
 

@@ -19,6 +19,8 @@ pub struct Port {
     pub bridge: String,
     /// A NIC (many machines may be behind it), not a tap or veth.
     pub physical: bool,
+    /// The port's own MAC (a libvirt tap's says its guest's).
+    pub mac: Option<MacAddr>,
 }
 
 /// How a port is guarded.
@@ -90,6 +92,18 @@ pub fn want(guards: &[PortGuard], ports: &[Port], pins: &HashMap<u32, MacAddr>, 
     e
 }
 
+/// The MAC libvirt gave the guest behind `port`, before the guest has
+/// sent anything: libvirt makes a domain's tap with the guest's MAC but
+/// for a first byte of 0xfe (so that the bridge never takes it for its
+/// own), and its hook told netagent the guests' MACs (`known`).
+pub fn libvirt_guest(port: &Port, known: &[MacAddr]) -> Option<MacAddr> {
+    let tap = port.mac?;
+    if tap.0[0] != 0xfe {
+        return None;
+    }
+    known.iter().copied().find(|m| m.0[1..] == tap.0[1..])
+}
+
 /// The guest ports of `before` that are no longer guests: their pins go.
 pub fn gone(before: &Elements, now: &Elements) -> BTreeSet<u32> {
     before.guests.difference(&now.guests).copied().collect()
@@ -121,7 +135,22 @@ mod tests {
             name: name.into(),
             bridge: bridge.into(),
             physical,
+            mac: None,
         }
+    }
+
+    #[test]
+    fn a_libvirt_tap_says_its_guests_mac() {
+        let mut tap = port(3, "vnet0", "virbr0", false);
+        let known: Vec<MacAddr> = vec!["52:54:00:12:34:56".parse().unwrap()];
+        assert_eq!(libvirt_guest(&tap, &known), None);
+        tap.mac = Some("fe:54:00:12:34:56".parse().unwrap());
+        assert_eq!(libvirt_guest(&tap, &known), Some(known[0]));
+        tap.mac = Some("fe:54:00:12:34:57".parse().unwrap());
+        assert_eq!(libvirt_guest(&tap, &known), None);
+        // A veth's own MAC says nothing.
+        tap.mac = Some("52:54:00:12:34:56".parse().unwrap());
+        assert_eq!(libvirt_guest(&tap, &known), None);
     }
 
     #[test]

@@ -56,7 +56,10 @@ const PRIVATE: [&str; 5] = [
     "/var/cache/libvirt",
 ];
 
-const QEMU_CONF: &str = "user = \"root\"\ngroup = \"root\"\nsecurity_driver = \"none\"\ncgroup_controllers = [ ]\nstdio_handler = \"file\"\n";
+/// As the recipe has it, plus `namespaces = [ ]`: libvirt would
+/// start each QEMU in a mount namespace of its own, out of the host's
+/// sight at cleanup.
+const QEMU_CONF: &str = "user = \"root\"\ngroup = \"root\"\nsecurity_driver = \"none\"\ncgroup_controllers = [ ]\nstdio_handler = \"file\"\nnamespaces = [ ]\n";
 
 pub struct LibvirtHost {
     pub ns: Netns,
@@ -135,18 +138,19 @@ impl LibvirtHost {
             .map(|(p, _)| p)
     }
 
-    /// The processes in this host's mount namespace: (pid, command line).
+    /// The processes in this host's mount or network namespace (libvirt
+    /// may give QEMU a mount namespace of its own): (pid, command line).
     pub fn procs(&self) -> Vec<(i32, String)> {
-        let mine = std::fs::read_link(format!("/proc/{}/ns/mnt", self.holder.id())).ok();
+        let ns = |pid: &str, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
+        let holder = self.holder.id().to_string();
+        let (mnt, net) = (ns(&holder, "mnt"), ns(&holder, "net"));
         let mut out = Vec::new();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(pid) = name.parse::<i32>() else {
                 continue;
             };
-            if pid as u32 == self.holder.id() {
-                continue;
-            }
-            if std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok() != mine {
+            if name == holder || (ns(&name, "mnt") != mnt && ns(&name, "net") != net) {
                 continue;
             }
             let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -251,10 +255,18 @@ impl LibvirtHost {
 
 impl Drop for LibvirtHost {
     fn drop(&mut self) {
-        // QEMU, dnsmasq, libvirtd, virtlogd: whatever runs in the mount
-        // namespace goes with it.
-        for (pid, _) in self.procs() {
-            let _ = nix_kill(pid);
+        // QEMU, dnsmasq, libvirtd, virtlogd: whatever runs in the
+        // namespaces goes with them (again, should libvirtd have started
+        // something while the first round was killed).
+        for _ in 0..3 {
+            let left = self.procs();
+            if left.is_empty() {
+                break;
+            }
+            for (pid, _) in left {
+                let _ = nix_kill(pid);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let _ = self.holder.kill();
         let _ = self.holder.wait();
