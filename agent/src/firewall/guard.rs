@@ -177,7 +177,19 @@ fn prerouting() -> Vec<Value> {
     )];
     mac.extend(drop_counted("drops_mac"));
     r.push(rule("prerouting", mac));
-    r.push(rule("prerouting", vec![jump("servers")]));
+    // Only UDP and ICMP can be a server's or router's: the bulk of a
+    // guest's traffic (TCP) skips the chain.
+    r.push(rule(
+        "prerouting",
+        vec![
+            m(
+                meta("l4proto"),
+                "==",
+                json!({ "set": ["udp", "icmp", "ipv6-icmp"] }),
+            ),
+            jump("servers"),
+        ],
+    ));
     // DHCP and DHCPv6 requests carry their port to the server.
     r.push(rule(
         "prerouting",
@@ -231,6 +243,19 @@ fn prerouting() -> Vec<Value> {
         "bound4",
         json!("0.0.0.0"),
     ));
+    // A bound guest's own address, the common case, is let through at
+    // once (no rule below would drop it); ARP and neighbour advertisements
+    // are looked at first, since what they claim is not their source.
+    let own = |chain: &str, addr: Value, set: &str| {
+        rule(
+            chain,
+            vec![
+                m(concat(iif(), addr), "==", set_ref(set)),
+                json!({ "accept": null }),
+            ],
+        )
+    };
+    r.push(own("ip4_guard", payload("ip", "saddr"), "port_ip4"));
     r.extend(address_rules(
         "ip4_guard",
         || payload("ip", "saddr"),
@@ -239,6 +264,14 @@ fn prerouting() -> Vec<Value> {
         "bound4",
         json!("0.0.0.0"),
     ));
+    r.push(rule(
+        "ip6_guard",
+        vec![
+            m(payload("icmpv6", "type"), "==", json!("nd-neighbor-advert")),
+            json!({ "jump": { "target": "na_guard" } }),
+        ],
+    ));
+    r.push(own("ip6_guard", payload("ip6", "saddr"), "port_ip6"));
     r.extend(address_rules(
         "ip6_guard",
         || payload("ip6", "saddr"),
@@ -246,13 +279,6 @@ fn prerouting() -> Vec<Value> {
         "port_ip6",
         "bound6",
         json!({ "set": ["::", { "prefix": { "addr": "fe80::", "len": 10 } }] }),
-    ));
-    r.push(rule(
-        "ip6_guard",
-        vec![
-            m(payload("icmpv6", "type"), "==", json!("nd-neighbor-advert")),
-            json!({ "jump": { "target": "na_guard" } }),
-        ],
     ));
     r
 }
