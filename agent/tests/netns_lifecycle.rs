@@ -248,12 +248,15 @@ fn netns_down_removes_everything_netagent_owns() {
     ok(t.app.cmd("nft").args(["add", "table", "inet", "theirs"]));
     let cfg = t.write_config("nat.toml", &nat_config());
     let agent = t.start(&cfg);
+    let tables = || ok(t.app.cmd("nft").args(["list", "tables"]));
+    assert!(tables().contains("table bridge netagent"), "{}", tables());
     let _ = agent.stop(libc::SIGTERM);
     let c = cfg.to_str().unwrap_or_default().to_string();
     let out = t.netagent(&["down", "-c", &c]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!t.has_link("virbr0"));
     assert_eq!(t.nft_table(), None);
+    assert!(!tables().contains("netagent"), "{}", tables());
     assert!(!t.app.ip(&["route"]).contains("proto 78"), "our routes stay");
     assert!(t.has_link("other0"), "down deleted a bridge it does not own");
     assert!(ok(t.app.cmd("nft").args(["list", "tables"])).contains("theirs"));

@@ -431,6 +431,12 @@ ipv6 = true
     assert!(vm
         .log()
         .contains("network default: nat on virbr0 (192.168.122.1/24)"));
+    // Port security's bridge table loads on Debian's kernel too.
+    assert!(
+        vm.log().contains("port security: table bridge netagent loaded"),
+        "{}",
+        vm.log()
+    );
 
     // Mixed NICs: the guest sits behind the e1000 (slot 9, driver loaded
     // first); the uplink is the virtio NIC lower on the bus all the same.

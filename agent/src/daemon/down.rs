@@ -12,7 +12,7 @@ use crate::firewall::apply as fw;
 use crate::links::Netlink;
 use crate::plan::plan;
 
-/// Remove everything netagent owns: its nft table, the bridges it made or
+/// Remove everything netagent owns: its nft tables, the bridges it made or
 /// that the config names as guest bridges, and its routes.
 pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, RunError> {
     let cfg = match config::load(config.as_deref()) {
@@ -32,6 +32,25 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
     let rec = Reconciler::new(nl.clone(), state.clone());
     let mut removed = 0;
     fw::remove()?;
+    // Port security's table, if there is one.
+    if crate::firewall::kernel::bridge_rule_count(crate::firewall::guard::TABLE)
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        let batch = crate::firewall::guard::batch(crate::firewall::guard::table(&[]));
+        nftables::helper::apply_ruleset_raw(
+            &batch,
+            nftables::helper::DEFAULT_NFT,
+            nftables::helper::DEFAULT_ARGS,
+        )
+        .map_err(|e| RunError::Io {
+            what: "nftables: remove table bridge netagent",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        info!("nftables: table bridge netagent removed");
+        removed += 1;
+    }
     let links = nl.links().await?;
     for name in rec.owned_for_down(&p) {
         if let Some(l) = links

@@ -28,37 +28,21 @@ pub(super) struct Guard {
     have: Option<Elements>,
     /// The guards the table's plan-dependent rules were written for.
     made_for: Vec<PortGuard>,
-    /// The addresses each network's leases hold now.
-    held: HashMap<String, HashMap<IpAddr, MacAddr>>,
     /// The MACs the kernel pinned on guest ports, as last read.
     pins: HashMap<u32, MacAddr>,
     /// The guarded bridges' ports as of the last write.
     ports: Vec<Port>,
     /// Leases changed since the sets were last written.
     dirty: bool,
-    /// The networks whose servers' leases have been read in whole (the
-    /// servers tell only named leases when they start).
-    loaded: std::collections::HashSet<String>,
     /// The last failure, said once.
     failed: Option<String>,
 }
 
 impl Guard {
-    /// A lease of `network` bound (`Some(mac)`) or gone (None).
-    pub(super) fn lease(&mut self, network: &str, ip: IpAddr, mac: Option<MacAddr>) {
-        let m = self.held.entry(network.to_string()).or_default();
-        let changed = match mac {
-            Some(mac) => m.insert(ip, mac) != Some(mac),
-            None => m.remove(&ip).is_some(),
-        };
-        self.dirty |= changed;
-    }
-
-    fn held(&self) -> Held {
-        self.held
-            .iter()
-            .map(|(n, m)| (n.clone(), m.iter().map(|(a, mac)| (*a, *mac)).collect()))
-            .collect()
+    /// A lease of a guarded network changed: the addresses are read again
+    /// on the next tick.
+    pub(super) fn lease_changed(&mut self) {
+        self.dirty = true;
     }
 }
 
@@ -151,9 +135,6 @@ impl Daemon {
                 g.have = None;
             }
         }
-        if leases {
-            self.load_leases().await;
-        }
         let ports = self.guarded_ports();
         let g = &mut self.guard;
         let fresh = g.have.is_none();
@@ -165,8 +146,9 @@ impl Daemon {
             .is_some_and(|h| h.guests.iter().any(|p| !g.pins.contains_key(p)));
         let mut due =
             fresh || guards.is_empty() || ports != g.ports || guards != g.made_for || (leases && g.dirty);
-        // The pins are read back when addresses may bind to them.
-        if fresh || (leases && (g.dirty || unpinned)) || ports != g.ports {
+        // The pins are read back when a port may have one it had not: a
+        // pin never changes while its port lives.
+        if fresh || (leases && unpinned) || ports != g.ports {
             if let Some(v) = list_set("port_mac").await {
                 let pins: HashMap<u32, MacAddr> = rules::read_pins(&v)
                     .into_iter()
@@ -182,8 +164,9 @@ impl Daemon {
             }
             return;
         }
+        let held = self.held_by_pinned(&guards, &ports).await;
         let g = &mut self.guard;
-        let want = guard_ports::want(&guards, &ports, &g.pins, &g.held());
+        let want = guard_ports::want(&guards, &ports, &g.pins, &held);
         let mut cmds = Vec::new();
         let have = match &g.have {
             _ if guards.is_empty() => {
@@ -289,35 +272,40 @@ impl Daemon {
         }
     }
 
-    /// The leases of the guarded networks not read yet, from their servers
-    /// (a server not running yet is asked again next time).
-    async fn load_leases(&mut self) {
-        let todo: Vec<String> = self
-            .plan
-            .guards
-            .iter()
-            .map(|g| g.network.clone())
-            .filter(|n| !self.guard.loaded.contains(n))
-            .collect();
-        for n in todo {
-            let v4 = match self.plan.dhcp.iter().any(|p| p.network == n) {
-                true => self.dhcp.leases(&n).await,
-                false => Some(Vec::new()),
-            };
-            let v6 = match self.plan.dhcp6.iter().any(|p| p.network == n) {
-                true => self.dhcp6.leases(&n).await,
-                false => Some(Vec::new()),
-            };
-            let (Some(v4), Some(v6)) = (v4, v6) else { continue };
-            for l in v4 {
-                self.guard.lease(&n, l.ip.into(), Some(l.mac));
+    /// The addresses the guests on guarded ports hold: each server is
+    /// asked for the leases of the MACs pinned on its bridge's guest ports
+    /// (not every lease: a relay's port may hold thousands, none of them a
+    /// guest's), with the declared static guests left to `want`.
+    async fn held_by_pinned(&self, guards: &[PortGuard], ports: &[Port]) -> Held {
+        let mut held = Held::new();
+        for g in guards {
+            let macs: std::collections::HashSet<MacAddr> = ports
+                .iter()
+                .filter(|p| p.bridge == g.bridge)
+                .filter_map(|p| self.guard.pins.get(&p.index).copied())
+                .collect();
+            if macs.is_empty() {
+                continue;
             }
-            for l in v6 {
-                self.guard.lease(&n, l.ip.into(), l.mac());
+            let mut v: Vec<(IpAddr, MacAddr)> = Vec::new();
+            if self.plan.dhcp.iter().any(|p| p.network == g.network) {
+                let l = self
+                    .dhcp
+                    .leases_of(&g.network, macs.clone())
+                    .await
+                    .unwrap_or_default();
+                v.extend(l.into_iter().map(|(ip, m)| (IpAddr::V4(ip), m)));
             }
-            self.guard.loaded.insert(n);
-            self.guard.dirty = true;
+            if self.plan.dhcp6.iter().any(|p| p.network == g.network) {
+                let l = self.dhcp6.leases(&g.network).await.unwrap_or_default();
+                v.extend(
+                    l.into_iter()
+                        .filter_map(|l| Some((IpAddr::V6(l.ip), l.mac().filter(|m| macs.contains(m))?))),
+                );
+            }
+            held.insert(g.network.clone(), v);
         }
+        held
     }
 
     /// `info`'s view of a network's ports: what each may do, what was

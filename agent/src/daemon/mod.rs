@@ -265,16 +265,13 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             }
             Some((network, change)) = lease_events.recv() => {
                 d.libvirt.lease_changed(&network);
-                match &change {
-                    crate::dhcp::reply::Change::Bound(l) => d.guard.lease(&network, l.ip.into(), Some(l.mac)),
-                    crate::dhcp::reply::Change::Gone(l) => d.guard.lease(&network, l.ip.into(), None),
-                }
+                d.guard.lease_changed();
                 d.dns.lease_changed(&network, &change);
                 continue;
             }
             Some((network, bound, lease)) = lease_events6.recv() => {
                 d.libvirt.lease_changed(&network);
-                d.guard.lease(&network, lease.ip.into(), lease.mac().filter(|_| bound));
+                d.guard.lease_changed();
                 d.dns.lease6_changed(&network, bound, &lease);
                 continue;
             }

@@ -71,6 +71,11 @@ pub(crate) enum Control {
         std::collections::HashSet<u32>,
         std::collections::HashMap<u32, crate::config::MacAddr>,
     ),
+    /// Port security: the leases of these MACs, as (address, MAC).
+    LeasesOf(
+        std::collections::HashSet<crate::config::MacAddr>,
+        tokio::sync::oneshot::Sender<Vec<(Ipv4Addr, crate::config::MacAddr)>>,
+    ),
     /// Port security: the requests refused per port, and why, for `info`.
     Refusals(tokio::sync::oneshot::Sender<std::collections::HashMap<u32, u64>>),
 }
@@ -300,6 +305,16 @@ impl Server {
                         }
                     }
                     Some(Control::Ports(live, pins)) => self.ports.set(live, pins),
+                    Some(Control::LeasesOf(macs, reply)) => {
+                        let t = now();
+                        let _ = reply.send(
+                            self.pool
+                                .leases()
+                                .filter(|l| !l.expired(t) && macs.contains(&l.mac))
+                                .map(|l| (l.ip, l.mac))
+                                .collect(),
+                        );
+                    }
                     Some(Control::Refusals(reply)) => {
                         let _ = reply.send(self.refused.clone());
                     }

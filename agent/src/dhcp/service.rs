@@ -117,6 +117,19 @@ impl DhcpServers {
         }
     }
 
+    /// Port security: the leases of `macs` in one network's server, as
+    /// (address, MAC); None if it is not running.
+    pub(crate) async fn leases_of(
+        &self,
+        network: &str,
+        macs: std::collections::HashSet<crate::config::MacAddr>,
+    ) -> Option<Vec<(std::net::Ipv4Addr, crate::config::MacAddr)>> {
+        let s = self.sup.get(network)?;
+        let (tx, rx) = oneshot::channel();
+        s.control.send(Control::LeasesOf(macs, tx)).await.ok()?;
+        rx.await.ok()
+    }
+
     /// Port security: the requests one network's server refused, per port.
     pub(crate) async fn refusals(&self, network: &str) -> Option<std::collections::HashMap<u32, u64>> {
         let s = self.sup.get(network)?;
