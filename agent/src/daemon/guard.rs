@@ -22,6 +22,23 @@ use crate::firewall::guard::{self as rules, Elements, TABLE};
 use crate::firewall::guard_ports::{self, Held, Port};
 use crate::plan::PortGuard;
 
+/// How long after the ports change unpinned guest ports are looked at
+/// each tick.
+const PIN_WATCH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What brings a sync about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// The service tick: lease changes are due.
+    Tick,
+    /// A pass over the kernel's links: ports may have come or gone.
+    Kernel,
+    /// nf_tables changed: the table may be gone.
+    Firewall,
+    /// The safety net's pass (and the start): everything.
+    Full,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Guard {
     /// What the sets hold, as last written; None: the table is to be made.
@@ -36,6 +53,8 @@ pub(super) struct Guard {
     dirty: bool,
     /// The last failure, said once.
     failed: Option<String>,
+    /// When the table was made or the ports last changed.
+    changed: Option<std::time::Instant>,
 }
 
 impl Guard {
@@ -120,13 +139,16 @@ impl Daemon {
     /// Bring the table and its sets in line with the plan, the ports and
     /// the leases. `leases` says the lease-driven sets are due too (the
     /// service tick); without it only a change of ports or plan is written.
-    pub(super) async fn sync_guard(&mut self, leases: bool) {
+    pub(super) async fn sync_guard(&mut self, why: Why) {
+        let leases = matches!(why, Why::Tick | Why::Full);
         let guards = self.plan.guards.clone();
         let g = &mut self.guard;
         if guards.is_empty() && g.have.is_none() {
             return;
         }
-        if g.have.is_some() && !guards.is_empty() {
+        // The table is looked for when nf_tables changed (and on the safety
+        // net's pass), never on the idle tick.
+        if g.have.is_some() && !guards.is_empty() && matches!(why, Why::Firewall | Why::Full) {
             // A `flush ruleset` (or someone's delete) took the table.
             if let Ok(None) = crate::firewall::kernel::bridge_rule_count(TABLE) {
                 warn!(
@@ -139,16 +161,20 @@ impl Daemon {
         let g = &mut self.guard;
         let fresh = g.have.is_none();
         // A guest port whose MAC is not known yet (it has not spoken, or
-        // the table was made anew): its pin is looked for every tick.
+        // the table was made anew): its pin is looked for each tick for a
+        // minute after the ports changed, then on the safety net's passes
+        // (an idle host starts no nft each second for a guest that never
+        // speaks).
         let unpinned = g
             .have
             .as_ref()
             .is_some_and(|h| h.guests.iter().any(|p| !g.pins.contains_key(p)));
+        let recent = g.changed.is_some_and(|t| t.elapsed() < PIN_WATCH);
         let mut due =
             fresh || guards.is_empty() || ports != g.ports || guards != g.made_for || (leases && g.dirty);
         // The pins are read back when a port may have one it had not: a
         // pin never changes while its port lives.
-        if fresh || (leases && unpinned) || ports != g.ports {
+        if fresh || ports != g.ports || (unpinned && ((leases && recent) || why == Why::Full || g.dirty)) {
             if let Some(v) = list_set("port_mac").await {
                 let pins: HashMap<u32, MacAddr> = rules::read_pins(&v)
                     .into_iter()
@@ -159,7 +185,7 @@ impl Daemon {
             }
         }
         if !due {
-            if leases {
+            if why == Why::Full {
                 self.tell_dhcp_ports();
             }
             return;
@@ -231,6 +257,9 @@ impl Daemon {
                     info!("port security: table bridge {TABLE} removed (no network guards its ports)");
                 }
                 g.pins.retain(|p, _| want.guests.contains(p));
+                if g.have.is_none() || g.ports != ports {
+                    g.changed = Some(std::time::Instant::now());
+                }
                 g.have = (!guards.is_empty()).then_some(want);
                 g.made_for = guards;
                 g.ports = ports;

@@ -220,7 +220,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     };
     d.reread_hosts();
     d.sync_services();
-    d.sync_guard(true).await;
+    d.sync_guard(guard::Why::Full).await;
     d.libvirt_names_to_dns();
     d.note_errors();
     let signal = |kind| {
@@ -259,7 +259,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                     d.note_errors();
                 }
                 d.flush_libvirt_leases().await;
-                d.sync_guard(true).await;
+                d.sync_guard(guard::Why::Tick).await;
                 d.notify_ready();
                 continue;
             }
@@ -360,6 +360,11 @@ impl Daemon {
     /// Returns the pass's errors.
     async fn apply(&mut self, scope: Scope) -> Vec<String> {
         let lease = self.lease.borrow().clone();
+        let why = match &scope {
+            Scope::All => guard::Why::Full,
+            Scope::Firewall => guard::Why::Firewall,
+            Scope::Kernel(_) => guard::Why::Kernel,
+        };
         let errors = match self.rec.apply(&self.plan, lease.as_ref(), scope).await {
             Ok(r) => {
                 for e in &r.events {
@@ -377,7 +382,7 @@ impl Daemon {
             }
         };
         self.sync_services();
-        self.sync_guard(false).await;
+        self.sync_guard(why).await;
         self.note_errors();
         self.note_nics();
         errors

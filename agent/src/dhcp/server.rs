@@ -254,7 +254,7 @@ impl Server {
             sock,
             direct,
             scratch: Vec::with_capacity(PACKET_MAX),
-            inbox: Inbox::new(),
+            inbox: Inbox::with_marks(),
             outbox: Outbox::new(),
             journal,
             events,

@@ -26,7 +26,8 @@ struct Headers {
     iov: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
     /// Room for each datagram's control messages (its packet mark), as
-    /// u64s for the alignment the kernel's cmsghdr has.
+    /// u64s for the alignment the kernel's cmsghdr has; empty for a batch
+    /// that takes none (DNS, sends).
     ctl: Vec<[u64; CTL_WORDS]>,
 }
 
@@ -41,13 +42,13 @@ const CTL_ROOM: usize = CTL_WORDS * 8;
 unsafe impl Send for Headers {}
 
 impl Headers {
-    fn new(n: usize) -> Headers {
+    fn new(n: usize, control: bool) -> Headers {
         // SAFETY: all-zero is a valid value for these plain C structs.
         Headers {
             names: (0..n).map(|_| unsafe { zeroed() }).collect(),
             iov: (0..n).map(|_| unsafe { zeroed() }).collect(),
             hdrs: (0..n).map(|_| unsafe { zeroed() }).collect(),
-            ctl: vec![[0; CTL_WORDS]; n],
+            ctl: vec![[0; CTL_WORDS]; if control { n } else { 0 }],
         }
     }
 
@@ -62,12 +63,9 @@ impl Headers {
     /// The packet mark among header `i`'s control messages, if the kernel
     /// wrote one (SOL_SOCKET / SO_MARK), read byte by byte.
     fn mark(&self, i: usize) -> Option<u32> {
+        let ctl = self.ctl.get(i)?;
         let len = self.hdrs[i].msg_hdr.msg_controllen.min(CTL_ROOM);
-        let bytes: Vec<u8> = self.ctl[i]
-            .iter()
-            .flat_map(|w| w.to_ne_bytes())
-            .take(len)
-            .collect();
+        let bytes: Vec<u8> = ctl.iter().flat_map(|w| w.to_ne_bytes()).take(len).collect();
         control_mark(&bytes)
     }
 
@@ -98,11 +96,22 @@ pub(crate) struct Inbox<const N: usize, const SIZE: usize> {
 
 impl<const N: usize, const SIZE: usize> Inbox<N, SIZE> {
     pub(crate) fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// An inbox that keeps each datagram's packet mark (`iter_marked`).
+    pub(crate) fn with_marks() -> Self {
+        Self::build(true)
+    }
+
+    fn build(marks: bool) -> Self {
         let mut bufs = vec![[0u8; SIZE]; N];
-        let mut c = Headers::new(N);
+        let mut c = Headers::new(N, marks);
         for (i, b) in bufs.iter_mut().enumerate() {
             c.point(i, b, NAME_ROOM);
-            c.point_control(i);
+            if marks {
+                c.point_control(i);
+            }
         }
         Inbox {
             bufs,
@@ -129,9 +138,12 @@ impl<const N: usize, const SIZE: usize> Inbox<N, SIZE> {
     /// waiting: WouldBlock when nothing has.
     pub(crate) fn recv(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
         // The kernel wrote each filled header's address length: room again.
+        let marks = !self.c.ctl.is_empty();
         for h in &mut self.c.hdrs[..self.got.len()] {
             h.msg_hdr.msg_namelen = NAME_ROOM;
-            h.msg_hdr.msg_controllen = CTL_ROOM;
+            if marks {
+                h.msg_hdr.msg_controllen = CTL_ROOM;
+            }
         }
         self.got.clear();
         // SAFETY: every header points at a buffer and an address owned by
@@ -177,7 +189,7 @@ impl<const N: usize> Outbox<N> {
         Outbox {
             bufs: (0..N).map(|_| Vec::with_capacity(512)).collect(),
             to: Vec::with_capacity(N),
-            c: Headers::new(N),
+            c: Headers::new(N, false),
             len: 0,
             sent: 0,
         }
@@ -417,7 +429,7 @@ mod tests {
         client
             .send_to(b"x", &server.local_addr().unwrap().into())
             .unwrap();
-        let mut inbox = Inbox::<4, 16>::new();
+        let mut inbox = Inbox::<4, 16>::with_marks();
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(inbox.recv(server.as_fd()).unwrap(), 1);
         assert_eq!(inbox.iter_marked().next().map(|(_, _, m)| m), Some(Some(4242)));
