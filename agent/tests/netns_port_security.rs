@@ -425,13 +425,17 @@ fn netns_port_security_keeps_each_lease_on_its_port_and_shares_the_pool() {
     assert!(a_row["dropped_mac"].as_u64().unwrap_or(0) > 0, "{a_row}");
 
     // A `flush ruleset` takes the table; it is back at once, and B's
-    // address is its own again once the leases are written (a tick).
+    // address is its own again once it speaks.
     t.app
         .cmd("nft")
         .args(["flush", "ruleset"])
         .output()
         .expect("nft flush");
-    let back = wait_for(Duration::from_secs(5), || {
+    let made = wait_for(Duration::from_secs(5), || nft_table(&t).contains("port_mac"));
+    assert!(made.is_some(), "the table did not come back:\n{}", agent.log());
+    // B's next frame pins its MAC again, and its address is bound.
+    assert!(ping(&t.g(b).ns, "10.128.0.1"));
+    let back = wait_for(Duration::from_secs(10), || {
         nft_table(&t).contains(&format!("\"pb0\" . {ip_b}"))
     });
     assert!(

@@ -24,7 +24,7 @@ use crate::plan::PortGuard;
 
 /// How long after the ports change unpinned guest ports are looked at
 /// each tick.
-const PIN_WATCH: std::time::Duration = std::time::Duration::from_secs(60);
+const PIN_WATCH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What brings a sync about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,8 +161,8 @@ impl Daemon {
         let g = &mut self.guard;
         let fresh = g.have.is_none();
         // A guest port whose MAC is not known yet (it has not spoken, or
-        // the table was made anew): its pin is looked for each tick for a
-        // minute after the ports changed, then on the safety net's passes
+        // the table was made anew): its pin is looked for each tick
+        // for 10 s after the ports changed, then on the safety net's passes
         // (an idle host starts no nft each second for a guest that never
         // speaks).
         let unpinned = g
