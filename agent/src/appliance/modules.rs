@@ -55,6 +55,10 @@ pub(crate) const SERVING: &[&str] = &[
     "nft_reject_ipv4",
     "nft_fib_inet",
     "nft_redir",
+    // Port security's bridge table: without it Debian's kernel refuses
+    // every rule that reads `meta iif` in the bridge family (ENOENT), and
+    // there is no modprobe here to load it on demand.
+    "nft_meta_bridge",
     "nf_reject_ipv4",
     "af_packet",
 ];
