@@ -25,7 +25,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: reproducible install image image-deps qemu fuzz fuzz-check all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
+.PHONY: lean-check reproducible install image image-deps qemu fuzz fuzz-check all deps bench-deps build static check-static run plan fmt fmt-check clippy unit test golden bench clean
 
 all: build
 
@@ -103,7 +103,11 @@ reproducible: image
 qemu: image
 	NETAGENT_TESTS_NEED_ROOT=1 $(CARGO) test --test qemu_appliance -- --test-threads=1
 
-test: deps fmt-check clippy fuzz-check unit check-static reproducible qemu
+# Memory at 200 networks and the count of unsafe code: bounds, not timings.
+lean-check: static
+	bench/lean-check.sh
+
+test: deps fmt-check clippy fuzz-check unit check-static lean-check reproducible qemu
 
 # Rewrite agent/tests/golden/*.plan from the example configs; review the diff.
 golden:

@@ -17,6 +17,7 @@ pub mod firewall;
 pub mod libvirt;
 pub mod links;
 pub mod plan;
+mod plan_text;
 pub mod ra;
 pub(crate) mod service;
 pub(crate) mod uplink;

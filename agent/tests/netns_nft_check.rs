@@ -17,18 +17,18 @@ fn netns_nft_accepts_every_example_ruleset() {
     let mut checked = 0;
     for (name, path) in common::example_configs() {
         let (cfg, _) = config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
-        let p = plan(&cfg);
-        if p.ruleset.objects.is_empty() {
+        let ruleset = netagent::firewall::ruleset(&plan(&cfg).bridges);
+        if ruleset.objects.is_empty() {
             continue;
         }
-        let json = serde_json::to_vec(&*p.ruleset).expect("serialize");
+        let json = serde_json::to_vec(&ruleset).expect("serialize");
         let out = ns.exec_stdin("nft", &["-c", "-j", "-f", "-"], &json);
         assert!(
             out.status.success(),
             "{name}: nft rejects the JSON ruleset: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let text = render(&p.ruleset);
+        let text = render(&ruleset);
         let out = ns.exec_stdin("nft", &["-c", "-f", "-"], text.as_bytes());
         assert!(
             out.status.success(),

@@ -24,7 +24,10 @@ impl Plan {
         };
         let p = plan(&cfg);
         if self.nft_json {
-            println!("{}", serde_json::to_string_pretty(&*p.ruleset)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&netagent::firewall::ruleset(&p.bridges))?
+            );
         } else {
             print!("{p}");
         }

@@ -57,7 +57,10 @@ impl Daemon {
         );
         self.delegated = prefix;
         let new = plan_with(&self.cfg, prefix);
-        if new.ruleset != self.plan.ruleset {
+        // The rules are built to compare only when what they are made of changed.
+        if new.bridges != self.plan.bridges
+            && crate::firewall::ruleset(&new.bridges) != crate::firewall::ruleset(&self.plan.bridges)
+        {
             self.rec.rules_changed();
         }
         self.plan = new;

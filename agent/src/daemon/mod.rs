@@ -298,7 +298,14 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                 continue;
             }
         };
+        let all = matches!(scope, Scope::All);
         d.apply(scope).await;
+        if all {
+            // What the pass read and built (kernel dumps, the rules it
+            // compared) goes back to the kernel, not into the allocator's
+            // free lists for the agent's life.
+            crate::util::memory::give_back();
+        }
     }
     notify::notify("STOPPING=1");
     let _ = std::fs::remove_file(control::socket_path(&d.opts.state_dir));

@@ -127,9 +127,11 @@ async fn settings(plan: &Plan, ra: bool, report: &mut Report) {
 /// an earlier run's with another config (`loaded`, the digest of what was
 /// last loaded, differs). `verified` is the ruleset generation at which our
 /// table was last found right: if nothing in nf_tables changed since,
-/// there is nothing to look at.
+/// there is nothing to look at. The rules are built from the bridges' plan
+/// only when they are looked at, and dropped after: kept, they were 16 KB
+/// a network for the agent's life.
 fn firewall(
-    ruleset: &nftables::schema::Nftables<'static>,
+    bridges: &[crate::plan::BridgePlan],
     stale: bool,
     verified: Option<u32>,
     loaded: Option<u64>,
@@ -144,6 +146,7 @@ fn firewall(
             loaded,
         });
     }
+    let ruleset = &crate::firewall::ruleset(bridges);
     let want = fw::count_rules(ruleset);
     let empty = ruleset.objects.is_empty();
     let digest = fw::digest(ruleset);
@@ -517,9 +520,9 @@ impl Reconciler {
     /// left as it was (nft loads a batch whole or not at all), and the
     /// kernel is read meanwhile; `finish_rules` waits for it.
     pub(crate) fn start_firewall(&self, plan: &Plan) -> FirewallJob {
-        let ruleset = plan.ruleset.clone();
+        let bridges = plan.bridges.clone();
         let (stale, verified, loaded) = (self.rules_stale, self.verified, self.loaded);
-        tokio::task::spawn_blocking(move || firewall(&ruleset, stale, verified, loaded))
+        tokio::task::spawn_blocking(move || firewall(&bridges, stale, verified, loaded))
     }
 
     /// The end of the first `start_firewall`: the changes made (0 or 1), or why the

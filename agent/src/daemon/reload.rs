@@ -68,7 +68,10 @@ impl Daemon {
             self.stop_delegation();
         }
         let new = plan_with(&cfg, self.delegated);
-        if new.ruleset != self.plan.ruleset {
+        // The rules are built to compare only when what they are made of changed.
+        if new.bridges != self.plan.bridges
+            && crate::firewall::ruleset(&new.bridges) != crate::firewall::ruleset(&self.plan.bridges)
+        {
             self.rec.rules_changed();
         }
         self.plan = new;

@@ -70,6 +70,9 @@ pub struct Pool {
     size: u64,
 }
 
+/// Pools of more addresses than this make room for them all at start.
+const PRESIZE_FROM: usize = 4096;
+
 impl Pool {
     pub fn new(cfg: DhcpPool) -> Pool {
         let statics = cfg
@@ -79,12 +82,16 @@ impl Pool {
             .collect();
         let static_ips = cfg.hosts.iter().map(|h| h.ip).collect();
         let size = cfg.ranges.iter().map(|r| r.len()).sum();
-        // Room for the whole pool at once, up to what fills 65,536 slots
-        // (a map holds 7/8 of its slots): growing a map doubles it, and
-        // while it moves both tables are alive (the largest single cost of
-        // a /16 pool filling up). Untouched room costs address space, not
-        // memory.
-        let room = usize::try_from(size).unwrap_or(usize::MAX).min((1 << 16) / 8 * 7);
+        // A large pool has room for all its leases at once, up to what
+        // fills 65,536 slots (a map holds 7/8 of its slots): growing a map
+        // doubles it, and while it moves both tables are alive (the largest
+        // single cost of a /16 pool filling up). A small one grows as
+        // guests come: room made ahead for a /24 was 14 KB a network
+        // whether a guest ever asked or not.
+        let room = match usize::try_from(size).unwrap_or(usize::MAX) {
+            n if n <= PRESIZE_FROM => 0,
+            n => n.min((1 << 16) / 8 * 7),
+        };
         Pool {
             cfg,
             leases: LeaseTable::with_capacity(room),

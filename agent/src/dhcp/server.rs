@@ -21,6 +21,7 @@ use super::reply::{self, Change, Dest, Reply};
 use super::wire::{self, message_type};
 use crate::plan::DhcpPool;
 use crate::util::mmsg;
+use crate::util::shelf::Shelf;
 use crate::util::time::now;
 
 pub(crate) const SERVER_PORT: u16 = 67;
@@ -33,6 +34,9 @@ const BATCH: usize = 128;
 const PACKET_MAX: usize = 1536;
 type Inbox = mmsg::Inbox<BATCH, PACKET_MAX>;
 type Outbox = mmsg::Outbox<BATCH>;
+/// Every network's server borrows its batch buffers (`shelf`).
+static INBOXES: Shelf<Inbox> = Shelf::new(Inbox::with_marks);
+static OUTBOXES: Shelf<Outbox> = Shelf::new(Outbox::new);
 /// DISCOVERs answered per full batch when the server is behind.
 const SHED_DISCOVERS_AFTER: usize = 48;
 const DISCOVER: u8 = 1;
@@ -55,7 +59,9 @@ pub(crate) enum ServerError {
     Journal(#[from] JournalError),
 }
 
-/// Messages from the daemon to a running server.
+/// Messages from the daemon to a running server. Kept small (the large
+/// ones boxed): a server's channel holds a block of 32 of them from the
+/// start, whether a message ever comes or not.
 pub(crate) enum Control {
     /// The network's DHCP settings changed (reload): keep leases that fit.
     Reconfigure(Box<DhcpPool>),
@@ -67,14 +73,20 @@ pub(crate) enum Control {
         tokio::sync::oneshot::Sender<Vec<super::lease::Lease>>,
     ),
     /// Port security: the guest ports that exist and the MACs pinned on them.
+    #[allow(clippy::type_complexity)]
     Ports(
-        std::collections::HashSet<u32>,
-        std::collections::HashMap<u32, crate::config::MacAddr>,
+        Box<(
+            std::collections::HashSet<u32>,
+            std::collections::HashMap<u32, crate::config::MacAddr>,
+        )>,
     ),
     /// Port security: the leases of these MACs, as (address, MAC).
+    #[allow(clippy::type_complexity)]
     LeasesOf(
-        std::collections::HashSet<crate::config::MacAddr>,
-        tokio::sync::oneshot::Sender<Vec<(Ipv4Addr, crate::config::MacAddr)>>,
+        Box<(
+            std::collections::HashSet<crate::config::MacAddr>,
+            tokio::sync::oneshot::Sender<Vec<(Ipv4Addr, crate::config::MacAddr)>>,
+        )>,
     ),
     /// Port security: the requests refused per port, and why, for `info`.
     Refusals(tokio::sync::oneshot::Sender<std::collections::HashMap<u32, u64>>),
@@ -173,9 +185,6 @@ pub(crate) struct Server {
     direct: Direct,
     /// A direct reply's message, encoded.
     scratch: Vec<u8>,
-    /// Packets in and replies out, one batch at a time.
-    inbox: Inbox,
-    outbox: Outbox,
     journal: Journal,
     events: Option<mpsc::UnboundedSender<(String, Change)>>,
     drops: RateLimit,
@@ -254,8 +263,6 @@ impl Server {
             sock,
             direct,
             scratch: Vec::with_capacity(PACKET_MAX),
-            inbox: Inbox::with_marks(),
-            outbox: Outbox::new(),
             journal,
             events,
             drops: RateLimit { last: None, quiet: 0 },
@@ -304,8 +311,12 @@ impl Server {
                             let _ = reply.send(gone);
                         }
                     }
-                    Some(Control::Ports(live, pins)) => self.ports.set(live, pins),
-                    Some(Control::LeasesOf(macs, reply)) => {
+                    Some(Control::Ports(p)) => {
+                        let (live, pins) = *p;
+                        self.ports.set(live, pins);
+                    }
+                    Some(Control::LeasesOf(q)) => {
+                        let (macs, reply) = *q;
                         let t = now();
                         let _ = reply.send(
                             self.pool
@@ -339,9 +350,10 @@ impl Server {
         let t = now();
         // One system call for what has queued (`mmsg`); the socket's
         // readiness is cleared when it had nothing.
+        let mut inbox = INBOXES.take();
         let got = self
             .sock
-            .try_io(Interest::READABLE, || self.inbox.recv(self.sock.as_fd()));
+            .try_io(Interest::READABLE, || inbox.recv(self.sock.as_fd()));
         let n = match got {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -355,7 +367,7 @@ impl Server {
         let mut replies: Vec<Reply> = Vec::new();
         let mut changes: Vec<Change> = Vec::new();
         let mut discovers = 0;
-        for (bytes, from, port) in self.inbox.iter_marked() {
+        for (bytes, from, port) in inbox.iter_marked() {
             if behind && message_type(bytes) == Some(DISCOVER) {
                 discovers += 1;
                 if discovers > SHED_DISCOVERS_AFTER {
@@ -407,15 +419,18 @@ impl Server {
                 ),
             }
         }
+        // Back on the shelf for the next server while this one writes.
+        drop(inbox);
         // Durable before acknowledged: the lease is on disk when the ACK leaves.
         if !self.commit(&changes).await {
             return;
         }
-        self.outbox.clear();
+        let mut outbox = OUTBOXES.take();
+        outbox.clear();
         for r in &replies {
-            self.queue(r);
+            self.queue(&mut outbox, r);
         }
-        self.flush().await;
+        self.flush(&mut outbox).await;
     }
 
     /// Journal and announce changes; false if they could not be saved (the
@@ -503,7 +518,7 @@ impl Server {
     }
 
     /// Encode a reply into the outbox, addressed as its destination needs.
-    fn queue(&mut self, r: &Reply) {
+    fn queue(&mut self, outbox: &mut Outbox, r: &Reply) {
         let to = match r.dest {
             Dest::Relay(g) => SocketAddrV4::new(g, SERVER_PORT),
             Dest::Unicast(ip) => SocketAddrV4::new(ip, CLIENT_PORT),
@@ -525,11 +540,11 @@ impl Server {
                 }
             }
         };
-        let Some(buf) = self.outbox.next(to.into()) else {
+        let Some(buf) = outbox.next(to.into()) else {
             return;
         };
         if let Err(e) = wire::encode_into(&r.msg, buf) {
-            self.outbox.unpush();
+            outbox.unpush();
             warn!("dhcp {}: cannot encode a reply: {e}", self.pool.cfg.network);
         }
     }
@@ -537,11 +552,11 @@ impl Server {
     /// Send the outbox, waiting while the socket's send queue is full (the
     /// leases behind these replies are already on disk). A reply the kernel
     /// refuses (no route, a full neighbour table) is passed over and noted.
-    async fn flush(&mut self) {
-        while !self.outbox.is_empty() {
+    async fn flush(&mut self, outbox: &mut Outbox) {
+        while !outbox.is_empty() {
             let sent = self
                 .sock
-                .try_io(Interest::WRITABLE, || self.outbox.send(self.sock.as_fd()));
+                .try_io(Interest::WRITABLE, || outbox.send(self.sock.as_fd()));
             match sent {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {

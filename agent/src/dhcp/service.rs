@@ -113,7 +113,7 @@ impl DhcpServers {
         pins: std::collections::HashMap<u32, crate::config::MacAddr>,
     ) {
         if let Some(s) = self.sup.get(network) {
-            let _ = s.control.try_send(Control::Ports(live, pins));
+            let _ = s.control.try_send(Control::Ports(Box::new((live, pins))));
         }
     }
 
@@ -126,7 +126,10 @@ impl DhcpServers {
     ) -> Option<Vec<(std::net::Ipv4Addr, crate::config::MacAddr)>> {
         let s = self.sup.get(network)?;
         let (tx, rx) = oneshot::channel();
-        s.control.send(Control::LeasesOf(macs, tx)).await.ok()?;
+        s.control
+            .send(Control::LeasesOf(Box::new((macs, tx))))
+            .await
+            .ok()?;
         rx.await.ok()
     }
 

@@ -19,6 +19,7 @@ use super::inflight::{InFlight, Join};
 use super::wire::{age_ttls, question, reusable_for, servfail_into, ttl_offsets, Question, Shape};
 use super::zone::{LeaseNames, Zone};
 use crate::util::mmsg;
+use crate::util::shelf::Shelf;
 
 /// Queries taken or answered per system call at most.
 const BATCH: usize = 32;
@@ -27,6 +28,9 @@ const BATCH: usize = 32;
 const QUERY_MAX: usize = 2048;
 type Inbox = mmsg::Inbox<BATCH, QUERY_MAX>;
 type Outbox = mmsg::Outbox<BATCH>;
+/// Every network's socket borrows its batch buffers (`shelf`).
+static INBOXES: Shelf<Inbox> = Shelf::new(Inbox::new);
+static OUTBOXES: Shelf<Outbox> = Shelf::new(Outbox::new);
 
 /// Entries kept before the cache starts over (bounded memory under floods
 /// of unique names).
@@ -97,7 +101,6 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
     let cache: Arc<Mutex<Cache>> = Arc::new(Mutex::new(HashMap::new()));
     let inflight: Arc<Mutex<InFlight>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
-    let (mut inbox, mut outbox) = (Inbox::new(), Outbox::new());
     let mut key = Vec::with_capacity(260);
     loop {
         let mut ready = match sock.readable().await {
@@ -107,6 +110,8 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
                 continue;
             }
         };
+        // Lent for this batch only: back on the shelf before the next wait.
+        let mut inbox = INBOXES.take();
         match inbox.recv(sock.get_ref().as_fd()) {
             // Fewer than a batch: the queue was empty when the call
             // returned, so a datagram that comes later wakes us anew
@@ -127,6 +132,7 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
             }
         }
         drop(ready);
+        let mut outbox = OUTBOXES.take();
         outbox.clear();
         let now = Instant::now();
         let generation = shared.leases.generation();

@@ -7,17 +7,14 @@ mod dhcp6;
 pub mod dns;
 pub mod guard;
 pub mod ra;
-mod render;
 pub mod span;
 
 use std::net::Ipv4Addr;
 
 use ipnet::{Ipv4Net, Ipv6Net};
-use nftables::schema::Nftables;
 
 use crate::config::{Addressing, Network};
 use crate::config::{Config, Forward, Kind, MacAddr, Nat, UplinkInterface};
-use crate::firewall;
 
 pub use dhcp::{DhcpOptions, DhcpPool};
 pub use dhcp6::Dhcp6Pool;
@@ -31,8 +28,6 @@ pub struct Plan {
     pub sysctls: Vec<Sysctl>,
     pub uplink: Option<UplinkPlan>,
     pub bridges: Vec<BridgePlan>,
-    /// Shared: the reconciler hands it to the nft worker thread without a copy.
-    pub ruleset: std::sync::Arc<Nftables<'static>>,
     pub dhcp: Vec<DhcpPool>,
     pub dhcp6: Vec<Dhcp6Pool>,
     pub dns: Vec<DnsZone>,
@@ -136,7 +131,6 @@ pub fn plan(cfg: &Config) -> Plan {
             gateway6: u.gateway6,
             dns: u.dns.clone(),
         }),
-        ruleset: std::sync::Arc::new(firewall::ruleset(&bridges)),
         bridges,
         dhcp: cfg.networks.iter().filter_map(dhcp::pool).collect(),
         dhcp6: cfg.networks.iter().filter_map(dhcp6::pool).collect(),

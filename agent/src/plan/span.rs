@@ -151,7 +151,7 @@ mod tests {
         assert_eq!(as_.flood, vec!["10.0.0.1".parse::<std::net::Ipv4Addr>().unwrap()]);
         // The DHCP server tells the guests the overlay's MTU.
         assert_eq!(home.dhcp[0].options.mtu, Some(1450));
-        let rules = crate::firewall::render::render(&away.ruleset);
+        let rules = crate::firewall::render::render(&crate::firewall::ruleset(&away.bridges));
         assert!(
             rules.contains("udp dport 4789 ip saddr != { 10.0.0.1 } drop"),
             "{rules}"
@@ -161,7 +161,7 @@ mod tests {
             "{rules}"
         );
         assert!(rules.contains("iifname \"brs\" drop"), "{rules}");
-        let rules = crate::firewall::render::render(&home.ruleset);
+        let rules = crate::firewall::render::render(&crate::firewall::ruleset(&home.bridges));
         assert!(
             rules.contains("udp dport 4789 iifname { \"brs\" } drop"),
             "{rules}"
@@ -181,7 +181,7 @@ mod tests {
         );
         let s = p.bridges[0].span.as_ref().expect("span");
         assert!(!s.learning() && s.neigh_suppress() && s.flood.is_empty());
-        let rules = crate::firewall::render::render(&p.ruleset);
+        let rules = crate::firewall::render::render(&crate::firewall::ruleset(&p.bridges));
         assert!(
             rules.contains("tcp dport 179 ip saddr != { 10.0.0.2 } drop"),
             "{rules}"

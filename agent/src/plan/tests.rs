@@ -15,7 +15,7 @@ fn net(kind: &str, extra: &str) -> Config {
 }
 
 fn rules(c: &Config) -> String {
-    render(&plan(c).ruleset)
+    render(&crate::firewall::ruleset(&plan(c).bridges))
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn routed_lets_anything_in_to_the_subnet_and_does_no_nat() {
 fn isolated_rejects_all_forwarding_and_gives_no_router() {
     let c = cfg("[[network]]\nname = \"i\"\nkind = \"isolated\"\nbridge = \"br9\"\naddress = \"10.5.0.1/24\"\n[network.dhcp]\n");
     let p = plan(&c);
-    let r = render(&p.ruleset);
+    let r = render(&crate::firewall::ruleset(&p.bridges));
     assert!(
         r.contains("oifname \"br9\" reject") && r.contains("iifname \"br9\" reject"),
         "{r}"
@@ -117,7 +117,7 @@ fn open_and_bridge_get_no_forwarding_rules() {
     );
     let c = cfg("[uplink]\ninterface = \"br0\"\n[[network]]\nname = \"lan\"\nkind = \"bridge\"\nbridge = \"br0\"\nports = [\"eth0\"]\n");
     let p = plan(&c);
-    assert!(p.ruleset.objects.is_empty());
+    assert!(crate::firewall::ruleset(&p.bridges).objects.is_empty());
     assert!(p.dhcp.is_empty() && p.dns.is_empty());
     assert!(p.sysctls.is_empty());
 }
@@ -166,7 +166,7 @@ fn dns_off_means_no_dns_server_in_dhcp() {
     let p = plan(&net("nat", "[network.dhcp]\n[network.dns]\nenabled = false\n"));
     assert!(p.dhcp[0].options.dns_servers.is_empty());
     assert!(p.dns.is_empty());
-    assert!(!render(&p.ruleset).contains("dport 53"));
+    assert!(!render(&crate::firewall::ruleset(&p.bridges)).contains("dport 53"));
 }
 
 #[test]

@@ -23,5 +23,11 @@ pub fn one_arena() {
     // SAFETY: called first thing in main, before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        // Blocks of 128 KiB and more are mapped on their own and unmapped
+        // when freed, always: by default the threshold rises to the size
+        // of the largest such block freed (a kernel dump, a batch buffer),
+        // and later blocks that size then come from the heap, where what
+        // is freed stays resident between the blocks still in use.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }

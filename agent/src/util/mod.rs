@@ -5,4 +5,5 @@ pub mod fs;
 pub mod grid;
 pub mod memory;
 pub(crate) mod mmsg;
+pub(crate) mod shelf;
 pub mod time;

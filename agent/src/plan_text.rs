@@ -1,11 +1,12 @@
 //! The plan as people read it: `netagent plan` prints this, and the golden
-//! files under agent/tests/golden hold it for every example config.
+//! files under agent/tests/golden hold it for every example config. Beside
+//! the plan, not in it: the rules are the firewall's reading of the plan.
 
 use std::fmt::{self, Display, Write};
 
-use super::{Plan, RecordData};
 use crate::config::{Addressing, UplinkInterface};
 use crate::firewall::render::render;
+use crate::plan::{Plan, RecordData};
 
 impl Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,7 +117,7 @@ impl Display for Plan {
         }
 
         o.push_str("\n# nftables\n");
-        let rules = render(&self.ruleset);
+        let rules = render(&crate::firewall::ruleset(&self.bridges));
         o.push_str(if rules.is_empty() { "(no rules)\n" } else { &rules });
 
         o.push_str("\n# dhcp\n");
