@@ -337,7 +337,7 @@ struct Daemon {
     lease_tx: watch::Sender<Option<UplinkLease>>,
     uplink_dhcp: UplinkDhcp,
     /// The NIC table as last logged (name, bus, role).
-    nics: Vec<(String, String, String)>,
+    nics: Vec<(String, String, String, Option<bool>)>,
     /// The host's /etc/hosts, for the networks that serve it.
     hosts: crate::dns::hosts_file::HostsFile,
     /// The uplink's delegated IPv6 prefix, and the client that keeps it.
@@ -401,9 +401,12 @@ impl Daemon {
     fn note_nics(&mut self) {
         let Some(k) = self.rec.kernel() else { return };
         let rows = control::view::nic_rows(k, self.rec.uplink());
-        let key: Vec<(String, String, String)> = rows
+        // A cable plugged or pulled shows too: a port's carrier drops for a
+        // moment as it joins its bridge, and a table printed then said
+        // "no" until the next change of role.
+        let key: Vec<(String, String, String, Option<bool>)> = rows
             .iter()
-            .map(|r| (r.name.clone(), r.bus.clone(), r.role.clone()))
+            .map(|r| (r.name.clone(), r.bus.clone(), r.role.clone(), r.carrier))
             .collect();
         if key == self.nics || rows.is_empty() {
             return;

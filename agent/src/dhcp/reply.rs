@@ -70,9 +70,11 @@ fn none(changes: Vec<Change>) -> Result<Outcome, Drop> {
     Ok(Outcome { reply: None, changes })
 }
 
-/// Whether the client has an Ethernet address we can send to directly.
+/// Whether the client has an Ethernet address we can send to directly:
+/// the first six octets of chaddr, whatever longer hlen it says (a padded
+/// chaddr, hlen 16, is offered by Kea and dnsmasq alike).
 fn ethernet(m: &Message) -> bool {
-    m.htype() == HType::Eth && m.hlen() == 6 && m.chaddr().len() >= 6
+    m.htype() == HType::Eth && m.hlen() >= 6 && m.chaddr().len() >= 6
 }
 
 /// The client's MAC; for a client of another hardware type (InfiniBand,
@@ -146,7 +148,10 @@ fn asked_for(m: &Message, code: OptionCode) -> bool {
 }
 
 /// The client's name from option 12, or the first label of option 81,
-/// reduced to what a DNS label may hold.
+/// reduced to what a DNS label may hold. A first label longer than a DNS
+/// label (63 octets; RFC 3396 lets option 12 run to hundreds) is no name:
+/// cut short it would be a name the client never sent, and Kea and
+/// dnsmasq then send none back either.
 pub fn hostname(m: &Message) -> Option<String> {
     let raw = match m.opts().get(OptionCode::Hostname) {
         Some(DhcpOption::Hostname(h)) => h.clone(),
@@ -155,6 +160,9 @@ pub fn hostname(m: &Message) -> Option<String> {
             _ => return None,
         },
     };
+    if raw.split('.').next().unwrap_or("").len() > 63 {
+        return None;
+    }
     label(&raw)
 }
 

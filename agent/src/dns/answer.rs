@@ -29,6 +29,10 @@ pub(crate) struct Answer {
     pub bytes: Vec<u8>,
     /// How long the same question may get the same answer (None: never reuse).
     pub reusable: Option<Duration>,
+    /// Authoritative data: replayed with the TTLs it has (a local name says
+    /// 60 every time, as dnsmasq and unbound say of theirs); a forwarded
+    /// answer's count down while it is kept.
+    pub fixed_ttl: bool,
 }
 
 fn encode(
@@ -52,6 +56,8 @@ fn encode(
         Some(e) => {
             let mut edns = Edns::new();
             edns.set_max_payload(EDNS_PAYLOAD);
+            // RFC 3225 §3: the DO bit is copied into the response.
+            edns.set_dnssec_ok(e.flags().dnssec_ok);
             m.set_edns(edns);
             usize::from(e.max_payload().clamp(512, EDNS_PAYLOAD))
         }
@@ -102,6 +108,7 @@ pub(crate) async fn answer(
         return formerr(query).map(|bytes| Answer {
             bytes,
             reusable: None,
+            fixed_ttl: false,
         });
     };
     if req.message_type() != MessageType::Query {
@@ -111,6 +118,7 @@ pub(crate) async fn answer(
         encode(&req, transport, code, false, vec![], vec![]).map(|bytes| Answer {
             bytes,
             reusable: None,
+            fixed_ttl: false,
         })
     };
     if req.op_code() != OpCode::Query {
@@ -144,6 +152,7 @@ pub(crate) async fn answer(
                 Ok(bytes) => Some(Answer {
                     reusable: super::forward::reusable(&bytes),
                     bytes,
+                    fixed_ttl: false,
                 }),
                 Err(why) => {
                     tracing::debug!("dns: no upstream answered: {why}");
@@ -157,6 +166,7 @@ pub(crate) async fn answer(
     Some(Answer {
         bytes,
         reusable: r.reusable,
+        fixed_ttl: r.authoritative,
     })
 }
 

@@ -248,9 +248,10 @@ async fn full_path(
     let Some(key) = key.filter(|k| Shape::of_key(k).is_some_and(|s| reusable_for(&a.bytes, s))) else {
         return;
     };
-    let (Some(ttl), Some(ttls)) = (a.reusable, ttl_offsets(&a.bytes)) else {
+    let (Some(ttl), Some(offsets)) = (a.reusable, ttl_offsets(&a.bytes)) else {
         return;
     };
+    let ttls = if a.fixed_ttl { Vec::new() } else { offsets };
     let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
     if c.len() >= CACHE_MAX {
         c.clear();

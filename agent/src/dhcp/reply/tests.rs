@@ -475,3 +475,59 @@ fn options_set_by_hand_follow_the_request_list_or_force() {
     let r = reply(&mut p, &asks);
     assert_eq!(raw(&r, 42), Some(vec![10, 0, 0, 1, 10, 0, 0, 2]));
 }
+
+/// An Ethernet client that says hlen 16 (its chaddr padded, as some
+/// embedded stacks send it) is offered like any other, by the first six
+/// octets, as Kea and dnsmasq do; through the wire, as it arrives.
+#[test]
+fn an_ethernet_client_with_hlen_16_is_known_by_its_first_six_octets() {
+    let mut p = pool("nat", "");
+    let z = Ipv4Addr::UNSPECIFIED;
+    let mut chaddr = [0u8; 16];
+    chaddr[..6].copy_from_slice(&MAC);
+    chaddr[6..].fill(0x77);
+    let mut m = Message::new_with_id(9, z, z, z, z, &chaddr);
+    m.set_opcode(Opcode::BootRequest);
+    m.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Discover));
+    assert_eq!((m.htype(), m.hlen()), (dhcproto::v4::HType::Eth, 16));
+    let mut bytes = Vec::new();
+    crate::dhcp::wire::encode_into(&m, &mut bytes).expect("encode");
+    let m = crate::dhcp::wire::decode(&bytes).expect("decode");
+    let offer = reply(&mut p, &m);
+    assert_eq!(kind(&offer), MessageType::Offer);
+    assert_eq!(mac_of(&m), Ok(MacAddr(MAC)));
+    // Sent to the client's Ethernet address, chaddr echoed as it came.
+    assert_eq!(offer.dest, Dest::Direct(offer.msg.yiaddr(), MacAddr(MAC)));
+    assert_eq!(offer.msg.chaddr(), &chaddr[..]);
+}
+
+/// A client name of 258 octets, split over two option 12s (RFC 3396), is
+/// not cut to 63 and sent back as a name the client never sent: no option
+/// 12 in the OFFER or the ACK, and the lease has no name (Kea and dnsmasq
+/// send none either).
+#[test]
+fn a_hostname_longer_than_a_label_is_not_echoed_cut_short() {
+    let mut p = pool("nat", "");
+    let mut m = msg(MessageType::Discover);
+    m.opts_mut().insert(DhcpOption::Hostname("h".repeat(258)));
+    m.opts_mut()
+        .insert(DhcpOption::ParameterRequestList(vec![OptionCode::Hostname]));
+    let mut bytes = Vec::new();
+    crate::dhcp::wire::encode_into(&m, &mut bytes).expect("encode");
+    // The name goes out in two options of code 12 (255 + 3 octets).
+    assert!(bytes.windows(2).filter(|w| w == &[12, 255]).count() >= 1);
+    let m = crate::dhcp::wire::decode(&bytes).expect("decode");
+    let offer = reply(&mut p, &m);
+    assert_eq!(offer.msg.opts().get(OptionCode::Hostname), None);
+    let mut req = m.clone();
+    req.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Request));
+    req.opts_mut()
+        .insert(DhcpOption::RequestedIpAddress(offer.msg.yiaddr()));
+    let out = handle(&mut p, &req, 1000).expect("handled");
+    let ack = out.reply.expect("an ACK");
+    assert_eq!(kind(&ack), MessageType::Ack);
+    assert_eq!(ack.msg.opts().get(OptionCode::Hostname), None);
+    assert!(matches!(&out.changes[..], [Change::Bound(l)] if l.hostname.is_none()));
+}
