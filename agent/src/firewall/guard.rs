@@ -420,38 +420,30 @@ pub fn changes(have: &Elements, want: &Elements) -> Vec<Value> {
 /// Pin MACs on ports before they speak (a libvirt domain's, known from
 /// its tap): the kernel would pin the first frame's.
 pub fn pin(pins: &[(u32, crate::config::MacAddr)]) -> Vec<Value> {
-    let mut out = Vec::new();
-    out.extend(elements_cmd(
-        "add",
-        "port_mac",
-        pins.iter()
-            .map(|(p, m)| json!({ "concat": [p, m.to_string()] }))
-            .collect(),
-    ));
-    out.extend(elements_cmd(
-        "add",
-        "port_seen",
-        pins.iter().map(|(p, _)| json!(p)).collect(),
-    ));
-    out
+    pins_cmd("add", pins)
 }
 
 /// The batch that forgets what the kernel pinned for ports that are gone
 /// (and, with it, their drop counts): their MACs in `port_mac` are read
 /// back by the daemon, so it names them exactly.
 pub fn forget_pins(gone: &[(u32, crate::config::MacAddr)]) -> Vec<Value> {
+    pins_cmd("delete", gone)
+}
+
+/// `op` (add or delete) the ports' pins and their being seen.
+fn pins_cmd(op: &str, pins: &[(u32, crate::config::MacAddr)]) -> Vec<Value> {
     let mut out = Vec::new();
     out.extend(elements_cmd(
-        "delete",
+        op,
         "port_mac",
-        gone.iter()
+        pins.iter()
             .map(|(p, m)| json!({ "concat": [p, m.to_string()] }))
             .collect(),
     ));
     out.extend(elements_cmd(
-        "delete",
+        op,
         "port_seen",
-        gone.iter().map(|(p, _)| json!(p)).collect(),
+        pins.iter().map(|(p, _)| json!(p)).collect(),
     ));
     out
 }
