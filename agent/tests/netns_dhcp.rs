@@ -354,7 +354,12 @@ fn netns_offers_to_many_macs_leave_the_neighbour_table_alone() {
     need_root!("netns_offers_to_many_macs_leave_the_neighbour_table_alone");
     let mut t = Topo::new();
     let g = t.guest("vg1", "10.77.0.200/24", "");
-    let cfg = t.write_config("n.toml", &config("nat", ""));
+    // Thirty clients behind one port: trusted, or port security would give
+    // it four leases (and fewer offers, once the server knows the port).
+    let cfg = t.write_config(
+        "n.toml",
+        &config("nat", "[network.port_security]\ntrusted = [\"vg*\"]\n"),
+    );
     let agent = t.start(&cfg);
     const MACS: u8 = 30;
     let offers = in_ns(&t.g(g).ns.name, || {
