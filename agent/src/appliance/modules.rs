@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -294,8 +294,7 @@ pub(crate) fn plug(mut loader: Loader, settled: &Path, mut ready: Option<UnixDat
     let mut marked = false;
     loop {
         let wait = rest_at.map_or(QUIET, |at| at.saturating_duration_since(Instant::now()));
-        // SAFETY: both sockets outlive this call; the fds are only polled.
-        let uevents = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
+        let uevents = sock.as_fd();
         let fds: Vec<BorrowedFd<'_>> = match (&ready, rest_at) {
             (Some(r), Some(_)) => vec![uevents, r.as_fd()],
             _ => vec![uevents],

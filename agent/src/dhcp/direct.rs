@@ -10,7 +10,6 @@
 //! of the host, with an entry per address offered; and the write takes the
 //! kernel's RTNL lock on the thread that serves DNS.
 
-use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -29,12 +28,7 @@ pub(crate) struct Direct {
 
 impl Direct {
     pub(crate) fn open(interface: &str) -> std::io::Result<Direct> {
-        let name = CString::new(interface)?;
-        // SAFETY: reads the NUL-terminated name, which lives for the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        let ifindex = nix::net::if_::if_nametoindex(interface).map_err(std::io::Error::from)?;
         // Protocol 0: the kernel hands this socket no packets at all (a
         // protocol here would have it copy every IP packet of the bridge).
         let fd = socket(

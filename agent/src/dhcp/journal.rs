@@ -228,15 +228,11 @@ fn as_record(c: &Change) -> (bool, &Lease) {
 
 /// Whether `file` lies on a file system whose syncs may wait on a device.
 fn on_disk(file: &File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: an all-zero statfs is valid; fstatfs fills it for an open
-    // descriptor.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+    let Ok(st) = nix::sys::statfs::fstatfs(file) else {
         return true;
-    }
+    };
     // ramfs: 0x858458f6 (linux/magic.h; the libc crate does not name it).
-    !matches!(st.f_type, libc::TMPFS_MAGIC | 0x8584_58f6)
+    !matches!(st.filesystem_type().0, libc::TMPFS_MAGIC | 0x8584_58f6)
 }
 
 /// Append `buf` and sync it: which step failed, and why.
