@@ -38,15 +38,9 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
         .flatten()
         .is_some()
     {
-        let batch = crate::firewall::guard::batch(crate::firewall::guard::table(&[]));
-        nftables::helper::apply_ruleset_raw(
-            &batch,
-            nftables::helper::DEFAULT_NFT,
-            nftables::helper::DEFAULT_ARGS,
-        )
-        .map_err(|e| RunError::Io {
+        crate::firewall::guard::apply(crate::firewall::guard::table(&[])).map_err(|e| RunError::Io {
             what: "nftables: remove table bridge netagent",
-            source: std::io::Error::other(e.to_string()),
+            source: std::io::Error::other(e),
         })?;
         info!("nftables: table bridge netagent removed");
         removed += 1;

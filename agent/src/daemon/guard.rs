@@ -63,6 +63,18 @@ impl Guard {
     pub(super) fn lease_changed(&mut self) {
         self.dirty = true;
     }
+
+    /// A guest port in the table has no pinned MAC yet.
+    fn unpinned(&self) -> bool {
+        self.have
+            .as_ref()
+            .is_some_and(|h| h.guests.iter().any(|p| !self.pins.contains_key(p)))
+    }
+
+    /// Such a port is being looked at each tick (the ports changed lately).
+    fn watching_pins(&self) -> bool {
+        self.unpinned() && self.changed.is_some_and(|t| t.elapsed() < PIN_WATCH)
+    }
 }
 
 /// The index of a port as nft lists it (its name, while it exists).
@@ -78,18 +90,9 @@ async fn nft(cmds: Vec<Value>) -> Result<(), String> {
     if cmds.is_empty() {
         return Ok(());
     }
-    let payload = rules::batch(cmds);
-    tokio::task::spawn_blocking(move || {
-        nftables::helper::apply_ruleset_raw(
-            &payload,
-            nftables::helper::DEFAULT_NFT,
-            nftables::helper::DEFAULT_ARGS,
-        )
-        .map(drop)
-        .map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()))
+    tokio::task::spawn_blocking(move || rules::apply(cmds))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
 }
 
 /// `nft -j list set bridge netagent SET`, parsed.
@@ -158,6 +161,17 @@ impl Daemon {
     /// service tick); without it only a change of ports or plan is written.
     pub(super) async fn sync_guard(&mut self, why: Why) {
         let leases = matches!(why, Why::Tick | Why::Full);
+        // The idle tick (the table made, no lease changed, no pin being
+        // watched for, the plan as written) has nothing to do: it copies
+        // nothing either.
+        if why == Why::Tick
+            && self.guard.have.is_some()
+            && !self.guard.dirty
+            && self.plan.guards == self.guard.made_for
+            && !self.guard.watching_pins()
+        {
+            return;
+        }
         let guards = self.plan.guards.clone();
         let g = &mut self.guard;
         if guards.is_empty() && g.have.is_none() {
@@ -187,10 +201,7 @@ impl Daemon {
         // for 10 s after the ports changed, then on the safety net's passes
         // (an idle host starts no nft each second for a guest that never
         // speaks).
-        let unpinned = g
-            .have
-            .as_ref()
-            .is_some_and(|h| h.guests.iter().any(|p| !g.pins.contains_key(p)));
+        let unpinned = g.unpinned();
         let recent = g.changed.is_some_and(|t| t.elapsed() < PIN_WATCH);
         let mut due =
             fresh || guards.is_empty() || ports != g.ports || guards != g.made_for || (leases && g.dirty);

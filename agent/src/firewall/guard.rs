@@ -453,6 +453,21 @@ pub fn batch(cmds: Vec<Value>) -> String {
     json!({ "nftables": cmds }).to_string()
 }
 
+/// Load a batch with `nft -j -f -` (a child process: call it off the
+/// servers' thread).
+pub fn apply(cmds: Vec<Value>) -> Result<(), String> {
+    if cmds.is_empty() {
+        return Ok(());
+    }
+    nftables::helper::apply_ruleset_raw(
+        &batch(cmds),
+        nftables::helper::DEFAULT_NFT,
+        nftables::helper::DEFAULT_ARGS,
+    )
+    .map(drop)
+    .map_err(|e| e.to_string())
+}
+
 /// A port as nft lists an interface index: by its name while it exists,
 /// else by the number.
 #[derive(Debug, Clone, PartialEq, Eq)]
