@@ -3,6 +3,8 @@
 //! DHCP pools, DNS zones), and the plan is made true on the kernel.
 
 #![warn(unreachable_pub, missing_debug_implementations, rust_2018_idioms)]
+// Unsafe code lives in `util::sys` alone, which says why each piece is there.
+#![deny(unsafe_code)]
 
 pub mod appliance;
 pub mod config;
@@ -14,6 +16,7 @@ pub mod dns;
 pub mod doctor;
 pub mod evpn;
 pub mod firewall;
+pub mod lease_name;
 pub mod libvirt;
 pub mod links;
 pub mod plan;

@@ -19,7 +19,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    netagent::util::memory::one_arena();
+    netagent::util::sys::one_arena();
     // The kernel starts the appliance's /init with no arguments as PID 1.
     if std::process::id() == 1 {
         netagent::appliance::init::run();

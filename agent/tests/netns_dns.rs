@@ -179,6 +179,15 @@ fn netns_dns_answers_guests_forwards_and_never_serves_the_uplink_side() {
         "upstream NXDOMAIN passes through"
     );
 
+    // The names above the guests' reverse names exist (RFC 8020), though
+    // the reverse zone is the upstream's: NODATA, not the upstream's
+    // word on a zone it does not know.
+    let ent = dig(ns, "10.77.0.1", &["0.77.10.in-addr.arpa", "SOA"]);
+    assert!(
+        ent.contains("status: NOERROR") && ent.contains("ANSWER: 0"),
+        "an empty non-terminal of the reverse zone:\n{ent}"
+    );
+
     // The uplink side gets no answer, whichever address it asks.
     t.route_back("10.77.0.0/24");
     for server in [UPLINK_IP, "10.77.0.1"] {
@@ -281,6 +290,15 @@ fn netns_dns_cache_keeps_answers_apart_by_buffer_size_and_counts_ttls_down() {
         up2 + 2 <= up,
         "the upstream TTL did not count down: {up} then {up2}"
     );
+    // TCP is answered from the same cache: the kept answer, counted down
+    // (asked upstream again, it would say 300).
+    let tcp = dig(ns, "10.77.0.1", &["+tcp", "kept.upstream.test"]);
+    let tcp_ttl: u32 = tcp
+        .lines()
+        .find(|l| l.starts_with("kept.upstream.test.") && l.contains("\tA\t"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("no answer over TCP:\n{tcp}"));
+    assert!(tcp_ttl <= up2, "TCP went upstream again: {tcp_ttl} after {up2}");
 }
 
 /// A guest that forges the source address of a DNS query (an outside host's)
@@ -719,5 +737,17 @@ fn netns_dns_a_validating_guest_validates_through_netagent() {
     assert!(
         signed_answer.contains("\tRRSIG\t") && signed_answer.contains("flags: do;"),
         "{signed_answer}"
+    );
+    // RA says what netagent offers, whatever the guest asked (+norec) or
+    // the upstream said of itself (nsd, authoritative only, never sets
+    // it; dnsmasq answers `qr aa ra` here).
+    let norec = dig(ns, "10.77.0.1", &["+norec", "AAAA", "www.signed.test"]);
+    let flags = norec
+        .lines()
+        .find(|l| l.contains(";; flags:"))
+        .unwrap_or_default();
+    assert!(
+        flags.contains(" aa") && flags.contains(" ra"),
+        "a relayed answer without RA:\n{norec}"
     );
 }

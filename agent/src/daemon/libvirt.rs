@@ -19,7 +19,6 @@ use tracing::{info, warn};
 use super::Daemon;
 use crate::config::MacAddr;
 use crate::control::proto::Response;
-use crate::dhcp::reply::Change;
 use crate::libvirt::hook::PortEvent;
 use crate::libvirt::status;
 use crate::plan::Plan;
@@ -175,12 +174,12 @@ impl Daemon {
     async fn rename_leases_of(&mut self, network: &str, mac: MacAddr) {
         for l in self.dhcp.leases(network).await.unwrap_or_default() {
             if l.mac == mac && l.hostname.is_none() {
-                self.dns.lease_changed(network, &Change::Bound(l));
+                self.dns.lease_changed(network, &l.name(true));
             }
         }
         for l in self.dhcp6.leases(network).await.unwrap_or_default() {
             if l.mac() == Some(mac) && l.hostname.is_none() {
-                self.dns.lease6_changed(network, true, &l);
+                self.dns.lease_changed(network, &l.name(true));
             }
         }
     }

@@ -125,7 +125,7 @@ fn raise_open_files() {
 
 pub async fn run(opts: Options) -> Result<(), RunError> {
     let (cfg, src) = config::load(opts.config.as_deref())?;
-    crate::util::memory::give_back();
+    crate::util::sys::give_back();
     raise_open_files();
     describe(&cfg, &src);
     let p = plan(&cfg);
@@ -237,7 +237,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let mut services = tokio::time::interval(SERVICE_CHECK);
     info!("networks are up");
     // The first pass's burst (kernel dumps, the ruleset's JSON) is freed.
-    crate::util::memory::give_back();
+    crate::util::sys::give_back();
     d.note_nics();
     d.notify_ready();
     loop {
@@ -266,13 +266,13 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             Some((network, change)) = lease_events.recv() => {
                 d.libvirt.lease_changed(&network);
                 d.guard.lease_changed();
-                d.dns.lease_changed(&network, &change);
+                d.dns.lease_changed(&network, &change.name());
                 continue;
             }
             Some((network, bound, lease)) = lease_events6.recv() => {
                 d.libvirt.lease_changed(&network);
                 d.guard.lease_changed();
-                d.dns.lease6_changed(&network, bound, &lease);
+                d.dns.lease_changed(&network, &lease.name(bound));
                 continue;
             }
             Ok(()) = pd_rx.changed() => {
@@ -304,7 +304,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             // What the pass read and built (kernel dumps, the rules it
             // compared) goes back to the kernel, not into the allocator's
             // free lists for the agent's life.
-            crate::util::memory::give_back();
+            crate::util::sys::give_back();
         }
     }
     notify::notify("STOPPING=1");

@@ -35,7 +35,7 @@ impl Daemon {
                 return Err(e.to_string());
             }
         };
-        crate::util::memory::give_back();
+        crate::util::sys::give_back();
         let changes = crate::config::diff::diff(&self.cfg, &cfg);
         if dry_run {
             return Ok(ReloadOutcome {

@@ -13,15 +13,16 @@
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+use nix::sys::socket::{sendto, socket, AddressFamily, MsgFlags, SockFlag, SockType};
 
 use super::server::{CLIENT_PORT, SERVER_PORT};
 use crate::config::MacAddr;
+use crate::util::sys::link_addr;
 
 /// A packet socket that sends on one interface and receives nothing.
 pub(crate) struct Direct {
     fd: OwnedFd,
-    ifindex: i32,
+    ifindex: u32,
     /// The packet being sent, kept from reply to reply.
     packet: Vec<u8>,
 }
@@ -39,7 +40,7 @@ impl Direct {
         )?;
         Ok(Direct {
             fd,
-            ifindex: i32::try_from(ifindex).map_err(std::io::Error::other)?,
+            ifindex,
             packet: Vec::with_capacity(1600),
         })
     }
@@ -53,29 +54,8 @@ impl Direct {
         payload: &[u8],
     ) -> std::io::Result<()> {
         ip_udp(from, to, payload, &mut self.packet)?;
-        // SAFETY: an all-zero sockaddr_ll is valid; the fields the kernel
-        // reads are set below.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as libc::sa_family_t;
-        addr.sll_protocol = (libc::ETH_P_IP as u16).to_be();
-        addr.sll_ifindex = self.ifindex;
-        addr.sll_halen = 6;
-        addr.sll_addr[..6].copy_from_slice(&mac.0);
-        // SAFETY: the buffer and the address live for the call, with the
-        // lengths given. (nix's LinkAddr cannot be built from parts.)
-        let sent = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                self.packet.as_ptr().cast(),
-                self.packet.len(),
-                0,
-                (&addr as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if sent < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        let to = link_addr(self.ifindex, libc::ETH_P_IP as u16, mac.0)?;
+        sendto(self.fd.as_raw_fd(), &self.packet, &to, MsgFlags::empty())?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ use std::num::NonZeroU64;
 use serde::{Deserialize, Serialize};
 
 use crate::config::MacAddr;
+use crate::lease_name::LeaseName;
 
 /// The client's identity: option 61 when it sends one, else its hardware
 /// type and address (RFC 2132 §9.14), as dnsmasq and ISC do. Kept inline
@@ -75,6 +76,17 @@ pub fn at(secs: u64) -> Option<NonZeroU64> {
 }
 
 impl Lease {
+    /// What DNS learns from this lease, bound or gone.
+    pub fn name(&self, bound: bool) -> LeaseName<'_> {
+        LeaseName {
+            ip: self.ip.into(),
+            hostname: self.hostname.as_deref(),
+            mac: Some(self.mac),
+            client: self.mac.to_string(),
+            bound,
+        }
+    }
+
     pub fn expired(&self, now: u64) -> bool {
         self.expires.is_some_and(|e| e.get() <= now)
     }

@@ -37,6 +37,16 @@ pub enum Change {
     Gone(Lease),
 }
 
+impl Change {
+    /// What DNS learns from it.
+    pub fn name(&self) -> crate::lease_name::LeaseName<'_> {
+        match self {
+            Change::Bound(l) => l.name(true),
+            Change::Gone(l) => l.name(false),
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Drop {
     NotARequest,

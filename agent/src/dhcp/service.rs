@@ -1,8 +1,10 @@
-//! A network's DHCP server as a supervised service (see `service.rs`): its
-//! task, and the channel to reconfigure it in place (leases and socket stay)
-//! or ask for its leases.
+//! A network's lease server, DHCPv4's or DHCPv6's, as a supervised
+//! service (see `service.rs`): its task, and the channel to reconfigure it
+//! in place (leases and socket stay) or ask for its leases. One generic
+//! for both; DHCPv4 adds port security's calls.
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -10,54 +12,67 @@ use tokio::task::JoinHandle;
 use super::lease::Lease;
 use super::pool::Holder;
 use super::reply::Change;
-use super::server::{Control, Server};
+use super::server::{Control, Server, Trouble};
 use crate::plan::DhcpPool;
-use crate::service::{Service, Supervised, Supervisor};
+use crate::service::{OnBridge, Service, Supervised, Supervisor};
 
+/// What the supervisor needs of a lease server.
+pub(crate) trait LeaseServer: Sized + Send + 'static {
+    /// The plan's pool for one network.
+    type Pool: Clone + PartialEq + OnBridge + Send + 'static;
+    type Control: Send + 'static;
+    /// Where its lease changes go (the daemon's DNS and libvirt hooks).
+    type Events: Clone;
+    type Lease: Send + 'static;
+    /// "dhcp" or "dhcp6", for the log.
+    const NAME: &'static str;
+
+    fn start(pool: Self::Pool, lease_dir: &Path, events: Option<Self::Events>) -> Result<Self, String>;
+    /// Set by the server while its lease file cannot be written.
+    fn trouble(&self) -> Trouble;
+    fn run(self, control: mpsc::Receiver<Self::Control>) -> impl Future<Output = ()> + Send + 'static;
+    fn reconfigure(pool: Self::Pool) -> Self::Control;
+    fn leases(reply: oneshot::Sender<Vec<Self::Lease>>) -> Self::Control;
+}
+
+/// One network's running lease server.
 #[derive(Debug)]
-pub(crate) struct DhcpService {
+pub(crate) struct Served<L: LeaseServer> {
     /// The bridge its socket is bound to.
     interface: String,
-    control: mpsc::Sender<Control>,
+    control: mpsc::Sender<L::Control>,
     task: JoinHandle<()>,
-    /// Set by the server while its lease file cannot be written.
-    trouble: super::server::Trouble,
+    trouble: Trouble,
 }
 
-/// What every network's DHCP server shares.
+/// What every network's lease server shares.
 #[derive(Debug)]
-pub(crate) struct DhcpEnv {
+pub(crate) struct LeaseEnv<E> {
     lease_dir: PathBuf,
-    /// Lease changes, for the DNS names.
-    events: Option<mpsc::UnboundedSender<(String, Change)>>,
+    events: Option<E>,
 }
 
-impl Service for DhcpService {
-    type Spec = DhcpPool;
-    type Env = DhcpEnv;
-    const NAME: &'static str = "dhcp";
+impl<L: LeaseServer> Service for Served<L> {
+    type Spec = L::Pool;
+    type Env = LeaseEnv<L::Events>;
+    const NAME: &'static str = L::NAME;
 
-    fn start(env: &mut DhcpEnv, _network: &str, spec: &DhcpPool) -> Result<Self, String> {
-        let server =
-            Server::start(spec.clone(), &env.lease_dir, env.events.clone()).map_err(|e| e.to_string())?;
+    fn start(env: &mut Self::Env, _network: &str, spec: &L::Pool) -> Result<Self, String> {
+        let server = L::start(spec.clone(), &env.lease_dir, env.events.clone())?;
         let trouble = server.trouble();
         let (control, rx) = mpsc::channel(4);
         let task = tokio::spawn(server.run(rx));
-        Ok(DhcpService {
-            interface: spec.interface.clone(),
+        Ok(Served {
+            interface: spec.interface().to_string(),
             control,
             task,
             trouble,
         })
     }
 
-    fn reconfigure(&mut self, _env: &mut DhcpEnv, spec: &DhcpPool) -> bool {
+    fn reconfigure(&mut self, _env: &mut Self::Env, spec: &L::Pool) -> bool {
         // Another bridge is another socket: only a restart will do.
-        spec.interface == self.interface
-            && self
-                .control
-                .try_send(Control::Reconfigure(Box::new(spec.clone())))
-                .is_ok()
+        spec.interface() == self.interface && self.control.try_send(L::reconfigure(spec.clone())).is_ok()
     }
 
     fn ended(&self) -> bool {
@@ -73,28 +88,70 @@ impl Service for DhcpService {
     }
 }
 
-impl Supervised for DhcpServers {
-    type S = DhcpService;
-    fn supervisor(&self) -> &Supervisor<DhcpService> {
+/// One lease server per network that has a pool of its kind.
+#[derive(Debug)]
+pub(crate) struct LeaseServers<L: LeaseServer> {
+    sup: Supervisor<Served<L>>,
+    env: LeaseEnv<L::Events>,
+}
+
+impl<L: LeaseServer> Supervised for LeaseServers<L> {
+    type S = Served<L>;
+    fn supervisor(&self) -> &Supervisor<Served<L>> {
         &self.sup
     }
 }
 
-/// One DHCP server per network that has a pool.
-#[derive(Debug)]
-pub(crate) struct DhcpServers {
-    sup: Supervisor<DhcpService>,
-    env: DhcpEnv,
-}
-
-impl DhcpServers {
-    pub(crate) fn new(lease_dir: PathBuf, events: Option<mpsc::UnboundedSender<(String, Change)>>) -> Self {
-        DhcpServers {
+impl<L: LeaseServer> LeaseServers<L> {
+    pub(crate) fn new(lease_dir: PathBuf, events: Option<L::Events>) -> Self {
+        LeaseServers {
             sup: Supervisor::default(),
-            env: DhcpEnv { lease_dir, events },
+            env: LeaseEnv { lease_dir, events },
         }
     }
 
+    /// The live leases of one network's server; None if it is not running.
+    pub(crate) async fn leases(&self, network: &str) -> Option<Vec<L::Lease>> {
+        let s = self.sup.get(network)?;
+        let (tx, rx) = oneshot::channel();
+        s.control.send(L::leases(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Follow the plan's pools, each on its bridge's current interface index.
+    pub(crate) fn sync(&mut self, pools: &[L::Pool], ifindex: impl Fn(&str) -> Option<u32>) {
+        self.sup.sync_on_bridges(&mut self.env, pools, ifindex);
+    }
+}
+
+impl LeaseServer for Server {
+    type Pool = DhcpPool;
+    type Control = Control;
+    type Events = mpsc::UnboundedSender<(String, Change)>;
+    type Lease = Lease;
+    const NAME: &'static str = "dhcp";
+
+    fn start(pool: DhcpPool, lease_dir: &Path, events: Option<Self::Events>) -> Result<Self, String> {
+        Server::start(pool, lease_dir, events).map_err(|e| e.to_string())
+    }
+    fn trouble(&self) -> Trouble {
+        Server::trouble(self)
+    }
+    fn run(self, control: mpsc::Receiver<Control>) -> impl Future<Output = ()> + Send + 'static {
+        Server::run(self, control)
+    }
+    fn reconfigure(pool: DhcpPool) -> Control {
+        Control::Reconfigure(Box::new(pool))
+    }
+    fn leases(reply: oneshot::Sender<Vec<Lease>>) -> Control {
+        Control::Leases(reply)
+    }
+}
+
+/// The DHCPv4 servers.
+pub(crate) type DhcpServers = LeaseServers<Server>;
+
+impl LeaseServers<Server> {
     /// End the leases of `holder` in one network's server; None if it is
     /// not running.
     pub(crate) async fn release(&self, network: &str, holder: Holder) -> Option<Vec<Lease>> {
@@ -139,18 +196,5 @@ impl DhcpServers {
         let (tx, rx) = oneshot::channel();
         s.control.send(Control::Refusals(tx)).await.ok()?;
         rx.await.ok()
-    }
-
-    /// The live leases of one network's server; None if it is not running.
-    pub(crate) async fn leases(&self, network: &str) -> Option<Vec<Lease>> {
-        let s = self.sup.get(network)?;
-        let (tx, rx) = oneshot::channel();
-        s.control.send(Control::Leases(tx)).await.ok()?;
-        rx.await.ok()
-    }
-
-    /// Follow the plan's pools, each on its bridge's current interface index.
-    pub(crate) fn sync(&mut self, pools: &[DhcpPool], ifindex: impl Fn(&str) -> Option<u32>) {
-        self.sup.sync_on_bridges(&mut self.env, pools, ifindex);
     }
 }

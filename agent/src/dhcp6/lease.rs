@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::MacAddr;
 use crate::dhcp::journal::Entry;
 use crate::dhcp::lease::ClientId;
+use crate::lease_name::LeaseName;
 
 /// A client's DUID and the IAID of one of its identity associations: each
 /// IA_NA holds its own address.
@@ -37,6 +38,17 @@ impl Lease6 {
 
     pub(crate) fn mac(&self) -> Option<MacAddr> {
         self.mac.as_deref()?.parse().ok()
+    }
+
+    /// What DNS learns from this lease, bound or gone.
+    pub fn name(&self, bound: bool) -> LeaseName<'_> {
+        LeaseName {
+            ip: self.ip.into(),
+            hostname: self.hostname.as_deref(),
+            mac: self.mac(),
+            client: self.duid.to_hex(),
+            bound,
+        }
     }
 }
 

@@ -84,7 +84,7 @@ pub(crate) async fn relay(
         };
         match got {
             Ok(mut r) => {
-                r[..2].copy_from_slice(&query[..2]);
+                as_ours(&mut r, query);
                 if matches!(rcode(&r), 2 | 5) {
                     why = format!(
                         "{up} answered {}",
@@ -99,6 +99,14 @@ pub(crate) async fn relay(
         }
     }
     last.ok_or(why)
+}
+
+/// An upstream's answer as netagent gives it: the guest's ID, and RA set,
+/// for RA says what this server offers (recursion, through its upstreams)
+/// whatever the guest asked or the upstream said of itself.
+fn as_ours(r: &mut [u8], query: &[u8]) {
+    r[..2].copy_from_slice(&query[..2]);
+    r[3] |= 0x80;
 }
 
 fn fresh_id() -> u16 {
@@ -204,6 +212,19 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.contains("loop"), "{e}");
+    }
+
+    /// dig +norec through dnsmasq says `qr aa ra`: an upstream that says
+    /// nothing of recursion (an authoritative server) does not take RA away.
+    #[test]
+    fn a_relayed_answer_offers_recursion_under_the_guests_id() {
+        let mut q = query();
+        q[2] &= !1; // RD clear
+        let mut a = answer(0, 60);
+        a[3] &= !0x80;
+        a[..2].copy_from_slice(&[0x12, 0x34]);
+        as_ours(&mut a, &q);
+        assert_eq!((&a[..2], a[3] & 0x80, a[3] & 0x0f), (&q[..2], 0x80, 0));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub(crate) mod answer;
 pub mod apex;
+mod cache;
 pub(crate) mod forward;
 pub mod hosts_file;
 mod inflight;

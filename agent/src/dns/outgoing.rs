@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -211,10 +210,7 @@ impl Port {
             .map_err(std::io::Error::other)?;
         let s = UdpSocket::bind(any)?;
         s.set_nonblocking(true)?;
-        // SAFETY: the AsyncFd owns the socket and closes it only when
-        // dropped, after deregistering it.
-        let sock = unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
+        let sock = crate::util::sys::watch(s, Interest::READABLE)?;
         Ok(Arc::new(Port {
             sock,
             waiting: Mutex::new(Waiting::default()),
@@ -250,9 +246,9 @@ impl Port {
 
 thread_local! {
     /// Room for the largest datagram, shared by the sockets served on one
-    /// thread (a receive is never held across an await), never zero-filled:
-    /// only the pages answers reach are resident.
-    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(65535));
+    /// thread (a receive is never held across an await), made when the
+    /// thread first hears from an upstream.
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65535]);
 }
 
 /// Take the answers arriving on `port` until it is retired and idle.
@@ -268,8 +264,8 @@ async fn read(port: Arc<Port>) {
         };
         loop {
             let got = BUF.with_borrow_mut(|buf| {
-                let from = crate::util::mmsg::recv_from_uninit(port.sock.get_ref().as_fd(), buf)?;
-                port.deliver(buf, from);
+                let (n, from) = port.sock.get_ref().recv_from(buf)?;
+                port.deliver(&buf[..n], from);
                 Ok::<(), std::io::Error>(())
             });
             match got {

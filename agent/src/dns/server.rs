@@ -8,13 +8,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::MacAddr;
-use crate::dhcp::reply::Change;
+use crate::lease_name::LeaseName;
 use crate::service::{Service, Supervised, Supervisor, Want};
 
 use super::udp::{serve, Shared};
@@ -153,18 +152,14 @@ fn start(env: &mut DnsEnv, z: &Arc<DnsZone>, subnet: ipnet::Ipv4Net) -> std::io:
         leases: leases.clone(),
         uplink_dns: env.uplink_dns.clone(),
         outgoing: env.outgoing.clone(),
+        cache: Default::default(),
     });
     // Every socket first, then the tasks: a failure leaves nothing running.
     let mut bound = Vec::new();
     for a in std::iter::once(addr).chain(addr6) {
         bound.push((
-            // Watched for reading only (see `udp::flush`). SAFETY: the
-            // AsyncFd owns the socket and closes it only when dropped,
-            // after deregistering it.
-            Arc::new(
-                unsafe { AsyncFd::register_with_interest(udp(a)?, Interest::READABLE) }
-                    .map_err(|e| e.into_parts().1)?,
-            ),
+            // Watched for reading only (see `udp::flush`).
+            Arc::new(crate::util::sys::watch(udp(a)?, Interest::READABLE)?),
             tokio::net::TcpListener::from_std(tcp(a)?)?,
         ));
     }
@@ -236,44 +231,19 @@ impl DnsServers {
         }
     }
 
-    /// A DHCP lease changed: its hostname is added or removed, in the
-    /// network's domain. Networks without DNS ignore it.
-    pub(crate) fn lease_changed(&mut self, network: &str, change: &Change) {
+    /// A lease (DHCPv4 or DHCPv6) bound, with the name its guest gave,
+    /// or gone: the name is added or removed, in the network's domain.
+    /// Networks without DNS ignore it.
+    pub(crate) fn lease_changed(&mut self, network: &str, l: &LeaseName<'_>) {
         let Some(domain) = self.domains.get(network).cloned() else {
             return;
         };
         let names = self.env.lease_names(network);
-        match change {
-            Change::Bound(l) => match self.name_of(network, l.hostname.as_deref(), Some(l.mac)) {
-                Some(h) => {
-                    let taken = self.taken_elsewhere(network, h, domain.as_deref());
-                    if let Named::Refused(why) =
-                        names.add_unless(l.ip, h, domain.as_deref(), Some(l.mac), taken)
-                    {
-                        warn!("dns {network}: {} ({}) gets no name: {why}", l.ip, l.mac);
-                    }
-                }
-                None => names.remove(l.ip),
-            },
-            Change::Gone(l) => names.gone(l.ip),
-        }
-    }
-
-    /// A DHCPv6 lease bound (with the name its client gave) or gone.
-    pub(crate) fn lease6_changed(&mut self, network: &str, bound: bool, l: &crate::dhcp6::lease::Lease6) {
-        let Some(domain) = self.domains.get(network).cloned() else {
-            return;
-        };
-        let names = self.env.lease_names(network);
-        match (self.name_of(network, l.hostname.as_deref(), l.mac()), bound) {
+        match (self.name_of(network, l.hostname, l.mac), l.bound) {
             (Some(h), true) => {
                 let taken = self.taken_elsewhere(network, h, domain.as_deref());
-                if let Named::Refused(why) = names.add_unless(l.ip, h, domain.as_deref(), l.mac(), taken) {
-                    warn!(
-                        "dns {network}: {} ({}) gets no name: {why}",
-                        l.ip,
-                        l.duid.to_hex()
-                    );
+                if let Named::Refused(why) = names.add_unless(l.ip, h, domain.as_deref(), l.mac, taken) {
+                    warn!("dns {network}: {} ({}) gets no name: {why}", l.ip, l.client);
                 }
             }
             (None, true) => names.remove(l.ip),
@@ -360,7 +330,16 @@ impl DnsServers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dhcp::lease::{ClientId, Lease};
+
+    fn lease<'a>(ip: &str, mac: MacAddr, hostname: Option<&'a str>) -> LeaseName<'a> {
+        LeaseName {
+            ip: ip.parse().unwrap_or(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            hostname,
+            mac: Some(mac),
+            client: mac.to_string(),
+            bound: true,
+        }
+    }
 
     fn servers(domain_b: &str) -> DnsServers {
         let src = format!(
@@ -377,14 +356,7 @@ mod tests {
 
     fn bound(s: &mut DnsServers, network: &str, ip: &str, host: &str) -> Option<Vec<std::net::IpAddr>> {
         let mac = crate::config::MacAddr([0x52, 0x54, 0, 0, 0, ip.len() as u8]);
-        let lease = Lease {
-            ip: ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
-            client: ClientId::from_mac(mac),
-            mac,
-            hostname: Some(host.into()),
-            expires: None,
-        };
-        s.lease_changed(network, &Change::Bound(lease));
+        s.lease_changed(network, &lease(ip, mac, Some(host)));
         let domain = s.domains.get(network).cloned().flatten().unwrap_or_default();
         s.env
             .lease_names(network)
@@ -403,14 +375,7 @@ mod tests {
 
     /// A lease whose guest sent no hostname, as iPXE's does not.
     fn nameless(s: &mut DnsServers, network: &str, ip: &str, mac: MacAddr) {
-        let lease = Lease {
-            ip: ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
-            client: ClientId::from_mac(mac),
-            mac,
-            hostname: None,
-            expires: None,
-        };
-        s.lease_changed(network, &Change::Bound(lease));
+        s.lease_changed(network, &lease(ip, mac, None));
     }
 
     #[test]
@@ -435,14 +400,7 @@ mod tests {
         assert_eq!(names.lookup("vm1.lab"), Some(vec!["10.1.0.21".parse().unwrap()]));
         // A name the guest sends itself wins over its domain's.
         s.set_owner("a", m3, Some("vm3".into()));
-        let lease = Lease {
-            ip: "10.1.0.23".parse().unwrap(),
-            client: ClientId::from_mac(m3),
-            mac: m3,
-            hostname: Some("web".into()),
-            expires: None,
-        };
-        s.lease_changed("a", &Change::Bound(lease));
+        s.lease_changed("a", &lease("10.1.0.23", m3, Some("web")));
         assert!(names.lookup("web.lab").is_some());
         assert_eq!(names.lookup("vm3.lab"), None);
         // The port is gone: its lease loses the domain's name on its next change.

@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use super::answer::{answer, Transport};
 use super::udp::Shared;
+use super::wire::question;
 
 pub(crate) const MAX_CONNECTIONS: usize = 128;
 const IDLE: Duration = Duration::from_secs(10);
@@ -62,6 +63,9 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, network: S
 /// the connection's lifetime is over.
 async fn connection(mut s: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let end = Instant::now() + LIFETIME;
+    let mut key = Vec::with_capacity(260);
+    let mut reply = Vec::new();
+    let mut framed = Vec::new();
     loop {
         let until = (Instant::now() + IDLE).min(end);
         let Ok(len) = timeout_at(until, s.read_u16()).await else {
@@ -71,30 +75,50 @@ async fn connection(mut s: TcpStream, shared: &Shared) -> std::io::Result<()> {
         if timeout_at(until, s.read_exact(&mut query)).await.is_err() {
             return Ok(());
         }
-        let zone = match shared.zone.read() {
-            Ok(z) => z.clone(),
-            Err(_) => return Ok(()),
-        };
-        let ups = shared.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
-        // Not a query (hickory-proto refuses to decode it): the connection ends.
-        let Some(a) = answer(
-            &zone,
-            &shared.leases,
-            &ups,
-            &shared.outgoing,
-            &query,
-            Transport::Tcp,
-        )
-        .await
-        else {
+        reply.clear();
+        // From the cache the UDP side fills (and this side too), as a
+        // repeated question over UDP is: the same answer, the same TTLs.
+        let generation = shared.leases.generation();
+        let q = question(&query);
+        if let Some(q) = &q {
+            q.write_key(&mut key);
+        }
+        let cached = q.as_ref().is_some_and(|q| {
+            shared
+                .cache
+                .lock()
+                .replay(&key, q, &query, std::time::Instant::now(), generation, &mut reply)
+        });
+        if !cached {
+            let zone = match shared.zone.read() {
+                Ok(z) => z.clone(),
+                Err(_) => return Ok(()),
+            };
+            let ups = shared.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
+            // Not a query (hickory-proto refuses to decode it): the connection ends.
+            let Some(a) = answer(
+                &zone,
+                &shared.leases,
+                &ups,
+                &shared.outgoing,
+                &query,
+                Transport::Tcp,
+            )
+            .await
+            else {
+                return Ok(());
+            };
+            reply.extend_from_slice(&a.bytes);
+            if q.is_some() {
+                shared.cache.keep(Box::from(key.as_slice()), a, generation);
+            }
+        }
+        let Ok(n) = u16::try_from(reply.len()) else {
             return Ok(());
         };
-        let Ok(n) = u16::try_from(a.bytes.len()) else {
-            return Ok(());
-        };
-        let mut framed = Vec::with_capacity(a.bytes.len() + 2);
+        framed.clear();
         framed.extend_from_slice(&n.to_be_bytes());
-        framed.extend_from_slice(&a.bytes);
+        framed.extend_from_slice(&reply);
         if timeout_at(
             until.max(Instant::now() + Duration::from_secs(1)),
             s.write_all(&framed),

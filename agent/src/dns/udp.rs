@@ -5,7 +5,6 @@
 //! without decoding anything. New questions take the full path in their own
 //! task, so a slow upstream never holds up local answers.
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,8 +14,9 @@ use tokio::io::unix::AsyncFd;
 use tracing::debug;
 
 use super::answer::{answer, Transport};
+use super::cache::{Cache, Key};
 use super::inflight::{InFlight, Join};
-use super::wire::{age_ttls, question, reusable_for, servfail_into, ttl_offsets, Question, Shape};
+use super::wire::{question, servfail_into};
 use super::zone::{LeaseNames, Zone};
 use crate::util::mmsg;
 use crate::util::shelf::Shelf;
@@ -32,31 +32,14 @@ type Outbox = mmsg::Outbox<BATCH>;
 static INBOXES: Shelf<Inbox> = Shelf::new(Inbox::new);
 static OUTBOXES: Shelf<Outbox> = Shelf::new(Outbox::new);
 
-/// Entries kept before the cache starts over (bounded memory under floods
-/// of unique names).
-const CACHE_MAX: usize = 10_000;
-
-/// The question (name in lower case, type) and the shape of the client it
-/// was built for, as `Question::write_key` writes them: one allocation per
-/// entry, and a lookup that allocates nothing.
-type Key = Box<[u8]>;
-type Cache = HashMap<Key, Cached>;
-
-struct Cached {
-    bytes: Vec<u8>,
-    /// Where its TTLs sit, to count them down on replay.
-    ttls: Vec<usize>,
-    stored: Instant,
-    until: Instant,
-    generation: u64,
-}
-
 pub(crate) struct Shared {
     pub zone: Arc<RwLock<Arc<Zone>>>,
     pub leases: Arc<LeaseNames>,
     pub uplink_dns: Arc<RwLock<Vec<std::net::IpAddr>>>,
     /// The sockets forwarded queries leave from, shared by every network.
     pub outgoing: Arc<super::outgoing::Outgoing>,
+    /// The network's answer cache, for UDP and TCP alike.
+    pub cache: Cache,
 }
 
 /// Questions on the full path at once, per network. Past it a new question
@@ -65,40 +48,10 @@ pub(crate) struct Shared {
 /// keep flowing.
 const IN_FLIGHT: usize = 1024;
 
-/// The cached answer to `q` (whose key is `key`), written into `out` as
-/// the client `query` is owed it: its ID, its RD bit, its question as it
-/// wrote it, each TTL counted down by the time the answer was kept.
-fn replay(
-    cache: &Cache,
-    key: &[u8],
-    q: &Question<'_>,
-    query: &[u8],
-    now: Instant,
-    generation: u64,
-    out: &mut Vec<u8>,
-) -> bool {
-    let Some(e) = cache
-        .get(key)
-        .filter(|e| e.generation == generation && e.until > now)
-    else {
-        return false;
-    };
-    out.extend_from_slice(&e.bytes);
-    // A record kept for 20 s says 20 s less (RFC 1035 §3.2.1).
-    let aged = u32::try_from(now.duration_since(e.stored).as_secs()).unwrap_or(u32::MAX);
-    age_ttls(out, &e.ttls, aged);
-    out[..2].copy_from_slice(&query[..2]);
-    // RD as the client set it; the question as the client wrote it.
-    out[2] = (out[2] & !1) | (query[2] & 1);
-    out[12..12 + q.section.len()].copy_from_slice(q.section);
-    true
-}
-
 /// Serve the UDP socket: take the queries that have queued (a batch per
 /// system call, see `mmsg`), answer the repeated ones from the cache in
 /// one batch, and send each new question down the full path in its own task.
 pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
-    let cache: Arc<Mutex<Cache>> = Arc::new(Mutex::new(HashMap::new()));
     let inflight: Arc<Mutex<InFlight>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut key = Vec::with_capacity(260);
@@ -137,13 +90,13 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
         let now = Instant::now();
         let generation = shared.leases.generation();
         {
-            let c = cache.lock().unwrap_or_else(|e| e.into_inner());
+            let c = shared.cache.lock();
             for (query, from) in inbox.iter() {
                 let q = question(query);
                 if let Some(q) = &q {
                     q.write_key(&mut key);
                     if let Some(out) = outbox.next(from) {
-                        if replay(&c, &key, q, query, now, generation, out) {
+                        if c.replay(&key, q, query, now, generation, out) {
                             continue;
                         }
                         outbox.unpush();
@@ -169,10 +122,9 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
                     continue;
                 };
                 let query = query.to_vec();
-                let (sock, shared, cache, inflight) =
-                    (sock.clone(), shared.clone(), cache.clone(), inflight.clone());
+                let (sock, shared, inflight) = (sock.clone(), shared.clone(), inflight.clone());
                 tokio::spawn(async move {
-                    full_path(sock.get_ref(), &shared, &cache, &inflight, key, &query, from).await;
+                    full_path(sock.get_ref(), &shared, &inflight, key, &query, from).await;
                     drop(slot);
                 });
             }
@@ -207,7 +159,6 @@ fn flush(sock: &UdpSocket, out: &mut Outbox) {
 async fn full_path(
     sock: &UdpSocket,
     shared: &Shared,
-    cache: &Mutex<Cache>,
     inflight: &Mutex<InFlight>,
     key: Option<Key>,
     query: &[u8],
@@ -245,26 +196,7 @@ async fn full_path(
         return;
     };
     let _ = sock.send_to(&a.bytes, from);
-    let Some(key) = key.filter(|k| Shape::of_key(k).is_some_and(|s| reusable_for(&a.bytes, s))) else {
-        return;
-    };
-    let (Some(ttl), Some(offsets)) = (a.reusable, ttl_offsets(&a.bytes)) else {
-        return;
-    };
-    let ttls = if a.fixed_ttl { Vec::new() } else { offsets };
-    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if c.len() >= CACHE_MAX {
-        c.clear();
+    if let Some(key) = key {
+        shared.cache.keep(key, a, generation);
     }
-    let now = Instant::now();
-    c.insert(
-        key,
-        Cached {
-            bytes: a.bytes,
-            ttls,
-            stored: now,
-            until: now + ttl,
-            generation,
-        },
-    );
 }

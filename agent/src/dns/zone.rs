@@ -164,6 +164,15 @@ impl LeaseNames {
     fn host_of(&self, ip: IpAddr) -> Option<String> {
         self.inner.read().ok()?.by_ip.get(&ip).map(|(h, _)| h.clone())
     }
+
+    /// Whether a lease in `net` has a name (and so a PTR record).
+    fn any_named_in(&self, net: Ipv4Net) -> bool {
+        self.inner.read().is_ok_and(|m| {
+            m.by_ip
+                .keys()
+                .any(|ip| matches!(ip, IpAddr::V4(a) if net.contains(a)))
+        })
+    }
 }
 
 fn names_for(host: &str, domain: Option<&str>) -> Vec<String> {
@@ -266,6 +275,45 @@ impl Zone {
         o.len() == 4 && self.subnet.contains(&Ipv4Addr::new(o[0], o[1], o[2], o[3]))
     }
 
+    /// The addresses a reverse name of 1 to 3 octets stands for, when it
+    /// lies at or below the apex of the subnet's reverse zone and above
+    /// addresses of the subnet (`7.123.10.in-addr.arpa` of a /16).
+    fn reverse_branch(&self, name: &str) -> Option<Ipv4Net> {
+        let rest = name.strip_suffix(".in-addr.arpa")?;
+        let octets: Vec<u8> = rest
+            .split('.')
+            .rev()
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        if !(1..4).contains(&octets.len()) {
+            return None;
+        }
+        let mut a = [0u8; 4];
+        a[..octets.len()].copy_from_slice(&octets);
+        let net = Ipv4Net::new(Ipv4Addr::from(a), 8 * octets.len() as u8).ok()?;
+        let apex_len = 8 * (self.subnet.prefix_len() / 8).max(1);
+        // Above the apex is the upstream's (the private ranges' RFC 6303
+        // zones, which validators must see signed from above).
+        let ours = net.prefix_len() >= apex_len
+            && (net.contains(&self.subnet.network()) || self.subnet.contains(&net));
+        ours.then_some(net)
+    }
+
+    /// Whether `name` is a branch of the subnet's reverse zone with a
+    /// named address below it: a guest's lease or a configured host. It
+    /// exists with no data (RFC 8020); NXDOMAIN, ours or the upstream's,
+    /// would deny the PTR records this network serves.
+    fn reverse_nonterminal(&self, leases: &LeaseNames, name: &str) -> bool {
+        let Some(below) = self.reverse_branch(name) else {
+            return false;
+        };
+        leases.any_named_in(below)
+            || self
+                .records
+                .keys()
+                .any(|n| reverse_ip(n).is_some_and(|ip| below.contains(&ip)))
+    }
+
     /// Decide the answer to `qname`/`qtype`; `uplink_dns` are the resolvers
     /// the uplink learned or was given, the last fallback.
     pub fn decide(
@@ -319,7 +367,10 @@ impl Zone {
             found.push(a.ns());
         }
         let zone = self.apexes.zone_of(&name).cloned();
-        if !found.is_empty() || self.apexes.is_empty_nonterminal(&name) {
+        if !found.is_empty()
+            || self.apexes.is_empty_nonterminal(&name)
+            || self.reverse_nonterminal(leases, &name)
+        {
             let typed: Vec<RecordData> = found
                 .into_iter()
                 .filter(|r| qtype == RecordType::ANY || type_of(r) == qtype)
@@ -333,7 +384,8 @@ impl Zone {
         // The subnet's reverse names we do not know: NXDOMAIN when the
         // config says local_ptr (libvirt's localPtr='yes'), else upstream
         // like any name, as libvirt's dnsmasq sends them.
-        if self.plan.local_ptr && self.reverse_zone_of_subnet(&name) {
+        if self.plan.local_ptr && (self.reverse_zone_of_subnet(&name) || self.reverse_branch(&name).is_some())
+        {
             return Decision::NxDomain(zone);
         }
         if let Some(d) = &self.plan.domain {
@@ -688,8 +740,15 @@ mod tests {
             z.decide(&l, "50.0.0.10.in-addr.arpa", RecordType::PTR, &UP),
             Decision::Answer(vec![RecordData::Ptr("web.lab".into())])
         );
+        // The names above the ones answered here exist (RFC 8020), with
+        // no data; the zone is not netagent's, so no SOA goes with them.
         assert_eq!(
             z.decide(&l, "0.0.10.in-addr.arpa", RecordType::SOA, &UP),
+            Decision::NoData(None)
+        );
+        // Above the subnet's zone is the upstream's.
+        assert_eq!(
+            z.decide(&l, "0.10.in-addr.arpa", RecordType::NS, &UP),
             Decision::Forward(UP.to_vec())
         );
         // Local names still win over upstream.
@@ -697,5 +756,45 @@ mod tests {
             z.decide(&l, "web", RecordType::A, &UP),
             Decision::Answer(vec![RecordData::A("10.0.0.50".parse().unwrap())])
         );
+    }
+
+    /// A /16's reverse zone: the names between its apex and the addresses
+    /// exist where a named address (a lease, a host) lies below them, with
+    /// the zone's SOA; the others do not.
+    #[test]
+    fn empty_names_of_the_reverse_zone_exist_where_names_lie_below() {
+        let src = "[uplink]\n[[network]]\nname = \"n\"\nkind = \"nat\"\nbridge = \"virbr0\"\naddress = \"10.123.0.1/16\"\n\
+                   [network.dhcp]\n[network.dns]\ndomain = \"lab\"\nlocal_ptr = true\n";
+        let cfg = config::parse(src, "t").unwrap_or_else(|p| panic!("{p}"));
+        let z = Zone::new(
+            Arc::new(plan(&cfg).dns.remove(0)),
+            "10.123.0.0/16".parse().unwrap(),
+        );
+        let l = LeaseNames::default();
+        let apex = Some(Apex {
+            name: "123.10.in-addr.arpa".into(),
+            mname: "virbr0.lab".into(),
+            rname: "hostmaster.123.10.in-addr.arpa".into(),
+        });
+        let nx = Decision::NxDomain(apex.clone());
+        assert_eq!(z.decide(&l, "7.123.10.in-addr.arpa", RecordType::SOA, &UP), nx);
+        l.add("10.123.7.20".parse::<Ipv4Addr>().unwrap(), "web", Some("lab"));
+        assert_eq!(
+            z.decide(&l, "7.123.10.in-addr.arpa", RecordType::SOA, &UP),
+            Decision::NoData(apex.clone()),
+            "a lease lies below"
+        );
+        assert_eq!(
+            z.decide(&l, "0.123.10.in-addr.arpa", RecordType::PTR, &UP),
+            Decision::NoData(apex.clone()),
+            "the bridge's own name lies below"
+        );
+        assert_eq!(z.decide(&l, "8.123.10.in-addr.arpa", RecordType::NS, &UP), nx);
+        assert_eq!(
+            z.decide(&l, "123.10.in-addr.arpa", RecordType::NS, &UP),
+            Decision::Answer(vec![RecordData::Ns("virbr0.lab".into())])
+        );
+        l.gone("10.123.7.20".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(z.decide(&l, "7.123.10.in-addr.arpa", RecordType::SOA, &UP), nx);
     }
 }

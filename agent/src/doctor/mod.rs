@@ -283,38 +283,17 @@ fn unmark() -> Result<(), DoctorError> {
 /// The frame out of `ifindex` as it is (an AF_PACKET socket: the veth's
 /// peer, the bridge port, receives it as a guest's).
 fn send(ifindex: u32, frame: &[u8]) -> std::io::Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    // SAFETY: a plain socket(2) call; its fd is owned (and closed) below.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a socket just made and owned by no one else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: sockaddr_ll is plain data; all zero is a valid value.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = (libc::ETH_P_IP as u16).to_be();
-    sll.sll_ifindex = i32::try_from(ifindex).unwrap_or_default();
-    sll.sll_halen = 6;
-    sll.sll_addr[..6].copy_from_slice(&frame[..6]);
+    use nix::sys::socket::{sendto, socket, AddressFamily, MsgFlags, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
+    let fd = socket(AddressFamily::Packet, SockType::Raw, SockFlag::SOCK_CLOEXEC, None)?;
+    let mac: [u8; 6] = frame
+        .get(..6)
+        .and_then(|m| m.try_into().ok())
+        .ok_or_else(|| std::io::Error::other("a frame shorter than its header"))?;
     // One probe: a frame on a local veth is not lost, and one path is
     // what the trace is read for.
-    // SAFETY: the frame and the address live for the call; the length
-    // given is theirs.
-    let r = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            frame.as_ptr().cast(),
-            frame.len(),
-            0,
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let to = crate::util::sys::link_addr(ifindex, libc::ETH_P_IP as u16, mac)?;
+    sendto(fd.as_raw_fd(), frame, &to, MsgFlags::empty())?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use ipnet::Ipv6Net;
 use socket2::Socket;
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -56,9 +57,8 @@ impl Server {
     pub(crate) fn start(plan: RaPlan, ifindex: u32) -> std::io::Result<(Server, Socket)> {
         let s = socket::open(&plan.interface, ifindex)?;
         let spare = s.try_clone()?;
-        // SAFETY: the AsyncFd owns the socket and closes it only when it
-        // is dropped, after deregistering it (the spare is another fd).
-        let sock = unsafe { AsyncFd::register(s) }.map_err(|e| e.into_parts().1)?;
+        // The spare is another fd, for sending.
+        let sock = crate::util::sys::watch(s, Interest::READABLE | Interest::WRITABLE)?;
         Ok((
             Server {
                 plan,

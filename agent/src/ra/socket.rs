@@ -4,20 +4,20 @@
 
 use std::io;
 use std::net::{Ipv6Addr, SocketAddrV6};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn6};
+use nix::sys::socket::{
+    recvmsg, sendmsg, setsockopt, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn6,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::wire::ROUTER_SOLICITATION;
+use crate::util::sys::Icmp6Filter;
 
 /// ff02::1, every node on the link.
 pub(crate) const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 /// ff02::2, every router on the link: where solicitations go.
 const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
-
-/// linux/icmpv6.h: ICMPV6_FILTER, a 256-bit mask of the types to block.
-const ICMPV6_FILTER: libc::c_int = 1;
 
 pub(crate) fn open(interface: &str, ifindex: u32) -> io::Result<Socket> {
     let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
@@ -32,27 +32,9 @@ pub(crate) fn open(interface: &str, ifindex: u32) -> io::Result<Socket> {
     // (neighbour discovery, pings) stays in the kernel.
     let mut filter = [u32::MAX; 8];
     filter[usize::from(ROUTER_SOLICITATION >> 5)] &= !(1u32 << (ROUTER_SOLICITATION & 31));
-    setsockopt(s.as_raw_fd(), libc::IPPROTO_ICMPV6, ICMPV6_FILTER, &filter)?;
-    setsockopt(s.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &1i32)?;
+    setsockopt(&s, Icmp6Filter, &filter)?;
+    setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)?;
     Ok(s)
-}
-
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` is a live T for the call and its size is passed.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// One ICMPv6 message: its bytes in `buf`, the sender, the hop limit it

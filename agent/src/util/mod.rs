@@ -3,7 +3,8 @@
 
 pub mod fs;
 pub mod grid;
-pub mod memory;
 pub(crate) mod mmsg;
 pub(crate) mod shelf;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod time;
