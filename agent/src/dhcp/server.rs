@@ -353,7 +353,7 @@ impl Server {
         let mut inbox = INBOXES.take();
         let got = self
             .sock
-            .try_io(Interest::READABLE, || inbox.recv(self.sock.as_fd()));
+            .try_io(Interest::READABLE, || inbox.recv(self.sock.as_fd(), false));
         let n = match got {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,

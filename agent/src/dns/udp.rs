@@ -55,6 +55,7 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
     let inflight: Arc<Mutex<InFlight>> = Arc::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut key = Vec::with_capacity(260);
+    let v6 = sock.get_ref().local_addr().is_ok_and(|a| a.is_ipv6());
     loop {
         let mut ready = match sock.readable().await {
             Ok(r) => r,
@@ -65,7 +66,7 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
         };
         // Lent for this batch only: back on the shelf before the next wait.
         let mut inbox = INBOXES.take();
-        match inbox.recv(sock.get_ref().as_fd()) {
+        match inbox.recv(sock.get_ref().as_fd(), v6) {
             // Fewer than a batch: the queue was empty when the call
             // returned, so a datagram that comes later wakes us anew
             // (the socket is edge-triggered), and the empty call that
