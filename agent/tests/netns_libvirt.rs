@@ -439,6 +439,29 @@ fn netns_libvirt_adopt_dry_run_changes_nothing_and_refuses_what_it_cannot_keep()
     host.write("/run/libvirt/qos.xml", qos);
     host.virsh(&["net-define", "/run/libvirt/qos.xml"]);
     let config = host.dir.join("netagent.toml");
+    // What a command could change; not the carrier, which the kernel
+    // settles on its own after libvirt made the bridge (UNKNOWN, then DOWN
+    // and NO-CARRIER while it has no port).
+    let settled = |brief: String| -> String {
+        brief
+            .lines()
+            .map(|l| {
+                let mut f = l.split_whitespace();
+                let name = f.next().unwrap_or_default();
+                let _state = f.next();
+                let rest: Vec<String> = f
+                    .map(|w| {
+                        w.trim_matches(|c| c == '<' || c == '>')
+                            .split(',')
+                            .filter(|x| !x.contains("NO-CARRIER") && !x.contains("LOWER_UP"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .collect();
+                format!("{name} {}\n", rest.join(" "))
+            })
+            .collect()
+    };
     let snapshot = || {
         let nets: Vec<String> = ["default", "qos"]
             .iter()
@@ -446,8 +469,8 @@ fn netns_libvirt_adopt_dry_run_changes_nothing_and_refuses_what_it_cannot_keep()
             .collect();
         (
             nets,
-            host.ns.ip(&["-br", "link"]),
-            host.ns.ip(&["-br", "addr"]),
+            settled(host.ns.ip(&["-br", "link"])),
+            settled(host.ns.ip(&["-br", "addr"])),
             host.foreign_rules(),
         )
     };
