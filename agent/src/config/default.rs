@@ -57,5 +57,6 @@ pub fn default_config() -> Config {
             span: None,
         }],
         evpn: None,
+        status: None,
     }
 }

@@ -14,6 +14,7 @@ pub mod port_security;
 mod problem;
 mod raw;
 mod span;
+mod status;
 pub mod units;
 mod unknown;
 pub mod write;
@@ -66,6 +67,10 @@ pub fn parse_on_host(src: &str, file: &str, host: NonBridge<'_>) -> Result<Confi
         .filter_map(|(i, n)| ck.network(n, i).map(|m| (n, m)))
         .collect();
     let evpn = raw.evpn.as_ref().and_then(|e| ck.evpn(e).map(|m| (e, m)));
+    let status = raw.status.as_ref().and_then(|s| {
+        let nets: Vec<&Network> = nets.iter().map(|(_, n)| n).collect();
+        ck.status(s, uplink.as_ref().map(|(_, u)| u), &nets)
+    });
     span::settle(
         &mut c,
         uplink.as_ref().map(|(_, u)| u),
@@ -89,6 +94,7 @@ pub fn parse_on_host(src: &str, file: &str, host: NonBridge<'_>) -> Result<Confi
         uplink: uplink.map(|(_, u)| u),
         networks: nets.into_iter().map(|(_, n)| n).collect(),
         evpn: evpn.map(|(_, e)| e),
+        status,
     })
 }
 

@@ -14,6 +14,26 @@ pub struct Config {
     /// This host's BGP EVPN sessions, for the networks spanned with
     /// `evpn = true`.
     pub evpn: Option<Evpn>,
+    /// `[status]`: the status page and `/metrics`, off unless configured.
+    pub status: Option<Status>,
+}
+
+/// Where the status page listens and the password it asks for (HTTP
+/// Basic, user "netagent").
+#[derive(Clone, PartialEq, Eq)]
+pub struct Status {
+    pub listen: Vec<std::net::SocketAddr>,
+    pub password: Option<String>,
+}
+
+/// Never prints the password (a config is logged and shown by `plan`).
+impl std::fmt::Debug for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Status")
+            .field("listen", &self.listen)
+            .field("password", &self.password.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 /// `[evpn]`: FRR's bgpd carries the spanned networks' MACs and flood lists

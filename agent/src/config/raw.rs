@@ -16,6 +16,15 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub network: Vec<S<RawNetwork>>,
     pub evpn: Option<S<RawEvpn>>,
+    pub status: Option<S<RawStatus>>,
+}
+
+/// `[status]`: the status page and metrics endpoint.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawStatus {
+    #[serde(default)]
+    pub listen: Vec<S<String>>,
+    pub password: Option<S<String>>,
 }
 
 /// `[evpn]`: this host's BGP EVPN sessions, run by FRR's bgpd.

@@ -76,6 +76,13 @@ pub fn write(cfg: &Config) -> String {
             let _ = writeln!(o, "pathspace = {}", q(p));
         }
     }
+    if let Some(st) = &cfg.status {
+        o.push_str("\n[status]\n");
+        let _ = writeln!(o, "listen = {}", list(&st.listen));
+        if let Some(p) = &st.password {
+            let _ = writeln!(o, "password = {}", q(p));
+        }
+    }
     o
 }
 

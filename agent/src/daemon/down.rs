@@ -23,6 +23,7 @@ pub async fn down(config: Option<PathBuf>, state_dir: PathBuf) -> Result<usize, 
                 uplink: None,
                 networks: Vec::new(),
                 evpn: None,
+                status: None,
             }
         }
     };

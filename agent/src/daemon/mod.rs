@@ -191,8 +191,11 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     let (events_tx, mut lease_events) = mpsc::unbounded_channel();
     let (events6_tx, mut lease_events6) = mpsc::unbounded_channel();
     let (pd_tx, mut pd_rx) = watch::channel(None);
+    // The status page asks what the control socket is asked, read-only.
+    let (page_tx, mut page_calls) = mpsc::channel::<control::server::Call>(8);
     let opts_state_dir = opts.state_dir.clone();
     let mut d = Daemon {
+        page: crate::status::Page::new(page_tx),
         dns: DnsServers::new(uplink_dns(&p, None)),
         dhcp: DhcpServers::new(opts.lease_dir.clone(), Some(events_tx)),
         ra: RaServers::default(),
@@ -238,6 +241,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
     info!("networks are up");
     // The first pass's burst (kernel dumps, the ruleset's JSON) is freed.
     crate::util::sys::give_back();
+    d.page.follow(d.cfg.status.as_ref());
     d.note_nics();
     d.notify_ready();
     loop {
@@ -290,6 +294,15 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
                 let _ = reply.send(answer);
                 continue;
             }
+            Some((req, reply)) = page_calls.recv() => {
+                use control::proto::Request as R;
+                let answer = match req {
+                    R::Status | R::List | R::Nics | R::Leases { .. } => d.handle(req).await,
+                    _ => control::proto::Response::error("the status page changes nothing"),
+                };
+                let _ = reply.send(answer);
+                continue;
+            }
             _ = term.recv() => { info!("SIGTERM: stopping; bridges, rules and guests stay up"); break; }
             _ = int.recv() => { info!("SIGINT: stopping; bridges, rules and guests stay up"); break; }
             _ = hup.recv() => {
@@ -326,6 +339,8 @@ struct Daemon {
     dns: DnsServers,
     ra: RaServers,
     dhcp6: Dhcp6Servers,
+    /// `[status]`: the status page and metrics.
+    page: crate::status::Page,
     /// The uplink's DHCP lease, as its client last reported it.
     lease: watch::Receiver<Option<UplinkLease>>,
     /// Unix seconds.
@@ -482,7 +497,20 @@ impl Daemon {
     fn note_errors(&mut self) {
         let mut now = self.rec.unresolved();
         now.extend(self.service_problems());
+        now.extend(self.page.trouble());
         self.history.note(crate::util::time::now(), &now);
+        // `netagent_network_up`: its bridge is there and no service of it fails.
+        for n in &self.cfg.networks {
+            let failing = [
+                self.dhcp.state(&n.name),
+                self.dns.state(&n.name),
+                self.ra.state(&n.name),
+                self.dhcp6.state(&n.name),
+            ]
+            .iter()
+            .any(|s| matches!(s, Some(Err(_))));
+            crate::metrics::set_up(&n.name, !failing && self.rec.ifindex(&n.bridge).is_some());
+        }
     }
 
     /// Start the uplink's DHCP client once the uplink is known and has a MAC.

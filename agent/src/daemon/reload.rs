@@ -25,6 +25,7 @@ impl Daemon {
             Ok(x) => x,
             Err(e) => {
                 if !dry_run {
+                    crate::metrics::reloaded("refused");
                     error!("reload refused, the running networks stay as they are:\n{e}");
                     self.last_reload = Some(format!(
                         "{} UTC: refused, {}",
@@ -75,6 +76,15 @@ impl Daemon {
             self.rec.rules_changed();
         }
         self.plan = new;
+        self.page.follow(cfg.status.as_ref());
+        for gone in self
+            .cfg
+            .networks
+            .iter()
+            .filter(|o| !cfg.networks.iter().any(|n| n.name == o.name))
+        {
+            crate::metrics::forget(&gone.name);
+        }
         self.cfg = cfg;
         self.src = src;
         self.dns
@@ -85,6 +95,11 @@ impl Daemon {
         let rec = &self.rec;
         self.ra.sync(&self.plan.ra, |l| rec.ifindex(l));
         let errors = self.apply(Scope::All).await;
+        crate::metrics::reloaded(if errors.is_empty() {
+            "applied"
+        } else {
+            "applied_with_errors"
+        });
         self.last_reload = Some(format!(
             "{} UTC: {} change{} applied{}",
             crate::util::time::format_time(crate::util::time::now()),

@@ -211,6 +211,16 @@ impl Pool {
         self.leases.len()
     }
 
+    /// How many addresses rest after a DECLINE now.
+    pub fn declined_count(&self) -> usize {
+        self.declined.len()
+    }
+
+    /// How many addresses the ranges hold.
+    pub fn size(&self) -> u64 {
+        self.cfg.ranges.iter().map(|r| r.len()).sum()
+    }
+
     /// What must hold after any sequence of messages, whatever guests send:
     /// the indexes agree with the leases, each lease is in the ranges or a
     /// static host's, no MAC holds more than its share, quarantine is

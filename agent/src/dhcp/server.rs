@@ -197,7 +197,14 @@ pub(crate) struct Server {
     ports: super::port_guard::Ports,
     /// Requests refused by port security, per port.
     refused: std::collections::HashMap<u32, u64>,
+    metrics: crate::metrics::Dhcp4,
 }
+
+/// Positions in `metrics::dhcp4::DROP_REASONS`.
+const DROP_MALFORMED: usize = 0;
+const DROP_PORT_SECURITY: usize = 1;
+const DROP_OVERLOAD: usize = 2;
+const DROP_REFUSED: usize = 3;
 
 /// The longest an idle server sleeps between sweeps.
 const MAX_SWEEP: Duration = Duration::from_secs(3600);
@@ -256,6 +263,7 @@ impl Server {
             pool.lease_count(),
             crate::util::time::since_boot()
         );
+        let metrics = crate::metrics::Dhcp4::of(&pool.cfg.network);
         Ok(Server {
             trouble: Trouble::default(),
             next_expiry: pool.next_expiry(),
@@ -269,6 +277,7 @@ impl Server {
             shed: 0,
             ports: Default::default(),
             refused: Default::default(),
+            metrics,
         })
     }
 
@@ -368,16 +377,20 @@ impl Server {
         let mut changes: Vec<Change> = Vec::new();
         let mut discovers = 0;
         for (bytes, from, port) in inbox.iter_marked() {
-            if behind && message_type(bytes) == Some(DISCOVER) {
+            let kind = message_type(bytes);
+            self.metrics.received(kind.unwrap_or(0));
+            if behind && kind == Some(DISCOVER) {
                 discovers += 1;
                 if discovers > SHED_DISCOVERS_AFTER {
                     self.shed += 1;
+                    self.metrics.dropped(DROP_OVERLOAD);
                     continue;
                 }
             }
             let msg = match wire::decode(bytes) {
                 Ok(m) => m,
                 Err(e) => {
+                    self.metrics.dropped(DROP_MALFORMED);
                     self.drops.note(
                         &self.pool.cfg.network,
                         format_args!("malformed packet from {from} dropped: {e}"),
@@ -390,6 +403,7 @@ impl Server {
                     if let Some(p) = port {
                         *self.refused.entry(p).or_default() += 1;
                     }
+                    self.metrics.dropped(DROP_PORT_SECURITY);
                     match r {
                         Refusal::Full { first: false, .. } => {}
                         Refusal::Full { .. } => warn!("dhcp {}: {r}", self.pool.cfg.network),
@@ -413,12 +427,23 @@ impl Server {
                     replies.extend(out.reply);
                 }
                 Err(reply::Drop::NotForUs) => {}
-                Err(why) => self.drops.note(
-                    &self.pool.cfg.network,
-                    format_args!("packet from {from} dropped: {why}"),
-                ),
+                Err(why) => {
+                    if why == reply::Drop::Exhausted {
+                        self.metrics.allocation_failed();
+                    }
+                    self.metrics.dropped(DROP_REFUSED);
+                    self.drops.note(
+                        &self.pool.cfg.network,
+                        format_args!("packet from {from} dropped: {why}"),
+                    )
+                }
             }
         }
+        self.metrics.pool(
+            self.pool.size(),
+            self.pool.lease_count() as u64,
+            self.pool.declined_count() as u64,
+        );
         // Back on the shelf for the next server while this one writes.
         drop(inbox);
         // Durable before acknowledged: the lease is on disk when the ACK leaves.
@@ -519,6 +544,9 @@ impl Server {
 
     /// Encode a reply into the outbox, addressed as its destination needs.
     fn queue(&mut self, outbox: &mut Outbox, r: &Reply) {
+        if let Some(t) = r.msg.opts().msg_type() {
+            self.metrics.sent(u8::from(t));
+        }
         let to = match r.dest {
             Dest::Relay(g) => SocketAddrV4::new(g, SERVER_PORT),
             Dest::Unicast(ip) => SocketAddrV4::new(ip, CLIENT_PORT),

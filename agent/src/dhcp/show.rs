@@ -22,6 +22,9 @@ pub struct Row {
     pub address: String,
     pub hostname: Option<String>,
     pub client_id: String,
+    /// Unix seconds of `expiry` (for a remaining time); None: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
 }
 
 /// The live leases of `network` (or all networks with DHCP) from `dir`.
@@ -73,6 +76,7 @@ pub fn row6(network: &str, l: &Lease6, prefix: u8) -> Row {
         hostname: l.hostname.clone(),
         // As virsh shows a DHCPv6 client: its IAID and DUID.
         client_id: format!("{}:{}", l.iaid, l.duid.to_hex()),
+        expires: l.expires,
     }
 }
 
@@ -85,6 +89,7 @@ pub fn row(network: &str, l: &Lease, prefix: u8) -> Row {
         address: format!("{}/{prefix}", l.ip),
         hostname: l.hostname.as_deref().map(String::from),
         client_id: l.client.to_hex(),
+        expires: l.expiry(),
     }
 }
 
@@ -144,6 +149,7 @@ mod tests {
             address: "192.168.122.45/24".into(),
             hostname: Some("web".into()),
             client_id: "01:52:54:00:aa:bb:cc".into(),
+            expires: None,
         }];
         let t = table(&rows);
         let lines: Vec<&str> = t.lines().collect();

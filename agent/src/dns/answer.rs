@@ -33,6 +33,8 @@ pub(crate) struct Answer {
     /// 60 every time, as dnsmasq and unbound say of theirs); a forwarded
     /// answer's count down while it is kept.
     pub fixed_ttl: bool,
+    /// Forwarded: whether an upstream answered (None: answered here).
+    pub upstream: Option<bool>,
 }
 
 fn encode(
@@ -109,6 +111,7 @@ pub(crate) async fn answer(
             bytes,
             reusable: None,
             fixed_ttl: false,
+            upstream: None,
         });
     };
     if req.message_type() != MessageType::Query {
@@ -119,6 +122,7 @@ pub(crate) async fn answer(
             bytes,
             reusable: None,
             fixed_ttl: false,
+            upstream: None,
         })
     };
     if req.op_code() != OpCode::Query {
@@ -153,10 +157,14 @@ pub(crate) async fn answer(
                     reusable: super::forward::reusable(&bytes),
                     bytes,
                     fixed_ttl: false,
+                    upstream: Some(true),
                 }),
                 Err(why) => {
                     tracing::debug!("dns: no upstream answered: {why}");
-                    err(ResponseCode::ServFail)
+                    err(ResponseCode::ServFail).map(|a| Answer {
+                        upstream: Some(false),
+                        ..a
+                    })
                 }
             };
         }
@@ -167,6 +175,7 @@ pub(crate) async fn answer(
         bytes,
         reusable: r.reusable,
         fixed_ttl: r.authoritative,
+        upstream: None,
     })
 }
 

@@ -45,13 +45,13 @@ impl Cache {
     }
 
     /// Keep `a`, the answer to the question keyed `key`, if it may be
-    /// replayed to clients of that key's shape.
-    pub(crate) fn keep(&self, key: Key, a: Answer, generation: u64) {
+    /// replayed to clients of that key's shape; how many are kept now.
+    pub(crate) fn keep(&self, key: Key, a: Answer, generation: u64) -> usize {
         if !Shape::of_key(&key).is_some_and(|s| reusable_for(&a.bytes, s)) {
-            return;
+            return self.lock().0.len();
         }
         let (Some(ttl), Some(offsets)) = (a.reusable, ttl_offsets(&a.bytes)) else {
-            return;
+            return self.lock().0.len();
         };
         let ttls = if a.fixed_ttl { Vec::new() } else { offsets };
         let mut c = self.lock();
@@ -69,6 +69,7 @@ impl Cache {
                 generation,
             },
         );
+        c.0.len()
     }
 }
 

@@ -153,6 +153,7 @@ fn start(env: &mut DnsEnv, z: &Arc<DnsZone>, subnet: ipnet::Ipv4Net) -> std::io:
         uplink_dns: env.uplink_dns.clone(),
         outgoing: env.outgoing.clone(),
         cache: Default::default(),
+        metrics: crate::metrics::Dns::of(&z.network),
     });
     // Every socket first, then the tasks: a failure leaves nothing running.
     let mut bound = Vec::new();

@@ -81,6 +81,7 @@ async fn connection(mut s: TcpStream, shared: &Shared) -> std::io::Result<()> {
         let generation = shared.leases.generation();
         let q = question(&query);
         if let Some(q) = &q {
+            shared.metrics.request(true, q.qtype);
             q.write_key(&mut key);
         }
         let cached = q.as_ref().is_some_and(|q| {
@@ -89,6 +90,9 @@ async fn connection(mut s: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 .lock()
                 .replay(&key, q, &query, std::time::Instant::now(), generation, &mut reply)
         });
+        if q.is_some() {
+            shared.metrics.cache(cached);
+        }
         if !cached {
             let zone = match shared.zone.read() {
                 Ok(z) => z.clone(),
@@ -109,10 +113,15 @@ async fn connection(mut s: TcpStream, shared: &Shared) -> std::io::Result<()> {
                 return Ok(());
             };
             reply.extend_from_slice(&a.bytes);
+            if let Some(answered) = a.upstream {
+                shared.metrics.upstream(answered);
+            }
             if q.is_some() {
-                shared.cache.keep(Box::from(key.as_slice()), a, generation);
+                let n = shared.cache.keep(Box::from(key.as_slice()), a, generation);
+                shared.metrics.cache_entries(n);
             }
         }
+        shared.metrics.response(&reply);
         let Ok(n) = u16::try_from(reply.len()) else {
             return Ok(());
         };

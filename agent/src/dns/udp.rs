@@ -40,6 +40,7 @@ pub(crate) struct Shared {
     pub outgoing: Arc<super::outgoing::Outgoing>,
     /// The network's answer cache, for UDP and TCP alike.
     pub cache: Cache,
+    pub metrics: crate::metrics::Dns,
 }
 
 /// Questions on the full path at once, per network. Past it a new question
@@ -95,13 +96,17 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
             for (query, from) in inbox.iter() {
                 let q = question(query);
                 if let Some(q) = &q {
+                    shared.metrics.request(false, q.qtype);
                     q.write_key(&mut key);
                     if let Some(out) = outbox.next(from) {
                         if c.replay(&key, q, query, now, generation, out) {
+                            shared.metrics.cache(true);
+                            shared.metrics.response(out);
                             continue;
                         }
                         outbox.unpush();
                     }
+                    shared.metrics.cache(false);
                 }
                 let key = q.as_ref().map(|_| Key::from(key.as_slice()));
                 // The same question already on its way: wait for its answer.
@@ -116,7 +121,9 @@ pub(crate) async fn serve(sock: Arc<AsyncFd<UdpSocket>>, shared: Arc<Shared>) {
                         inflight.lock().unwrap_or_else(|e| e.into_inner()).finish(k);
                     }
                     if let Some(out) = outbox.next(from) {
-                        if !servfail_into(query, out) {
+                        if servfail_into(query, out) {
+                            shared.metrics.response(out);
+                        } else {
                             outbox.unpush();
                         }
                     }
@@ -166,6 +173,7 @@ async fn full_path(
     from: SocketAddr,
 ) {
     let generation = shared.leases.generation();
+    let started = Instant::now();
     let zone = shared.zone.read().map(|z| z.clone()).ok();
     let ups = shared.uplink_dns.read().map(|v| v.clone()).unwrap_or_default();
     // Malformed queries are dropped here: hickory-proto refuses to decode them.
@@ -189,6 +197,7 @@ async fn full_path(
         let waiters = inflight.lock().unwrap_or_else(|e| e.into_inner()).finish(k);
         if let Some(a) = &a {
             for w in &waiters {
+                shared.metrics.response(&a.bytes);
                 let _ = sock.send_to(&w.answer(&a.bytes), w.to);
             }
         }
@@ -196,8 +205,15 @@ async fn full_path(
     let Some(a) = a else {
         return;
     };
+    shared.metrics.duration(started.elapsed().as_secs_f64());
+    if let Some(answered) = a.upstream {
+        shared.metrics.upstream(answered);
+    }
+    shared.metrics.response(&a.bytes);
     let _ = sock.send_to(&a.bytes, from);
     if let Some(key) = key {
-        shared.cache.keep(key, a, generation);
+        shared
+            .metrics
+            .cache_entries(shared.cache.keep(key, a, generation));
     }
 }

@@ -128,6 +128,7 @@ pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>
         }),
         networks: nets,
         evpn: None,
+        status: None,
     };
 
     let mut toml = String::from("# Imported from libvirt by `netagent import-libvirt`.\n");

@@ -12,6 +12,7 @@ pub fn merge(existing: Option<Config>, adopted: &[Adoption]) -> Config {
         uplink: None,
         networks: Vec::new(),
         evpn: None,
+        status: None,
     });
     cfg.networks.retain(|n| {
         !adopted
