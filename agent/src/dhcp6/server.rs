@@ -76,6 +76,7 @@ pub(crate) struct Server {
     trouble: crate::dhcp::server::Trouble,
     /// Dropped packets said at most once a second.
     last_complaint: Option<std::time::Instant>,
+    metrics: crate::metrics::Dhcp6,
 }
 
 impl Server {
@@ -110,7 +111,9 @@ impl Server {
             pool.cfg.interface,
             pool.leases().count()
         );
+        let metrics = crate::metrics::Dhcp6::of(&pool.cfg.network);
         Ok(Server {
+            metrics,
             pool,
             sock,
             journal,
@@ -223,9 +226,11 @@ impl Server {
     }
 
     async fn answer(&mut self, bytes: &[u8], from: SocketAddrV6) {
+        self.metrics.received(bytes.first().copied());
         let msg = match super::wire::decode(bytes) {
             Ok(m) => m,
             Err(e) => {
+                self.metrics.dropped();
                 self.complain(format_args!("malformed packet from {} dropped: {e}", from.ip()));
                 return;
             }
@@ -239,6 +244,7 @@ impl Server {
             Ok(o) => o,
             Err(Drop::NotForUs) => return,
             Err(why) => {
+                self.metrics.dropped();
                 self.complain(format_args!("packet from {} dropped: {why}", from.ip()));
                 return;
             }
@@ -252,6 +258,7 @@ impl Server {
             return;
         }
         let to = SocketAddrV6::new(*from.ip(), CLIENT_PORT, 0, from.scope_id());
+        self.metrics.sent(b.first().copied());
         if let Err(e) = self.sock.send_to(&b, to).await {
             self.complain(format_args!("send to {to}: {e}"));
         }

@@ -10,6 +10,7 @@
 
 mod dhcp4;
 mod dns;
+mod ipv6;
 
 use std::sync::{LazyLock, Mutex};
 
@@ -21,6 +22,7 @@ use prometheus_client::registry::Registry;
 
 pub use dhcp4::Dhcp4;
 pub use dns::Dns;
+pub use ipv6::{ra_sent, Dhcp6};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct NetworkLabel {
@@ -41,6 +43,7 @@ pub(crate) struct VersionLabel {
 pub(crate) struct Families {
     pub dhcp4: dhcp4::Families,
     pub dns: dns::Families,
+    pub ipv6: ipv6::Families,
     pub network_up: Family<NetworkLabel, Gauge>,
     pub reloads: Family<ResultLabel, Counter>,
 }
@@ -74,6 +77,7 @@ static METRICS: LazyLock<Mutex<Metrics>> = LazyLock::new(|| {
     let families = Families {
         dhcp4: dhcp4::Families::register(&mut registry),
         dns: dns::Families::register(&mut registry),
+        ipv6: ipv6::Families::register(&mut registry),
         network_up,
         reloads,
     };
@@ -120,6 +124,7 @@ pub fn forget(network: &str) {
         f.network_up.remove(&label);
         f.dhcp4.forget(network);
         f.dns.forget(network);
+        f.ipv6.forget(network);
     });
 }
 

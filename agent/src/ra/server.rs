@@ -88,7 +88,10 @@ impl Server {
         };
         let packet = self.packet(now);
         match socket::send(self.sock.get_ref().as_raw_fd(), &packet, from, to, self.ifindex) {
-            Ok(()) => debug!("ra {}: advertisement to {to}", self.plan.network),
+            Ok(()) => {
+                crate::metrics::ra_sent(&self.plan.network);
+                debug!("ra {}: advertisement to {to}", self.plan.network)
+            }
             Err(e) => debug!("ra {}: advertisement to {to}: {e}", self.plan.network),
         }
         true

@@ -1,0 +1,164 @@
+//! DHCPv6's counters (Kea's `pkt6-received`, `pkt6-reply-sent`...) and the
+//! router advertisements sent.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use super::dhcp4::TypeLabel;
+use super::NetworkLabel;
+
+/// Message types by their number (RFC 8415 §7.3).
+const TYPES: [&str; 14] = [
+    "other",
+    "solicit",
+    "advertise",
+    "request",
+    "confirm",
+    "renew",
+    "rebind",
+    "reply",
+    "release",
+    "decline",
+    "reconfigure",
+    "information_request",
+    "relay_forw",
+    "relay_repl",
+];
+
+pub(crate) struct Families {
+    received: Family<TypeLabel, Counter>,
+    sent: Family<TypeLabel, Counter>,
+    dropped: Family<NetworkLabel, Counter>,
+    ra_sent: Family<NetworkLabel, Counter>,
+}
+
+impl Families {
+    pub(super) fn register(r: &mut Registry) -> Families {
+        let f = Families {
+            received: Family::default(),
+            sent: Family::default(),
+            dropped: Family::default(),
+            ra_sent: Family::default(),
+        };
+        r.register(
+            "dhcp6_packets_received",
+            "DHCPv6 packets received, by message type",
+            f.received.clone(),
+        );
+        r.register(
+            "dhcp6_packets_sent",
+            "DHCPv6 packets sent, by message type",
+            f.sent.clone(),
+        );
+        r.register(
+            "dhcp6_packets_dropped",
+            "DHCPv6 packets dropped unanswered (malformed or refused)",
+            f.dropped.clone(),
+        );
+        r.register("ra_sent", "Router advertisements sent", f.ra_sent.clone());
+        f
+    }
+
+    pub(super) fn forget(&self, network: &str) {
+        for t in TYPES {
+            let l = TypeLabel {
+                network: network.to_string(),
+                r#type: t,
+            };
+            self.received.remove(&l);
+            self.sent.remove(&l);
+        }
+        let n = NetworkLabel {
+            network: network.to_string(),
+        };
+        self.dropped.remove(&n);
+        self.ra_sent.remove(&n);
+    }
+}
+
+/// One network's DHCPv6 counters, taken when its server starts.
+#[derive(Debug, Clone)]
+pub struct Dhcp6 {
+    received: [Counter; 14],
+    sent: [Counter; 14],
+    dropped: Counter,
+}
+
+impl Dhcp6 {
+    pub fn of(network: &str) -> Dhcp6 {
+        super::with(|f| {
+            let f = &f.ipv6;
+            let typed = |fam: &Family<TypeLabel, Counter>| {
+                TYPES.map(|t| {
+                    fam.get_or_create(&TypeLabel {
+                        network: network.to_string(),
+                        r#type: t,
+                    })
+                    .clone()
+                })
+            };
+            Dhcp6 {
+                received: typed(&f.received),
+                sent: typed(&f.sent),
+                dropped: f
+                    .dropped
+                    .get_or_create(&NetworkLabel {
+                        network: network.to_string(),
+                    })
+                    .clone(),
+            }
+        })
+    }
+
+    /// A message came in; `first` is its first byte (the type).
+    pub fn received(&self, first: Option<u8>) {
+        let i = first.map_or(0, usize::from);
+        self.received.get(i).unwrap_or(&self.received[0]).inc();
+    }
+
+    pub fn sent(&self, first: Option<u8>) {
+        let i = first.map_or(0, usize::from);
+        self.sent.get(i).unwrap_or(&self.sent[0]).inc();
+    }
+
+    pub fn dropped(&self) {
+        self.dropped.inc();
+    }
+}
+
+/// A router advertisement went out on `network`'s bridge.
+pub fn ra_sent(network: &str) {
+    super::with(|f| {
+        f.ipv6
+            .ra_sent
+            .get_or_create(&NetworkLabel {
+                network: network.to_string(),
+            })
+            .inc();
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_land_in_their_types_and_advertisements_are_counted() {
+        let d = Dhcp6::of("v6-metrics-test");
+        d.received(Some(1));
+        d.received(Some(200));
+        d.received(None);
+        d.sent(Some(7));
+        ra_sent("v6-metrics-test");
+        let text = super::super::encode();
+        for want in [
+            "netagent_dhcp6_packets_received_total{network=\"v6-metrics-test\",type=\"solicit\"} 1",
+            "netagent_dhcp6_packets_received_total{network=\"v6-metrics-test\",type=\"other\"} 2",
+            "netagent_dhcp6_packets_sent_total{network=\"v6-metrics-test\",type=\"reply\"} 1",
+            "netagent_ra_sent_total{network=\"v6-metrics-test\"} 1",
+        ] {
+            assert!(text.contains(want), "{want} missing:\n{text}");
+        }
+    }
+}
