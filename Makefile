@@ -84,8 +84,12 @@ unit:
 
 # The appliance: kernel, initramfs and netagent.img in build/image.
 IMAGE_DIR := build/image
-CONFIG_IMAGE ?= $(if $(CONFIG),$(CONFIG),config/default.toml)
-image: deps image-deps static
+# Without CONFIG: the default network and a status page with a password
+# made once for this tree (build/status-password).
+CONFIG_IMAGE ?= $(if $(CONFIG),$(CONFIG),build/appliance.toml)
+build/appliance.toml: config/default.toml image/appliance-config.sh
+	image/appliance-config.sh config/default.toml build/status-password $@
+image: deps image-deps static $(if $(CONFIG),,build/appliance.toml)
 	image/build.sh $(STATIC_BIN) $(CONFIG_IMAGE) $(IMAGE_DIR)
 
 IMAGE_PKGS := qemu-system-x86 ovmf mtools dosfstools gdisk cpio zstd xz-utils kmod dnsmasq-base

@@ -98,7 +98,7 @@ sleep 1; ip link set lo up; ip link set eth0 up
 echo "guest: asking for a lease on eth0"
 udhcpc -i eth0 -t 100 -T 3 -s /bin/lease -n -q || echo "guest: no lease"
 for arg in $(cat /proc/cmdline); do
-  case $arg in lookup=*) lookup=${arg#lookup=} ;; probe=*) probe=${arg#probe=} ;; probe6=*) probe6=${arg#probe6=} ;; esac
+  case $arg in lookup=*) lookup=${arg#lookup=} ;; probe=*) probe=${arg#probe=} ;; probe6=*) probe6=${arg#probe6=} ;; page=*) page=${arg#page=} ;; esac
 done
 dns=$(cat /tmp/dns 2>/dev/null)
 if [ -n "$lookup" ] && [ -n "$dns" ]; then
@@ -114,6 +114,16 @@ if [ -n "$probe" ]; then
     [ -n "$got" ] && break; sleep 2
   done
   echo "guest: $probe answered: ${got:-nothing}"
+fi
+if [ -n "$page" ]; then
+  # The appliance's status page, with the password in the URL: the guest
+  # prints its own MAC if the page's lease table shows it.
+  mac=$(cat /sys/class/net/eth0/address)
+  for i in $(seq 60); do
+    got=$(wget -q -T 5 -O - "$page" 2>/dev/null | grep -o "$mac" | head -1)
+    [ -n "$got" ] && break; sleep 2
+  done
+  echo "guest: the status page lists ${got:-nothing}"
 fi
 if [ -n "$probe6" ]; then
   for i in $(seq 90); do

@@ -141,9 +141,20 @@ fn accel() -> &'static str {
 /// The busybox guest VM from `make image`, listening for the appliance's
 /// LAN NIC on 127.0.0.1:`port` in `ns`. Its init leases an address, resolves
 /// `lookup` through the appliance and sends a line to the echo server at
-/// `probe` (and over IPv6 to `probe6`, if given), printing each result on
-/// its console.
-fn guest_vm(ns: &Netns, dir: &Path, port: u16, lookup: &str, probe: &str, probe6: Option<&str>) -> Vm {
+/// `probe` (and over IPv6 to `probe6`, if given), and opens the status page
+/// at `page`, if given, printing each result on its console.
+/// The status page's password in the direct-boot test's config.
+const PAGE_PASSWORD: &str = "qemutestpagepassword";
+
+fn guest_vm(
+    ns: &Netns,
+    dir: &Path,
+    port: u16,
+    lookup: &str,
+    probe: &str,
+    probe6: Option<&str>,
+    page: Option<&str>,
+) -> Vm {
     let console = dir.join("guest-console.log");
     let img = image_dir();
     let child = ns
@@ -166,8 +177,9 @@ fn guest_vm(ns: &Netns, dir: &Path, port: u16, lookup: &str, probe: &str, probe6
         .args([
             "-append",
             &format!(
-                "console=ttyS0 quiet lookup={lookup} probe={probe}{}",
-                probe6.map(|p| format!(" probe6={p}")).unwrap_or_default()
+                "console=ttyS0 quiet lookup={lookup} probe={probe}{}{}",
+                probe6.map(|p| format!(" probe6={p}")).unwrap_or_default(),
+                page.map(|p| format!(" page={p}")).unwrap_or_default()
             ),
             "-netdev",
             &format!("socket,id=lan,listen=127.0.0.1:{port}"),
@@ -361,6 +373,10 @@ fn qemu_direct_boot_serves_a_guest_and_powers_off() {
             "{}
 [network.nat]
 ipv6 = true
+
+[status]
+listen = [\"192.168.122.1:9189\"]
+password = \"{PAGE_PASSWORD}\"
 ",
             default.replace(
                 "address = \"192.168.122.1/24\"\n",
@@ -380,6 +396,7 @@ ipv6 = true
     // The guest VM listens; the appliance's LAN NIC connects to it.
     let port = 20000 + (std::process::id() % 20000) as u16;
     let probe6 = format!("{OUTSIDE6}:8080");
+    let page = format!("http://netagent:{PAGE_PASSWORD}@192.168.122.1:9189/");
     let guest = guest_vm(
         &out,
         &dir,
@@ -387,6 +404,7 @@ ipv6 = true
         "www.upstream.test",
         "10.98.0.1:8080",
         Some(&probe6),
+        Some(&page),
     );
     std::thread::sleep(Duration::from_millis(500));
     let mut vm = boot(&out, &dir, Boot::Direct(Some(&disk)), up, Lan::Guest(port));
@@ -503,6 +521,21 @@ ipv6 = true
     assert!(
         peer.starts_with("10.98.0.5") || peer.starts_with("10.98.0.6"),
         "the outside saw {peer}, not the appliance's uplink address"
+    );
+    // The status page, opened from the guest with the password: its lease
+    // table lists the guest.
+    assert!(
+        guest.wait_log("guest: the status page lists", Duration::from_secs(150)),
+        "{}",
+        guest.log()
+    );
+    assert!(
+        guest
+            .log()
+            .contains("guest: the status page lists 52:54:00:12:34:99"),
+        "the guest did not see itself on the status page:\n{}\nappliance:\n{}",
+        guest.log(),
+        vm.log()
     );
     // IPv6: the disk's config came in by a reload; the guest made its
     // address from the appliance's advertisement and reaches the outside

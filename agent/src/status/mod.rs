@@ -60,10 +60,17 @@ pub(crate) fn start(
             bind(*a).map_err(|e| std::io::Error::new(e.kind(), format!("status page {a}: listen: {e}")))?;
         listeners.push((l, *a));
     }
+    // The appliance's console is where its owner reads the password (it
+    // is also in netagent.toml on the boot disk); a host's log is not.
+    let login = match (&cfg.password, std::process::id() == 1) {
+        (Some(p), true) => format!("; user {}, password {p}", auth::USER),
+        (Some(_), false) => format!("; user {}, the password in [status]", auth::USER),
+        (None, _) => String::new(),
+    };
     Ok(listeners
         .into_iter()
         .map(|(l, a)| {
-            info!("status page: listening on http://{a}/ (metrics on /metrics)");
+            info!("status page: listening on http://{a}/ (metrics on /metrics){login}");
             tokio::spawn(accept(l, state.clone()))
         })
         .collect())
