@@ -9,8 +9,8 @@ set -euo pipefail
 DEFAULT=${1:?default config}; PWFILE=${2:?password file}; OUT=${3:?output}
 mkdir -p "$(dirname "$PWFILE")" "$(dirname "$OUT")"
 if [ ! -s "$PWFILE" ]; then
-  # 20 letters and digits (about 103 bits): fits a URL and a kernel command line.
-  (umask 077; LC_ALL=C tr -dc 'a-z0-9' < /dev/urandom | head -c 20 > "$PWFILE")
+  # 26 hex digits (104 bits): fits a URL and a kernel command line.
+  (umask 077; od -An -tx1 -N13 /dev/urandom | tr -d ' \n' > "$PWFILE")
 fi
 {
   cat "$DEFAULT"

@@ -189,7 +189,7 @@ fn netns_status_page_is_scraped_rendered_and_closed_to_strangers() {
         .output()
         .expect("chromium");
     let dom = String::from_utf8_lossy(&dom.stdout).to_string();
-    for want in [lease.ip.as_str(), mac.as_str(), "web"] {
+    for want in [lease.ip.as_str(), mac.as_str(), "web", UPLINK_IP, "serving"] {
         assert!(dom.contains(want), "{want} not on the page:\n{dom}");
     }
     let (code, json) = curl(ns, &["-u", &user(), "-H", "Accept: application/json", &url("/")]);

@@ -39,7 +39,6 @@ struct State {
     password: Option<String>,
     token: String,
     calls: mpsc::Sender<Call>,
-    started: std::time::Instant,
 }
 
 /// Bind every `listen` address and serve them. An address a network's
@@ -52,7 +51,6 @@ pub(crate) fn start(
         password: cfg.password.clone(),
         token: auth::new_token(),
         calls,
-        started: std::time::Instant::now(),
     });
     let mut listeners = Vec::new();
     for a in &cfg.listen {
@@ -221,17 +219,33 @@ async fn ask(state: &State, req: Ask) -> Option<serde_json::Value> {
     Some(r.data)
 }
 
+/// Networks shown in detail (services, uplink) at most; the rest as rows.
+const DETAILED: usize = 64;
+
 async fn snapshot(state: &State) -> Option<page::Snapshot> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let status = ask(state, Ask::Status).await?;
+    let mut networks = ask(state, Ask::List).await?;
+    if let Some(rows) = networks.as_array_mut() {
+        for row in rows.iter_mut().take(DETAILED) {
+            let Some(name) = row.get("name").and_then(|n| n.as_str()).map(str::to_string) else {
+                continue;
+            };
+            if let Some(info) = ask(state, Ask::Info { network: name }).await {
+                *row = info;
+            }
+        }
+    }
+    let since = status.get("since").and_then(|s| s.as_u64()).unwrap_or(now);
     Some(page::Snapshot {
         version: env!("CARGO_PKG_VERSION"),
         now,
-        uptime_seconds: state.started.elapsed().as_secs(),
-        status: ask(state, Ask::Status).await?,
-        networks: ask(state, Ask::List).await?,
+        uptime_seconds: now.saturating_sub(since),
+        status,
+        networks,
         nics: ask(state, Ask::Nics).await?,
         leases: ask(state, Ask::Leases { network: None }).await?,
     })

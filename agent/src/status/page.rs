@@ -125,14 +125,70 @@ pub(crate) fn html(s: &Snapshot, token: &str) -> String {
         }
         o.push_str("</ul>\n");
     }
+    let service = |n: &Value, key: &str| match n.get(key) {
+        None | Some(Value::Null) => "-".to_string(),
+        Some(v) => cell(v.get("state")),
+    };
+    let nets: Vec<Vec<String>> = s
+        .networks
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|n| {
+                    let mut r: Vec<String> = ["name", "kind", "bridge", "address", "state"]
+                        .iter()
+                        .map(|k| cell(n.get(k)))
+                        .collect();
+                    r.push(service(n, "dhcp"));
+                    r.push(service(n, "dns"));
+                    r.push(cell(n.get("leases")));
+                    r
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     table(
         &mut o,
         "Networks",
-        &["Name", "Kind", "Bridge", "Address", "State", "Leases"],
-        &rows(
-            &s.networks,
-            &["name", "kind", "bridge", "address", "state", "leases"],
-        ),
+        &[
+            "Name", "Kind", "Bridge", "Address", "State", "DHCP", "DNS", "Leases",
+        ],
+        &nets,
+    );
+    // The uplink as the first network that leaves by it sees it.
+    let uplink: Vec<Vec<String>> = s
+        .networks
+        .as_array()
+        .and_then(|a| a.iter().find_map(|n| n.get("uplink").filter(|u| !u.is_null())))
+        .map(|u| {
+            let addresses = u
+                .get("addresses")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(esc)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            vec![vec![
+                cell(u.get("interface")),
+                cell(u.get("addressing")),
+                if addresses.is_empty() {
+                    "-".into()
+                } else {
+                    addresses
+                },
+                cell(u.get("gateway")),
+            ]]
+        })
+        .unwrap_or_default();
+    table(
+        &mut o,
+        "Uplink",
+        &["Interface", "Addressing", "Addresses", "Gateway"],
+        &uplink,
     );
     table(
         &mut o,
@@ -182,7 +238,9 @@ mod tests {
             now: 1000,
             uptime_seconds: 3700,
             status: json!({"config": "/etc/netagent.toml", "errors": ["dhcp x: <broken>"], "warnings": []}),
-            networks: json!([{"name": "default", "kind": "nat", "bridge": "virbr0", "address": "192.168.122.1/24", "state": "active", "leases": 1}]),
+            networks: json!([{"name": "default", "kind": "nat", "bridge": "virbr0", "address": "192.168.122.1/24", "state": "active", "leases": 1,
+                "dhcp": {"state": "serving"}, "dns": {"state": "not serving: socket on virbr0: in use"},
+                "uplink": {"interface": "eth0", "addressing": "dhcp", "addresses": ["10.0.2.15/24"], "gateway": "10.0.2.2"}}]),
             nics: json!([]),
             leases: json!([{"network": "default", "address": "192.168.122.45/24", "mac": "52:54:00:aa:bb:cc", "hostname": "<script>x</script>", "expires": 4600}]),
         };
@@ -192,6 +250,14 @@ mod tests {
         assert!(h.contains("<td>1h 0m</td>"), "remaining time:\n{h}");
         assert!(h.contains("dhcp x: &lt;broken&gt;"));
         assert!(h.contains("up 1h 1m"));
+        assert!(
+            h.contains("<td>serving</td><td>not serving: socket on virbr0: in use</td>"),
+            "{h}"
+        );
+        assert!(
+            h.contains("<td>eth0</td><td>dhcp</td><td>10.0.2.15/24</td><td>10.0.2.2</td>"),
+            "{h}"
+        );
         assert!(h.contains("content=\"t0k\""));
     }
 
