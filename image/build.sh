@@ -98,7 +98,8 @@ sleep 1; ip link set lo up; ip link set eth0 up
 echo "guest: asking for a lease on eth0"
 udhcpc -i eth0 -t 100 -T 3 -s /bin/lease -n -q || echo "guest: no lease"
 for arg in $(cat /proc/cmdline); do
-  case $arg in lookup=*) lookup=${arg#lookup=} ;; probe=*) probe=${arg#probe=} ;; probe6=*) probe6=${arg#probe6=} ;; page=*) page=${arg#page=} ;; esac
+  case $arg in lookup=*) lookup=${arg#lookup=} ;; probe=*) probe=${arg#probe=} ;; probe6=*) probe6=${arg#probe6=} ;;
+    page=*) page=${arg#page=} ;; auth=*) auth=${arg#auth=} ;; esac
 done
 dns=$(cat /tmp/dns 2>/dev/null)
 if [ -n "$lookup" ] && [ -n "$dns" ]; then
@@ -116,11 +117,14 @@ if [ -n "$probe" ]; then
   echo "guest: $probe answered: ${got:-nothing}"
 fi
 if [ -n "$page" ]; then
-  # The appliance's status page, with the password in the URL: the guest
-  # prints its own MAC if the page's lease table shows it.
+  # The appliance's status page (HOST:PORT), asked with the password
+  # (`auth`: base64 of user:password; busybox's static wget cannot be
+  # used here): the guest prints its own MAC if the lease table shows it.
   mac=$(cat /sys/class/net/eth0/address)
   for i in $(seq 60); do
-    got=$(wget -q -T 5 -O - "$page" 2>/dev/null | grep -o "$mac" | head -1)
+    # nc ends when its input does: the input waits for the answer.
+    got=$( (printf 'GET / HTTP/1.0\r\nHost: %s\r\nAuthorization: Basic %s\r\n\r\n' "$page" "$auth"; sleep 5) |
+      nc -w 5 "${page%:*}" "${page#*:}" 2>/dev/null | grep -o "$mac" | head -1)
     [ -n "$got" ] && break; sleep 2
   done
   echo "guest: the status page lists ${got:-nothing}"

@@ -142,7 +142,8 @@ fn accel() -> &'static str {
 /// LAN NIC on 127.0.0.1:`port` in `ns`. Its init leases an address, resolves
 /// `lookup` through the appliance and sends a line to the echo server at
 /// `probe` (and over IPv6 to `probe6`, if given), and opens the status page
-/// at `page`, if given, printing each result on its console.
+/// at `page` (its address, and the Basic credentials in base64), if given,
+/// printing each result on its console.
 /// The status page's password in the direct-boot test's config.
 const PAGE_PASSWORD: &str = "qemutestpagepassword";
 
@@ -153,7 +154,7 @@ fn guest_vm(
     lookup: &str,
     probe: &str,
     probe6: Option<&str>,
-    page: Option<&str>,
+    page: Option<(&str, &str)>,
 ) -> Vm {
     let console = dir.join("guest-console.log");
     let img = image_dir();
@@ -179,7 +180,8 @@ fn guest_vm(
             &format!(
                 "console=ttyS0 quiet lookup={lookup} probe={probe}{}{}",
                 probe6.map(|p| format!(" probe6={p}")).unwrap_or_default(),
-                page.map(|p| format!(" page={p}")).unwrap_or_default()
+                page.map(|(p, auth)| format!(" page={p} auth={auth}"))
+                    .unwrap_or_default()
             ),
             "-netdev",
             &format!("socket,id=lan,listen=127.0.0.1:{port}"),
@@ -396,7 +398,11 @@ password = \"{PAGE_PASSWORD}\"
     // The guest VM listens; the appliance's LAN NIC connects to it.
     let port = 20000 + (std::process::id() % 20000) as u16;
     let probe6 = format!("{OUTSIDE6}:8080");
-    let page = format!("http://netagent:{PAGE_PASSWORD}@192.168.122.1:9189/");
+    // base64 of "netagent:" and the password, as HTTP Basic sends it.
+    let auth = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("netagent:{PAGE_PASSWORD}"))
+    };
     let guest = guest_vm(
         &out,
         &dir,
@@ -404,7 +410,7 @@ password = \"{PAGE_PASSWORD}\"
         "www.upstream.test",
         "10.98.0.1:8080",
         Some(&probe6),
-        Some(&page),
+        Some(("192.168.122.1:9189", &auth)),
     );
     std::thread::sleep(Duration::from_millis(500));
     let mut vm = boot(&out, &dir, Boot::Direct(Some(&disk)), up, Lan::Guest(port));
@@ -528,6 +534,12 @@ password = \"{PAGE_PASSWORD}\"
         guest.wait_log("guest: the status page lists", Duration::from_secs(150)),
         "{}",
         guest.log()
+    );
+    assert!(
+        vm.log()
+            .contains(&format!("user netagent, password {PAGE_PASSWORD}")),
+        "the console does not show the status page's password:\n{}",
+        vm.log()
     );
     assert!(
         guest

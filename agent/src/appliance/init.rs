@@ -194,6 +194,9 @@ fn spawn(console: &Console, cfg: &Option<PathBuf>) -> std::io::Result<Child> {
     // The kernel starts init without PATH; nft lives in /usr/sbin.
     c.env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
     c.env("NOTIFY_SOCKET", format!("@{NOTIFY}"));
+    // Its console is the box's owner's: the status page's password may
+    // be shown there (never in a host's log).
+    c.env(crate::status::ON_APPLIANCE, "1");
     c.arg("run").args([
         "--state-dir",
         "/run/netagent",

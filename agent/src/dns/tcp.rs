@@ -76,6 +76,7 @@ async fn connection(mut s: TcpStream, shared: &Shared) -> std::io::Result<()> {
             return Ok(());
         }
         reply.clear();
+        let started = Instant::now();
         // From the cache the UDP side fills (and this side too), as a
         // repeated question over UDP is: the same answer, the same TTLs.
         let generation = shared.leases.generation();
@@ -122,6 +123,7 @@ async fn connection(mut s: TcpStream, shared: &Shared) -> std::io::Result<()> {
             }
         }
         shared.metrics.response(&reply);
+        shared.metrics.duration(started.elapsed().as_secs_f64());
         let Ok(n) = u16::try_from(reply.len()) else {
             return Ok(());
         };

@@ -86,7 +86,7 @@ impl Families {
         r.register("dns_responses", "DNS answers sent, by rcode", f.responses.clone());
         r.register_with_unit(
             "dns_request_duration",
-            "Time to answer a query the cache could not (decode, decide, forward)",
+            "Time from a query's receipt to its answer's send (a cached one: its batch's)",
             prometheus_client::registry::Unit::Seconds,
             f.duration.clone(),
         );
@@ -213,9 +213,16 @@ impl Dns {
         self.upstream[usize::from(!answered)].inc();
     }
 
-    /// The long way took `seconds`.
+    /// A query answered the long way took `seconds`.
     pub fn duration(&self, seconds: f64) {
         self.duration.observe(seconds);
+    }
+
+    /// `n` queries answered from the cache in one batch took `seconds`.
+    pub fn durations(&self, n: usize, seconds: f64) {
+        for _ in 0..n {
+            self.duration.observe(seconds);
+        }
     }
 }
 

@@ -29,6 +29,9 @@ use crate::config::Status as StatusConfig;
 use crate::control::proto::Request as Ask;
 use crate::control::server::Call;
 
+/// Set by the appliance's PID 1 for the agent it runs.
+pub(crate) const ON_APPLIANCE: &str = "NETAGENT_APPLIANCE";
+
 const MAX_CONNECTIONS: usize = 64;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 const LIFETIME: Duration = Duration::from_secs(30);
@@ -60,7 +63,7 @@ pub(crate) fn start(
     }
     // The appliance's console is where its owner reads the password (it
     // is also in netagent.toml on the boot disk); a host's log is not.
-    let login = match (&cfg.password, std::process::id() == 1) {
+    let login = match (&cfg.password, std::env::var_os(ON_APPLIANCE).is_some()) {
         (Some(p), true) => format!("; user {}, password {p}", auth::USER),
         (Some(_), false) => format!("; user {}, the password in [status]", auth::USER),
         (None, _) => String::new(),
