@@ -297,7 +297,7 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
             Some((req, reply)) = page_calls.recv() => {
                 use control::proto::Request as R;
                 let answer = match req {
-                    R::Status | R::List | R::Nics | R::Leases { .. } => d.handle(req).await,
+                    R::Status | R::List | R::Nics | R::Info { .. } | R::Leases { .. } => d.handle(req).await,
                     _ => control::proto::Response::error("the status page changes nothing"),
                 };
                 let _ = reply.send(answer);

@@ -218,6 +218,7 @@ async fn ask(state: &State, req: Ask) -> Option<serde_json::Value> {
         .ok()?;
     if !r.ok {
         warn!("status page: {}", r.error.unwrap_or_default());
+        return None;
     }
     Some(r.data)
 }
