@@ -7,7 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::NetworkLabel;
+use super::{Lazy, NetworkLabel};
 
 /// Message types by their option 53 number (RFC 2132 §9.6).
 const TYPES: [&str; 9] = [
@@ -114,82 +114,100 @@ impl Families {
 }
 
 /// One network's DHCPv4 counters, taken when its server starts.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Dhcp4 {
-    received: [Counter; 9],
-    sent: [Counter; 9],
-    dropped: [Counter; 4],
-    addresses: Gauge,
-    assigned: Gauge,
-    declined: Gauge,
-    failures: Counter,
+    network: String,
+    received: [Lazy<Counter>; 9],
+    sent: [Lazy<Counter>; 9],
+    dropped: [Lazy<Counter>; 4],
+    addresses: Lazy<Gauge>,
+    assigned: Lazy<Gauge>,
+    declined: Lazy<Gauge>,
+    failures: Lazy<Counter>,
 }
 
 impl Dhcp4 {
     pub fn of(network: &str) -> Dhcp4 {
-        super::with(|f| {
-            let f = &f.dhcp4;
-            let typed = |fam: &Family<TypeLabel, Counter>| {
-                TYPES.map(|t| {
-                    fam.get_or_create(&TypeLabel {
-                        network: network.to_string(),
-                        r#type: t,
-                    })
-                    .clone()
-                })
-            };
-            let net = NetworkLabel {
-                network: network.to_string(),
-            };
-            Dhcp4 {
-                received: typed(&f.received),
-                sent: typed(&f.sent),
-                dropped: DROP_REASONS.map(|reason| {
-                    f.dropped
-                        .get_or_create(&ReasonLabel {
-                            network: network.to_string(),
-                            reason,
-                        })
-                        .clone()
-                }),
-                addresses: f.addresses.get_or_create(&net).clone(),
-                assigned: f.assigned.get_or_create(&net).clone(),
-                declined: f.declined.get_or_create(&net).clone(),
-                failures: f.failures.get_or_create(&net).clone(),
-            }
+        Dhcp4 {
+            network: network.to_string(),
+            received: super::lazies(),
+            sent: super::lazies(),
+            dropped: super::lazies(),
+            addresses: Lazy::default(),
+            assigned: Lazy::default(),
+            declined: Lazy::default(),
+            failures: Lazy::default(),
+        }
+    }
+
+    fn typed(&self, sent: bool, t: u8) -> &Counter {
+        let i = if usize::from(t) < TYPES.len() {
+            usize::from(t)
+        } else {
+            0
+        };
+        let lazy = if sent { &self.sent[i] } else { &self.received[i] };
+        lazy.get(|f| {
+            let fam = if sent { &f.dhcp4.sent } else { &f.dhcp4.received };
+            fam.get_or_create(&TypeLabel {
+                network: self.network.clone(),
+                r#type: TYPES[i],
+            })
+            .clone()
         })
+    }
+
+    fn net(&self) -> NetworkLabel {
+        NetworkLabel {
+            network: self.network.clone(),
+        }
     }
 
     /// A packet of message type `t` (option 53) came in.
     pub fn received(&self, t: u8) {
-        self.received
-            .get(usize::from(t))
-            .unwrap_or(&self.received[0])
-            .inc();
+        self.typed(false, t).inc();
     }
 
     /// A packet of message type `t` went out.
     pub fn sent(&self, t: u8) {
-        self.sent.get(usize::from(t)).unwrap_or(&self.sent[0]).inc();
+        self.typed(true, t).inc();
     }
 
     /// A packet was dropped for `reason` (one of `DROP_REASONS`).
     pub fn dropped(&self, reason: usize) {
-        if let Some(c) = self.dropped.get(reason) {
-            c.inc();
-        }
+        let (Some(lazy), Some(&reason)) = (self.dropped.get(reason), DROP_REASONS.get(reason)) else {
+            return;
+        };
+        lazy.get(|f| {
+            f.dhcp4
+                .dropped
+                .get_or_create(&ReasonLabel {
+                    network: self.network.clone(),
+                    reason,
+                })
+                .clone()
+        })
+        .inc();
     }
 
     pub fn allocation_failed(&self) {
-        self.failures.inc();
+        self.failures
+            .get(|f| f.dhcp4.failures.get_or_create(&self.net()).clone())
+            .inc();
     }
 
     /// The pool's size, and how many of its addresses are leased and
     /// declined now.
     pub fn pool(&self, size: u64, assigned: u64, declined: u64) {
         let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        self.addresses.set(g(size));
-        self.assigned.set(g(assigned));
-        self.declined.set(g(declined));
+        self.addresses
+            .get(|f| f.dhcp4.addresses.get_or_create(&self.net()).clone())
+            .set(g(size));
+        self.assigned
+            .get(|f| f.dhcp4.assigned.get_or_create(&self.net()).clone())
+            .set(g(assigned));
+        self.declined
+            .get(|f| f.dhcp4.declined.get_or_create(&self.net()).clone())
+            .set(g(declined));
     }
 }

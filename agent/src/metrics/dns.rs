@@ -9,7 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use super::NetworkLabel;
+use super::{Lazy, NetworkLabel};
 
 /// The query types counted by name; the rest are "other".
 const QTYPES: [(u16, &str); 11] = [
@@ -135,54 +135,37 @@ impl Families {
 }
 
 /// One network's DNS counters, taken when its server starts.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Dns {
+    network: String,
     /// By transport, then by `QTYPES` position (the last: other).
-    requests: [[Counter; 12]; 2],
-    responses: [Counter; 7],
-    duration: Histogram,
-    hits: Counter,
-    misses: Counter,
-    entries: Gauge,
-    upstream: [Counter; 2],
+    requests: [[Lazy<Counter>; 12]; 2],
+    responses: [Lazy<Counter>; 7],
+    duration: Lazy<Histogram>,
+    hits: Lazy<Counter>,
+    misses: Lazy<Counter>,
+    entries: Lazy<Gauge>,
+    upstream: [Lazy<Counter>; 2],
 }
 
 impl Dns {
     pub fn of(network: &str) -> Dns {
-        super::with(|f| {
-            let f = &f.dns;
-            let s = || network.to_string();
-            let names: [&'static str; 12] =
-                std::array::from_fn(|i| QTYPES.get(i).map_or("other", |(_, n)| *n));
-            let net = NetworkLabel { network: s() };
-            Dns {
-                requests: TRANSPORTS.map(|transport| {
-                    names.map(|r#type| {
-                        f.requests
-                            .get_or_create(&RequestLabel {
-                                network: s(),
-                                transport,
-                                r#type,
-                            })
-                            .clone()
-                    })
-                }),
-                responses: RCODES.map(|rcode| {
-                    f.responses
-                        .get_or_create(&RcodeLabel { network: s(), rcode })
-                        .clone()
-                }),
-                duration: f.duration.get_or_create(&net).clone(),
-                hits: f.hits.get_or_create(&net).clone(),
-                misses: f.misses.get_or_create(&net).clone(),
-                entries: f.entries.get_or_create(&net).clone(),
-                upstream: RESULTS.map(|result| {
-                    f.upstream
-                        .get_or_create(&ResultLabel { network: s(), result })
-                        .clone()
-                }),
-            }
-        })
+        Dns {
+            network: network.to_string(),
+            requests: [super::lazies(), super::lazies()],
+            responses: super::lazies(),
+            duration: Lazy::default(),
+            hits: Lazy::default(),
+            misses: Lazy::default(),
+            entries: Lazy::default(),
+            upstream: super::lazies(),
+        }
+    }
+
+    fn net(&self) -> NetworkLabel {
+        NetworkLabel {
+            network: self.network.clone(),
+        }
     }
 
     /// A query of type `qtype` came in, over TCP when `tcp`.
@@ -191,37 +174,88 @@ impl Dns {
             .iter()
             .position(|(t, _)| *t == qtype)
             .unwrap_or(QTYPES.len());
-        self.requests[usize::from(tcp)][i].inc();
+        let transport = TRANSPORTS[usize::from(tcp)];
+        self.requests[usize::from(tcp)][i]
+            .get(|f| {
+                f.dns
+                    .requests
+                    .get_or_create(&RequestLabel {
+                        network: self.network.clone(),
+                        transport,
+                        r#type: QTYPES.get(i).map_or("other", |(_, n)| *n),
+                    })
+                    .clone()
+            })
+            .inc();
     }
 
     /// An answer went out: counted by its header's rcode.
     pub fn response(&self, answer: &[u8]) {
         let rcode = answer.get(3).map_or(2, |b| b & 0x0f);
-        self.responses[usize::from(rcode).min(RCODES.len() - 1)].inc();
+        let i = usize::from(rcode).min(RCODES.len() - 1);
+        self.responses[i]
+            .get(|f| {
+                f.dns
+                    .responses
+                    .get_or_create(&RcodeLabel {
+                        network: self.network.clone(),
+                        rcode: RCODES[i],
+                    })
+                    .clone()
+            })
+            .inc();
     }
 
     pub fn cache(&self, hit: bool) {
-        if hit { &self.hits } else { &self.misses }.inc();
+        if hit {
+            self.hits.get(|f| f.dns.hits.get_or_create(&self.net()).clone())
+        } else {
+            self.misses
+                .get(|f| f.dns.misses.get_or_create(&self.net()).clone())
+        }
+        .inc();
     }
 
     pub fn cache_entries(&self, n: usize) {
-        self.entries.set(i64::try_from(n).unwrap_or(i64::MAX));
+        self.entries
+            .get(|f| f.dns.entries.get_or_create(&self.net()).clone())
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// A forwarded query ended: some upstream answered, or none did.
     pub fn upstream(&self, answered: bool) {
-        self.upstream[usize::from(!answered)].inc();
+        let i = usize::from(!answered);
+        self.upstream[i]
+            .get(|f| {
+                f.dns
+                    .upstream
+                    .get_or_create(&ResultLabel {
+                        network: self.network.clone(),
+                        result: RESULTS[i],
+                    })
+                    .clone()
+            })
+            .inc();
+    }
+
+    fn histogram(&self) -> &Histogram {
+        self.duration
+            .get(|f| f.dns.duration.get_or_create(&self.net()).clone())
     }
 
     /// A query answered the long way took `seconds`.
     pub fn duration(&self, seconds: f64) {
-        self.duration.observe(seconds);
+        self.histogram().observe(seconds);
     }
 
     /// `n` queries answered from the cache in one batch took `seconds`.
     pub fn durations(&self, n: usize, seconds: f64) {
+        if n == 0 {
+            return;
+        }
+        let h = self.histogram();
         for _ in 0..n {
-            self.duration.observe(seconds);
+            h.observe(seconds);
         }
     }
 }

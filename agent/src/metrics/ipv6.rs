@@ -6,7 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use super::dhcp4::TypeLabel;
-use super::NetworkLabel;
+use super::{Lazy, NetworkLabel};
 
 /// Message types by their number (RFC 8415 §7.3).
 const TYPES: [&str; 14] = [
@@ -78,52 +78,58 @@ impl Families {
 }
 
 /// One network's DHCPv6 counters, taken when its server starts.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Dhcp6 {
-    received: [Counter; 14],
-    sent: [Counter; 14],
-    dropped: Counter,
+    network: String,
+    received: [Lazy<Counter>; 14],
+    sent: [Lazy<Counter>; 14],
+    dropped: Lazy<Counter>,
 }
 
 impl Dhcp6 {
     pub fn of(network: &str) -> Dhcp6 {
-        super::with(|f| {
-            let f = &f.ipv6;
-            let typed = |fam: &Family<TypeLabel, Counter>| {
-                TYPES.map(|t| {
-                    fam.get_or_create(&TypeLabel {
-                        network: network.to_string(),
-                        r#type: t,
-                    })
-                    .clone()
-                })
-            };
-            Dhcp6 {
-                received: typed(&f.received),
-                sent: typed(&f.sent),
-                dropped: f
-                    .dropped
-                    .get_or_create(&NetworkLabel {
-                        network: network.to_string(),
-                    })
-                    .clone(),
-            }
+        Dhcp6 {
+            network: network.to_string(),
+            received: super::lazies(),
+            sent: super::lazies(),
+            dropped: Lazy::default(),
+        }
+    }
+
+    fn typed(&self, sent: bool, first: Option<u8>) -> &Counter {
+        let i = first.map_or(0, usize::from);
+        let i = if i < TYPES.len() { i } else { 0 };
+        let lazy = if sent { &self.sent[i] } else { &self.received[i] };
+        lazy.get(|f| {
+            let fam = if sent { &f.ipv6.sent } else { &f.ipv6.received };
+            fam.get_or_create(&TypeLabel {
+                network: self.network.clone(),
+                r#type: TYPES[i],
+            })
+            .clone()
         })
     }
 
     /// A message came in; `first` is its first byte (the type).
     pub fn received(&self, first: Option<u8>) {
-        let i = first.map_or(0, usize::from);
-        self.received.get(i).unwrap_or(&self.received[0]).inc();
+        self.typed(false, first).inc();
     }
 
     pub fn sent(&self, first: Option<u8>) {
-        let i = first.map_or(0, usize::from);
-        self.sent.get(i).unwrap_or(&self.sent[0]).inc();
+        self.typed(true, first).inc();
     }
 
     pub fn dropped(&self) {
-        self.dropped.inc();
+        self.dropped
+            .get(|f| {
+                f.ipv6
+                    .dropped
+                    .get_or_create(&NetworkLabel {
+                        network: self.network.clone(),
+                    })
+                    .clone()
+            })
+            .inc();
     }
 }
 
