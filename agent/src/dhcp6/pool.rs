@@ -233,6 +233,17 @@ impl Pool6 {
     pub(crate) fn leases(&self) -> impl Iterator<Item = &Lease6> {
         self.leases.values()
     }
+
+    /// The pool's size (saturating), its leases and its declined
+    /// addresses now, for the metrics.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        let size = self
+            .cfg
+            .ranges
+            .iter()
+            .fold(0u64, |n, r| n.saturating_add(r.len()));
+        (size, self.leases.len() as u64, self.declined.len() as u64)
+    }
 }
 
 #[cfg(test)]

@@ -207,6 +207,7 @@ impl Server {
                     let gone: Changes = self.pool.expire(now()).into_iter().map(|l| (false, l)).collect();
                     if !gone.is_empty() {
                         self.commit(&gone).await;
+                        self.metrics.pool(self.pool.counts());
                     }
                 }
                 c = control.recv() => match c {
@@ -259,6 +260,7 @@ impl Server {
         }
         let to = SocketAddrV6::new(*from.ip(), CLIENT_PORT, 0, from.scope_id());
         self.metrics.sent(b.first().copied());
+        self.metrics.pool(self.pool.counts());
         if let Err(e) = self.sock.send_to(&b, to).await {
             self.complain(format_args!("send to {to}: {e}"));
         }

@@ -3,6 +3,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::dhcp4::TypeLabel;
@@ -30,6 +31,9 @@ pub(crate) struct Families {
     received: Family<TypeLabel, Counter>,
     sent: Family<TypeLabel, Counter>,
     dropped: Family<NetworkLabel, Counter>,
+    addresses: Family<NetworkLabel, Gauge>,
+    assigned: Family<NetworkLabel, Gauge>,
+    declined: Family<NetworkLabel, Gauge>,
     ra_sent: Family<NetworkLabel, Counter>,
 }
 
@@ -39,6 +43,9 @@ impl Families {
             received: Family::default(),
             sent: Family::default(),
             dropped: Family::default(),
+            addresses: Family::default(),
+            assigned: Family::default(),
+            declined: Family::default(),
             ra_sent: Family::default(),
         };
         r.register(
@@ -55,6 +62,21 @@ impl Families {
             "dhcp6_packets_dropped",
             "DHCPv6 packets dropped unanswered (malformed or refused)",
             f.dropped.clone(),
+        );
+        r.register(
+            "dhcp6_addresses",
+            "Addresses in the network's DHCPv6 ranges (at most 2^63 - 1)",
+            f.addresses.clone(),
+        );
+        r.register(
+            "dhcp6_addresses_assigned",
+            "DHCPv6 addresses leased to guests now",
+            f.assigned.clone(),
+        );
+        r.register(
+            "dhcp6_addresses_declined",
+            "DHCPv6 addresses a guest declined, held back now",
+            f.declined.clone(),
         );
         r.register("ra_sent", "Router advertisements sent", f.ra_sent.clone());
         f
@@ -73,6 +95,9 @@ impl Families {
             network: network.to_string(),
         };
         self.dropped.remove(&n);
+        self.addresses.remove(&n);
+        self.assigned.remove(&n);
+        self.declined.remove(&n);
         self.ra_sent.remove(&n);
     }
 }
@@ -84,6 +109,8 @@ pub struct Dhcp6 {
     received: [Lazy<Counter>; 14],
     sent: [Lazy<Counter>; 14],
     dropped: Lazy<Counter>,
+    /// The pool's size, leases and declined addresses.
+    gauges: [Lazy<Gauge>; 3],
 }
 
 impl Dhcp6 {
@@ -93,6 +120,7 @@ impl Dhcp6 {
             received: super::lazies(),
             sent: super::lazies(),
             dropped: Lazy::default(),
+            gauges: super::lazies(),
         }
     }
 
@@ -117,6 +145,23 @@ impl Dhcp6 {
 
     pub fn sent(&self, first: Option<u8>) {
         self.typed(true, first).inc();
+    }
+
+    /// The pool's size, and how many of its addresses are leased and
+    /// declined now.
+    pub fn pool(&self, (size, assigned, declined): (u64, u64, u64)) {
+        let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        for (i, v) in [size, assigned, declined].into_iter().enumerate() {
+            self.gauges[i]
+                .get(|f| {
+                    let fam = [&f.ipv6.addresses, &f.ipv6.assigned, &f.ipv6.declined][i];
+                    fam.get_or_create(&NetworkLabel {
+                        network: self.network.clone(),
+                    })
+                    .clone()
+                })
+                .set(g(v));
+        }
     }
 
     pub fn dropped(&self) {
@@ -156,6 +201,7 @@ mod tests {
         d.received(Some(200));
         d.received(None);
         d.sent(Some(7));
+        d.pool((u64::MAX, 2, 1));
         ra_sent("v6-metrics-test");
         let text = super::super::encode();
         for want in [
@@ -163,6 +209,9 @@ mod tests {
             "netagent_dhcp6_packets_received_total{network=\"v6-metrics-test\",type=\"other\"} 2",
             "netagent_dhcp6_packets_sent_total{network=\"v6-metrics-test\",type=\"reply\"} 1",
             "netagent_ra_sent_total{network=\"v6-metrics-test\"} 1",
+            "netagent_dhcp6_addresses{network=\"v6-metrics-test\"} 9223372036854775807",
+            "netagent_dhcp6_addresses_assigned{network=\"v6-metrics-test\"} 2",
+            "netagent_dhcp6_addresses_declined{network=\"v6-metrics-test\"} 1",
         ] {
             assert!(text.contains(want), "{want} missing:\n{text}");
         }
