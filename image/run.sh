@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `make run`: boot the appliance under QEMU (TCG) on the embedded default
-# network. Its uplink (first NIC) is on QEMU user networking; its second NIC
-# (a port of virbr0) is joined through a socket netdev to a small guest VM
-# that asks for a lease and prints it. Ctrl-A X quits; so does the power
-# button (`system_powerdown` on the monitor socket printed below).
+# network, then the image's own config from its disk (attached read-only:
+# snapshot=on), which adds the status page; its address and password show
+# on the console. Its uplink (first NIC) is on QEMU user networking; its
+# second NIC (a port of virbr0) is joined through a socket netdev to a
+# small guest VM that asks for a lease and prints it. Ctrl-A X quits; so
+# does the power button (`system_powerdown` on the monitor socket printed
+# below).
 # Env: KVM=1 uses /dev/kvm (real hardware); NET=restrict keeps the uplink
 # off the host's network.
 set -euo pipefail
@@ -24,4 +27,5 @@ exec qemu-system-x86_64 -accel $ACCEL -smp 2 -m 512 -nographic -no-reboot \
   -kernel "$D/vmlinuz" -initrd "$D/initramfs.img" -append "console=ttyS0 panic=-1 loglevel=4" \
   -netdev $UPLINK -device virtio-net-pci,netdev=up \
   -netdev socket,id=lan,connect=127.0.0.1:$PORT -device virtio-net-pci,netdev=lan -device virtio-rng-pci \
+  -drive file="$D/netagent.img",format=raw,if=virtio,snapshot=on \
   -monitor unix:$MON,server,nowait
