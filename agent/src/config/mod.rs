@@ -28,6 +28,7 @@ pub use problem::{line_col, Problem, Problems};
 pub use units::{Ipv4Range, Ipv6Range, LeaseTime, MacAddr, PortRange};
 
 use problem::Collector;
+use serde::Deserialize;
 
 /// Where the host daemon looks when no file is named.
 pub const SYSTEM_CONFIG: &str = "/etc/netagent/netagent.toml";
@@ -41,22 +42,22 @@ pub fn parse(src: &str, file: &str) -> Result<Config, Problems> {
 /// this host (what `host` says).
 pub fn parse_on_host(src: &str, file: &str, host: NonBridge<'_>) -> Result<Config, Problems> {
     let mut c = Collector::new(src);
-    let mut unknown_paths = Vec::new();
     let de = match toml::Deserializer::parse(src) {
         Ok(de) => de,
         Err(e) => return Err(syntax_problem(&mut c, &e, file)),
     };
-    let raw: raw::RawConfig =
-        match serde_ignored::deserialize(de, |p| unknown_paths.push(unknown::segments(&p))) {
-            Ok(r) => r,
-            Err(e) => return Err(syntax_problem(&mut c, &e, file)),
-        };
+    let raw = match raw::RawConfig::deserialize(de) {
+        Ok(r) => r,
+        Err(e) => return Err(syntax_problem(&mut c, &e, file)),
+    };
     let names: Vec<Option<String>> = raw
         .network
         .iter()
         .map(|n| n.get_ref().name.as_ref().map(|v| v.get_ref().clone()))
         .collect();
-    unknown::report(&mut c, src, &unknown_paths, &names);
+    if let Ok(doc) = toml::de::DeTable::parse(src) {
+        unknown::report(&mut c, doc.get_ref(), &names);
+    }
 
     let mut ck = check::Checker { c: &mut c, host };
     let uplink = raw.uplink.as_ref().and_then(|u| ck.uplink(u).map(|m| (u, m)));

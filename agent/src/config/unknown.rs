@@ -2,73 +2,78 @@
 //! its position and the keys that would have been accepted there.
 
 use toml::de::{DeTable, DeValue};
-use toml::Spanned;
 
 use super::problem::Collector;
 
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Seg {
+enum Seg {
     Key(String),
     Index(usize),
 }
 
-/// serde_ignored's path as plain segments, without the private keys that
-/// `Spanned` uses to carry positions through serde.
-pub(super) fn segments(p: &serde_ignored::Path<'_>) -> Vec<Seg> {
-    use serde_ignored::Path;
-    let mut out = match p {
-        Path::Root => return Vec::new(),
-        Path::Seq { parent, index } => {
-            let mut v = segments(parent);
-            v.push(Seg::Index(*index));
-            v
-        }
-        Path::Map { parent, key } => {
-            let mut v = segments(parent);
-            v.push(Seg::Key(key.clone()));
-            v
-        }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            segments(parent)
-        }
-    };
-    out.retain(|s| !matches!(s, Seg::Key(k) if k.starts_with("$__serde_spanned")));
-    out
+/// Report every key the schema does not accept, in document order. The
+/// walk uses `known_keys`, the one list of what each table holds (a test
+/// holds it equal to the fields of `raw`'s structs), so the config's
+/// deserializer is not instantiated a second time to watch for ignored
+/// keys (that doubled its code: ~145 KB of the binary).
+pub(super) fn report(c: &mut Collector<'_>, doc: &DeTable<'_>, names: &[Option<String>]) {
+    let mut path = Vec::new();
+    walk(c, doc, &mut path, names);
 }
 
-pub(super) fn report(c: &mut Collector<'_>, src: &str, paths: &[Vec<Seg>], names: &[Option<String>]) {
-    if paths.is_empty() {
-        return;
-    }
-    let Ok(doc) = DeTable::parse(src) else { return };
-    for path in paths {
-        let (span, name) = locate(doc.get_ref(), path).unwrap_or((0..0, path_text(path)));
-        let mut parent = path_text(&path[..path.len().saturating_sub(1)]);
-        // Name networks as every other message does: network "default" ...
-        if let [Seg::Key(k), Seg::Index(i), ..] = path.as_slice() {
-            if let (true, Some(Some(name))) = (k == "network", names.get(*i)) {
-                let rest = path_text(&path[2..path.len().saturating_sub(1)]);
-                parent = format!("network \"{name}\" {rest}").trim_end().to_string();
-            }
+fn walk(c: &mut Collector<'_>, table: &DeTable<'_>, path: &mut Vec<Seg>, names: &[Option<String>]) {
+    let Some(keys) = known_keys(path) else { return };
+    for (k, v) in table.iter() {
+        let key = k.get_ref().to_string();
+        if !keys.contains(&key.as_str()) {
+            unknown(c, k.span(), path, &key, keys, names);
+            continue;
         }
-        let key = match path.last() {
-            Some(Seg::Key(k)) => k.clone(),
-            _ => name.clone(),
-        };
-        let hint = match known_keys(&path[..path.len().saturating_sub(1)]) {
-            Some(keys) => match keys.iter().find(|k| close(k, &key)) {
-                Some(k) => format!("did you mean `{k}`? Keys here: {}", keys.join(", ")),
-                None => format!("keys here: {}", keys.join(", ")),
-            },
-            None => "remove it".into(),
-        };
-        let field = match (parent.is_empty(), parent.ends_with('"')) {
-            (true, _) => key.clone(),
-            (false, true) => format!("{parent} {key}"),
-            (false, false) => format!("{parent}.{key}"),
-        };
-        c.add(span, field, format!("unknown key `{key}`: {hint}"));
+        path.push(Seg::Key(key));
+        match v.get_ref() {
+            DeValue::Table(t) => walk(c, t, path, names),
+            DeValue::Array(a) => {
+                for (i, item) in a.iter().enumerate() {
+                    if let DeValue::Table(t) = item.get_ref() {
+                        path.push(Seg::Index(i));
+                        walk(c, t, path, names);
+                        path.pop();
+                    }
+                }
+            }
+            _ => {}
+        }
+        path.pop();
     }
+}
+
+fn unknown(
+    c: &mut Collector<'_>,
+    span: std::ops::Range<usize>,
+    parent_path: &[Seg],
+    key: &str,
+    keys: &[&str],
+    names: &[Option<String>],
+) {
+    let mut parent = path_text(parent_path);
+    // Name networks as every other message does: network "default" ...
+    if let [Seg::Key(k), Seg::Index(i), rest @ ..] = parent_path {
+        if let (true, Some(Some(name))) = (k == "network", names.get(*i)) {
+            parent = format!("network \"{name}\" {}", path_text(rest))
+                .trim_end()
+                .to_string();
+        }
+    }
+    let hint = match keys.iter().find(|k| close(k, key)) {
+        Some(k) => format!("did you mean `{k}`? Keys here: {}", keys.join(", ")),
+        None => format!("keys here: {}", keys.join(", ")),
+    };
+    let field = match (parent.is_empty(), parent.ends_with('"')) {
+        (true, _) => key.to_string(),
+        (false, true) => format!("{parent} {key}"),
+        (false, false) => format!("{parent}.{key}"),
+    };
+    c.add(span, field, format!("unknown key `{key}`: {hint}"));
 }
 
 fn path_text(path: &[Seg]) -> String {
@@ -87,33 +92,6 @@ fn path_text(path: &[Seg]) -> String {
     s
 }
 
-/// The span of the key at `path`, walking the parsed document.
-fn locate(table: &DeTable<'_>, path: &[Seg]) -> Option<(std::ops::Range<usize>, String)> {
-    let (Seg::Key(first), rest) = path.split_first()? else {
-        return None;
-    };
-    let (k, v) = table.iter().find(|(k, _)| k.get_ref() == first)?;
-    if rest.is_empty() {
-        return Some((k.span(), first.clone()));
-    }
-    locate_value(v, rest)
-}
-
-fn locate_value(v: &Spanned<DeValue<'_>>, path: &[Seg]) -> Option<(std::ops::Range<usize>, String)> {
-    match (v.get_ref(), path.first()?) {
-        (DeValue::Table(t), Seg::Key(_)) => locate(t, path),
-        (DeValue::Array(a), Seg::Index(i)) => {
-            let item = a.get(*i)?;
-            if path.len() == 1 {
-                Some((item.span(), format!("[{i}]")))
-            } else {
-                locate_value(item, &path[1..])
-            }
-        }
-        _ => None,
-    }
-}
-
 /// The keys the schema accepts in the table at `parent` (array indices skipped).
 fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
     let keys: Vec<&str> = parent
@@ -124,7 +102,8 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
         })
         .collect();
     Some(match keys.as_slice() {
-        [] => &["uplink", "network", "evpn"],
+        [] => &["uplink", "network", "evpn", "status"],
+        ["status"] => &["listen", "password"],
         ["evpn"] => &["asn", "neighbors", "router_id", "vtysh", "pathspace"],
         ["network", "span"] => &["vni", "local", "port", "peers", "evpn", "home", "underlay_mtu"],
         ["network", "port_security"] => &["enabled", "trusted", "leases_per_port", "allow"],
@@ -221,4 +200,116 @@ fn close(known: &str, typed: &str) -> bool {
         prev = cur;
     }
     prev[b.len()] <= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::raw::*;
+    use super::*;
+    use serde::de::{self, Deserialize, Visitor};
+
+    /// The field names serde derived for `T`, caught from the one call its
+    /// `Deserialize` makes.
+    fn fields<T: for<'de> Deserialize<'de>>() -> Vec<&'static str> {
+        struct Rec;
+        impl<'de> de::Deserializer<'de> for Rec {
+            type Error = de::value::Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(de::Error::custom("not a struct"))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                FIELDS.with(|f| f.set(fields));
+                Err(de::Error::custom("recorded"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        thread_local!(static FIELDS: std::cell::Cell<&'static [&'static str]> = const { std::cell::Cell::new(&[]) });
+        assert!(T::deserialize(Rec).is_err());
+        let mut f = FIELDS.with(|f| f.get()).to_vec();
+        f.sort_unstable();
+        f
+    }
+
+    fn known(path: &[&str]) -> Vec<&'static str> {
+        let segs: Vec<Seg> = path.iter().map(|k| Seg::Key(k.to_string())).collect();
+        let mut k = known_keys(&segs)
+            .unwrap_or_else(|| panic!("no keys for {path:?}"))
+            .to_vec();
+        k.sort_unstable();
+        k
+    }
+
+    #[test]
+    fn the_key_list_is_the_schema() {
+        let cases: Vec<(&[&str], Vec<&str>)> = vec![
+            (&[], fields::<RawConfig>()),
+            (&["status"], fields::<RawStatus>()),
+            (&["evpn"], fields::<RawEvpn>()),
+            (&["uplink"], fields::<RawUplink>()),
+            (&["network"], fields::<RawNetwork>()),
+            (&["network", "span"], fields::<RawSpan>()),
+            (&["network", "port_security"], fields::<RawPortSecurity>()),
+            (&["network", "port_security", "allow"], fields::<RawAllow>()),
+            (&["network", "forward"], fields::<RawForward>()),
+            (&["network", "route"], fields::<RawRoute>()),
+            (&["network", "nat"], fields::<RawNat>()),
+            (&["network", "dhcp"], fields::<RawDhcp>()),
+            (&["network", "dhcp", "option"], fields::<RawDhcpOption>()),
+            (&["network", "dhcp", "pxe"], fields::<RawPxe>()),
+            (&["network", "dhcp", "host"], fields::<RawDhcpHost>()),
+            (&["network", "dhcp6"], fields::<RawDhcp6>()),
+            (&["network", "dhcp6", "host"], fields::<RawDhcp6Host>()),
+            (&["network", "dns"], fields::<RawDns>()),
+            (&["network", "dns", "forwarder"], fields::<RawForwarder>()),
+            (&["network", "dns", "host"], fields::<RawDnsHost>()),
+            (&["network", "dns", "srv"], fields::<RawSrv>()),
+            (&["network", "dns", "txt"], fields::<RawTxt>()),
+        ];
+        for (path, fields) in cases {
+            assert!(fields.len() > 1, "{path:?}: {fields:?}");
+            assert_eq!(known(path), fields, "known_keys({path:?}) differs from raw.rs");
+        }
+    }
+
+    fn problems(src: &str) -> String {
+        match super::super::parse(src, "t.toml") {
+            Ok(_) => String::new(),
+            Err(p) => p.to_string(),
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_found_in_inline_and_array_tables() {
+        let base =
+            "[[network]]\nname = \"n\"\nkind = \"isolated\"\nbridge = \"b0\"\naddress = \"10.1.0.1/24\"\n";
+        let p = problems(&format!(
+            "{base}[network.dhcp]\nhost = [{{ mac = \"52:54:00:00:00:01\", ipp = \"10.1.0.5\" }}]\n\
+             [[network.forward]]\nprotocol = \"tcp\"\nport = 80\nto = \"10.1.0.5\"\ntoo = 1\n\
+             [status]\nlisen = [\"127.0.0.1:9189\"]\n"
+        ));
+        assert!(
+            p.contains("t.toml:7:38: network \"n\" dhcp.host[0].ipp: unknown key `ipp`: did you mean `ip`?"),
+            "{p}"
+        );
+        assert!(
+            p.contains("network \"n\" forward[0].too: unknown key `too`"),
+            "{p}"
+        );
+        assert!(
+            p.contains("status.lisen: unknown key `lisen`: did you mean `listen`?"),
+            "{p}"
+        );
+        let p = problems(&format!("statsu = 1\n{base}"));
+        assert!(p.contains("did you mean `status`?"), "{p}");
+        assert_eq!(problems(base), "");
+    }
 }
