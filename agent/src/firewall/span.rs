@@ -13,7 +13,7 @@ use nftables::expr::{Expression, MetaKey};
 use nftables::stmt::{Operator, Statement};
 use nftables::types::{NfChainType, NfHook};
 
-use super::ruleset::{iif, m, meta, oif, payload, reject, s, set, Builder, Stmts};
+use super::ruleset::{iif, m, meta, none_of, oif, payload, reject, s, set, Builder, Stmts};
 use crate::plan::BridgePlan;
 
 /// BGP's TCP port.
@@ -44,11 +44,11 @@ pub(super) fn chains(b: &mut Builder, bridges: &[BridgePlan]) {
                 Statement::Drop(None),
             ],
         );
-        // udp dport 4789 ip saddr != { 10.0.0.2, 10.0.0.3 } drop
+        // udp dport 4789 ip saddr != 10.0.0.2 ip saddr != 10.0.0.3 drop
         let mut r: Stmts = vec![dport(proto, port)];
         if !hosts.is_empty() {
             let hosts = hosts.iter().map(|h| s(h.to_string())).collect();
-            r.push(m(payload("ip", "saddr"), Operator::NEQ, set(hosts)));
+            r.extend(none_of(&payload("ip", "saddr"), hosts));
         }
         r.push(Statement::Drop(None));
         b.rule("span_input", r);
