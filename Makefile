@@ -13,7 +13,7 @@ CONFIG ?=
 # and tcpdump for port security's hostile guest and its victim.
 APT_PKGS := nftables iproute2 file binutils busybox isc-dhcp-client dhcpcd-base bind9-dnsutils iputils-ping dnsmasq-base nsd ldnsutils iptables ndisc6 kea-dhcp6-server frr iperf3 \
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 ipxe-qemu \
-	python3-scapy tcpdump prometheus chromium curl
+	python3-scapy tcpdump prometheus chromium curl chrony
 
 # Install the Debian packages in $(1) that are missing (apt-get update only then).
 define apt_install

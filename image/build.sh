@@ -5,7 +5,8 @@
 #   OUT/initramfs.img    zstd cpio: netagent as /init, the modules it needs, nft
 #   OUT/netagent.img     GPT disk, one FAT32 EFI system partition: systemd-boot
 #                        as EFI/BOOT/BOOTX64.EFI, a loader entry, the kernel,
-#                        the initramfs and netagent.toml at the root
+#                        the initramfs, netagent.toml at the root and its
+#                        boot copy (netagent-config.img, a second initrd)
 # Usage: image/build.sh BIN CONFIG OUT
 set -euo pipefail
 BIN=$(realpath "${1:?netagent binary}"); CONFIG=$(realpath "${2:?config}"); OUT=${3:?output dir}
@@ -164,6 +165,7 @@ cat > "$W/netagent.conf" <<EOF2
 title   netagent
 linux   /vmlinuz
 initrd  /initramfs.img
+initrd  /netagent-config.img
 options console=tty0 console=ttyS0,115200 panic=10
 EOF2
 KB=$(( ( $(stat -c %s "$OUT/vmlinuz") + $(stat -c %s "$OUT/initramfs.img") + $(stat -c %s "$EFI") ) / 1024 ))
@@ -182,8 +184,9 @@ cp "$W/loader.conf" "$S/loader/loader.conf"
 cp "$W/netagent.conf" "$S/loader/entries/netagent.conf"
 cp "$OUT/vmlinuz" "$OUT/initramfs.img" "$S/"
 cp "$CONFIG" "$S/netagent.toml"
+"$(dirname "$0")/config-initrd.sh" "$CONFIG" "$S/netagent-config.img"
 find "$S" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-mcopy -s -m -i "$ESP" "$S"/EFI "$S"/loader "$S"/vmlinuz "$S"/initramfs.img "$S"/netagent.toml ::/
+mcopy -s -m -i "$ESP" "$S"/EFI "$S"/loader "$S"/vmlinuz "$S"/initramfs.img "$S"/netagent.toml "$S"/netagent-config.img ::/
 IMG=$OUT/netagent.img
 rm -f "$IMG"; truncate -s $(( ESP_MB + 2 ))M "$IMG"
 sgdisk -U 4e455447-4147-454e-5400-000000000001 -n 1:2048:$(( 2048 + ESP_MB * 2048 - 1 )) -t 1:ef00 -c 1:netagent \

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod appliance;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;

@@ -75,6 +75,16 @@ fn loopback_up() -> std::io::Result<()> {
     }
 }
 
+/// Whether the CPU has RDRAND, which Debian's kernel trusts to seed its
+/// RNG at boot (CONFIG_RANDOM_TRUST_CPU).
+fn cpu_seeds_rng() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
+        c.lines()
+            .find(|l| l.starts_with("flags"))
+            .is_some_and(|l| l.split_whitespace().any(|f| f == "rdrand"))
+    })
+}
+
 /// Where `netagent run` reads its config when the appliance starts on the
 /// embedded default while a disk may still appear: the disk's file is
 /// copied here and the agent told to reload (lossless: bridges, rules and
@@ -85,64 +95,95 @@ const RUN_CONFIG: &str = "/run/netagent.toml";
 /// agent chooses an `auto` uplink only then.
 const HARDWARE_SETTLED: &str = "/run/netagent/hardware-settled";
 
-/// How long a disk may take to appear (USB sticks take seconds).
+/// How long a disk may take to appear (USB sticks take seconds) while
+/// nothing serves yet.
 const DISK_WAIT: Duration = Duration::from_secs(10);
 
-/// The config to run. Booted by systemd-boot, the partition it loaded from
-/// is there to be read: wait for it. Booted straight from a kernel and
-/// initramfs (QEMU's -kernel, `make run`), there may be no disk at all:
-/// serve the embedded default at once (written to RUN_CONFIG) and look for
-/// a disk's config in the background; `late` then gets RUN_CONFIG's new
-/// content to apply.
-fn choose_config(console: &Console, booted_from_disk: bool, late: mpsc::Sender<()>) -> Option<PathBuf> {
-    let wait = if booted_from_disk {
-        DISK_WAIT
-    } else {
-        Duration::ZERO
-    };
-    match mounts::find_boot_config(wait) {
-        Some(path) => checked(console, path),
-        None if booted_from_disk => {
-            console.line(
-                "netagent: no netagent.toml on the boot partition: running the embedded default network",
-            );
-            None
-        }
-        None => {
-            let default = config::write::write(&config::default_config());
-            if let Err(e) =
-                crate::util::fs::write_atomic(std::path::Path::new(RUN_CONFIG), default.as_bytes())
-            {
-                warn!("{e}; a disk's config that appears later is not applied");
-                return None;
-            }
-            info!("no netagent.toml yet: serving the embedded default network; a FAT partition's config is applied when one appears");
-            let console = console.clone();
-            std::thread::spawn(move || {
-                let Some(path) = mounts::find_boot_config(DISK_WAIT) else {
-                    console.line(
-                        "netagent: no netagent.toml on a FAT partition: running the embedded default network",
-                    );
-                    return;
-                };
-                let Some(ok) = checked(&console, path) else { return };
-                match std::fs::read(&ok).map_err(|e| e.to_string()).and_then(|b| {
-                    crate::util::fs::write_atomic(std::path::Path::new(RUN_CONFIG), &b)
-                        .map_err(|e| e.to_string())
-                }) {
-                    Ok(()) => {
-                        console.line(&format!(
-                            "netagent: {} appeared: applying it (reload)",
-                            ok.display()
-                        ));
-                        let _ = late.send(());
-                    }
-                    Err(e) => warn!("{}: {e}", ok.display()),
-                }
-            });
-            Some(PathBuf::from(RUN_CONFIG))
-        }
+/// How long to look for the disk's config while a network already serves:
+/// the disks' drivers load only after the agent says it serves.
+const LATE_DISK_WAIT: Duration = Duration::from_secs(30);
+
+/// A copy of the boot partition's netagent.toml that systemd-boot hands
+/// over in memory: a second initrd on the partition (netagent-config.img,
+/// written by image/build.sh and image/set-config.sh) that the kernel
+/// unpacks beside ours. With it, serving needs no disk driver at all.
+pub(crate) const BOOT_COPY: &str = "/etc/netagent/boot.toml";
+
+/// What to serve before any disk is read: the boot copy (booted from a
+/// disk that has one) or the embedded default (booted straight from a
+/// kernel, where there may be no disk). None: booted from an older image
+/// without a copy, whose config is read from the disk first.
+fn early_config(console: &Console, booted_from_disk: bool) -> Option<(String, &'static str)> {
+    let default = || config::write::write(&config::default_config());
+    if !booted_from_disk {
+        return Some((default(), "the embedded default network"));
     }
+    let text = std::fs::read_to_string(BOOT_COPY).ok()?;
+    match checked(console, PathBuf::from(BOOT_COPY)) {
+        Some(_) => Some((text, "the boot copy of netagent.toml")),
+        None => Some((default(), "the embedded default network")),
+    }
+}
+
+/// The config to run. With an early config (see `early_config`), it is
+/// served at once from RUN_CONFIG while a thread looks for the disk's
+/// netagent.toml: when that differs (edited on another machine without
+/// set-config.sh, or the direct boot's disk) and passes the check, it is
+/// written to RUN_CONFIG and `late` told to reload. Without one, booted by
+/// systemd-boot from an image with no boot copy, the partition it loaded
+/// from is waited for and read first.
+fn choose_config(
+    console: &Console,
+    early: Option<(String, &'static str)>,
+    late: mpsc::Sender<()>,
+) -> Option<PathBuf> {
+    let Some((text, what)) = early else {
+        return match mounts::find_boot_config(DISK_WAIT) {
+            Some(path) => checked(console, path),
+            None => {
+                console.line(
+                    "netagent: no netagent.toml on the boot partition: running the embedded default network",
+                );
+                None
+            }
+        };
+    };
+    if let Err(e) = crate::util::fs::write_atomic(std::path::Path::new(RUN_CONFIG), text.as_bytes()) {
+        warn!("{e}; a disk's config that appears later is not applied");
+        return None;
+    }
+    info!("serving {what}; the boot partition's netagent.toml is read once its disk appears");
+    let console = console.clone();
+    std::thread::spawn(move || {
+        let Some(path) = mounts::find_boot_config(LATE_DISK_WAIT) else {
+            console.line(&format!(
+                "netagent: no netagent.toml on a FAT partition: running {what}"
+            ));
+            return;
+        };
+        let on_disk = std::fs::read(&path).unwrap_or_default();
+        if on_disk == text.as_bytes() {
+            info!("{}: the same as the config served", path.display());
+            return;
+        }
+        let Some(ok) = checked(&console, path) else { return };
+        match crate::util::fs::write_atomic(std::path::Path::new(RUN_CONFIG), &on_disk) {
+            Ok(()) => {
+                console.line(&format!(
+                    "netagent: {} differs from {what}: applying it (reload){}",
+                    ok.display(),
+                    if what.starts_with("the boot copy") {
+                        "; image/set-config.sh writes both, so the next boot serves it at once"
+                    } else {
+                        ""
+                    }
+                ));
+                let _ = late.send(());
+            }
+            Err(e) => warn!("{}: {e}", ok.display()),
+        }
+    });
+    Some(PathBuf::from(RUN_CONFIG))
 }
 
 /// `path` if it passes the check; else None (the embedded default), said
@@ -289,8 +330,13 @@ pub fn run() -> ! {
             // The hardware RNG before anything else: the first nft run
             // reads /dev/urandom, which waits until the kernel's RNG is
             // seeded; the driver's first bytes seed it while the modules
-            // below load.
-            l.coldplug_rng();
+            // below load. Not where the CPU has RDRAND: the kernel seeded
+            // its RNG from it at boot, and the RNG's driver (the first
+            // PCI driver: the firmware's interrupt links are set up then,
+            // ~0.5 s under emulation) loads beside the agent with the NICs'.
+            if !cpu_seeds_rng() {
+                l.coldplug_rng();
+            }
             for m in modules::SERVING
                 .iter()
                 .chain(if efi { modules::EFI } else { &[] })
@@ -305,7 +351,9 @@ pub fn run() -> ! {
         }
     };
     let booted_from_disk = efi && super::bootdisk::loader_partuuid().is_some();
-    if let (true, Some(l)) = (booted_from_disk, loader.as_mut()) {
+    let early = early_config(&console, booted_from_disk);
+    // Without an early config the disk is read before serving: FAT now.
+    if let (None, Some(l)) = (&early, loader.as_mut()) {
         for m in modules::FAT {
             l.load(m);
         }
@@ -322,14 +370,14 @@ pub fn run() -> ! {
     };
     power::disable_ctrl_alt_del();
     if let Some(l) = loader {
-        let ready = if booted_from_disk { None } else { notify_socket() };
+        let ready = if early.is_some() { notify_socket() } else { None };
         std::thread::spawn(move || modules::plug(l, std::path::Path::new(HARDWARE_SETTLED), ready));
     }
     let (tx, rx) = mpsc::channel();
     power::watch_buttons(tx);
 
     let (late_tx, late_rx) = mpsc::channel();
-    let cfg = choose_config(&console, booted_from_disk, late_tx);
+    let cfg = choose_config(&console, early, late_tx);
     let mut child = match spawn(&console, &cfg) {
         Ok(c) => Some(c),
         Err(e) => {

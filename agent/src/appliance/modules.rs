@@ -333,8 +333,13 @@ pub(crate) fn plug(mut loader: Loader, settled: &Path, mut ready: Option<UnixDat
         let add = msg.starts_with(b"add@");
         for field in msg.split(|&b| b == 0) {
             if let (true, Some(m)) = (add, field.strip_prefix(b"MODALIAS=")) {
+                // Until the agent serves, only what serving needs: the
+                // rest (a disk the NICs' bus driver just made) is found
+                // by the coldplug that follows READY.
                 if let Ok(m) = std::str::from_utf8(m) {
-                    loader.load_modalias(m);
+                    if rest_at.is_none() || serving_needs(m) {
+                        loader.load_modalias(m);
+                    }
                 }
             }
         }

@@ -430,6 +430,12 @@ impl Checker<'_, '_> {
             .enumerate()
             .filter_map(|(i, v)| self.any_ip(v, &format!("uplink.dns[{i}]")))
             .collect();
+        let ntp = u
+            .ntp
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| self.any_ip(v, &format!("uplink.ntp[{i}]")))
+            .collect();
         let (address6, gateway6) = self.uplink6(u, &addressing);
         Some(Uplink {
             interface,
@@ -437,6 +443,7 @@ impl Checker<'_, '_> {
             address6,
             gateway6,
             dns,
+            ntp,
         })
     }
 

@@ -19,6 +19,7 @@ pub fn default_config() -> Config {
             address6: None,
             gateway6: None,
             dns: Vec::new(),
+            ntp: Vec::new(),
         }),
         networks: vec![Network {
             name: "default".into(),

@@ -142,7 +142,10 @@ fn uplink_text(u: &Option<Uplink>) -> String {
                     format!("{address} gateway {}", opt(gateway))
                 }
             };
-            format!("{iface} {addr} dns {}", list(&u.dns))
+            match u.ntp.is_empty() {
+                true => format!("{iface} {addr} dns {}", list(&u.dns)),
+                false => format!("{iface} {addr} dns {} ntp {}", list(&u.dns), list(&u.ntp)),
+            }
         }
     }
 }

@@ -116,6 +116,9 @@ pub struct Uplink {
     /// Upstream resolvers given by the user (IPv4 or IPv6); those learned
     /// by DHCP are added at run time.
     pub dns: Vec<std::net::IpAddr>,
+    /// SNTP servers for the appliance's clock when the uplink's DHCP
+    /// server names none (option 42), or the uplink has no DHCP.
+    pub ntp: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -79,6 +79,8 @@ pub(super) struct RawUplink {
     pub gateway6: Option<S<String>>,
     #[serde(default)]
     pub dns: Vec<S<String>>,
+    #[serde(default)]
+    pub ntp: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -117,6 +117,7 @@ fn known_keys(parent: &[Seg]) -> Option<&'static [&'static str]> {
             "address6",
             "gateway6",
             "dns",
+            "ntp",
         ],
         ["network"] => &[
             "name",

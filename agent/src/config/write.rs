@@ -58,6 +58,9 @@ pub fn write(cfg: &Config) -> String {
         if !u.dns.is_empty() {
             let _ = writeln!(o, "dns = {}", list(&u.dns));
         }
+        if !u.ntp.is_empty() {
+            let _ = writeln!(o, "ntp = {}", list(&u.ntp));
+        }
     }
     for n in &cfg.networks {
         network(&mut o, n);

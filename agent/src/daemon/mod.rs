@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{self, Addressing, Config, Source};
 use crate::control;
@@ -148,6 +148,9 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         source,
     })?;
     let (lease_tx, lease_rx) = watch::channel(None);
+    if let Err(e) = crate::util::clock_watch::start() {
+        warn!("clock watch: {e}; lease times do not follow a clock that is set while netagent runs");
+    }
     let mut rec = Reconciler::new(nl.clone(), StateDir::new(&opts.state_dir));
     rec.wait_for_hardware(opts.hardware_settled.clone());
     // Our table first, while the kernel is read: a host whose nft or
@@ -220,6 +223,11 @@ pub async fn run(opts: Options) -> Result<(), RunError> {
         libvirt: libvirt::Libvirt::new(&opts_state_dir, crate::libvirt::status::DNSMASQ_DIR.into()),
         ready: false,
         guard: guard::Guard::default(),
+        clock: std::env::var_os(crate::status::ON_APPLIANCE).map(|_| {
+            let (tx, rx) = watch::channel(Vec::new());
+            tokio::spawn(crate::clock::run(rx));
+            tx
+        }),
     };
     d.reread_hosts();
     d.sync_services();
@@ -349,6 +357,8 @@ struct Daemon {
     history: history::ErrorLog,
     last_reload: Option<String>,
     /// Where the uplink's DHCP client reports its lease.
+    /// The appliance's clock task's time servers (None on a host).
+    clock: Option<watch::Sender<Vec<std::net::IpAddr>>>,
     lease_tx: watch::Sender<Option<UplinkLease>>,
     uplink_dhcp: UplinkDhcp,
     /// The NIC table as last logged (name, bus, role).
@@ -475,12 +485,41 @@ impl Daemon {
 
     /// The services follow the plan, on the bridges as last seen.
     fn sync_services(&mut self) {
+        self.sync_clock();
         self.libvirt.sync(&self.plan);
         let rec = &self.rec;
         self.dhcp.sync(&self.plan.dhcp, |l| rec.ifindex(l));
         self.dns.sync(&self.plan, |l| rec.ifindex(l));
         self.ra.sync(&self.plan.ra, |l| rec.ifindex(l));
         self.dhcp6.sync(&self.plan.dhcp6, |l| rec.ifindex(l));
+    }
+
+    /// The time servers for the appliance's clock: the uplink's DHCP
+    /// server's (option 42), else the config's.
+    fn sync_clock(&self) {
+        let Some(tx) = &self.clock else { return };
+        let from_dhcp: Vec<std::net::IpAddr> = self
+            .lease
+            .borrow()
+            .as_ref()
+            .map(|l| l.ntp.iter().map(|a| (*a).into()).collect())
+            .unwrap_or_default();
+        let want = match from_dhcp.is_empty() {
+            false => from_dhcp,
+            true => self
+                .cfg
+                .uplink
+                .as_ref()
+                .map(|u| u.ntp.clone())
+                .unwrap_or_default(),
+        };
+        tx.send_if_modified(|have| {
+            let changed = *have != want;
+            if changed {
+                *have = want;
+            }
+            changed
+        });
     }
 
     fn service_problems(&self) -> Vec<String> {
@@ -608,6 +647,7 @@ mod tests {
                 "9.9.9.9".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
                 "1.1.1.1".parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
             ],
+            ntp: Vec::new(),
             server: std::net::Ipv4Addr::UNSPECIFIED,
             lease: Duration::from_secs(60),
             renew: Duration::from_secs(30),

@@ -63,6 +63,11 @@ impl LeaseTable {
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
+
+    /// Every lease, to change what is not its address (the key).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut Lease> {
+        self.table.iter_mut()
+    }
 }
 
 #[cfg(test)]

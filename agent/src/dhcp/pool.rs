@@ -106,6 +106,30 @@ impl Pool {
         }
     }
 
+    /// The wall clock was moved by `by` seconds (set by SNTP, or by hand):
+    /// every time this pool holds moves with it, so each lease keeps the
+    /// time it had left. Lease times are wall-clock seconds because they
+    /// are written and shown; this keeps them counting like a monotonic
+    /// clock.
+    pub fn shift(&mut self, by: i64) {
+        let mv = |t: u64| t.saturating_add_signed(by);
+        for l in self.leases.values_mut() {
+            if let Some(e) = l.expires {
+                l.expires = super::lease::at(mv(e.get()));
+            }
+        }
+        let mv32 = |t: u32| u32::try_from(mv(u64::from(t))).unwrap_or(u32::MAX);
+        for (_, t) in self.offered.values_mut() {
+            *t = mv32(*t);
+        }
+        for t in self.held.values_mut() {
+            *t = mv32(*t);
+        }
+        for t in self.declined.values_mut() {
+            *t = mv(*t);
+        }
+    }
+
     /// A new configuration for the same network: leases are kept, and those
     /// that no longer fit (outside the ranges, or now someone's static
     /// address) are dropped and returned.
@@ -601,6 +625,32 @@ pub(crate) mod tests {
         );
         direct.invariants(100).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_clock_set_forward_by_years_leaves_each_lease_its_time() {
+        // Leased at 2001 by a flat RTC, 100 s left; then SNTP sets 2026.
+        let (then, years) = (978_307_200u64, 25 * 365 * 86_400i64);
+        let mut p = pool("");
+        let a = p.choose(&id(1), mac(1), None, then).unwrap();
+        p.bind(a, &id(1), mac(1), None, Some(then + 100));
+        let b = p.choose(&id(2), mac(2), None, then).unwrap();
+        p.hold_offer(b, &id(2), then);
+        p.shift(years);
+        let now = then.saturating_add_signed(years);
+        assert!(p.expire(now + 99).is_empty(), "the lease ended at the clock step");
+        assert_eq!(p.lease_at(a).and_then(|l| l.expiry()), Some(now + 100));
+        // The offer to 2 is still held for it, and nobody else gets it.
+        assert_ne!(p.choose(&id(3), mac(3), None, now), Some(b));
+        assert_eq!(p.expire(now + 100).len(), 1);
+        // Backwards (an RTC ahead of time): the same, the other way.
+        let mut p = pool("");
+        p.bind(a, &id(1), mac(1), None, Some(then + 100));
+        p.shift(-years);
+        let earlier = then.saturating_add_signed(-years);
+        assert!(p.expire(earlier + 99).is_empty());
+        assert_eq!(p.expire(earlier + 100).len(), 1);
+        p.invariants(earlier + 100).unwrap();
     }
 
     #[test]

@@ -198,6 +198,10 @@ pub(crate) struct Server {
     /// Requests refused by port security, per port.
     refused: std::collections::HashMap<u32, u64>,
     metrics: crate::metrics::Dhcp4,
+    /// `util::time::wall_minus_boot` when last looked at (`follow_clock`).
+    clock: i64,
+    /// Changes when the wall clock is set.
+    clock_set: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Positions in `metrics::dhcp4::DROP_REASONS`.
@@ -278,6 +282,8 @@ impl Server {
             ports: Default::default(),
             refused: Default::default(),
             metrics,
+            clock: crate::util::time::wall_minus_boot(),
+            clock_set: crate::util::clock_watch::subscribe(),
         })
     }
 
@@ -292,6 +298,7 @@ impl Server {
             tokio::select! {
                 r = self.sock.readable() => {
                     if r.is_ok() {
+                        self.follow_clock();
                         self.batch().await;
                         let at = tokio::time::Instant::now() + self.until_sweep();
                         if at < sweep.deadline() {
@@ -299,7 +306,12 @@ impl Server {
                         }
                     }
                 }
+                Ok(()) = self.clock_set.changed() => {
+                    self.follow_clock();
+                    sweep.as_mut().reset(tokio::time::Instant::now() + self.until_sweep());
+                }
                 _ = &mut sweep => {
+                    self.follow_clock();
                     self.expire().await;
                     sweep.as_mut().reset(tokio::time::Instant::now() + self.until_sweep());
                 }
@@ -345,6 +357,30 @@ impl Server {
                     None => return,
                 },
             }
+        }
+    }
+
+    /// When the wall clock was set (the appliance's SNTP, an admin), move
+    /// every lease time with it before anything reads them: a box booted
+    /// with its RTC in 2001 would otherwise see its leases expire (or last
+    /// years) the moment its clock is set. The journal is rewritten with
+    /// the moved times, so a restart reads what the pool holds.
+    fn follow_clock(&mut self) {
+        let now = crate::util::time::wall_minus_boot();
+        let by = now - self.clock;
+        // The two readings are a second apart at times; a step is more.
+        if by.abs() < 2 {
+            return;
+        }
+        self.clock = now;
+        self.pool.shift(by);
+        self.next_expiry = self.pool.next_expiry();
+        info!(
+            "dhcp {}: the clock moved {by:+} s: lease times moved with it",
+            self.pool.cfg.network
+        );
+        if let Err(e) = self.journal.compact(self.pool.leases()) {
+            warn!("dhcp {}: {e}", self.pool.cfg.network);
         }
     }
 

@@ -217,6 +217,21 @@ impl Pool6 {
         Some(l)
     }
 
+    /// The wall clock was moved by `by` seconds: move every time held
+    /// with it (see the DHCPv4 pool's `shift`).
+    pub fn shift(&mut self, by: i64) {
+        let mv = |t: u64| t.saturating_add_signed(by);
+        for l in self.leases.values_mut() {
+            l.expires = l.expires.map(mv);
+        }
+        for (_, t) in self.offers.values_mut() {
+            *t = mv(*t);
+        }
+        for t in self.declined.values_mut() {
+            *t = mv(*t);
+        }
+    }
+
     /// End the leases that expired; forget old offers and declines.
     pub fn expire(&mut self, now: u64) -> Vec<Lease6> {
         self.offers.retain(|_, (_, until)| *until > now);

@@ -77,6 +77,10 @@ pub(crate) struct Server {
     /// Dropped packets said at most once a second.
     last_complaint: Option<std::time::Instant>,
     metrics: crate::metrics::Dhcp6,
+    /// `util::time::wall_minus_boot` when last looked at (`follow_clock`).
+    clock: i64,
+    /// Changes when the wall clock is set.
+    clock_set: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Server {
@@ -114,6 +118,8 @@ impl Server {
         let metrics = crate::metrics::Dhcp6::of(&pool.cfg.network);
         Ok(Server {
             metrics,
+            clock: crate::util::time::wall_minus_boot(),
+            clock_set: crate::util::clock_watch::subscribe(),
             pool,
             sock,
             journal,
@@ -201,9 +207,12 @@ impl Server {
                         }
                     };
                     let SocketAddr::V6(from) = from else { continue };
+                    self.follow_clock();
                     self.answer(&buf[..n], from).await;
                 }
+                Ok(()) = self.clock_set.changed() => self.follow_clock(),
                 _ = sweep.tick() => {
+                    self.follow_clock();
                     let gone: Changes = self.pool.expire(now()).into_iter().map(|l| (false, l)).collect();
                     if !gone.is_empty() {
                         self.commit(&gone).await;
@@ -223,6 +232,25 @@ impl Server {
                     None => return,
                 },
             }
+        }
+    }
+
+    /// When the wall clock was set, move every lease time with it (see the
+    /// DHCPv4 server's `follow_clock`).
+    fn follow_clock(&mut self) {
+        let now = crate::util::time::wall_minus_boot();
+        let by = now - self.clock;
+        if by.abs() < 2 {
+            return;
+        }
+        self.clock = now;
+        self.pool.shift(by);
+        info!(
+            "dhcp6 {}: the clock moved {by:+} s: lease times moved with it",
+            self.pool.cfg.network
+        );
+        if let Err(e) = self.journal.compact(self.pool.leases()) {
+            warn!("dhcp6 {}: {e}", self.pool.cfg.network);
         }
     }
 

@@ -125,6 +125,7 @@ pub fn import(docs: &[(String, String)], attached: &HashMap<String, Vec<String>>
             address6: None,
             gateway6: None,
             dns: Vec::new(),
+            ntp: Vec::new(),
         }),
         networks: nets,
         evpn: None,

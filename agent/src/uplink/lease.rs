@@ -15,18 +15,21 @@ pub(crate) struct UplinkLease {
     pub address: Ipv4Net,
     pub router: Option<Ipv4Addr>,
     pub dns: Vec<Ipv4Addr>,
+    /// Time servers (option 42), for the appliance's clock.
+    pub ntp: Vec<Ipv4Addr>,
     pub server: Ipv4Addr,
     pub lease: Duration,
     pub renew: Duration,
     pub rebind: Duration,
 }
 
-const WANT: [OptionCode; 5] = [
+const WANT: [OptionCode; 6] = [
     OptionCode::SubnetMask,
     OptionCode::Router,
     OptionCode::DomainNameServer,
     OptionCode::DomainName,
     OptionCode::InterfaceMtu,
+    OptionCode::NtpServers,
 ];
 
 fn base(xid: u32, mac: MacAddr, kind: MessageType, hostname: &str) -> Message {
@@ -116,6 +119,10 @@ pub(crate) fn read_reply(m: &Message, xid: u32, mac: MacAddr) -> Option<Reply> {
         Some(DhcpOption::DomainNameServer(d)) => d.clone(),
         _ => Vec::new(),
     };
+    let ntp = match o.get(OptionCode::NtpServers) {
+        Some(DhcpOption::NtpServers(d)) => d.clone(),
+        _ => Vec::new(),
+    };
     let secs = match o.get(OptionCode::AddressLeaseTime) {
         Some(DhcpOption::AddressLeaseTime(s)) => *s,
         _ => 3600,
@@ -133,6 +140,7 @@ pub(crate) fn read_reply(m: &Message, xid: u32, mac: MacAddr) -> Option<Reply> {
         address,
         router,
         dns,
+        ntp,
         server,
         lease,
         renew: renew.min(lease),

@@ -1,6 +1,7 @@
 //! Small helpers every layer uses, kept out of any one layer so that none
 //! imports another for them.
 
+pub mod clock_watch;
 pub mod fs;
 pub mod grid;
 pub(crate) mod mmsg;

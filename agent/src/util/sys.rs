@@ -67,7 +67,18 @@ macro_rules! owns_fd {
         impl OwnsFd for $t {}
     )*};
 }
-owns_fd!(std::net::UdpSocket, socket2::Socket, OwnedFd);
+owns_fd!(std::net::UdpSocket, socket2::Socket, OwnedFd, Timer);
+
+/// nix's timerfd, which has no `AsRawFd` (the reactor wants one).
+#[derive(Debug)]
+pub(crate) struct Timer(pub nix::sys::timerfd::TimerFd);
+
+impl std::os::fd::AsRawFd for Timer {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
 
 /// Hand `sock` to the runtime's reactor, woken for `interest`.
 pub(crate) fn watch<T: OwnsFd>(sock: T, interest: Interest) -> io::Result<AsyncFd<T>> {

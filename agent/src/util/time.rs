@@ -9,6 +9,16 @@ pub fn since_boot() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The wall clock less the time since boot, in seconds: constant while
+/// nobody sets the clock, so a change says by how much it was moved.
+pub fn wall_minus_boot() -> i64 {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    wall - since_boot() as i64
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     std::time::SystemTime::now()

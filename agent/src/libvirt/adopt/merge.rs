@@ -30,6 +30,7 @@ pub fn merge(existing: Option<Config>, adopted: &[Adoption]) -> Config {
             address6: None,
             gateway6: None,
             dns: Vec::new(),
+            ntp: Vec::new(),
         });
     }
     cfg
