@@ -56,8 +56,10 @@ done
 PATH=$PATH:/usr/sbin:/sbin depmod -b "$R" "$KVER"
 (cd "$R/$M" && rm -f modules.*.bin modules.devname modules.softdep modules.symbols modules.weakdep modules.order modules.builtin.modinfo)
 
-# nft and exactly the libraries it links.
+# nft and exactly the libraries it links; busybox (static) for its
+# hwclock, which sets the board's RTC once SNTP has set the clock.
 install -m 0755 "$P/usr/sbin/nft" "$R/usr/sbin/nft"
+install -m 0755 "$P/bin/busybox" "$R/usr/sbin/busybox"
 LIBS="$P/lib/x86_64-linux-gnu:$P/usr/lib/x86_64-linux-gnu"
 LD_LIBRARY_PATH=$LIBS ldd "$P/usr/sbin/nft" | awk '/=> \// {print $3}' | while read -r lib; do
   cp -L "$lib" "$R/lib/x86_64-linux-gnu/"
@@ -70,6 +72,10 @@ strip --strip-unneeded "$R/usr/sbin/nft" "$R"/lib/x86_64-linux-gnu/* 2>/dev/null
 # A reproducible cpio: fixed times, sorted names, numeric owners.
 find "$R" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) | zstd -q -19 -T0 > "$OUT/initramfs.img"
+# systemd-boot puts the config's boot copy (an uncompressed cpio) right
+# after this file, and the kernel takes an uncompressed archive only at a
+# 4-byte boundary (zeros between archives are skipped): pad to one.
+truncate -s %4 "$OUT/initramfs.img"
 cp "$P/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
 
 # A tiny guest for `make run` and the QEMU tests: busybox and virtio_net,

@@ -565,6 +565,11 @@ password = \"{PAGE_PASSWORD}\"
         })
         .unwrap_or_else(|| panic!("no step in the clock's line:\n{log}"));
     assert!(step > 20.0 * 365.0 * 86_400.0, "stepped {step} s:\n{log}");
+    assert!(
+        vm.wait_log("clock: RTC set", Duration::from_secs(30)),
+        "the board's RTC was not set:\n{}",
+        vm.log()
+    );
     // The kernel tells the lease servers that the clock was set (a
     // timerfd cancelled on set): each moves its lease times by the step.
     assert!(

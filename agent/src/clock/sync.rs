@@ -70,6 +70,28 @@ async fn best(servers: &[IpAddr]) -> Option<(IpAddr, Sample)> {
     got
 }
 
+/// The board's RTC, from the clock just set, so the next boot starts near
+/// the right time even before SNTP answers. The kernel reads the RTC as
+/// UTC at boot. Through busybox's hwclock, shipped in the appliance's
+/// initramfs: its ioctl is the one thing here that would need unsafe code.
+async fn set_rtc() {
+    if !std::path::Path::new("/dev/rtc0").exists() {
+        return;
+    }
+    let out = tokio::process::Command::new("busybox")
+        .args(["hwclock", "-w", "-u", "-f", "/dev/rtc0"])
+        .output()
+        .await;
+    match out {
+        Ok(o) if o.status.success() => info!("clock: RTC set"),
+        Ok(o) => warn!(
+            "clock: RTC: hwclock: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => warn!("clock: RTC: busybox hwclock: {e}"),
+    }
+}
+
 fn step(by: Nanos) -> nix::Result<()> {
     let at = wall_now() + by;
     let spec = nix::sys::time::TimeSpec::new(
@@ -96,6 +118,7 @@ pub async fn run(mut servers: watch::Receiver<Vec<IpAddr>>) {
                             s.delay.as_millis(),
                             s.offset as f64 / 1e9
                         );
+                        set_rtc().await;
                     }
                     Err(e) => warn!(
                         "clock: cannot set it ({e}); {server} says {:+.3} s",

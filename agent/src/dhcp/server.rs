@@ -198,10 +198,8 @@ pub(crate) struct Server {
     /// Requests refused by port security, per port.
     refused: std::collections::HashMap<u32, u64>,
     metrics: crate::metrics::Dhcp4,
-    /// `util::time::wall_minus_boot` when last looked at (`follow_clock`).
-    clock: i64,
-    /// Changes when the wall clock is set.
-    clock_set: tokio::sync::watch::Receiver<u64>,
+    /// Whether the wall clock was set (`follow_clock`).
+    clock: crate::util::clock_watch::Follow,
 }
 
 /// Positions in `metrics::dhcp4::DROP_REASONS`.
@@ -282,8 +280,7 @@ impl Server {
             ports: Default::default(),
             refused: Default::default(),
             metrics,
-            clock: crate::util::time::wall_minus_boot(),
-            clock_set: crate::util::clock_watch::subscribe(),
+            clock: crate::util::clock_watch::Follow::new(),
         })
     }
 
@@ -306,7 +303,7 @@ impl Server {
                         }
                     }
                 }
-                Ok(()) = self.clock_set.changed() => {
+                Ok(()) = self.clock.set.changed() => {
                     self.follow_clock();
                     sweep.as_mut().reset(tokio::time::Instant::now() + self.until_sweep());
                 }
@@ -366,13 +363,7 @@ impl Server {
     /// years) the moment its clock is set. The journal is rewritten with
     /// the moved times, so a restart reads what the pool holds.
     fn follow_clock(&mut self) {
-        let now = crate::util::time::wall_minus_boot();
-        let by = now - self.clock;
-        // The two readings are a second apart at times; a step is more.
-        if by.abs() < 2 {
-            return;
-        }
-        self.clock = now;
+        let Some(by) = self.clock.moved() else { return };
         self.pool.shift(by);
         self.next_expiry = self.pool.next_expiry();
         info!(

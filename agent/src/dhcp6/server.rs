@@ -77,10 +77,8 @@ pub(crate) struct Server {
     /// Dropped packets said at most once a second.
     last_complaint: Option<std::time::Instant>,
     metrics: crate::metrics::Dhcp6,
-    /// `util::time::wall_minus_boot` when last looked at (`follow_clock`).
-    clock: i64,
-    /// Changes when the wall clock is set.
-    clock_set: tokio::sync::watch::Receiver<u64>,
+    /// Whether the wall clock was set (`follow_clock`).
+    clock: crate::util::clock_watch::Follow,
 }
 
 impl Server {
@@ -118,8 +116,7 @@ impl Server {
         let metrics = crate::metrics::Dhcp6::of(&pool.cfg.network);
         Ok(Server {
             metrics,
-            clock: crate::util::time::wall_minus_boot(),
-            clock_set: crate::util::clock_watch::subscribe(),
+            clock: crate::util::clock_watch::Follow::new(),
             pool,
             sock,
             journal,
@@ -210,7 +207,7 @@ impl Server {
                     self.follow_clock();
                     self.answer(&buf[..n], from).await;
                 }
-                Ok(()) = self.clock_set.changed() => self.follow_clock(),
+                Ok(()) = self.clock.set.changed() => self.follow_clock(),
                 _ = sweep.tick() => {
                     self.follow_clock();
                     let gone: Changes = self.pool.expire(now()).into_iter().map(|l| (false, l)).collect();
@@ -238,12 +235,7 @@ impl Server {
     /// When the wall clock was set, move every lease time with it (see the
     /// DHCPv4 server's `follow_clock`).
     fn follow_clock(&mut self) {
-        let now = crate::util::time::wall_minus_boot();
-        let by = now - self.clock;
-        if by.abs() < 2 {
-            return;
-        }
-        self.clock = now;
+        let Some(by) = self.clock.moved() else { return };
         self.pool.shift(by);
         info!(
             "dhcp6 {}: the clock moved {by:+} s: lease times moved with it",

@@ -66,3 +66,41 @@ pub fn start() -> std::io::Result<()> {
     });
     Ok(())
 }
+
+/// A lease server's view of the clock: by how much it was set since the
+/// server last looked.
+#[derive(Debug)]
+pub struct Follow {
+    /// `time::wall_minus_boot` when last looked at.
+    at: i64,
+    /// Changes when the clock is set (select on `set.changed()`).
+    pub set: watch::Receiver<u64>,
+}
+
+impl Follow {
+    pub fn new() -> Follow {
+        Follow {
+            at: super::time::wall_minus_boot(),
+            set: subscribe(),
+        }
+    }
+
+    /// The step since the last look, in seconds, if the clock was set.
+    /// The two readings behind it are a second apart at times; a step is
+    /// more.
+    pub fn moved(&mut self) -> Option<i64> {
+        let now = super::time::wall_minus_boot();
+        let by = now - self.at;
+        if by.abs() < 2 {
+            return None;
+        }
+        self.at = now;
+        Some(by)
+    }
+}
+
+impl Default for Follow {
+    fn default() -> Follow {
+        Follow::new()
+    }
+}
