@@ -118,7 +118,12 @@ fn early_config(console: &Console, booted_from_disk: bool) -> Option<(String, &'
     if !booted_from_disk {
         return Some((default(), "the embedded default network"));
     }
-    let text = std::fs::read_to_string(BOOT_COPY).ok()?;
+    let Ok(text) = std::fs::read_to_string(BOOT_COPY) else {
+        info!(
+            "no boot copy of netagent.toml in memory ({BOOT_COPY}: an image from before netagent-config.img, or a loader entry without it): the boot partition is read before serving"
+        );
+        return None;
+    };
     match checked(console, PathBuf::from(BOOT_COPY)) {
         Some(_) => Some((text, "the boot copy of netagent.toml")),
         None => Some((default(), "the embedded default network")),
