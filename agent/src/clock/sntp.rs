@@ -76,11 +76,14 @@ pub fn from_ntp(ts: u64) -> Nanos {
 
 /// A client request (version 4, mode 3), our clock's reading as its
 /// transmit time: the server echoes it as the originate time, which ties
-/// its answer to this request.
-pub fn request(now: Nanos) -> ([u8; PACKET], u64) {
+/// its answer to this request. Its low 24 bits (under 4 µs) are `noise`
+/// (random, as RFC 4330 §3 allows), so that an answer from someone who did
+/// not see the request is refused; the offset is computed from `now`, not
+/// from the echo.
+pub fn request(now: Nanos, noise: u32) -> ([u8; PACKET], u64) {
     let mut p = [0u8; PACKET];
     p[0] = 4 << 3 | 3;
-    let ts = to_ntp(now);
+    let ts = (to_ntp(now) & !0xff_ffff) | u64::from(noise & 0xff_ffff);
     p[40..48].copy_from_slice(&ts.to_be_bytes());
     (p, ts)
 }
@@ -172,7 +175,7 @@ mod tests {
     fn a_box_whose_clock_says_2001_learns_the_offset() {
         let ours = 978_307_200 * S; // 2001-01-01, a flat RTC battery
         let truth = 1_796_688_000 * S; // 2026-12-08
-        let (req, sent) = request(ours);
+        let (req, sent) = request(ours, 0xabcdef);
         // 10 ms each way, 1 ms in the server.
         let reply = answer(&req, truth + 10_000_000, truth + 11_000_000);
         let s = read(&reply, sent, ours, ours + 21_000_000).expect("sample");
@@ -184,7 +187,10 @@ mod tests {
     #[test]
     fn answers_that_could_mislead_are_refused() {
         let now = 1_796_688_000 * S;
-        let (req, sent) = request(now);
+        let (req, sent) = request(now, 0x123456);
+        // The low bits are the noise, so only who saw the request can answer.
+        assert_eq!(sent & 0xff_ffff, 0x123456);
+        assert_eq!(req[40..48], sent.to_be_bytes());
         let good = answer(&req, now, now);
         assert!(read(&good, sent, now, now).is_ok());
         assert_eq!(read(&good[..40], sent, now, now), Err(Refused::Short(40)));

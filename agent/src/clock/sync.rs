@@ -35,8 +35,10 @@ async fn ask(server: IpAddr) -> Result<Sample, String> {
     };
     let sock = UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
     sock.connect((server, 123)).await.map_err(|e| e.to_string())?;
+    let mut noise = [0u8; 4];
+    let _ = getrandom::fill(&mut noise);
     let t1 = wall_now();
-    let (req, sent) = sntp::request(t1);
+    let (req, sent) = sntp::request(t1, u32::from_ne_bytes(noise));
     sock.send(&req).await.map_err(|e| e.to_string())?;
     let mut buf = [0u8; 512];
     loop {
