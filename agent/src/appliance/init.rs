@@ -124,7 +124,7 @@ fn early_config(console: &Console, booted_from_disk: bool) -> Option<(String, &'
         );
         return None;
     };
-    match checked(console, PathBuf::from(BOOT_COPY)) {
+    match checked(console, PathBuf::from(BOOT_COPY), DEFAULT_INSTEAD) {
         Some(_) => Some((text, "the boot copy of netagent.toml")),
         None => Some((default(), "the embedded default network")),
     }
@@ -144,7 +144,7 @@ fn choose_config(
 ) -> Option<PathBuf> {
     let Some((text, what)) = early else {
         return match mounts::find_boot_config(DISK_WAIT) {
-            Some(path) => checked(console, path),
+            Some(path) => checked(console, path, DEFAULT_INSTEAD),
             None => {
                 console.line(
                     "netagent: no netagent.toml on the boot partition: running the embedded default network",
@@ -171,7 +171,13 @@ fn choose_config(
             info!("{}: the same as the config served", path.display());
             return;
         }
-        let Some(ok) = checked(&console, path) else { return };
+        let instead = match what.starts_with("the boot copy") {
+            true => "THE BOOT COPY (netagent-config.img) STAYS APPLIED",
+            false => DEFAULT_INSTEAD,
+        };
+        let Some(ok) = checked(&console, path, instead) else {
+            return;
+        };
         match crate::util::fs::write_atomic(std::path::Path::new(RUN_CONFIG), &on_disk) {
             Ok(()) => {
                 console.line(&format!(
@@ -191,9 +197,12 @@ fn choose_config(
     Some(PathBuf::from(RUN_CONFIG))
 }
 
-/// `path` if it passes the check; else None (the embedded default), said
+/// What runs when a config fails the check, in most cases.
+const DEFAULT_INSTEAD: &str = "RUNNING THE EMBEDDED DEFAULT NETWORK INSTEAD (virbr0, 192.168.122.1/24, NAT)";
+
+/// `path` if it passes the check; else None (`instead` runs), said
 /// loudly with every problem.
-fn checked(console: &Console, path: PathBuf) -> Option<PathBuf> {
+fn checked(console: &Console, path: PathBuf, instead: &str) -> Option<PathBuf> {
     match config::load(Some(&path)) {
         Ok(_) => {
             info!("config {} accepted", path.display());
@@ -207,9 +216,7 @@ fn checked(console: &Console, path: PathBuf) -> Option<PathBuf> {
                 path.display()
             ));
             console.line(&e.to_string());
-            console.line(
-                "netagent: RUNNING THE EMBEDDED DEFAULT NETWORK INSTEAD (virbr0, 192.168.122.1/24, NAT)",
-            );
+            console.line(&format!("netagent: {instead}"));
             console.line(&bar);
             None
         }
