@@ -171,6 +171,7 @@ impl Netlink {
             routes,
             routes6,
             flood,
+            names: Default::default(),
         })
     }
 
