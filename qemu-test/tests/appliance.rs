@@ -304,6 +304,14 @@ fn boot_with(ns: &Netns, dir: &Path, boot: Boot<'_>, up: &str, lan: Lan<'_>, ext
     vm
 }
 
+/// The kernel-clock seconds a console line says, after `after`, on the
+/// first line holding `line_has` (PID 1's start and DHCP serving say it).
+fn since_boot(log: &str, line_has: &str, after: &str) -> Option<f64> {
+    let l = log.lines().find(|l| l.contains(line_has))?;
+    let rest = &l[l.find(after)? + after.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// The outside: the uplink tap gets 10.98.0.1/24 and dnsmasq hands the
 /// appliance an address, a router and itself as resolver for upstream.test.
 fn outside(ns: &Netns, dir: &Path, up: &str) -> Child {
@@ -471,11 +479,7 @@ password = \"{PAGE_PASSWORD}\"
     // From PID 1's start to DHCP serving, by the kernel's clock (both lines
     // say their time since boot).
     let log = vm.log();
-    let secs = |line_has: &str, after: &str| -> Option<f64> {
-        let l = log.lines().find(|l| l.contains(line_has))?;
-        let rest = &l[l.find(after)? + after.len()..];
-        rest.split_whitespace().next()?.parse().ok()
-    };
+    let secs = |line_has: &str, after: &str| since_boot(&log, line_has, after);
     let init = secs("starting as PID 1", "PID 1 (");
     let serving = secs("dhcp default: serving", "leases kept; ");
     match (init, serving) {
@@ -835,11 +839,7 @@ fn qemu_uefi_boot_applies_the_config_on_the_fat_partition() {
         );
     }
     // PID 1 to serving by the kernel's clock (BENCHMARKS.md, appliance boot).
-    let secs = |line_has: &str, after: &str| -> Option<f64> {
-        let l = log.lines().find(|l| l.contains(line_has))?;
-        let rest = &l[l.find(after)? + after.len()..];
-        rest.split_whitespace().next()?.parse().ok()
-    };
+    let secs = |line_has: &str, after: &str| since_boot(&log, line_has, after);
     if let (Some(i), Some(s)) = (
         secs("starting as PID 1", "PID 1 ("),
         secs("dhcp routed: serving", "leases kept; "),

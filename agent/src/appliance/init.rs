@@ -109,14 +109,46 @@ const LATE_DISK_WAIT: Duration = Duration::from_secs(30);
 /// unpacks beside ours. With it, serving needs no disk driver at all.
 pub(crate) const BOOT_COPY: &str = "/etc/netagent/boot.toml";
 
+/// Which config serves before any disk is read.
+#[derive(Clone, Copy)]
+enum Early {
+    BootCopy,
+    Default,
+}
+
+impl Early {
+    fn name(self) -> &'static str {
+        match self {
+            Early::BootCopy => "the boot copy of netagent.toml",
+            Early::Default => "the embedded default network",
+        }
+    }
+
+    /// What keeps running when the disk's config fails the check.
+    fn instead(self) -> &'static str {
+        match self {
+            Early::BootCopy => "THE BOOT COPY (netagent-config.img) STAYS APPLIED",
+            Early::Default => DEFAULT_INSTEAD,
+        }
+    }
+
+    /// Said after applying a disk's config that differs from this one.
+    fn after_applying(self) -> &'static str {
+        match self {
+            Early::BootCopy => "; image/set-config.sh writes both, so the next boot serves it at once",
+            Early::Default => "",
+        }
+    }
+}
+
 /// What to serve before any disk is read: the boot copy (booted from a
 /// disk that has one) or the embedded default (booted straight from a
 /// kernel, where there may be no disk). None: booted from an older image
 /// without a copy, whose config is read from the disk first.
-fn early_config(console: &Console, booted_from_disk: bool) -> Option<(String, &'static str)> {
+fn early_config(console: &Console, booted_from_disk: bool) -> Option<(String, Early)> {
     let default = || config::write::write(&config::default_config());
     if !booted_from_disk {
-        return Some((default(), "the embedded default network"));
+        return Some((default(), Early::Default));
     }
     let Ok(text) = std::fs::read_to_string(BOOT_COPY) else {
         info!(
@@ -125,8 +157,8 @@ fn early_config(console: &Console, booted_from_disk: bool) -> Option<(String, &'
         return None;
     };
     match checked(console, PathBuf::from(BOOT_COPY), DEFAULT_INSTEAD) {
-        Some(_) => Some((text, "the boot copy of netagent.toml")),
-        None => Some((default(), "the embedded default network")),
+        Some(_) => Some((text, Early::BootCopy)),
+        None => Some((default(), Early::Default)),
     }
 }
 
@@ -139,10 +171,10 @@ fn early_config(console: &Console, booted_from_disk: bool) -> Option<(String, &'
 /// from is waited for and read first.
 fn choose_config(
     console: &Console,
-    early: Option<(String, &'static str)>,
+    early: Option<(String, Early)>,
     late: mpsc::Sender<()>,
 ) -> Option<PathBuf> {
-    let Some((text, what)) = early else {
+    let Some((text, early)) = early else {
         return match mounts::find_boot_config(DISK_WAIT) {
             Some(path) => checked(console, path, DEFAULT_INSTEAD),
             None => {
@@ -157,6 +189,7 @@ fn choose_config(
         warn!("{e}; a disk's config that appears later is not applied");
         return None;
     }
+    let what = early.name();
     info!("serving {what}; the boot partition's netagent.toml is read once its disk appears");
     let console = console.clone();
     std::thread::spawn(move || {
@@ -171,11 +204,7 @@ fn choose_config(
             info!("{}: the same as the config served", path.display());
             return;
         }
-        let instead = match what.starts_with("the boot copy") {
-            true => "THE BOOT COPY (netagent-config.img) STAYS APPLIED",
-            false => DEFAULT_INSTEAD,
-        };
-        let Some(ok) = checked(&console, path, instead) else {
+        let Some(ok) = checked(&console, path, early.instead()) else {
             return;
         };
         match crate::util::fs::write_atomic(std::path::Path::new(RUN_CONFIG), &on_disk) {
@@ -183,11 +212,7 @@ fn choose_config(
                 console.line(&format!(
                     "netagent: {} differs from {what}: applying it (reload){}",
                     ok.display(),
-                    if what.starts_with("the boot copy") {
-                        "; image/set-config.sh writes both, so the next boot serves it at once"
-                    } else {
-                        ""
-                    }
+                    early.after_applying()
                 ));
                 let _ = late.send(());
             }
